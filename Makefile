@@ -1,0 +1,36 @@
+# Two commands do all the set-up on a fresh machine:
+#   make demo   — the main job: `critic reproduce` on the IMDB data
+#   make test   — the test suite (integration tests need CRITIC_DATA)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+CRITIC_DATA ?= ../shared/data/aclImdb_v1.tar.gz
+export CRITIC_DATA
+
+.PHONY: install demo test lint bench clean
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	# The CPU build of PyTorch first: with it present, `torch>=…` pulls no CUDA build.
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(VENV)/bin/critic reproduce --overwrite
+
+test: install
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(PY) -m pytest -q
+
+$(VENV)/.bench: $(VENV)/.installed
+	$(PY) -m pip install -q -e '.[bench]'
+	touch $@
+
+bench: $(VENV)/.bench
+	$(PY) benchmarks/bench_data.py
+	$(PY) benchmarks/bench_reproduce.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache
