@@ -37,6 +37,8 @@ _BREAKS_AND_PUNCTUATION = r"\s*<br\s*/?>|[^\p{L}\p{N}'<]+|<"
 _EDGE_APOSTROPHES = r"(?:^| )'+|'+(?: |$)"
 _PARALLEL_MIN_TEXTS = 2_000
 _VOCAB_FORMAT = "critic.vocabulary"
+#: Bumped whenever normalisation or tokenisation changes, so caches of tokens are not reused.
+TOKENIZER_VERSION = 1
 
 
 def ensure_texts(texts: Any, name: str = "texts") -> list[str]:
@@ -168,7 +170,7 @@ class Vocabulary:
         self.start_char = start_char
         self.oov_char = oov_char
         self.index_from = index_from
-        self._known = pa.array(self.words[: self._kept_ranks()], pa.large_string())
+        self._all = pa.array(self.words, pa.large_string())
 
     @classmethod
     def fit(cls, texts: Sequence[str], **settings: Any) -> Vocabulary:
@@ -213,21 +215,31 @@ class Vocabulary:
 
     def encode_tokens(self, tokens: pa.ListArray) -> Ragged:
         """Encode already-tokenised texts (an Arrow list array from :func:`token_lists`)."""
-        flat = tokens.flatten()
+        return self.encode_positions(self.positions(tokens))
+
+    def positions(self, tokens: pa.ListArray) -> Ragged:
+        """Each token's 0-based rank in the whole vocabulary, -1 for words never seen."""
         offsets = np.asarray(tokens.offsets, dtype=np.int64)
-        offsets = offsets - offsets[0]
-        position = pc.index_in(flat, value_set=self._known).fill_null(-1).to_numpy()
-        ids = np.where(position >= 0, position + self.index_from + 1, -1).astype(np.int64)
-        return self._apply_markers(Ragged(ids, offsets))
+        position = pc.index_in(tokens.flatten(), value_set=self._all).fill_null(-1)
+        return Ragged(position.to_numpy().astype(np.int32), offsets - offsets[0])
+
+    def encode_positions(self, positions: Ragged) -> Ragged:
+        """Word indices from :meth:`positions`, with this vocabulary's cut-off and markers."""
+        position = positions.values
+        known = (position >= 0) & (position < self._kept_ranks())
+        ids = np.where(known, position + np.int32(self.index_from + 1), np.int32(-1))
+        return self._apply_markers(Ragged(ids, positions.offsets))
 
     def _apply_markers(self, encoded: Ragged) -> Ragged:
         ids, offsets = encoded.values, encoded.offsets
         if self.start_char is not None:
             # Insert start_char in front of each row: row i shifts right by i places.
             shifted = offsets + np.arange(len(offsets))
-            values = np.empty(len(ids) + len(offsets) - 1, dtype=np.int64)
-            values[shifted[:-1]] = self.start_char
-            values[np.delete(np.arange(len(values)), shifted[:-1])] = ids
+            is_start = np.zeros(len(ids) + len(offsets) - 1, dtype=bool)
+            is_start[shifted[:-1]] = True
+            values = np.empty(len(is_start), dtype=np.int32)
+            values[is_start] = self.start_char
+            values[~is_start] = ids
             ids, offsets = values, shifted
         # Keras applies the [skip_top, num_words) window after the start marker is added.
         outside = (ids < self.skip_top) | (ids < 0)
@@ -246,6 +258,11 @@ class Vocabulary:
         words, shift = self.words, self.index_from + 1
         return " ".join(words[i - shift] if 0 <= i - shift < len(words) else "?"
                         for i in (int(x) for x in ids))
+
+    def trimmed(self) -> Vocabulary:
+        """The same encoder without the words ``num_words`` cuts off (smaller to save)."""
+        kept = self._kept_ranks()
+        return Vocabulary(self.words[:kept], self.counts[:kept], **self.settings())
 
     def _kept_ranks(self) -> int:
         if self.num_words is None:

@@ -14,14 +14,21 @@ its own (Keras filters the concatenation, which shifts reviews across the split 
 
 from __future__ import annotations
 
+import logging
 import os
-from functools import lru_cache
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from critic.datasets.corpus import Corpus, load_corpus
-from critic.errors import ConfigError
-from critic.text import Ragged, Vocabulary, token_lists
+from critic._atomic import atomic_path
+from critic.datasets.archive import fingerprint
+from critic.datasets.corpus import cache_path, load_corpus
+from critic.datasets.fetch import resolve_source
+from critic.errors import ConfigError, DataError
+from critic.text import TOKENIZER_VERSION, Ragged, Vocabulary, token_lists
+
+log = logging.getLogger(__name__)
 
 PathLike = str | os.PathLike[str] | None
 
@@ -62,7 +69,7 @@ def load_data(
 
 def get_word_index(path: PathLike = None) -> dict[str, int]:
     """Word → frequency rank (1 = most frequent in the training reviews), as in Keras."""
-    return training_vocabulary(load_corpus(path)).word_index()
+    return training_vocabulary(path).word_index()
 
 
 def load_encoded(
@@ -72,44 +79,88 @@ def load_encoded(
 
     ``seed=None`` keeps the corpus order (train: negatives then positives, by review id).
     """
-    corpus = load_corpus(path)
-    base = training_vocabulary(corpus)
-    vocab = Vocabulary(base.words, base.counts, **settings)  # type: ignore[arg-type]
+    encoded = encoded_imdb(path)
+    vocab = Vocabulary(encoded.vocabulary.words, encoded.vocabulary.counts,
+                       **settings)  # type: ignore[arg-type]
     rng = np.random.RandomState(seed) if seed is not None else None
     out = []
-    for split in ("train", "test"):
-        part = corpus.subset(split)
-        encoded = vocab.encode_ragged(part.texts)
-        labels = part.labels.astype(np.uint8)
-        if rng is not None:
+    for positions, labels in ((encoded.train, encoded.train_labels),
+                              (encoded.test, encoded.test_labels)):
+        ids = vocab.encode_positions(positions)
+        if rng is not None:  # Keras shuffles train, then test, with one RandomState
             order = np.arange(len(labels))
             rng.shuffle(order)
-            encoded, labels = encoded.take(order), labels[order]
-        out.append((encoded, labels))
+            ids, labels = ids.take(order), labels[order]
+        out.append((ids, labels))
     return out[0], out[1]
 
 
-def training_vocabulary(corpus: Corpus) -> Vocabulary:
-    """The vocabulary ranked on the corpus's training split only (memoised per source)."""
-    return _vocabulary_for(corpus.checksum, _TextsRef(corpus))
+@dataclass(frozen=True)
+class EncodedIMDB:
+    """The labelled reviews tokenised once: each token's rank in the training vocabulary.
+
+    ``train``/``test`` are in corpus order; a rank of -1 marks a word never seen in training.
+    """
+
+    vocabulary: Vocabulary
+    train: Ragged
+    train_labels: np.ndarray
+    test: Ragged
+    test_labels: np.ndarray
 
 
-class _TextsRef:
-    """Hashes by checksum only, so the memo key is cheap while the texts stay reachable."""
+def encoded_imdb(path: PathLike = None) -> EncodedIMDB:
+    """Tokenise and rank the labelled IMDB reviews, or read the result from the cache.
 
-    def __init__(self, corpus: Corpus) -> None:
-        self.corpus = corpus
+    The cache sits beside the corpus cache, keyed by the source checksum and the tokenizer
+    version, so a warm run never touches the review texts.
+    """
+    source = resolve_source(path)
+    cache = cache_path(fingerprint(source)).with_suffix(f".tokens-v{TOKENIZER_VERSION}.npz")
+    if cache.exists():
+        try:
+            return _read_encoded(cache)
+        except (OSError, ValueError, KeyError) as exc:
+            log.warning("ignoring unreadable token cache %s (%s)", cache, exc)
+    corpus = load_corpus(source)
+    train, test = corpus.subset("train"), corpus.subset("test")
+    tokens = token_lists(train.texts + test.texts)
+    train_tokens, test_tokens = tokens.slice(0, len(train)), tokens.slice(len(train))
+    vocabulary = Vocabulary.fit_tokens(train_tokens)  # ranked on training reviews only
+    encoded = EncodedIMDB(vocabulary, vocabulary.positions(train_tokens),
+                          train.labels.astype(np.uint8), vocabulary.positions(test_tokens),
+                          test.labels.astype(np.uint8))
+    _write_encoded(encoded, cache)
+    return encoded
 
-    def __hash__(self) -> int:
-        return hash(self.corpus.checksum)
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _TextsRef) and other.corpus.checksum == self.corpus.checksum
+def training_vocabulary(path: PathLike = None) -> Vocabulary:
+    """Every word of the training reviews, ranked by frequency (Keras ``get_word_index``)."""
+    return encoded_imdb(path).vocabulary
 
 
-@lru_cache(maxsize=2)
-def _vocabulary_for(checksum: str, ref: _TextsRef) -> Vocabulary:
-    return Vocabulary.fit(ref.corpus.subset("train").texts)
+def _write_encoded(encoded: EncodedIMDB, cache: Path) -> None:
+    try:
+        with atomic_path(cache) as tmp, tmp.open("wb") as handle:
+            np.savez(handle, words=np.asarray(encoded.vocabulary.words, dtype=str),
+                     counts=np.asarray(encoded.vocabulary.counts, dtype=np.int64),
+                     train_values=encoded.train.values, train_offsets=encoded.train.offsets,
+                     train_labels=encoded.train_labels,
+                     test_values=encoded.test.values, test_offsets=encoded.test.offsets,
+                     test_labels=encoded.test_labels)
+    except OSError as exc:
+        raise DataError(f"cannot write the token cache {cache}: {exc.strerror or exc}; set "
+                        "CRITIC_HOME to a writable folder") from exc
+
+
+def _read_encoded(cache: Path) -> EncodedIMDB:
+    with np.load(cache, allow_pickle=False) as data:
+        vocabulary = Vocabulary(data["words"].tolist(), data["counts"].tolist())
+        return EncodedIMDB(vocabulary,
+                           Ragged(data["train_values"], data["train_offsets"]),
+                           data["train_labels"],
+                           Ragged(data["test_values"], data["test_offsets"]),
+                           data["test_labels"])
 
 
 def _as_keras(encoded: Ragged, labels: np.ndarray, maxlen: int | None) -> tuple[np.ndarray,
@@ -127,4 +178,4 @@ def _as_keras(encoded: Ragged, labels: np.ndarray, maxlen: int | None) -> tuple[
     return data, labels
 
 
-__all__ = ["get_word_index", "load_data", "load_encoded", "token_lists"]
+__all__ = ["EncodedIMDB", "encoded_imdb", "get_word_index", "load_data", "load_encoded"]

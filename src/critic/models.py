@@ -1,0 +1,120 @@
+"""The book's network, Dense(16, relu) → Dense(16, relu) → Dense(1, sigmoid), on sparse input.
+
+The first layer computes ``x @ W + b`` with ``x`` kept as SciPy CSR: the same function (and the
+same gradients) as a dense ``nn.Linear`` over the 10,000-wide multi-hot vector, without ever
+building that vector.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import nn
+
+from critic.errors import ConfigError
+
+Activation = Literal["relu", "tanh"]
+_ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh}
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """Shape of the network; saved as ``config.json`` beside the weights.
+
+    Attributes:
+        input_dim: width of the sparse input (the book's 10,000).
+        hidden_layers: number of hidden Dense layers (the book: 2; try 1 or 3).
+        units: width of each hidden layer (the book: 16; try 32 or 64).
+        activation: ``relu`` (the book) or ``tanh``.
+        dropout: dropout rate after each hidden layer (0 = none, as in the book).
+    """
+
+    input_dim: int = 10_000
+    hidden_layers: int = 2
+    units: int = 16
+    activation: Activation = "relu"
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("input_dim", "hidden_layers", "units"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(
+                    f"`{name}` must be a positive integer. Received: {name}={value!r}")
+        if self.activation not in _ACTIVATIONS:
+            raise ConfigError(f"`activation` must be one of {sorted(_ACTIVATIONS)}. "
+                              f"Received: activation={self.activation!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"`dropout` must be in [0, 1). Received: dropout={self.dropout!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class _SparseMatmul(torch.autograd.Function):
+    """``x @ weight`` for a SciPy CSR ``x``; forward and backward are SciPy sparse products.
+
+    Measured on the book's batches (512 by 10,000, ~130 words each): 0.55 ms per step against
+    4.0 ms for ``nn.EmbeddingBag`` and 2.6 ms for a torch sparse CSR tensor.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, weight: torch.Tensor, x: sp.csr_matrix) -> torch.Tensor:
+        ctx.x = x
+        return torch.from_numpy(np.ascontiguousarray(x @ weight.detach().numpy()))
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        weight_grad = ctx.x.T @ grad.detach().contiguous().numpy()
+        return torch.from_numpy(np.ascontiguousarray(weight_grad)), None
+
+
+class SparseLinear(nn.Module):
+    """``x @ weight + bias`` for a sparse ``x`` (SciPy CSR); ``weight`` is ``(in, out)``.
+
+    The weight layout is Keras's kernel layout; the Glorot-uniform limit is Keras's.
+    """
+
+    def __init__(self, in_features: int, out_features: int) -> None:
+        super().__init__()
+        limit = math.sqrt(6.0 / (in_features + out_features))
+        self.weight = nn.Parameter(torch.empty(in_features, out_features).uniform_(-limit, limit))
+        self.bias = nn.Parameter(torch.zeros(out_features))
+
+    def forward(self, x: sp.csr_matrix) -> torch.Tensor:
+        return _SparseMatmul.apply(self.weight, sp.csr_matrix(x, dtype=np.float32)) + self.bias
+
+
+class Network(nn.Module):
+    """The book's multi-layer perceptron over sparse inputs; ``forward`` returns logits ``(n,)``."""
+
+    def __init__(self, config: NetworkConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or NetworkConfig()
+        c = self.config
+        self.first = SparseLinear(c.input_dim, c.units)
+        layers: list[nn.Module] = [_ACTIVATIONS[c.activation]()]
+        if c.dropout:
+            layers.append(nn.Dropout(c.dropout))
+        for _ in range(c.hidden_layers - 1):
+            layers += [_glorot(nn.Linear(c.units, c.units)), _ACTIVATIONS[c.activation]()]
+            if c.dropout:
+                layers.append(nn.Dropout(c.dropout))
+        layers.append(_glorot(nn.Linear(c.units, 1)))
+        self.rest = nn.Sequential(*layers)
+
+    def forward(self, x: sp.csr_matrix) -> torch.Tensor:
+        """Logits ``(n,)`` for CSR features ``(n, input_dim)``."""
+        return self.rest(self.first(x)).squeeze(-1)
+
+
+def _glorot(layer: nn.Linear) -> nn.Linear:
+    """Keras defaults: Glorot-uniform kernel, zero bias."""
+    nn.init.xavier_uniform_(layer.weight)
+    nn.init.zeros_(layer.bias)
+    return layer

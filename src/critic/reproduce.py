@@ -1,0 +1,208 @@
+"""The book's notebook (Deep Learning with Python, ch. 3.5) as one function, writing a run folder.
+
+Steps: load the reviews with ``num_words=10000``, decode review 0, multi-hot encode, hold out
+the first 10,000 training reviews, train 20 epochs with batch 512, draw the two figures, train
+a fresh model on all 25,000 training reviews for the final number of epochs (the book's 4, or
+the epoch of lowest validation loss with ``final_epochs="auto"``), evaluate on the 25,000 test
+reviews and predict them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from safetensors.torch import save as save_safetensors
+
+from critic import __version__
+from critic._atomic import atomic_dir
+from critic.datasets.imdb import encoded_imdb, load_encoded
+from critic.errors import ConfigError, RunFolderError
+from critic.features import multi_hot
+from critic.figures import render_history
+from critic.models import NetworkConfig
+from critic.text import Vocabulary
+from critic.training import Callback, Classifier, History, TrainConfig, check_positive
+
+PREDICTION_SAMPLE = 20
+
+
+@dataclass(frozen=True)
+class ReproduceConfig:
+    """The book's protocol; every default is the book's."""
+
+    num_words: int = 10_000
+    validation_size: int = 10_000
+    epochs: int = 20
+    final_epochs: int | str = 4  # or "auto": the epoch with the lowest validation loss
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    training: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        check_positive("num_words", self.num_words)
+        check_positive("validation_size", self.validation_size)
+        check_positive("epochs", self.epochs)
+        if self.final_epochs != "auto":
+            check_positive("final_epochs", self.final_epochs)
+        if self.network.input_dim != self.num_words:
+            raise ConfigError("the network's input_dim must equal num_words")
+
+
+@dataclass
+class ReproduceResult:
+    """What a run produced; ``metrics`` is also written to ``metrics.json``."""
+
+    decoded_review: str
+    history: History
+    final_epochs: int
+    metrics: dict[str, Any]
+    folder: Path | None
+
+
+def reproduce(
+    config: ReproduceConfig | None = None,
+    *,
+    data: str | os.PathLike[str] | None = None,
+    run_folder: Path | None = None,
+    overwrite: bool = False,
+    callbacks: Sequence[Callback] = (),
+) -> ReproduceResult:
+    """Run the book's experiment end to end; write ``run_folder`` atomically if given."""
+    config = config or ReproduceConfig()
+    if run_folder is not None:
+        _check_run_folder(run_folder, overwrite=overwrite)
+    started = time.perf_counter()
+    (train_ids, y_train), (test_ids, y_test) = load_encoded(data, num_words=config.num_words)
+    if config.validation_size >= len(y_train):
+        raise ConfigError(f"`validation_size` ({config.validation_size}) must be smaller than "
+                          f"the {len(y_train)} training reviews")
+    vocabulary = Vocabulary(encoded_imdb(data).vocabulary.words, num_words=config.num_words)
+    decoded = vocabulary.decode(train_ids[0])
+    x_train = multi_hot(train_ids, config.num_words)
+    x_test = multi_hot(test_ids, config.num_words)
+
+    # The book holds out the *first* 10,000 (already shuffled) training reviews.
+    x_val, partial_x = x_train[: config.validation_size], x_train[config.validation_size:]
+    y_val, partial_y = y_train[: config.validation_size], y_train[config.validation_size:]
+    probe = Classifier(config.network, config.training)
+    history = probe.fit(partial_x, partial_y, epochs=config.epochs,
+                        validation_data=(x_val, y_val), callbacks=callbacks)
+
+    final_epochs = (history.best_epoch("val_loss") if config.final_epochs == "auto"
+                    else int(config.final_epochs))
+    with ThreadPoolExecutor(1) as pool:  # draw the figures while the final model trains
+        figures = pool.submit(render_history, history) if run_folder is not None else None
+        model = Classifier(config.network, config.training)  # a fresh model, as in the book
+        model.fit(x_train, y_train, epochs=final_epochs, callbacks=callbacks)
+        test_loss, test_accuracy = model.evaluate(x_test, y_test)
+        probabilities = model.predict(x_test)
+        figure_files = figures.result() if figures is not None else {}
+    metrics = _metrics(config, history, final_epochs, test_loss, test_accuracy,
+                       time.perf_counter() - started, data)
+    folder = None
+    if run_folder is not None:
+        files = _artifacts(config, history, metrics, model, vocabulary) | figure_files
+        files["predictions_sample.csv"] = _prediction_sample(
+            probabilities, y_test, vocabulary, test_ids).encode("utf-8")
+        folder = _write_run(run_folder, overwrite, files)
+    return ReproduceResult(decoded, history, final_epochs, metrics, folder)
+
+
+def _metrics(config: ReproduceConfig, history: History, final_epochs: int, test_loss: float,
+             test_accuracy: float, seconds: float, data: Any) -> dict[str, Any]:
+    h = history.history
+    best = history.best_epoch("val_accuracy")
+    return {
+        "critic_version": __version__,
+        "data_checksum": _checksum(data),
+        "best_val_loss_epoch": history.best_epoch("val_loss"),
+        "best_val_accuracy_epoch": best,
+        "best_val_accuracy": h["val_accuracy"][best - 1],
+        "final_epochs": final_epochs,
+        "final_epochs_rule": "auto (lowest val_loss)" if config.final_epochs == "auto" else
+                             "fixed (the book's)" if final_epochs == 4 else "fixed",
+        "train_accuracy_last_epoch": h["accuracy"][-1],
+        "test_loss": test_loss,
+        "test_accuracy": test_accuracy,
+        "seconds": seconds,
+        "config": {"num_words": config.num_words, "validation_size": config.validation_size,
+                   "epochs": config.epochs, "final_epochs": config.final_epochs,
+                   "network": config.network.to_dict(), "training": config.training.to_dict()},
+    }
+
+
+def _checksum(data: Any) -> str:
+    from critic.datasets.archive import fingerprint
+    from critic.datasets.fetch import resolve_source
+
+    return fingerprint(resolve_source(data))
+
+
+def _check_run_folder(folder: Path, *, overwrite: bool) -> None:
+    if folder.exists() and not overwrite:
+        raise RunFolderError(f"the run folder {folder} exists already; choose another --name "
+                             "or pass --overwrite to replace it")
+    parent = folder.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not os.access(parent, os.W_OK):
+        raise RunFolderError(f"cannot write run folders in {parent}: permission denied; "
+                             "choose another --runs folder")
+
+
+def _artifacts(config: ReproduceConfig, history: History, metrics: dict[str, Any],
+               model: Classifier, vocabulary: Vocabulary) -> dict[str, bytes]:
+    """Every file of the run folder except the figures and predictions, by relative path."""
+    weights = {k: v.contiguous() for k, v in model.network.state_dict().items()}
+    model_config = {"critic_version": __version__, "network": config.network.to_dict(),
+                    "training": config.training.to_dict(), "epochs": metrics["final_epochs"],
+                    "data_checksum": metrics["data_checksum"]}
+    return {
+        "history.json": _json_bytes(history.to_dict()),
+        "metrics.json": _json_bytes(metrics),
+        "model/weights.safetensors": save_safetensors(weights),
+        "model/config.json": _json_bytes(model_config),
+        "model/vocabulary.json": _json_bytes(vocabulary.trimmed().to_dict()),
+    }
+
+
+def _json_bytes(obj: Any) -> bytes:
+    return (json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def _write_run(folder: Path, overwrite: bool, files: dict[str, bytes]) -> Path:
+    """Write ``files`` into a new folder that replaces ``folder`` only once complete."""
+    try:
+        with atomic_dir(folder, overwrite=overwrite) as tmp:
+            for name, content in files.items():
+                (tmp / name).parent.mkdir(parents=True, exist_ok=True)
+                (tmp / name).write_bytes(content)
+    except FileExistsError as exc:
+        raise RunFolderError(f"the run folder {folder} appeared while running; pass "
+                             "--overwrite to replace it") from exc
+    except PermissionError as exc:
+        raise RunFolderError(f"cannot write the run folder {folder}: {exc.strerror}") from exc
+    return folder
+
+
+def _prediction_sample(probabilities: np.ndarray, y_test: np.ndarray, vocabulary: Vocabulary,
+                       test_ids: Any) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["index", "probability_positive", "label", "review_start"])
+    for i in range(min(PREDICTION_SAMPLE, len(y_test))):
+        start = " ".join(vocabulary.decode(test_ids[i]).split()[1:26])
+        writer.writerow([i, f"{float(probabilities[i, 0]):.4f}", int(y_test[i]), start])
+    return buffer.getvalue()
+
+
+__all__ = ["ReproduceConfig", "ReproduceResult", "reproduce"]
