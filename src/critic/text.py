@@ -82,7 +82,14 @@ def _tokenize_array(array: pa.Array) -> pa.Array:
     lowered = pc.utf8_lower(array)
     spaced = pc.replace_substring_regex(lowered, _BREAKS_AND_PUNCTUATION, " ")
     trimmed = pc.replace_substring_regex(spaced, _EDGE_APOSTROPHES, " ")
-    return pc.ascii_split_whitespace(trimmed)
+    pieces = pc.ascii_split_whitespace(trimmed)
+    # Splitting keeps an empty piece at each end that had a space: drop them.
+    flat = pieces.flatten()
+    keep = pc.greater(pc.binary_length(flat), 0)
+    parents = pc.list_parent_indices(pieces).to_numpy()[keep.to_numpy(zero_copy_only=False)]
+    offsets = np.zeros(len(pieces) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(parents, minlength=len(pieces)), out=offsets[1:])
+    return pa.LargeListArray.from_arrays(offsets, flat.filter(keep))
 
 
 @dataclass(frozen=True)

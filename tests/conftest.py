@@ -1,0 +1,76 @@
+"""Shared fixtures: tiny aclImdb-layout archives written per test, and the real IMDB data."""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+TINY_REVIEWS: dict[str, list[tuple[int, int, str]]] = {
+    "train/pos": [(0, 9, "A moving, beautifully acted film.<br /><br />Loved it."),
+                  (1, 8, "Great fun; the cast is great.")],
+    "train/neg": [(0, 2, "Two hours of my life I will never get back."),
+                  (1, 1, "Awful. The plot is awful, the acting worse.")],
+    "test/pos": [(0, 10, "Wonderful and moving.")],
+    "test/neg": [(0, 3, "Dull, dull, dull.")],
+    "train/unsup": [(0, 0, "I watched it on a Tuesday.")],
+}
+TINY_COUNTS = {folder: len(rows) for folder, rows in TINY_REVIEWS.items()}
+
+
+def _add(archive: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    archive.addfile(info, io.BytesIO(data))
+
+
+def write_tiny_archive(path: Path, *, drop: str | None = None,
+                       extra: Callable[[tarfile.TarFile], None] | None = None,
+                       raw: dict[str, bytes] | None = None) -> Path:
+    """Write an aclImdb-layout .tar.gz; ``drop`` leaves out a folder, ``extra`` adds members."""
+    with tarfile.open(path, "w:gz") as archive:
+        _add(archive, "aclImdb/README", b"tiny copy for tests")
+        for folder, rows in TINY_REVIEWS.items():
+            if folder == drop:
+                continue
+            for review_id, rating, text in rows:
+                _add(archive, f"aclImdb/{folder}/{review_id}_{rating}.txt", text.encode())
+        for name, data in (raw or {}).items():
+            _add(archive, name, data)
+        if extra:
+            extra(archive)
+    return path
+
+
+def write_tiny_folder(root: Path) -> Path:
+    for folder, rows in TINY_REVIEWS.items():
+        (root / "aclImdb" / folder).mkdir(parents=True, exist_ok=True)
+        for review_id, rating, text in rows:
+            (root / "aclImdb" / folder / f"{review_id}_{rating}.txt").write_text(text)
+    return root / "aclImdb"
+
+
+@pytest.fixture(autouse=True)
+def _private_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch,
+                  request: pytest.FixtureRequest) -> None:
+    """Unit tests get an empty CRITIC_HOME and no CRITIC_DATA; real-data tests share one cache."""
+    if "real_data" in request.fixturenames:
+        return
+    monkeypatch.setenv("CRITIC_HOME", str(tmp_path_factory.mktemp("home")))
+    monkeypatch.delenv("CRITIC_DATA", raising=False)
+
+
+@pytest.fixture(scope="session")
+def real_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real IMDB archive from CRITIC_DATA, with a cache shared by this test session."""
+    value = os.environ.get("CRITIC_DATA")
+    if not value or not Path(value).exists():
+        if os.environ.get("CI"):
+            pytest.fail("CI must set CRITIC_DATA to the IMDB archive")
+        pytest.skip("set CRITIC_DATA to aclImdb_v1.tar.gz to run the real-data tests")
+    os.environ.setdefault("CRITIC_HOME", str(tmp_path_factory.mktemp("real-home")))
+    return Path(value).resolve()

@@ -1,0 +1,90 @@
+"""Tokenizer and Vocabulary: the documented rules, Keras conventions, JSON round trip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from critic.errors import ConfigError
+from critic.text import Vocabulary, tokenize
+
+
+@pytest.mark.parametrize(("text", "tokens"), [
+    ("It's a <br />well-made film!", ["it's", "a", "well", "made", "film"]),
+    ("Great<br /><br />cast", ["great", "cast"]),
+    ("line<br>break<br/>again", ["line", "break", "again"]),
+    ("'Quoted' words aren't 'kept' quoted", ["quoted", "words", "aren't", "kept", "quoted"]),
+    ("ÉPOUSTOUFLANT, très bien", ["époustouflant", "très", "bien"]),
+    ("10/10 -- see it", ["10", "10", "see", "it"]),
+    ("", []),
+    ("!!! ...", []),
+])
+def test_tokenizer_rules(text: str, tokens: list[str]) -> None:
+    assert tokenize([text]) == [tokens]
+
+
+def test_a_bare_string_is_refused() -> None:
+    with pytest.raises(TypeError, match="not a single string"):
+        tokenize("great movie")
+    with pytest.raises(TypeError, match=r"texts\[1\]` must be a string"):
+        tokenize(["fine", 3])
+
+
+def test_many_texts_tokenise_like_one_at_a_time() -> None:
+    texts = [f"Review {i}: it's <br />good-ish, {i % 7} stars!" for i in range(5000)]
+    assert tokenize(texts) == [tokenize([t])[0] for t in texts[:50]] + tokenize(texts[50:])
+
+
+def test_vocabulary_ranks_by_frequency_then_word() -> None:
+    vocab = Vocabulary.fit(["b a c", "a b", "a d"])
+    assert vocab.words == ["a", "b", "c", "d"]  # a:3, b:2, then c and d tie -> code order
+    assert vocab.counts == [3, 2, 1, 1]
+    assert vocab.word_index() == {"a": 1, "b": 2, "c": 3, "d": 4}
+
+
+def test_keras_encoding_conventions() -> None:
+    vocab = Vocabulary.fit(["a good film", "a bad film", "a film"], num_words=6)
+    # a=4, film=5 (rank + 3); good/bad (ids 6, 7) are >= num_words -> OOV (2); 1 starts.
+    assert vocab.encode(["a film", "a good unknown film"]) == [[1, 4, 5], [1, 4, 2, 2, 5]]
+    assert vocab.decode([1, 4, 5, 2, 0]) == "? a film ? ?"
+    no_markers = Vocabulary(vocab.words, start_char=None, oov_char=None, num_words=6)
+    assert no_markers.encode(["a good unknown film", ""]) == [[4, 5], []]
+    skipping = Vocabulary(vocab.words, skip_top=5, num_words=7)
+    assert skipping.encode(["a film bad"]) == [[2, 2, 5, 6]]  # as Keras: start marker too
+
+
+def test_vocabulary_json_round_trip(tmp_path: Path) -> None:
+    vocab = Vocabulary.fit(["a good film", "a bad film"], num_words=7, oov_char=2)
+    vocab.save(tmp_path / "vocab.json")
+    loaded = Vocabulary.load(tmp_path / "vocab.json")
+    assert loaded.words == vocab.words and loaded.settings() == vocab.settings()
+    texts = ["a brand new review, good or bad?"]
+    assert loaded.encode(texts) == vocab.encode(texts)
+
+
+def test_vocabulary_refuses_bad_settings_and_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="`num_words` must be an integer >= 1"):
+        Vocabulary(["a"], num_words=0)
+    (tmp_path / "other.json").write_text('{"words": []}')
+    with pytest.raises(ConfigError, match="not a critic vocabulary"):
+        Vocabulary.load(tmp_path / "other.json")
+
+
+words = st.text(alphabet="abcdefg", min_size=1, max_size=3)
+
+
+@settings(max_examples=60, deadline=None)
+@given(train=st.lists(st.lists(words, max_size=8).map(" ".join), min_size=1, max_size=8),
+       new=st.lists(st.lists(words, max_size=8).map(" ".join), max_size=5),
+       num_words=st.integers(min_value=4, max_value=30))
+def test_encoding_invariants(train: list[str], new: list[str], num_words: int) -> None:
+    vocab = Vocabulary.fit(train, num_words=num_words)
+    encoded = vocab.encode(new)
+    for text, ids in zip(new, encoded, strict=True):
+        assert len(ids) == len(text.split()) + 1 and ids[0] == 1
+        assert all(0 < i < num_words for i in ids)
+        known = {w for w, r in vocab.word_index().items() if r + 3 < num_words}
+        assert [i != 2 for i in ids[1:]] == [w in known for w in text.split()]
