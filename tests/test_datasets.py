@@ -109,7 +109,7 @@ def test_truncated_gzip_is_refused(tmp_path: Path) -> None:
 def test_not_a_gzip_file_is_refused(tmp_path: Path) -> None:
     bogus = tmp_path / "bogus.tar.gz"
     bogus.write_text("this is not an archive")
-    with pytest.raises(DataError, match="bogus.tar.gz is truncated or not a gzip"):
+    with pytest.raises(DataError, match=r"bogus.tar.gz is truncated or not a gzip"):
         load_tiny(bogus)
 
 
@@ -159,7 +159,7 @@ def test_unwritable_cache_folder_is_a_clear_error(tmp_path: Path) -> None:
     archive = write_tiny_archive(tmp_path / "tiny.tar.gz")
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the cache folder should be")
-    with pytest.raises(DataError, match="cannot write the corpus cache .* CRITIC_HOME"):
+    with pytest.raises(DataError, match=r"cannot write the corpus cache .* CRITIC_HOME"):
         load_tiny(archive, cache_dir=blocker / "corpus")
 
 
@@ -179,10 +179,10 @@ def test_resolution_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_missing_paths_are_clear_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    with pytest.raises(DataError, match="nowhere.tar.gz' does not exist"):
+    with pytest.raises(DataError, match=r"nowhere.tar.gz' does not exist"):
         resolve_source(tmp_path / "nowhere.tar.gz")
     monkeypatch.setenv("CRITIC_DATA", str(tmp_path / "gone"))
-    with pytest.raises(DataError, match="CRITIC_DATA .* does not exist"):
+    with pytest.raises(DataError, match=r"CRITIC_DATA .* does not exist"):
         resolve_source(None)
     monkeypatch.delenv("CRITIC_DATA")
     with pytest.raises(DataError, match="no IMDB data found"):
@@ -234,7 +234,7 @@ def test_download_with_a_wrong_checksum_leaves_nothing(http_server: tuple[str, P
 def test_download_failure_is_a_clear_error(http_server: tuple[str, Path], tmp_path: Path) -> None:
     url, _ = http_server
     target = tmp_path / "cache" / "aclImdb_v1.tar.gz"
-    with pytest.raises(DataError, match="could not download .*404"):
+    with pytest.raises(DataError, match=r"could not download .*404"):
         download_archive(f"{url}/missing.tar.gz", target, sha256="0" * 64, progress=False)
     assert list(target.parent.iterdir()) == []
 

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+from typer.exceptions import TyperException
 
 from critic.errors import CriticError
 
@@ -163,18 +164,14 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except CriticError as exc:
-        err.print(f"critic: error: {exc}", markup=False)
+        print(f"critic: error: {exc}", file=sys.stderr)  # unwrapped: one line, grep-able
         sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
-        err.print("critic: interrupted", markup=False)
+        print("critic: interrupted", file=sys.stderr)
         sys.exit(130)
-    except Exception as exc:  # click usage errors carry their own exit code (2)
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+    except TyperException as exc:  # usage errors: the message and their exit code (2)
+        exc.show()  # type: ignore[attr-defined]
+        sys.exit(exc.exit_code)  # type: ignore[attr-defined]
 
 
 if __name__ == "__main__":

@@ -154,8 +154,8 @@ def _check_run_folder(folder: Path, *, overwrite: bool) -> None:
     parent = folder.parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
-    if not os.access(parent, os.W_OK):
-        raise RunFolderError(f"cannot write run folders in {parent}: permission denied; "
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise RunFolderError(f"cannot write run folders in {parent}: not a writable folder; "
                              "choose another --runs folder")
 
 
@@ -189,8 +189,9 @@ def _write_run(folder: Path, overwrite: bool, files: dict[str, bytes]) -> Path:
     except FileExistsError as exc:
         raise RunFolderError(f"the run folder {folder} appeared while running; pass "
                              "--overwrite to replace it") from exc
-    except PermissionError as exc:
-        raise RunFolderError(f"cannot write the run folder {folder}: {exc.strerror}") from exc
+    except OSError as exc:
+        raise RunFolderError(f"cannot write the run folder {folder}: {exc.strerror or exc}"
+                             ) from exc
     return folder
 
 

@@ -7,6 +7,7 @@ write is never trusted.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Sequence
@@ -144,8 +145,8 @@ def load_corpus(
     cache = cache_path(checksum, cache_dir)
     if use_cache and cache.exists():
         cached = _read_cache(cache, checksum)
-        if cached is not None:
-            return cached
+        if cached is not None:  # the same bytes may now be reached by another path
+            return dataclasses.replace(cached, source=str(path))
     corpus = Corpus.from_reviews(read_reviews(path, expected=expected or IMDB_COUNTS),
                                  source=str(path), checksum=checksum)
     if use_cache:

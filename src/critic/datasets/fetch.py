@@ -47,7 +47,7 @@ def resolve_source(path: str | os.PathLike[str] | None = None, *, download: bool
     """
     for given, origin in ((path, "the given path"), (os.environ.get("CRITIC_DATA"), "CRITIC_DATA")):
         if given:
-            candidate = Path(given).expanduser()
+            candidate = Path(given).expanduser().resolve()
             if not candidate.exists():
                 raise DataError(
                     f"{origin} {str(candidate)!r} does not exist: point it at aclImdb_v1.tar.gz "

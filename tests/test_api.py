@@ -1,0 +1,16 @@
+"""The public API stays what we mean it to be."""
+
+import critic
+
+
+def test_public_api() -> None:
+    assert sorted(critic.__all__) == [
+        "ConfigError", "Corpus", "CriticError", "DataError", "__version__", "load_corpus"]
+    for name in critic.__all__:
+        assert hasattr(critic, name)
+
+
+def test_user_errors_are_value_errors() -> None:
+    assert issubclass(critic.DataError, ValueError)
+    assert issubclass(critic.ConfigError, ValueError)
+    assert issubclass(critic.DataError, critic.CriticError)
