@@ -10,7 +10,7 @@ from critic.datasets.archive import fingerprint
 from critic.datasets.corpus import cache_path, load_corpus
 from critic.datasets.imdb import encoded_imdb, load_encoded
 from critic.features import multi_hot
-from critic.text import TOKENIZER_VERSION, token_lists
+from critic.text import TOKENIZER_VERSION, tokenize_texts
 
 
 def test_the_books_cells_run_unchanged(real_data: Path) -> None:
@@ -61,8 +61,10 @@ def test_multi_hot_equals_the_books_vectors_on_real_reviews(real_data: Path) -> 
 def test_vocabulary_is_ranked_on_training_reviews_only(real_data: Path) -> None:
     corpus = load_corpus()
     vocabulary = encoded_imdb().vocabulary
-    train_words = set(token_lists(corpus.subset("train").texts).flatten().to_pylist())
-    test_words = set(token_lists(corpus.subset("test").texts).flatten().to_pylist())
+    train_tokens = tokenize_texts(corpus.subset("train").texts)
+    test_tokens = tokenize_texts(corpus.subset("test").texts)
+    train_words = set(train_tokens.words.filter(train_tokens.counts() > 0).to_pylist())
+    test_words = set(test_tokens.words.filter(test_tokens.counts() > 0).to_pylist())
     assert set(vocabulary.words) == train_words
     only_in_test = test_words - train_words
     assert len(only_in_test) > 1000  # there are such words, and none of them got a rank

@@ -16,12 +16,10 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 import scipy.sparse as sp
 
 from critic.errors import ConfigError
-from critic.text import Ragged, Vocabulary, ensure_texts, token_lists
+from critic.text import Ragged, Tokens, Vocabulary, ensure_texts, tokenize_texts
 
 Weighting = Literal["binary", "count", "tfidf"]
 _WEIGHTINGS = ("binary", "count", "tfidf")
@@ -126,9 +124,8 @@ class Featurizer:
         self.config = config or FeatureConfig()
 
     def fit(self, texts: Sequence[str]) -> Featurizer:
-        tokens = token_lists(ensure_texts(texts))
+        tokens = tokenize_texts(ensure_texts(texts))
         self.vocabulary_ = Vocabulary.fit_tokens(tokens, **self._vocabulary_settings())
-        self._all_words = pa.array(self.vocabulary_.words, pa.large_string())
         self.ngrams_ = self._fit_ngrams(tokens)
         self.idf_ = self._fit_idf(tokens) if self.config.weighting == "tfidf" else None
         return self
@@ -142,14 +139,14 @@ class Featurizer:
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         """Features of ``texts``: CSR, shape ``(n, dimension)``, float32."""
-        counts = self._counts(token_lists(ensure_texts(texts)))
+        counts = self._counts(tokenize_texts(ensure_texts(texts)))
         return self._weigh(counts)
 
     def _vocabulary_settings(self) -> dict[str, Any]:
         c = self.config
         return {"num_words": c.num_words, "start_char": c.start_char, "oov_char": c.oov_char}
 
-    def _counts(self, tokens: Any) -> sp.csr_matrix:
+    def _counts(self, tokens: Tokens) -> sp.csr_matrix:
         blocks = [_count_matrix(self.vocabulary_.encode_tokens(tokens), self.config.num_words)]
         if len(self.ngrams_):
             blocks.append(_count_matrix(self._ngram_columns(tokens), len(self.ngrams_)))
@@ -168,7 +165,7 @@ class Featurizer:
         norms[norms == 0] = 1.0
         return sp.csr_matrix(sp.diags(1.0 / norms) @ weighted, dtype=np.float32)
 
-    def _fit_idf(self, tokens: Any) -> np.ndarray:
+    def _fit_idf(self, tokens: Tokens) -> np.ndarray:
         present = self._counts(tokens)
         df = np.bincount(present.indices, minlength=self.dimension)
         n = present.shape[0]
@@ -177,7 +174,7 @@ class Featurizer:
     # N-grams: each is an int64 code whose base-(V+1) digits are its words' full-vocabulary
     # positions, so counting and lookup are NumPy sorts and searches, not Python dicts.
 
-    def _fit_ngrams(self, tokens: Any) -> np.ndarray:
+    def _fit_ngrams(self, tokens: Tokens) -> np.ndarray:
         lo, hi = self.config.ngram_range
         if hi < 2:
             return np.zeros(0, dtype=np.int64)
@@ -186,7 +183,7 @@ class Featurizer:
         top = np.lexsort((unique, -counts))[: self.config.max_ngrams]
         return np.sort(unique[top])
 
-    def _ngram_columns(self, tokens: Any) -> Ragged:
+    def _ngram_columns(self, tokens: Tokens) -> Ragged:
         lo, hi = self.config.ngram_range
         rows_list, cols_list = [], []
         for n in range(max(lo, 2), hi + 1):
@@ -200,28 +197,24 @@ class Featurizer:
         offsets = np.searchsorted(rows[order], np.arange(len(tokens) + 1))
         return Ragged(np.concatenate(cols_list)[order].astype(np.int32), offsets.astype(np.int64))
 
-    def _codes(self, tokens: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
+    def _codes(self, tokens: Tokens, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Row and code of every n-gram of known words that lies inside one text."""
         base = len(self.vocabulary_.words) + 1
         if base ** n >= 2**62:
             raise ConfigError(f"vocabulary too large ({base - 1} words) for {n}-gram codes")
-        position = pc.index_in(tokens.flatten(), value_set=self._all_words).fill_null(-1)
-        position = position.to_numpy().astype(np.int64)
-        offsets = np.asarray(tokens.offsets, dtype=np.int64)
-        offsets = offsets - offsets[0]
-        rows = np.repeat(np.arange(len(tokens)), np.diff(offsets))
+        positions = self.vocabulary_.positions(tokens)
+        position = positions.values.astype(np.int64)
+        rows = positions.rows()
         count = len(position) - n + 1
         if count <= 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-        same_row = rows[: count] == rows[n - 1:]
-        known = np.ones(count, dtype=bool)
+        keep = rows[:count] == rows[n - 1:]  # all n words in the same text
         codes = np.zeros(count, dtype=np.int64)
         for k in range(n):
             part = position[k: k + count]
-            known &= part >= 0
+            keep &= part >= 0
             codes = codes * base + (part + 1)  # digits 1..base-1, so no n-gram codes to 0
-        keep = same_row & known
-        return rows[: count][keep], codes[keep]
+        return rows[:count][keep], codes[keep]
 
     def ngram_strings(self) -> list[str]:
         """The kept n-grams as space-joined words, in column order."""

@@ -10,9 +10,13 @@ import hashlib
 import re
 import tarfile
 import zlib
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+
+import numpy as np
+import pyarrow as pa
 
 from critic.errors import DataError
 
@@ -26,28 +30,62 @@ _REVIEW = re.compile(r"(?:^|/)(train|test)/(pos|neg|unsup)/(\d+)_(\d+)\.txt$")
 
 
 @dataclass(frozen=True)
-class RawReview:
-    """One review file: where it sits in the layout, and its decoded text."""
+class ReviewColumns:
+    """Every review file, column by column, in the order the source listed them."""
 
-    split: str  # "train" | "test" | "unsup"
-    label: int  # 1 positive, 0 negative, -1 unlabelled
-    review_id: int
-    rating: int  # 1-10 stars, 0 for unlabelled
-    text: str
+    texts: pa.LargeStringArray  # UTF-8 checked
+    splits: list[str]  # "train" | "test" | "unsup"
+    labels: np.ndarray  # int8: 1 positive, 0 negative, -1 unlabelled
+    ids: np.ndarray  # int32, the number in the file name
+    ratings: np.ndarray  # int8, 1-10 stars, 0 for unlabelled
 
 
-def read_reviews(source: Path, *, expected: dict[str, int] | None = None) -> list[RawReview]:
+def read_reviews(source: Path, *, expected: dict[str, int] | None = None) -> ReviewColumns:
     """Parse every review in ``source`` (``.tar.gz`` or folder) and check the folder counts.
+
+    Texts stay bytes until Arrow checks them as UTF-8 in one pass, so 100,000 reviews never
+    become 100,000 Python strings.
 
     Args:
         source: an ``aclImdb_v1.tar.gz`` archive, an ``aclImdb`` folder, or its parent.
         expected: reviews expected per ``split/label`` folder; defaults to :data:`IMDB_COUNTS`.
     """
     members = _iter_folder(source) if source.is_dir() else _iter_archive(source)
-    reviews = [_parse(name, raw, source) for name, raw in members]
-    reviews = [r for r in reviews if r is not None]
-    _check_counts(reviews, source, IMDB_COUNTS if expected is None else expected)
-    return reviews
+    names, raws, meta = [], [], []
+    for name, raw in members:
+        match = _REVIEW.search(name)
+        if match:
+            names.append(name)
+            raws.append(raw)
+            meta.append(match.groups())
+    found = Counter(f"{split}/{folder}" for split, folder, _, _ in meta)
+    _check_counts(found, source, IMDB_COUNTS if expected is None else expected)
+    folders = [folder for _, folder, _, _ in meta]
+    texts = _utf8(raws, names, source)
+    raws.clear()  # the bytes now live in Arrow; don't hold them twice
+    return ReviewColumns(
+        texts=texts,
+        splits=["unsup" if folder == "unsup" else split for split, folder, _, _ in meta],
+        labels=np.array([_LABELS[f] for f in folders], dtype=np.int8),
+        ids=np.array([int(m[2]) for m in meta], dtype=np.int32),
+        ratings=np.array([int(m[3]) for m in meta], dtype=np.int8),
+    )
+
+
+_LABELS = {"pos": 1, "neg": 0, "unsup": -1}
+
+
+def _utf8(raws: list[bytes], names: list[str], source: Path) -> pa.LargeStringArray:
+    try:
+        return pa.array(raws, pa.large_binary()).cast(pa.large_string())
+    except pa.ArrowInvalid:
+        for name, raw in zip(names, raws, strict=True):  # find the culprit to name it
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataError(f"{name} in {source} is not valid UTF-8 (byte {exc.start}); "
+                                "the copy is damaged: download aclImdb_v1.tar.gz again") from exc
+        raise
 
 
 def fingerprint(source: Path) -> str:
@@ -100,27 +138,7 @@ def _iter_folder(root: Path) -> Iterator[tuple[str, bytes]]:
         yield name, path.read_bytes()
 
 
-def _parse(name: str, raw: bytes, source: Path) -> RawReview | None:
-    match = _REVIEW.search(name)
-    if match is None:
-        return None
-    split, folder, review_id, rating = match.groups()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{name} in {source} is not valid UTF-8 (byte {exc.start}); the copy "
-                        "is damaged: download aclImdb_v1.tar.gz again") from exc
-    label = {"pos": 1, "neg": 0, "unsup": -1}[folder]
-    return RawReview("unsup" if folder == "unsup" else split, label, int(review_id),
-                     int(rating), text)
-
-
-def _check_counts(reviews: list[RawReview], source: Path, expected: dict[str, int]) -> None:
-    found: dict[str, int] = dict.fromkeys(expected, 0)
-    for review in reviews:
-        folder = {1: "pos", 0: "neg", -1: "unsup"}[review.label]
-        key = f"{'train' if review.split == 'unsup' else review.split}/{folder}"
-        found[key] = found.get(key, 0) + 1
+def _check_counts(found: Counter[str], source: Path, expected: dict[str, int]) -> None:
     wrong = [f"{key}: {found.get(key, 0):,} (expected {want:,})"
              for key, want in expected.items() if found.get(key, 0) != want]
     wrong += [f"{key}: {n:,} (expected none)" for key, n in found.items() if key not in expected]

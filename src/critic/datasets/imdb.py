@@ -26,7 +26,7 @@ from critic.datasets.archive import fingerprint
 from critic.datasets.corpus import cache_path, load_corpus
 from critic.datasets.fetch import resolve_source
 from critic.errors import ConfigError, DataError
-from critic.text import TOKENIZER_VERSION, Ragged, Vocabulary, token_lists
+from critic.text import TOKENIZER_VERSION, Ragged, Vocabulary, tokenize_texts
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,8 @@ def encoded_imdb(path: PathLike = None) -> EncodedIMDB:
             log.warning("ignoring unreadable token cache %s (%s)", cache, exc)
     corpus = load_corpus(source)
     train, test = corpus.subset("train"), corpus.subset("test")
-    tokens = token_lists(train.texts + test.texts)
+    # Train then test is one contiguous, zero-copy slice of the corpus.
+    tokens = tokenize_texts(corpus.texts.take(np.nonzero(corpus.splits != "unsup")[0]))
     train_tokens, test_tokens = tokens.slice(0, len(train)), tokens.slice(len(train))
     vocabulary = Vocabulary.fit_tokens(train_tokens)  # ranked on training reviews only
     encoded = EncodedIMDB(vocabulary, vocabulary.positions(train_tokens),

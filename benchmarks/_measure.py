@@ -1,0 +1,50 @@
+"""Run one command in a child process and report its wall time and peak RSS.
+
+Each measurement runs in its own wrapper process, so ``RUSAGE_CHILDREN`` sees exactly one
+child: the peak RSS reported is that command's alone.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+_WRAPPER = """
+import json, resource, subprocess, sys, time
+started = time.perf_counter()
+done = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+seconds = time.perf_counter() - started
+peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+print(json.dumps({"seconds": seconds, "peak_mb": peak, "returncode": done.returncode,
+                  "stdout": done.stdout}))
+"""
+
+
+@dataclass(frozen=True)
+class Measurement:
+    seconds: float
+    peak_mb: float
+    stdout: str
+
+
+def measure(command: list[str], *, env: dict[str, str] | None = None) -> Measurement:
+    """Run ``command``; fail loudly if it fails, else return its time, peak RSS and stdout."""
+    done = subprocess.run([sys.executable, "-c", _WRAPPER, *command], capture_output=True,
+                          text=True, env=env, check=True)
+    result = json.loads(done.stdout)
+    if result["returncode"] != 0:
+        raise SystemExit(f"{' '.join(command)} failed with exit code {result['returncode']}")
+    return Measurement(result["seconds"], result["peak_mb"], result["stdout"])
+
+
+def own_peak_mb() -> float:
+    """Peak RSS of this process so far, in MB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def stopwatch() -> float:
+    return time.perf_counter()
