@@ -25,7 +25,7 @@ from safetensors.torch import save as save_safetensors
 
 from critic import __version__
 from critic._atomic import atomic_dir
-from critic.datasets.imdb import encoded_imdb, load_encoded
+from critic.datasets.imdb import encode_splits, encoded_imdb
 from critic.errors import ConfigError, RunFolderError
 from critic.features import multi_hot
 from critic.figures import render_history
@@ -81,11 +81,12 @@ def reproduce(
     if run_folder is not None:
         _check_run_folder(run_folder, overwrite=overwrite)
     started = time.perf_counter()
-    (train_ids, y_train), (test_ids, y_test) = load_encoded(data, num_words=config.num_words)
+    encoded = encoded_imdb(data)
+    (train_ids, y_train), (test_ids, y_test) = encode_splits(encoded, num_words=config.num_words)
     if config.validation_size >= len(y_train):
         raise ConfigError(f"`validation_size` ({config.validation_size}) must be smaller than "
                           f"the {len(y_train)} training reviews")
-    vocabulary = Vocabulary(encoded_imdb(data).vocabulary.words, num_words=config.num_words)
+    vocabulary = Vocabulary(encoded.vocabulary.words, num_words=config.num_words)
     decoded = vocabulary.decode(train_ids[0])
     x_train = multi_hot(train_ids, config.num_words)
     x_test = multi_hot(test_ids, config.num_words)
@@ -107,7 +108,7 @@ def reproduce(
         probabilities = model.predict(x_test)
         figure_files = figures.result() if figures is not None else {}
     metrics = _metrics(config, history, final_epochs, test_loss, test_accuracy,
-                       time.perf_counter() - started, data)
+                       time.perf_counter() - started, encoded.checksum)
     folder = None
     if run_folder is not None:
         files = _artifacts(config, history, metrics, model, vocabulary) | figure_files
@@ -118,12 +119,12 @@ def reproduce(
 
 
 def _metrics(config: ReproduceConfig, history: History, final_epochs: int, test_loss: float,
-             test_accuracy: float, seconds: float, data: Any) -> dict[str, Any]:
+             test_accuracy: float, seconds: float, checksum: str) -> dict[str, Any]:
     h = history.history
     best = history.best_epoch("val_accuracy")
     return {
         "critic_version": __version__,
-        "data_checksum": _checksum(data),
+        "data_checksum": checksum,
         "best_val_loss_epoch": history.best_epoch("val_loss"),
         "best_val_accuracy_epoch": best,
         "best_val_accuracy": h["val_accuracy"][best - 1],
@@ -138,13 +139,6 @@ def _metrics(config: ReproduceConfig, history: History, final_epochs: int, test_
                    "epochs": config.epochs, "final_epochs": config.final_epochs,
                    "network": config.network.to_dict(), "training": config.training.to_dict()},
     }
-
-
-def _checksum(data: Any) -> str:
-    from critic.datasets.archive import fingerprint
-    from critic.datasets.fetch import resolve_source
-
-    return fingerprint(resolve_source(data))
 
 
 def _check_run_folder(folder: Path, *, overwrite: bool) -> None:

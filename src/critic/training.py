@@ -165,7 +165,7 @@ class Classifier:
         loss_sum = correct = 0.0
         for step, start in enumerate(range(0, x.shape[0], batch), start=1):
             stop = min(start + batch, x.shape[0])
-            logits = self.network(x[start:stop])
+            logits = self.network(row_block(x, start, stop))
             loss = self._loss(logits, targets[start:stop])
             self._optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -186,7 +186,7 @@ class Classifier:
         """Logits ``(n,)`` (before the sigmoid), computed in batches."""
         x = _check_x(x, self.config.input_dim)
         self.network.eval()
-        parts = [self.network(x[i:i + _EVAL_BATCH]).numpy()
+        parts = [self.network(row_block(x, i, i + _EVAL_BATCH)).numpy()
                  for i in range(0, x.shape[0], _EVAL_BATCH)]
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
 
@@ -230,11 +230,25 @@ class KerasRMSprop:
 
     @torch.no_grad()
     def step(self) -> None:
-        for param, velocity in zip(self.params, self.velocity, strict=True):
-            if param.grad is None:
-                continue
-            velocity.mul_(self.rho).addcmul_(param.grad, param.grad, value=1 - self.rho)
-            param.addcdiv_(param.grad, (velocity + self.eps).sqrt_(), value=-self.lr)
+        pairs = [(p, v) for p, v in zip(self.params, self.velocity, strict=True)
+                 if p.grad is not None]
+        params = [p for p, _ in pairs]
+        velocity = [v for _, v in pairs]
+        grads = [p.grad for p in params]
+        # Multi-tensor ops: one call per step for all parameters, as torch's own optimizers.
+        torch._foreach_mul_(velocity, self.rho)
+        torch._foreach_addcmul_(velocity, grads, grads, value=1 - self.rho)
+        denominator = torch._foreach_add(velocity, self.eps)
+        torch._foreach_sqrt_(denominator)
+        torch._foreach_addcdiv_(params, grads, denominator, value=-self.lr)
+
+
+def row_block(x: sp.csr_matrix, start: int, stop: int) -> sp.csr_matrix:
+    """Rows ``start:stop`` of ``x`` as a view of its arrays (SciPy's slicing copies them)."""
+    stop = min(stop, x.shape[0])
+    lo, hi = x.indptr[start], x.indptr[stop]
+    return sp.csr_matrix((x.data[lo:hi], x.indices[lo:hi], x.indptr[start:stop + 1] - lo),
+                         shape=(stop - start, x.shape[1]), copy=False)
 
 
 def _make_optimizer(network: Network, config: TrainConfig) -> Any:

@@ -79,7 +79,13 @@ def load_encoded(
 
     ``seed=None`` keeps the corpus order (train: negatives then positives, by review id).
     """
-    encoded = encoded_imdb(path)
+    return encode_splits(encoded_imdb(path), seed=seed, **settings)
+
+
+def encode_splits(
+    encoded: EncodedIMDB, *, seed: int | None = 113, **settings: int | None
+) -> tuple[tuple[Ragged, np.ndarray], tuple[Ragged, np.ndarray]]:
+    """Word indices of the train and test reviews with Keras's ``load_data`` settings."""
     vocab = Vocabulary(encoded.vocabulary.words, encoded.vocabulary.counts,
                        **settings)  # type: ignore[arg-type]
     rng = np.random.RandomState(seed) if seed is not None else None
@@ -103,6 +109,7 @@ class EncodedIMDB:
     """
 
     vocabulary: Vocabulary
+    checksum: str  # of the source (archive SHA-256 or folder fingerprint)
     train: Ragged
     train_labels: np.ndarray
     test: Ragged
@@ -116,10 +123,11 @@ def encoded_imdb(path: PathLike = None) -> EncodedIMDB:
     version, so a warm run never touches the review texts.
     """
     source = resolve_source(path)
-    cache = cache_path(fingerprint(source)).with_suffix(f".tokens-v{TOKENIZER_VERSION}.npz")
+    checksum = fingerprint(source)
+    cache = cache_path(checksum).with_suffix(f".tokens-v{TOKENIZER_VERSION}.npz")
     if cache.exists():
         try:
-            return _read_encoded(cache)
+            return _read_encoded(cache, checksum)
         except (OSError, ValueError, KeyError) as exc:
             log.warning("ignoring unreadable token cache %s (%s)", cache, exc)
     corpus = load_corpus(source)
@@ -128,7 +136,7 @@ def encoded_imdb(path: PathLike = None) -> EncodedIMDB:
     tokens = tokenize_texts(corpus.texts.take(np.nonzero(corpus.splits != "unsup")[0]))
     train_tokens, test_tokens = tokens.slice(0, len(train)), tokens.slice(len(train))
     vocabulary = Vocabulary.fit_tokens(train_tokens)  # ranked on training reviews only
-    encoded = EncodedIMDB(vocabulary, vocabulary.positions(train_tokens),
+    encoded = EncodedIMDB(vocabulary, checksum, vocabulary.positions(train_tokens),
                           train.labels.astype(np.uint8), vocabulary.positions(test_tokens),
                           test.labels.astype(np.uint8))
     _write_encoded(encoded, cache)
@@ -154,10 +162,10 @@ def _write_encoded(encoded: EncodedIMDB, cache: Path) -> None:
                         "CRITIC_HOME to a writable folder") from exc
 
 
-def _read_encoded(cache: Path) -> EncodedIMDB:
+def _read_encoded(cache: Path, checksum: str) -> EncodedIMDB:
     with np.load(cache, allow_pickle=False) as data:
         vocabulary = Vocabulary(data["words"].tolist(), data["counts"].tolist())
-        return EncodedIMDB(vocabulary,
+        return EncodedIMDB(vocabulary, checksum,
                            Ragged(data["train_values"], data["train_offsets"]),
                            data["train_labels"],
                            Ragged(data["test_values"], data["test_offsets"]),
@@ -179,4 +187,5 @@ def _as_keras(encoded: Ragged, labels: np.ndarray, maxlen: int | None) -> tuple[
     return data, labels
 
 
-__all__ = ["EncodedIMDB", "encoded_imdb", "get_word_index", "load_data", "load_encoded"]
+__all__ = ["EncodedIMDB", "encode_splits", "encoded_imdb", "get_word_index", "load_data",
+           "load_encoded"]
