@@ -2,4 +2,6 @@
 
 from critic.cli import main
 
-main()
+# Guarded: a spawned worker process (the figure worker) imports the main module again.
+if __name__ == "__main__":
+    main()

@@ -9,13 +9,13 @@ reviews and predict them.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import os
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,15 +25,16 @@ from safetensors.torch import save as save_safetensors
 
 from critic import __version__
 from critic._atomic import atomic_dir
-from critic.datasets.imdb import encode_splits, encoded_imdb
+from critic.datasets.imdb import encode_splits, encoded_imdb, keras_orders
 from critic.errors import ConfigError, RunFolderError
 from critic.features import multi_hot
-from critic.figures import render_history
+from critic.figures import FigureWorker
 from critic.models import NetworkConfig
 from critic.text import Vocabulary
 from critic.training import Callback, Classifier, History, TrainConfig, check_positive
 
 PREDICTION_SAMPLE = 20
+KERAS_SEED = 113  # load_data's default shuffle
 
 
 @dataclass(frozen=True)
@@ -81,15 +82,27 @@ def reproduce(
     if run_folder is not None:
         _check_run_folder(run_folder, overwrite=overwrite)
     started = time.perf_counter()
+    with FigureWorker() if run_folder is not None else contextlib.nullcontext() as worker:
+        return _run(config, data, run_folder, overwrite, callbacks, worker, started)
+
+
+def _run(config: ReproduceConfig, data: Any, run_folder: Path | None, overwrite: bool,
+         callbacks: Sequence[Callback], worker: FigureWorker | None,
+         started: float) -> ReproduceResult:
     encoded = encoded_imdb(data)
-    (train_ids, y_train), (test_ids, y_test) = encode_splits(encoded, num_words=config.num_words)
+    # Encode in corpus order and shuffle the rows of the (smaller) multi-hot matrices: the same
+    # data, in the same order, as load_data(num_words, seed=113) then vectorising.
+    (train_ids, y_train), (test_ids, y_test) = encode_splits(
+        encoded, seed=None, num_words=config.num_words)
     if config.validation_size >= len(y_train):
         raise ConfigError(f"`validation_size` ({config.validation_size}) must be smaller than "
                           f"the {len(y_train)} training reviews")
+    train_order, test_order = keras_orders(KERAS_SEED, len(y_train), len(y_test))
     vocabulary = Vocabulary(encoded.vocabulary.words, num_words=config.num_words)
-    decoded = vocabulary.decode(train_ids[0])
-    x_train = multi_hot(train_ids, config.num_words)
-    x_test = multi_hot(test_ids, config.num_words)
+    decoded = vocabulary.decode(train_ids[int(train_order[0])])
+    x_train = multi_hot(train_ids, config.num_words)[train_order]
+    x_test = multi_hot(test_ids, config.num_words)[test_order]
+    y_train, y_test = y_train[train_order], y_test[test_order]
 
     # The book holds out the *first* 10,000 (already shuffled) training reviews.
     x_val, partial_x = x_train[: config.validation_size], x_train[config.validation_size:]
@@ -100,20 +113,21 @@ def reproduce(
 
     final_epochs = (history.best_epoch("val_loss") if config.final_epochs == "auto"
                     else int(config.final_epochs))
-    with ThreadPoolExecutor(1) as pool:  # draw the figures while the final model trains
-        figures = pool.submit(render_history, history) if run_folder is not None else None
-        model = Classifier(config.network, config.training)  # a fresh model, as in the book
-        model.fit(x_train, y_train, epochs=final_epochs, callbacks=callbacks)
-        test_loss, test_accuracy = model.evaluate(x_test, y_test)
-        probabilities = model.predict(x_test)
-        figure_files = figures.result() if figures is not None else {}
+    figures = worker.render(history) if worker is not None else None
+    model = Classifier(config.network, config.training)  # a fresh model, as in the book
+    model.fit(x_train, y_train, epochs=final_epochs, callbacks=callbacks)
+    test_loss, test_accuracy = model.evaluate(x_test, y_test)
+    probabilities = model.predict(x_test)
+    figure_files = figures.result() if figures is not None else {}
     metrics = _metrics(config, history, final_epochs, test_loss, test_accuracy,
                        time.perf_counter() - started, encoded.checksum)
     folder = None
     if run_folder is not None:
         files = _artifacts(config, history, metrics, model, vocabulary) | figure_files
         files["predictions_sample.csv"] = _prediction_sample(
-            probabilities, y_test, vocabulary, test_ids).encode("utf-8")
+            probabilities, y_test,
+            [vocabulary.decode(test_ids[int(i)]) for i in test_order[:PREDICTION_SAMPLE]],
+        ).encode("utf-8")
         folder = _write_run(run_folder, overwrite, files)
     return ReproduceResult(decoded, history, final_epochs, metrics, folder)
 
@@ -189,13 +203,14 @@ def _write_run(folder: Path, overwrite: bool, files: dict[str, bytes]) -> Path:
     return folder
 
 
-def _prediction_sample(probabilities: np.ndarray, y_test: np.ndarray, vocabulary: Vocabulary,
-                       test_ids: Any) -> str:
+def _prediction_sample(probabilities: np.ndarray, y_test: np.ndarray,
+                       decoded: list[str]) -> str:
+    """CSV of the first test reviews (in load_data order): probability, label, opening words."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["index", "probability_positive", "label", "review_start"])
-    for i in range(min(PREDICTION_SAMPLE, len(y_test))):
-        start = " ".join(vocabulary.decode(test_ids[i]).split()[1:26])
+    for i, text in enumerate(decoded):
+        start = " ".join(text.split()[1:26])  # without the start marker
         writer.writerow([i, f"{float(probabilities[i, 0]):.4f}", int(y_test[i]), start])
     return buffer.getvalue()
 

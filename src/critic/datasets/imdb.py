@@ -88,17 +88,22 @@ def encode_splits(
     """Word indices of the train and test reviews with Keras's ``load_data`` settings."""
     vocab = Vocabulary(encoded.vocabulary.words, encoded.vocabulary.counts,
                        **settings)  # type: ignore[arg-type]
-    rng = np.random.RandomState(seed) if seed is not None else None
-    out = []
-    for positions, labels in ((encoded.train, encoded.train_labels),
-                              (encoded.test, encoded.test_labels)):
-        ids = vocab.encode_positions(positions)
-        if rng is not None:  # Keras shuffles train, then test, with one RandomState
-            order = np.arange(len(labels))
-            rng.shuffle(order)
-            ids, labels = ids.take(order), labels[order]
-        out.append((ids, labels))
-    return out[0], out[1]
+    train, test = vocab.encode_positions(encoded.train), vocab.encode_positions(encoded.test)
+    if seed is None:
+        return (train, encoded.train_labels), (test, encoded.test_labels)
+    train_order, test_order = keras_orders(seed, len(train), len(test))
+    return ((train.take(train_order), encoded.train_labels[train_order]),
+            (test.take(test_order), encoded.test_labels[test_order]))
+
+
+def keras_orders(seed: int, n_train: int, n_test: int) -> tuple[np.ndarray, np.ndarray]:
+    """The orders ``load_data`` puts the splits in: one ``RandomState(seed)`` shuffles the
+    training indices, then the test indices, as Keras does."""
+    rng = np.random.RandomState(seed)
+    train_order, test_order = np.arange(n_train), np.arange(n_test)
+    rng.shuffle(train_order)
+    rng.shuffle(test_order)
+    return train_order, test_order
 
 
 @dataclass(frozen=True)
@@ -187,5 +192,12 @@ def _as_keras(encoded: Ragged, labels: np.ndarray, maxlen: int | None) -> tuple[
     return data, labels
 
 
-__all__ = ["EncodedIMDB", "encode_splits", "encoded_imdb", "get_word_index", "load_data",
-           "load_encoded"]
+__all__ = [
+    "EncodedIMDB",
+    "encode_splits",
+    "encoded_imdb",
+    "get_word_index",
+    "keras_orders",
+    "load_data",
+    "load_encoded",
+]
