@@ -3,8 +3,12 @@
 #   make test   — the test suite (integration tests need CRITIC_DATA)
 VENV ?= .venv
 PY := $(VENV)/bin/python
-CRITIC_DATA ?= ../shared/data/aclImdb_v1.tar.gz
+# The local copy beside the repository, when there is one; otherwise critic resolves the data
+# itself ($CRITIC_DATA, then its cache, then a verified download).
+CRITIC_DATA ?= $(wildcard ../shared/data/aclImdb_v1.tar.gz)
+ifneq ($(CRITIC_DATA),)
 export CRITIC_DATA
+endif
 
 .PHONY: install demo test lint bench clean
 

@@ -6,6 +6,7 @@ bad input (every :class:`~critic.errors.CriticError`).
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 import time
@@ -27,7 +28,7 @@ err = Console(stderr=True, highlight=False)
 
 DataOption = Annotated[
     str | None, typer.Option("--data", help="IMDB archive or aclImdb/ folder "
-                             "[default: $CRITIC_DATA, then the cache, then download]")]
+                             "(default: $CRITIC_DATA, then the cache, then download).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
 
 
@@ -87,6 +88,8 @@ def reproduce(
     from critic.reproduce import reproduce as run
     from critic.training import TrainConfig
 
+    _freeze_imports()
+
     config = ReproduceConfig(
         validation_size=validation_size, epochs=epochs,
         final_epochs=_parse_final_epochs(final_epochs), network=NetworkConfig(),
@@ -108,6 +111,13 @@ def reproduce(
           f"({m['final_epochs_rule']})")
     print(f"Test loss {m['test_loss']:.4f}, test accuracy {m['test_accuracy']:.4f}")
     print(f"Wrote {result.folder}/ in {time.perf_counter() - started:.1f} s")
+
+
+def _freeze_imports() -> None:
+    """Move everything imported so far (PyTorch: ~half a million objects) out of the garbage
+    collector's sight: later collections, and the one at exit, stop walking it (-0.2 s)."""
+    gc.collect()
+    gc.freeze()
 
 
 def _parse_final_epochs(value: str) -> int | str:

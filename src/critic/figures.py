@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import multiprocessing
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 FIGURES = {
@@ -29,6 +30,8 @@ def render_history(history: dict[str, list[float]], epochs: list[int], *,
     matplotlib.use("Agg")
     from matplotlib.figure import Figure  # no pyplot: no global state, safe off the main thread
 
+    # Text stays text in the SVG (searchable, half the size), and ids are stable across runs.
+    matplotlib.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "critic"})
     files = {}
     for metric, (title, ylabel) in FIGURES.items():
         figure = Figure(figsize=(6.4, 4.4), dpi=100, layout="tight")
@@ -70,8 +73,13 @@ class FigureWorker:
         self._pool.submit(int)  # start the process now
 
     def render(self, history: Any) -> Future[dict[str, bytes]]:
-        """Render a :class:`~critic.training.History` in the worker."""
-        return self._pool.submit(render_history, history.history, history.epoch)
+        """Render a :class:`~critic.training.History` in the worker (here, if it died)."""
+        try:
+            return self._pool.submit(render_history, history.history, history.epoch)
+        except BrokenProcessPool:
+            done: Future[dict[str, bytes]] = Future()
+            done.set_result(render_history(history.history, history.epoch))
+            return done
 
     def __enter__(self) -> FigureWorker:
         return self
