@@ -143,8 +143,7 @@ def _metrics(config: ReproduceConfig, history: History, final_epochs: int, test_
         "best_val_accuracy_epoch": best,
         "best_val_accuracy": h["val_accuracy"][best - 1],
         "final_epochs": final_epochs,
-        "final_epochs_rule": "auto (lowest val_loss)" if config.final_epochs == "auto" else
-                             "fixed (the book's)" if final_epochs == 4 else "fixed",
+        "final_epochs_rule": _final_epochs_rule(config.final_epochs),
         "train_accuracy_last_epoch": h["accuracy"][-1],
         "test_loss": test_loss,
         "test_accuracy": test_accuracy,
@@ -153,6 +152,12 @@ def _metrics(config: ReproduceConfig, history: History, final_epochs: int, test_
                    "epochs": config.epochs, "final_epochs": config.final_epochs,
                    "network": config.network.to_dict(), "training": config.training.to_dict()},
     }
+
+
+def _final_epochs_rule(final_epochs: int | str) -> str:
+    if final_epochs == "auto":
+        return "auto: the epoch of lowest validation loss"
+    return "the book's choice" if final_epochs == 4 else "set by --final-epochs"
 
 
 def _check_run_folder(folder: Path, *, overwrite: bool) -> None:
