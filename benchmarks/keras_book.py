@@ -7,6 +7,7 @@ Only the lines that read the inputs and write the result differ from the book.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sys
@@ -14,8 +15,6 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 started = time.perf_counter()
-
-import itertools
 
 import numpy as np  # noqa: E402
 from tensorflow import keras  # noqa: E402
