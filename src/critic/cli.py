@@ -86,10 +86,9 @@ def reproduce(
     as_json: JsonOption = False,
 ) -> None:
     """Run the book's IMDB experiment end to end and write runs/NAME/."""
-    from critic.models import NetworkConfig
+    from critic.config import NetworkConfig, TrainConfig
     from critic.reproduce import ReproduceConfig
     from critic.reproduce import reproduce as run
-    from critic.training import TrainConfig
 
     _freeze_imports()
 
@@ -165,10 +164,13 @@ class EpochReporter:
         if self._progress is not None:
             self._progress.console.print(line)
             self._progress.update(self._task, completed=0)
-            if epoch == self._epochs:
-                self._progress.stop()
         else:
             print(line, file=sys.stderr, flush=True)
+
+    def on_train_end(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
 
 
 def main() -> None:

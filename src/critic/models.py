@@ -8,52 +8,16 @@ building that vector.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 from torch import nn
 
-from critic.errors import ConfigError
+from critic.config import NetworkConfig
 
-Activation = Literal["relu", "tanh"]
 _ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh}
-
-
-@dataclass(frozen=True)
-class NetworkConfig:
-    """Shape of the network; saved as ``config.json`` beside the weights.
-
-    Attributes:
-        input_dim: width of the sparse input (the book's 10,000).
-        hidden_layers: number of hidden Dense layers (the book: 2; try 1 or 3).
-        units: width of each hidden layer (the book: 16; try 32 or 64).
-        activation: ``relu`` (the book) or ``tanh``.
-        dropout: dropout rate after each hidden layer (0 = none, as in the book).
-    """
-
-    input_dim: int = 10_000
-    hidden_layers: int = 2
-    units: int = 16
-    activation: Activation = "relu"
-    dropout: float = 0.0
-
-    def __post_init__(self) -> None:
-        for name in ("input_dim", "hidden_layers", "units"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(
-                    f"`{name}` must be a positive integer. Received: {name}={value!r}")
-        if self.activation not in _ACTIVATIONS:
-            raise ConfigError(f"`activation` must be one of {sorted(_ACTIVATIONS)}. "
-                              f"Received: activation={self.activation!r}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"`dropout` must be in [0, 1). Received: dropout={self.dropout!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class _SparseMatmul(torch.autograd.Function):

@@ -25,13 +25,13 @@ from safetensors.torch import save as save_safetensors
 
 from critic import __version__
 from critic._atomic import atomic_dir
+from critic.config import NetworkConfig, TrainConfig, check_positive
 from critic.datasets.imdb import encode_splits, encoded_imdb, keras_orders
 from critic.errors import ConfigError, RunFolderError
 from critic.features import multi_hot
 from critic.figures import FigureWorker
-from critic.models import NetworkConfig
 from critic.text import Vocabulary
-from critic.training import Callback, Classifier, History, TrainConfig, check_positive
+from critic.training import Callback, Classifier, History
 
 PREDICTION_SAMPLE = 20
 KERAS_SEED = 113  # load_data's default shuffle

@@ -9,59 +9,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 from torch.nn import functional
 
+from critic.config import NetworkConfig, TrainConfig, check_positive
 from critic.errors import ConfigError
-from critic.models import Network, NetworkConfig
+from critic.models import Network
 
-Loss = Literal["bce", "mse"]
-Optimizer = Literal["rmsprop", "adam", "sgd"]
 _EVAL_BATCH = 8192
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """How the network is trained; saved beside the weights.
-
-    Attributes:
-        loss: ``bce`` (binary cross-entropy, the book) or ``mse`` (the book's alternative).
-        optimizer: ``rmsprop`` (the book), ``adam`` or ``sgd``.
-        learning_rate: step size (Keras default 1e-3).
-        batch_size: reviews per gradient step (the book: 512).
-        seed: seeds weight initialisation and shuffling; same seed, same History.
-    """
-
-    loss: Loss = "bce"
-    optimizer: Optimizer = "rmsprop"
-    learning_rate: float = 1e-3
-    batch_size: int = 512
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.loss not in ("bce", "mse"):
-            raise ConfigError(f"`loss` must be 'bce' or 'mse'. Received: loss={self.loss!r}")
-        if self.optimizer not in ("rmsprop", "adam", "sgd"):
-            raise ConfigError("`optimizer` must be 'rmsprop', 'adam' or 'sgd'. "
-                              f"Received: optimizer={self.optimizer!r}")
-        if not self.learning_rate > 0:
-            raise ConfigError("`learning_rate` must be positive. "
-                              f"Received: learning_rate={self.learning_rate!r}")
-        check_positive("batch_size", self.batch_size)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def check_positive(name: str, value: Any) -> None:
-    """Refuse anything but a positive integer, with a Keras-style message."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ConfigError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
 
 
 @dataclass
@@ -71,6 +31,7 @@ class History:
     history: dict[str, list[float]] = field(default_factory=dict)
     epoch: list[int] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
+    best_weights_epoch: int | None = None  # set when early stopping restored weights
 
     def append(self, epoch: int, logs: dict[str, float], seconds: float) -> None:
         self.epoch.append(epoch)
@@ -87,7 +48,8 @@ class History:
         return int(pick(values)) + 1
 
     def to_dict(self) -> dict[str, Any]:
-        return {"epoch": self.epoch, "seconds": self.seconds, "history": self.history}
+        return {"epoch": self.epoch, "seconds": self.seconds, "history": self.history,
+                "best_weights_epoch": self.best_weights_epoch}
 
 
 class Callback(Protocol):
@@ -96,6 +58,25 @@ class Callback(Protocol):
     def on_train_begin(self, epochs: int, steps: int) -> None: ...
     def on_batch_end(self, epoch: int, step: int) -> None: ...
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None: ...
+    def on_train_end(self) -> None: ...
+
+
+class _EarlyStopping:
+    """Remembers the weights of the lowest validation loss; says when patience runs out."""
+
+    def __init__(self, network: Network, patience: int) -> None:
+        self.network, self.patience = network, patience
+        self.best_loss, self.best_epoch = float("inf"), 0
+        self.best_state: dict[str, torch.Tensor] = {}
+
+    def should_stop(self, epoch: int, val_loss: float) -> bool:
+        if val_loss < self.best_loss:
+            self.best_loss, self.best_epoch = val_loss, epoch
+            self.best_state = {k: v.detach().clone() for k, v in self.network.state_dict().items()}
+        return epoch - self.best_epoch >= self.patience
+
+    def restore(self) -> None:
+        self.network.load_state_dict(self.best_state)
 
 
 class Classifier:
@@ -127,6 +108,7 @@ class Classifier:
         *,
         epochs: int = 20,
         validation_data: tuple[sp.csr_matrix, np.ndarray] | None = None,
+        patience: int | None = None,
         callbacks: Sequence[Callback] = (),
     ) -> History:
         """Train for ``epochs`` more epochs; returns the History of this call.
@@ -134,11 +116,19 @@ class Classifier:
         Args:
             x: CSR features ``(n, input_dim)``; y: labels ``(n,)`` in {0, 1}.
             validation_data: ``(x_val, y_val)`` scored after every epoch.
+            patience: stop once validation loss has not improved for this many epochs, and
+                in every case end with the weights of the epoch of lowest validation loss
+                (Keras's ``EarlyStopping(restore_best_weights=True)``).
         """
         check_positive("epochs", epochs)
         x, y = _check_xy(x, y, self.config.input_dim)
         if validation_data is not None:
             validation_data = _check_xy(*validation_data, self.config.input_dim)
+        if patience is not None:
+            check_positive("patience", patience)
+            if validation_data is None:
+                raise ConfigError("early stopping (patience) needs validation data")
+        stopper = _EarlyStopping(self.network, patience) if patience is not None else None
         batch = self.training.batch_size
         steps = -(-x.shape[0] // batch)
         rng = np.random.default_rng([self.training.seed, self._fitted_epochs])
@@ -156,6 +146,13 @@ class Classifier:
             history.append(epoch, logs, time.perf_counter() - started)
             for cb in callbacks:
                 cb.on_epoch_end(epoch, logs)
+            if stopper is not None and stopper.should_stop(epoch, logs["val_loss"]):
+                break
+        if stopper is not None:
+            stopper.restore()
+            history.best_weights_epoch = stopper.best_epoch
+        for cb in callbacks:
+            cb.on_train_end()
         return history
 
     def _train_epoch(self, x: sp.csr_matrix, y: np.ndarray, batch: int, epoch: int,
