@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
+import sys
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
@@ -74,3 +76,10 @@ def real_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
         pytest.skip("set CRITIC_DATA to aclImdb_v1.tar.gz to run the real-data tests")
     os.environ.setdefault("CRITIC_HOME", str(tmp_path_factory.mktemp("real-home")))
     return Path(value).resolve()
+
+
+def run_cli(*args: str, stdin: str | None = None, cwd: Path | None = None
+            ) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m critic ARGS`` in a new process, as a user would."""
+    return subprocess.run([sys.executable, "-m", "critic", *args], capture_output=True,
+                          text=True, input=stdin, cwd=cwd, env=os.environ.copy(), timeout=600)

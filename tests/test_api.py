@@ -5,7 +5,8 @@ import critic
 
 def test_public_api() -> None:
     assert sorted(critic.__all__) == [
-        "ConfigError", "Corpus", "CriticError", "DataError", "__version__", "load_corpus"]
+        "ConfigError", "Corpus", "CriticError", "DataError", "__version__", "load",
+        "load_corpus"]
     for name in critic.__all__:
         assert hasattr(critic, name)
 

@@ -3,34 +3,26 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import run_cli
 from safetensors.numpy import load_file
 
+import critic
 from critic.datasets.archive import fingerprint
 from critic.datasets.corpus import load_corpus
 from critic.datasets.imdb import encoded_imdb
-from critic.features import multi_hot
 from critic.models import Network, NetworkConfig
 from critic.reproduce import ReproduceConfig, reproduce
-from critic.text import Vocabulary
-
-
-def critic(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "critic", *args], capture_output=True,
-                          text=True, cwd=cwd, env=os.environ.copy(), timeout=600)
 
 
 @pytest.fixture(scope="module")
 def book_run(real_data: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
     runs = tmp_path_factory.mktemp("runs")
-    done = critic("reproduce", "--runs", str(runs), "--json")
+    done = run_cli("reproduce", "--runs", str(runs), "--json")
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout), runs / "book"
 
@@ -48,7 +40,8 @@ def test_run_folder_holds_everything(book_run: tuple[dict, Path]) -> None:
     names = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
     assert names == {"history.json", "metrics.json", "loss.png", "loss.svg", "accuracy.png",
                      "accuracy.svg", "predictions_sample.csv", "model/weights.safetensors",
-                     "model/config.json", "model/vocabulary.json"}
+                     "model/config.json", "model/vocabulary.json", "model/metrics.json",
+                     "model/manifest.json"}
     history = json.loads((folder / "history.json").read_text())["history"]
     assert {k: len(v) for k, v in history.items()} == {
         "loss": 20, "accuracy": 20, "val_loss": 20, "val_accuracy": 20}
@@ -60,19 +53,21 @@ def test_run_folder_holds_everything(book_run: tuple[dict, Path]) -> None:
 
 
 def test_saved_model_scores_raw_test_reviews_the_same(book_run: tuple[dict, Path]) -> None:
-    """Weights + vocabulary from the run folder, fed raw text, give the reported accuracy."""
+    """The run's model bundle, fed raw text, gives the accuracy reproduce reported, and its
+    NumPy inference agrees with the PyTorch network it was saved from."""
     metrics, folder = book_run
+    model = critic.load(folder / "model")
+    test = load_corpus().subset("test")
+    probabilities = model.predict_proba(test.texts)
+    accuracy = float(((probabilities >= 0.5) == (test.labels == 1)).mean())
+    assert accuracy == pytest.approx(metrics["test_accuracy"], abs=1e-9)
     config = json.loads((folder / "model" / "config.json").read_text())
-    network = Network(NetworkConfig(**config["network"]))
+    network = Network(NetworkConfig(**config["model"]["network"]))
     weights = load_file(folder / "model" / "weights.safetensors")
     network.load_state_dict({name: torch.from_numpy(value) for name, value in weights.items()})
-    network.eval()
-    vocabulary = Vocabulary.load(folder / "model" / "vocabulary.json")
-    test = load_corpus().subset("test")
-    features = multi_hot(vocabulary.encode_ragged(test.texts), vocabulary.dimension)
-    logits = network(features).detach().numpy()
-    accuracy = float(((logits > 0) == (test.labels == 1)).mean())
-    assert accuracy == pytest.approx(metrics["test_accuracy"], abs=1e-9)
+    with torch.no_grad():
+        logits = network(model.features(test.texts[:2000])).numpy()
+    np.testing.assert_allclose(model.decision_function(test.texts[:2000]), logits, atol=1e-4)
 
 
 def test_same_seed_gives_the_same_history(book_run: tuple[dict, Path]) -> None:
@@ -92,7 +87,7 @@ def test_final_epochs_auto_takes_the_lowest_validation_loss(real_data: Path) -> 
 def test_existing_run_folder_is_never_clobbered(book_run: tuple[dict, Path]) -> None:
     _, folder = book_run
     before = (folder / "metrics.json").read_bytes()
-    done = critic("reproduce", "--runs", str(folder.parent), "--epochs", "1")
+    done = run_cli("reproduce", "--runs", str(folder.parent), "--epochs", "1")
     assert done.returncode == 2
     assert "exists already" in done.stderr and "--overwrite" in done.stderr
     assert "Traceback" not in done.stderr
@@ -110,7 +105,7 @@ def test_existing_run_folder_is_never_clobbered(book_run: tuple[dict, Path]) -> 
 ])
 def test_bad_input_exits_2_without_a_traceback(real_data: Path, tmp_path: Path,
                                                args: list[str], message: str) -> None:
-    done = critic("reproduce", "--runs", str(tmp_path / "runs"), *args)
+    done = run_cli("reproduce", "--runs", str(tmp_path / "runs"), *args)
     assert done.returncode == 2, done.stderr
     assert message in done.stderr
     assert "Traceback" not in done.stderr
@@ -120,14 +115,14 @@ def test_bad_input_exits_2_without_a_traceback(real_data: Path, tmp_path: Path,
 def test_unwritable_runs_folder(real_data: Path, tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    done = critic("reproduce", "--runs", str(blocker / "runs"), "--epochs", "1")
+    done = run_cli("reproduce", "--runs", str(blocker / "runs"), "--epochs", "1")
     assert done.returncode == 2, done.stderr
     assert "cannot write" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_piped_output_has_one_line_per_epoch(book_run: tuple[dict, Path],
                                              tmp_path: Path) -> None:
-    done = critic("reproduce", "--runs", str(tmp_path), "--epochs", "3", "--final-epochs", "2")
+    done = run_cli("reproduce", "--runs", str(tmp_path), "--epochs", "3", "--final-epochs", "2")
     assert done.returncode == 0, done.stderr
     lines = done.stderr.strip().splitlines()
     assert lines[0].startswith("Epoch 1/3 - loss: ") and "val_accuracy: " in lines[0]
@@ -137,13 +132,13 @@ def test_piped_output_has_one_line_per_epoch(book_run: tuple[dict, Path],
 
 
 def test_data_info(real_data: Path) -> None:
-    done = critic("data", "info", "--json")
+    done = run_cli("data", "info", "--json")
     assert done.returncode == 0, done.stderr
     info = json.loads(done.stdout)
     assert info["source"] == str(real_data)
     assert info["checksum"] == fingerprint(real_data)
     assert info["counts"]["unsup"] == {"unlabelled": 50_000}
     assert info["vocabulary_size"] == len(encoded_imdb().vocabulary)
-    human = critic("data", "info").stdout.splitlines()
+    human = run_cli("data", "info").stdout.splitlines()
     assert "train       12,500 neg, 12,500 pos" in human
     assert any(line.startswith("cache ") for line in human)

@@ -136,6 +136,304 @@ def _check_name(name: str) -> None:
         raise typer.BadParameter(f"{name!r} is not a folder name", param_hint="--name")
 
 
+BundleArgument = Annotated[Path, typer.Argument(help="A bundle folder (critic train, or "
+                                                  "runs/NAME/model from critic reproduce).")]
+TextColumn = Annotated[str, typer.Option(help="Column holding the review text.")]
+LabelColumn = Annotated[str, typer.Option(help="Column holding the 0/1 or pos/neg label.")]
+
+
+@app.command()
+def train(
+    output: Annotated[Path, typer.Option(help="Bundle folder to write.")] = Path("model"),
+    data: DataOption = None,
+    input_file: Annotated[Path | None, typer.Option(
+        "--input", help="Your labelled reviews: CSV, JSON lines, Parquet, or a folder with "
+        "pos/ and neg/ (instead of IMDB).")] = None,
+    text_column: TextColumn = "text",
+    label_column: LabelColumn = "label",
+    layers: Annotated[int, typer.Option(help="Hidden layers.")] = 2,
+    units: Annotated[int, typer.Option(help="Units per hidden layer.")] = 16,
+    activation: Annotated[str, typer.Option(help="relu or tanh.")] = "relu",
+    dropout: Annotated[float, typer.Option(help="Dropout after each hidden layer.")] = 0.0,
+    loss: Annotated[str, typer.Option(help="bce or mse.")] = "bce",
+    optimizer: Annotated[str, typer.Option(help="rmsprop, adam or sgd.")] = "rmsprop",
+    learning_rate: Annotated[float, typer.Option(help="Step size.")] = 1e-3,
+    epochs: Annotated[int, typer.Option(help="Most epochs to train.")] = 20,
+    batch_size: Annotated[int, typer.Option(help="Reviews per gradient step.")] = 512,
+    validation_size: Annotated[float | None, typer.Option(
+        help="Reviews held out (a count, or a fraction below 1). Default: 10000 for IMDB, "
+        "0.2 for --input.")] = None,
+    patience: Annotated[int | None, typer.Option(
+        help="Stop after this many epochs without a lower validation loss; the weights of "
+        "the best epoch are kept.")] = None,
+    num_words: Annotated[int, typer.Option(help="Vocabulary size (multi-hot width).")] = 10_000,
+    seed: Annotated[int, typer.Option(help="Seed for initialisation and shuffling.")] = 0,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing bundle.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Train the book's network (every knob exposed) and write a bundle."""
+    from critic.config import NetworkConfig, TrainConfig
+    from critic.datasets.files import read_reviews_file
+    from critic.trainer import TrainOptions, train_bundle
+
+    _freeze_imports()
+    size = int(validation_size) if validation_size and validation_size >= 1 else validation_size
+    options = TrainOptions(
+        network=NetworkConfig(input_dim=num_words, hidden_layers=layers, units=units,
+                              activation=activation, dropout=dropout),  # type: ignore[arg-type]
+        training=TrainConfig(loss=loss, optimizer=optimizer,  # type: ignore[arg-type]
+                             learning_rate=learning_rate, batch_size=batch_size, seed=seed),
+        num_words=num_words, epochs=epochs, validation_size=size, patience=patience)
+    reviews = (read_reviews_file(input_file, text_column=text_column, label_column=label_column,
+                                 require_labels=True) if input_file is not None else None)
+    result = train_bundle(options, output, data=data, reviews=reviews, overwrite=overwrite,
+                          callbacks=[EpochReporter()])
+    summary = {key: value for key, value in result.metrics.items() if key != "history"}
+    if as_json:
+        print(json.dumps(summary | {"bundle": str(result.path)}, indent=2))
+        return
+    m = result.metrics
+    print(f"Kept the weights of epoch {m['kept_epoch']} (lowest validation loss at epoch "
+          f"{m['best_val_loss_epoch']}); validation accuracy {m['validation']['accuracy']:.4f}")
+    if "test" in m:
+        print(f"IMDB test: loss {m['test']['loss']:.4f}, accuracy {m['test']['accuracy']:.4f}")
+    print(f"Wrote the bundle {result.path}/")
+
+
+@app.command()
+def evaluate(
+    bundle: BundleArgument,
+    data: DataOption = None,
+    input_file: Annotated[Path | None, typer.Option(
+        "--input", help="Labelled reviews to evaluate on instead of the IMDB test set.")] = None,
+    text_column: TextColumn = "text",
+    label_column: LabelColumn = "label",
+    threshold: Annotated[float | None, typer.Option(
+        help="Cut to evaluate at (default: the bundle's).")] = None,
+    find_threshold: Annotated[str | None, typer.Option(
+        help="accuracy or f1: choose the cut that maximises it on validation data (the "
+        "bundle's held-out IMDB reviews, or --validation-input) and store it in the bundle.")
+    ] = None,
+    validation_input: Annotated[Path | None, typer.Option(
+        help="Labelled validation reviews for --find-threshold.")] = None,
+    figure: Annotated[Path, typer.Option(help="Where to write the reliability figure (PNG).")
+                      ] = Path("reliability.png"),
+    as_json: JsonOption = False,
+) -> None:
+    """Loss, accuracy, precision, recall, F1, ROC-AUC, confusion matrix and calibration."""
+    from critic._atomic import atomic_path
+    from critic.evaluation import evaluate_probabilities, reliability_figure
+    from critic.predict import load
+
+    model = load(bundle)
+    if find_threshold is not None:
+        model = _store_best_threshold(bundle, model, find_threshold, data, validation_input,
+                                      text_column, label_column)
+    texts, labels, source = _evaluation_data(data, input_file, text_column, label_column)
+    cut = model.threshold if threshold is None else threshold
+    from critic.bundle import check_threshold
+
+    check_threshold(cut)
+    report = evaluate_probabilities(labels, model.predict_proba(texts), threshold=cut)
+    report["data"] = source
+    with atomic_path(figure) as tmp:
+        tmp.write_bytes(reliability_figure(report))
+    if as_json:
+        print(json.dumps(report | {"reliability_figure": str(figure)}, indent=2))
+        return
+    c = report["confusion_matrix"]
+    print(f"{source}: {report['reviews']:,} reviews, threshold {cut:.3f}")
+    for key in ("loss", "accuracy", "precision", "recall", "f1", "roc_auc"):
+        print(f"{key:<10} {report[key]:.4f}")
+    print(f"confusion  predicted neg / pos: actual neg {c['tn']:,} / {c['fp']:,}, "
+          f"actual pos {c['fn']:,} / {c['tp']:,}")
+    print(f"ECE        {report['calibration']['ece']:.4f} (reliability figure: {figure})")
+
+
+def _evaluation_data(data: str | None, input_file: Path | None, text_column: str,
+                     label_column: str) -> tuple[Any, Any, str]:
+    if input_file is not None:
+        from critic.datasets.files import read_reviews_file
+
+        reviews = read_reviews_file(input_file, text_column=text_column,
+                                    label_column=label_column, require_labels=True)
+        return reviews.texts, reviews.labels, str(input_file)
+    from critic.datasets.corpus import load_corpus
+
+    test = load_corpus(data).subset("test")
+    return test.texts, test.labels.astype("uint8"), "IMDB test split"
+
+
+def _store_best_threshold(bundle: Path, model: Any, metric: str, data: str | None,
+                          validation_input: Path | None, text_column: str,
+                          label_column: str) -> Any:
+    from critic.bundle import with_threshold
+    from critic.evaluation import find_threshold as search
+    from critic.predict import Predictor
+
+    if metric not in ("accuracy", "f1"):
+        raise typer.BadParameter("must be 'accuracy' or 'f1'", param_hint="--find-threshold")
+    if validation_input is not None:
+        texts, labels, _ = _evaluation_data(None, validation_input, text_column, label_column)
+    else:
+        validation = model.bundle.config["data"].get("validation", {})
+        if model.bundle.config["data"].get("source") != "imdb" or "reviews" not in validation:
+            raise typer.BadParameter("this bundle was not trained on IMDB; give its "
+                                     "validation reviews", param_hint="--validation-input")
+        from critic.trainer import imdb_validation_texts
+
+        texts, labels = imdb_validation_texts(data, int(validation["reviews"]))
+    cut = search(labels, model.predict_proba(texts), metric)  # type: ignore[arg-type]
+    err.print(f"threshold {cut:.4f} maximises validation {metric}; stored in {bundle}",
+              markup=False)
+    return Predictor(with_threshold(bundle, cut))
+
+
+@app.command()
+def predict(
+    bundle: BundleArgument,
+    texts: Annotated[list[str] | None, typer.Argument(
+        help="Reviews to score; '-' reads stdin (one review a line, or JSON lines).")] = None,
+    input_file: Annotated[Path | None, typer.Option(
+        "--input", help="A file of reviews: .txt (one a line), .csv, .jsonl or .parquet.")
+    ] = None,
+    output: Annotated[Path | None, typer.Option(help="Write results here (default stdout).")
+                      ] = None,
+    text_column: TextColumn = "text",
+    id_column: Annotated[str | None, typer.Option(
+        help="Column with review ids (default: 'id' when present).")] = None,
+    batch_size: Annotated[int, typer.Option(help="Reviews scored per batch.")] = 10_000,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of TSV.")] = False,
+) -> None:
+    """Label and probability per review: TSV (id, label, probability) or JSON lines."""
+    from critic.config import check_positive
+    from critic.predict import empty_reviews, load
+
+    check_positive("batch_size", batch_size)
+    model = load(bundle)
+    reviews = _prediction_input(texts, input_file, text_column, id_column)
+    for i in empty_reviews(reviews.texts):
+        err.print(f"warning: review {i + 1} has no words; it is scored from the model's prior "
+                  "alone", markup=False)
+    lines = _score(model, reviews, batch_size, as_json, show_progress=input_file is not None)
+    if output is None:
+        sys.stdout.write(lines)
+        return
+    from critic._atomic import write_text
+
+    write_text(output, lines)  # atomic: an existing file is replaced only when complete
+    err.print(f"wrote {len(reviews):,} predictions to {output}", markup=False)
+
+
+def _prediction_input(texts: list[str] | None, input_file: Path | None, text_column: str,
+                      id_column: str | None) -> Any:
+    from critic.datasets.files import Reviews, read_reviews_file
+    from critic.errors import DataError
+
+    if input_file is not None and texts:
+        raise typer.BadParameter("give reviews as arguments or --input, not both")
+    if input_file is not None:
+        return read_reviews_file(input_file, text_column=text_column, id_column=id_column)
+    if not texts:
+        raise typer.BadParameter("give reviews as arguments, '-' for stdin, or --input FILE")
+    if texts == ["-"]:
+        raw = sys.stdin.buffer.read()
+        try:
+            lines = raw.decode("utf-8").splitlines()
+        except UnicodeDecodeError as exc:
+            raise DataError(f"stdin is not valid UTF-8 (byte {exc.start})") from exc
+        if not lines:
+            raise DataError("stdin is empty: no reviews to score")
+        return _stdin_reviews(lines, text_column, id_column)
+    return Reviews(list(texts), source="arguments")
+
+
+def _stdin_reviews(lines: list[str], text_column: str, id_column: str | None) -> Any:
+    from critic.datasets.files import Reviews
+    from critic.errors import DataError
+
+    if not lines[0].lstrip().startswith("{"):
+        return Reviews(lines, source="stdin")
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            row = json.loads(line)
+        except ValueError as exc:
+            raise DataError(f"stdin line {number} is not JSON ({exc})") from exc
+        if not isinstance(row, dict) or not isinstance(row.get(text_column), str):
+            raise DataError(f"stdin line {number} has no string field {text_column!r}")
+        rows.append(row)
+    key = id_column or ("id" if all("id" in r for r in rows) else None)
+    return Reviews([r[text_column] for r in rows],
+                   ids=[str(r.get(key)) for r in rows] if key else None, source="stdin")
+
+
+def _score(model: Any, reviews: Any, batch_size: int, as_json: bool,
+           show_progress: bool) -> str:
+    out: list[str] = []
+    with Progress("scoring", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, transient=True, disable=not (show_progress and err.is_terminal)
+                  ) as bar:
+        task = bar.add_task("scoring", total=len(reviews))
+        for start in range(0, len(reviews), batch_size):
+            chunk = reviews.texts[start:start + batch_size]
+            probabilities = model.predict_proba(chunk)
+            labels = model.label_names(probabilities >= model.threshold)
+            ids = reviews.ids[start:start + batch_size] if reviews.ids else [None] * len(chunk)
+            for review_id, label, p in zip(ids, labels, probabilities, strict=True):
+                out.append(_result_line(review_id, label, float(p), as_json))
+            bar.advance(task, len(chunk))
+    return "".join(out)
+
+
+def _result_line(review_id: str | None, label: str, probability: float, as_json: bool) -> str:
+    if as_json:
+        row = ({"id": review_id} if review_id is not None else {}) | {
+            "label": label, "probability": round(probability, 6)}
+        return json.dumps(row) + "\n"
+    fields = ([review_id] if review_id is not None else []) + [label, f"{probability:.6f}"]
+    return "\t".join(fields) + "\n"
+
+
+@app.command()
+def explain(
+    bundle: BundleArgument,
+    text: Annotated[str, typer.Argument(help="One review.")],
+    top: Annotated[int, typer.Option(help="How many words to list.")] = 10,
+    as_json: JsonOption = False,
+) -> None:
+    """The words that pushed the decision, each with its exact effect on the logit."""
+    from critic.predict import load
+
+    explanation = load(bundle).explain(text)
+    if as_json:
+        print(json.dumps(explanation.to_dict(), indent=2))
+        return
+    out = Console(highlight=False)
+    out.print(f"{explanation.label} (probability positive {explanation.probability:.3f})")
+    out.print(_highlighted(explanation))
+    out.print("each word's effect on the logit (with the word, minus without it):")
+    for word in explanation.words[:top]:
+        colour = "green" if word.contribution > 0 else "red"
+        note = "" if word.in_vocabulary else "  (not in the vocabulary)"
+        out.print(f"  [{colour}]{word.contribution:+.3f}[/{colour}]  {word.word}{note}")
+
+
+def _highlighted(explanation: Any) -> Any:
+    from rich.text import Text
+
+    scores = explanation.contribution_of()
+    strongest = max((abs(v) for v in scores.values()), default=0.0) or 1.0
+    line = Text()
+    for token in explanation.tokens:
+        value = scores.get(token, 0.0)
+        strength = min(1.0, abs(value) / strongest)
+        style = (f"bold {'green' if value > 0 else 'red'}" if strength > 0.3 else
+                 ("green" if value > 0 else "red") if strength > 0.1 else "")
+        line.append(token + " ", style=style)
+    return line
+
+
 class EpochReporter:
     """Keras-style epoch lines on stderr, with a progress bar when stderr is a terminal."""
 

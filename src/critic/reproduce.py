@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from safetensors.torch import save as save_safetensors
 
 from critic import __version__
 from critic._atomic import atomic_dir
+from critic.bundle import bundle_files
 from critic.config import NetworkConfig, TrainConfig, check_positive
 from critic.datasets.imdb import encode_splits, encoded_imdb, keras_orders
 from critic.errors import ConfigError, RunFolderError
@@ -175,16 +175,17 @@ def _check_run_folder(folder: Path, *, overwrite: bool) -> None:
 def _artifacts(config: ReproduceConfig, history: History, metrics: dict[str, Any],
                model: Classifier, vocabulary: Vocabulary) -> dict[str, bytes]:
     """Every file of the run folder except the figures and predictions, by relative path."""
-    weights = {k: v.contiguous() for k, v in model.network.state_dict().items()}
-    model_config = {"critic_version": __version__, "network": config.network.to_dict(),
-                    "training": config.training.to_dict(), "epochs": metrics["final_epochs"],
-                    "data_checksum": metrics["data_checksum"]}
+    bundle = bundle_files(
+        network=config.network, weights=model.state_arrays(), vocabulary=vocabulary,
+        metrics={key: metrics[key] for key in ("test_loss", "test_accuracy")} | {
+            "evaluated_on": "IMDB test split (25,000 reviews)"},
+        training=config.training.to_dict() | {"epochs": metrics["final_epochs"],
+                                              "protocol": "critic reproduce"},
+        data={"source": "IMDB (aclImdb v1) train split", "checksum": metrics["data_checksum"]})
     return {
         "history.json": _json_bytes(history.to_dict()),
         "metrics.json": _json_bytes(metrics),
-        "model/weights.safetensors": save_safetensors(weights),
-        "model/config.json": _json_bytes(model_config),
-        "model/vocabulary.json": _json_bytes(vocabulary.trimmed().to_dict()),
+        **{f"model/{name}": blob for name, blob in bundle.items()},
     }
 
 

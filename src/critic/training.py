@@ -7,8 +7,9 @@ Per-epoch ``loss``/``accuracy`` are means over that epoch's batches, as Keras re
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -128,10 +129,16 @@ class Classifier:
             check_positive("patience", patience)
             if validation_data is None:
                 raise ConfigError("early stopping (patience) needs validation data")
-        stopper = _EarlyStopping(self.network, patience) if patience is not None else None
+        with _single_threaded():
+            return self._fit(x, y, epochs, validation_data, patience, callbacks)
+
+    def _fit(self, x: sp.csr_matrix, y: np.ndarray, epochs: int,
+             validation_data: tuple[sp.csr_matrix, np.ndarray] | None, patience: int | None,
+             callbacks: Sequence[Callback]) -> History:
         batch = self.training.batch_size
         steps = -(-x.shape[0] // batch)
         rng = np.random.default_rng([self.training.seed, self._fitted_epochs])
+        stopper = _EarlyStopping(self.network, patience) if patience is not None else None
         history = History()
         for cb in callbacks:
             cb.on_train_begin(epochs, steps)
@@ -178,13 +185,19 @@ class Classifier:
             return functional.mse_loss(torch.sigmoid(logits), targets)
         return functional.binary_cross_entropy_with_logits(logits, targets)
 
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """The network's tensors as NumPy arrays (what a bundle stores)."""
+        return {name: tensor.detach().cpu().numpy().copy()
+                for name, tensor in self.network.state_dict().items()}
+
     @torch.no_grad()
     def decision_function(self, x: sp.csr_matrix) -> np.ndarray:
         """Logits ``(n,)`` (before the sigmoid), computed in batches."""
         x = _check_x(x, self.config.input_dim)
         self.network.eval()
-        parts = [self.network(row_block(x, i, i + _EVAL_BATCH)).numpy()
-                 for i in range(0, x.shape[0], _EVAL_BATCH)]
+        with _single_threaded():
+            parts = [self.network(row_block(x, i, i + _EVAL_BATCH)).numpy()
+                     for i in range(0, x.shape[0], _EVAL_BATCH)]
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
 
     def predict_proba(self, x: sp.csr_matrix) -> np.ndarray:
@@ -203,6 +216,19 @@ class Classifier:
         loss = float(self._loss(logits, torch.from_numpy(y)))
         accuracy = float(((logits > 0).numpy() == (y > 0.5)).mean())
         return [loss, accuracy]
+
+
+@contextlib.contextmanager
+def _single_threaded() -> Iterator[None]:
+    """One intra-op thread while training: the layers are tiny (512 x 16), so threads do not
+    speed them up, and a multi-threaded BLAS may split sums differently when the machine is
+    busy, which broke "same seed, same History" in about one run in five."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 class KerasRMSprop:

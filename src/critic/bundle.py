@@ -1,0 +1,259 @@
+"""Model bundles: one folder with everything that turns raw text into a prediction.
+
+Layout::
+
+    config.json          model, features, tokenizer, labels, threshold, versions, data checksum
+    vocabulary.json      the exact vocabulary the model was trained with (plain JSON)
+    weights.safetensors  the network's tensors (no pickle, no code)
+    metrics.json         what was measured at training time
+    manifest.json        SHA-256 and size of every file above (and of any figures)
+
+:func:`write_bundle` builds the folder under a temporary name and renames it; :func:`read_bundle`
+checks the manifest, the versions and the tensor shapes before anything is used, so a tampered,
+truncated or incompatible bundle is refused with a message instead of giving wrong answers.
+Loading never executes code from the bundle and needs no PyTorch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from critic import __version__
+from critic._atomic import atomic_dir
+from critic.config import NetworkConfig
+from critic.errors import ConfigError, CriticError
+from critic.text import TOKENIZER_VERSION, Vocabulary
+
+BUNDLE_FORMAT = "critic.bundle"
+BUNDLE_VERSION = 1
+LABELS = ("negative", "positive")
+REQUIRED = ("config.json", "vocabulary.json", "weights.safetensors", "metrics.json")
+
+
+class BundleError(CriticError):
+    """A bundle is missing, damaged, or made by an incompatible critic."""
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A bundle read from disk and checked."""
+
+    path: Path
+    config: dict[str, Any]
+    network: NetworkConfig
+    vocabulary: Vocabulary
+    weights: dict[str, np.ndarray]
+    metrics: dict[str, Any]
+
+    @property
+    def threshold(self) -> float:
+        return float(self.config["threshold"])
+
+
+def bundle_files(*, network: NetworkConfig, weights: dict[str, np.ndarray],
+                 vocabulary: Vocabulary,
+                 metrics: dict[str, Any], training: dict[str, Any], data: dict[str, Any],
+                 threshold: float = 0.5, extra: dict[str, bytes] | None = None
+                 ) -> dict[str, bytes]:
+    """The files of a bundle, by name, manifest included.
+
+    Args:
+        weights: the network's state dict as NumPy arrays.
+        training: how it was trained (saved for the record).
+        data: where the training data came from, e.g. ``{"source": …, "checksum": …}``.
+        extra: more files to carry and checksum (figures).
+    """
+    check_threshold(threshold)
+    config = {
+        "format": BUNDLE_FORMAT, "format_version": BUNDLE_VERSION,
+        "critic_version": __version__,
+        "model": {"type": "dense", "network": network.to_dict()},
+        "features": {"kind": "multi_hot", "dimension": network.input_dim},
+        "tokenizer": {"version": TOKENIZER_VERSION, "module": "critic.text"},
+        "labels": list(LABELS), "threshold": threshold,
+        "training": training, "data": data,
+    }
+    files = {
+        "config.json": _json(config),
+        "vocabulary.json": _json(vocabulary.trimmed().to_dict()),
+        "weights.safetensors": _safetensors(weights),
+        "metrics.json": _json(metrics),
+        **(extra or {}),
+    }
+    return _with_manifest(files)
+
+
+def write_bundle(path: str | os.PathLike[str], files: dict[str, bytes], *,
+                 overwrite: bool = False) -> Path:
+    """Write ``files`` (from :func:`bundle_files`) as a bundle folder, atomically."""
+    target = Path(path)
+    if target.exists() and not overwrite:
+        raise BundleError(f"{target} exists already; choose another path or pass --overwrite")
+    try:
+        with atomic_dir(target, overwrite=overwrite) as tmp:
+            for name, blob in files.items():
+                (tmp / name).write_bytes(blob)
+    except FileExistsError as exc:
+        raise BundleError(f"{target} appeared while writing; pass --overwrite to replace it"
+                          ) from exc
+    except OSError as exc:
+        raise BundleError(f"cannot write the bundle {target}: {exc.strerror or exc}") from exc
+    return target
+
+
+def read_bundle(path: str | os.PathLike[str]) -> Bundle:
+    """Read and check a bundle folder; raise :class:`BundleError` if anything is off."""
+    folder = Path(path)
+    if not (folder / "manifest.json").is_file():
+        what = "is not a critic bundle (no manifest.json)" if folder.is_dir() else "does not exist"
+        raise BundleError(f"{folder} {what}; pass the folder written by critic train or "
+                          "critic reproduce (runs/NAME/model)")
+    blobs = _verified_files(folder)
+    config = _load_json(blobs, "config.json", folder)
+    _check_config(config, folder)
+    try:
+        network = NetworkConfig(**config["model"]["network"])
+        vocabulary = Vocabulary.from_dict(_load_json(blobs, "vocabulary.json", folder))
+        check_threshold(config["threshold"])
+    except (ConfigError, KeyError, TypeError) as exc:
+        raise BundleError(f"{folder}/config.json or vocabulary.json is inconsistent: {exc}"
+                          ) from exc
+    weights = _load_weights(blobs["weights.safetensors"], folder)
+    _check_shapes(weights, network, vocabulary, config, folder)
+    return Bundle(folder, config, network, vocabulary, weights,
+                  _load_json(blobs, "metrics.json", folder))
+
+
+def with_threshold(path: str | os.PathLike[str], threshold: float) -> Bundle:
+    """Store a new decision threshold in the bundle at ``path`` (rewritten atomically)."""
+    check_threshold(threshold)
+    bundle = read_bundle(path)
+    folder = bundle.path
+    listed = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["files"]
+    blobs = {name: (folder / name).read_bytes() for name in listed}
+    config = bundle.config | {"threshold": threshold}
+    blobs["config.json"] = _json(config)
+    write_bundle(folder, _with_manifest(blobs), overwrite=True)
+    return read_bundle(folder)
+
+
+def check_threshold(threshold: Any) -> None:
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not (
+            0.0 < threshold < 1.0):
+        raise ConfigError(f"`threshold` must be a number in (0, 1). Received: {threshold!r}")
+
+
+def _verified_files(folder: Path) -> dict[str, bytes]:
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        listed = manifest["files"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise BundleError(f"{folder}/manifest.json is unreadable ({exc}); the bundle is damaged"
+                          ) from exc
+    missing = [name for name in REQUIRED if name not in listed]
+    if missing:
+        raise BundleError(f"{folder}/manifest.json does not list {', '.join(missing)}")
+    blobs = {}
+    for name, entry in listed.items():
+        if Path(name).name != name:
+            raise BundleError(f"{folder}/manifest.json names {name!r}, outside the bundle")
+        try:
+            blob = (folder / name).read_bytes()
+        except OSError as exc:
+            raise BundleError(f"{folder}/{name} is missing or unreadable ({exc.strerror}); "
+                              "the bundle is incomplete") from exc
+        if hashlib.sha256(blob).hexdigest() != entry.get("sha256"):
+            raise BundleError(f"{folder}/{name} does not match its checksum in manifest.json: "
+                              "the file was changed or damaged; retrain or restore the bundle")
+        blobs[name] = blob
+    return blobs
+
+
+def _check_config(config: dict[str, Any], folder: Path) -> None:
+    if config.get("format") != BUNDLE_FORMAT:
+        raise BundleError(f"{folder}/config.json is not a critic bundle configuration")
+    if config.get("format_version") != BUNDLE_VERSION:
+        raise BundleError(f"{folder} is bundle format {config.get('format_version')!r}; this "
+                          f"critic ({__version__}) reads format {BUNDLE_VERSION}")
+    if config.get("tokenizer", {}).get("version") != TOKENIZER_VERSION:
+        raise BundleError(f"{folder} was made with tokenizer version "
+                          f"{config.get('tokenizer', {}).get('version')!r}; this critic "
+                          f"tokenises with version {TOKENIZER_VERSION}, so its features would "
+                          "differ: retrain the model")
+    if config.get("model", {}).get("type") != "dense":
+        raise BundleError(f"{folder} holds a model of type "
+                          f"{config.get('model', {}).get('type')!r}, unknown to this critic")
+    if config.get("features", {}).get("kind") != "multi_hot":
+        raise BundleError(f"{folder} uses features {config.get('features')!r}, which do not "
+                          "match its dense model")
+
+
+def _load_json(blobs: dict[str, bytes], name: str, folder: Path) -> Any:
+    try:
+        return json.loads(blobs[name].decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise BundleError(f"{folder}/{name} is not valid JSON ({exc})") from exc
+
+
+def _load_weights(blob: bytes, folder: Path) -> dict[str, np.ndarray]:
+    from safetensors import SafetensorError
+    from safetensors.numpy import load
+
+    try:
+        return load(blob)
+    except (SafetensorError, ValueError) as exc:
+        raise BundleError(f"{folder}/weights.safetensors cannot be read ({exc})") from exc
+
+
+def _check_shapes(weights: dict[str, np.ndarray], network: NetworkConfig,
+                  vocabulary: Vocabulary, config: dict[str, Any], folder: Path) -> None:
+    expected = expected_shapes(network)
+    got = {name: tuple(array.shape) for name, array in weights.items()}
+    if got != expected:
+        raise BundleError(f"{folder}/weights.safetensors does not fit the network in "
+                          f"config.json (expected {expected}, found {got})")
+    if vocabulary.dimension != network.input_dim or config["features"].get(
+            "dimension") != network.input_dim:
+        raise BundleError(f"{folder}: the vocabulary encodes {vocabulary.dimension} columns "
+                          f"but the network takes {network.input_dim}")
+
+
+def expected_shapes(network: NetworkConfig) -> dict[str, tuple[int, ...]]:
+    """Tensor names and shapes of :class:`critic.models.Network`'s state dict."""
+    shapes: dict[str, tuple[int, ...]] = {
+        "first.weight": (network.input_dim, network.units), "first.bias": (network.units,)}
+    # Network.rest is [act, (dropout)] then per hidden layer [Linear, act, (dropout)], then Linear.
+    step = 3 if network.dropout else 2
+    index = step - 1
+    for _ in range(network.hidden_layers - 1):
+        shapes[f"rest.{index}.weight"] = (network.units, network.units)
+        shapes[f"rest.{index}.bias"] = (network.units,)
+        index += step
+    shapes[f"rest.{index}.weight"] = (1, network.units)
+    shapes[f"rest.{index}.bias"] = (1,)
+    return shapes
+
+
+def _with_manifest(files: dict[str, bytes]) -> dict[str, bytes]:
+    """``files`` plus a manifest of their SHA-256 and sizes."""
+    manifest = {"format": f"{BUNDLE_FORMAT}.manifest",
+                "files": {name: {"sha256": hashlib.sha256(blob).hexdigest(), "bytes": len(blob)}
+                          for name, blob in sorted(files.items())}}
+    return files | {"manifest.json": _json(manifest)}
+
+
+def _safetensors(weights: dict[str, np.ndarray]) -> bytes:
+    from safetensors.numpy import save
+
+    return save({name: np.ascontiguousarray(array) for name, array in weights.items()})
+
+
+def _json(obj: Any) -> bytes:
+    return (json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode("utf-8")

@@ -1,0 +1,156 @@
+"""The user's own reviews: CSV, JSON lines, Parquet, plain text, or a folder of pos/ and neg/.
+
+Files are read with pyarrow. Labels may be 0/1, true/false, pos/neg or positive/negative (any
+case); anything else is refused with the row that holds it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from critic.errors import DataError
+
+_POSITIVE = {"1", "pos", "positive", "true"}
+_NEGATIVE = {"0", "neg", "negative", "false"}
+FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
+           ".json": "jsonl", ".parquet": "parquet", ".txt": "txt"}
+
+
+@dataclass(frozen=True)
+class Reviews:
+    """Texts with optional labels (1 positive) and ids, from one file or folder."""
+
+    texts: list[str]
+    labels: np.ndarray | None = None
+    ids: list[str] | None = None
+    source: str = ""
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+def read_reviews_file(path: str | os.PathLike[str], *, text_column: str = "text",
+                      label_column: str | None = None, id_column: str | None = None,
+                      require_labels: bool = False) -> Reviews:
+    """Read reviews from ``path``.
+
+    Args:
+        path: ``.csv``/``.tsv``, ``.jsonl`` (one JSON object a line), ``.parquet``, ``.txt`` (one
+            review a line, no labels), or a folder with ``pos/`` and ``neg/`` text files.
+        text_column, label_column, id_column: column names in tabular files. ``id_column``
+            defaults to ``id`` when such a column exists.
+        require_labels: refuse input without labels (training, evaluation).
+    """
+    source = Path(path)
+    if not source.exists():
+        raise DataError(f"{source} does not exist")
+    if source.is_dir():
+        return _read_folder(source)
+    kind = FORMATS.get(source.suffix.lower())
+    if kind is None:
+        raise DataError(f"{source}: unknown file type {source.suffix!r}; use one of "
+                        f"{', '.join(sorted(FORMATS))} or a folder of pos/ and neg/")
+    if kind == "txt":
+        if require_labels:
+            raise DataError(f"{source} is plain text (one review a line) and has no labels; "
+                            "use CSV, JSON lines, Parquet or a pos/ + neg/ folder")
+        return Reviews(_read_lines(source), source=str(source))
+    table = _read_table(source, kind)
+    return _from_table(table, source, text_column, label_column, id_column, require_labels)
+
+
+def parse_labels(values: list[object], where: str) -> np.ndarray:
+    """0/1 labels from 0/1, booleans, or pos/neg/positive/negative strings."""
+    out = np.empty(len(values), dtype=np.uint8)
+    for row, value in enumerate(values):
+        key = str(value).strip().lower() if value is not None else ""
+        if key in _POSITIVE:
+            out[row] = 1
+        elif key in _NEGATIVE:
+            out[row] = 0
+        else:
+            raise DataError(f"{where}: label {value!r} in row {row + 1} is not one of 0/1, "
+                            "true/false, pos/neg, positive/negative")
+    return out
+
+
+def _read_table(source: Path, kind: str) -> pa.Table:
+    import pyarrow.csv as csv
+    import pyarrow.json as json
+    import pyarrow.parquet as parquet
+
+    try:
+        if kind in ("csv", "tsv"):
+            options = csv.ParseOptions(delimiter="\t" if kind == "tsv" else ",",
+                                       newlines_in_values=True)
+            return csv.read_csv(source, parse_options=options)
+        if kind == "jsonl":
+            return json.read_json(source)
+        return parquet.read_table(source)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:
+        message = str(exc).splitlines()[0]
+        if "utf8" in message.lower() or "utf-8" in message.lower():
+            raise DataError(f"{source} is not valid UTF-8 ({message}); save it as UTF-8"
+                            ) from exc
+        if "Empty CSV file" in message or "Empty file" in message:
+            raise DataError(f"{source} is empty: no reviews to read") from exc
+        raise DataError(f"{source} cannot be read as {kind} ({message})") from exc
+
+
+def _from_table(table: pa.Table, source: Path, text_column: str, label_column: str | None,
+                id_column: str | None, require_labels: bool) -> Reviews:
+    columns = table.column_names
+    for name, flag in ((text_column, "--text-column"), (label_column, "--label-column"),
+                       (id_column, "--id-column")):
+        if name is not None and name not in columns:
+            raise DataError(f"{source} has no column {name!r} (columns: {', '.join(columns)}); "
+                            f"name the right one with {flag}")
+    if require_labels and label_column is None:
+        raise DataError(f"{source}: name the label column with --label-column")
+    if table.num_rows == 0:
+        raise DataError(f"{source} is empty: no reviews to read")
+    text = table.column(text_column)
+    if not (pa.types.is_string(text.type) or pa.types.is_large_string(text.type)):
+        raise DataError(f"{source}: column {text_column!r} holds {text.type}, not text")
+    if text.null_count:
+        row = int(pc.index(pc.is_null(text), True).as_py()) + 1
+        raise DataError(f"{source}: column {text_column!r} is empty in row {row}")
+    labels = (parse_labels(table.column(label_column).to_pylist(), str(source))
+              if label_column else None)
+    if id_column is None and "id" in columns:
+        id_column = "id"
+    ids = [str(v) for v in table.column(id_column).to_pylist()] if id_column else None
+    return Reviews(text.to_pylist(), labels, ids, str(source))
+
+
+def _read_lines(source: Path) -> list[str]:
+    try:
+        text = source.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = source.read_bytes()[: exc.start].count(b"\n") + 1
+        raise DataError(f"{source} is not valid UTF-8 (line {line}); save it as UTF-8") from exc
+    lines = text.splitlines()
+    if not lines:
+        raise DataError(f"{source} is empty: no reviews to read")
+    return lines
+
+
+def _read_folder(root: Path) -> Reviews:
+    texts, labels, ids = [], [], []
+    for folder, label in (("neg", 0), ("pos", 1)):
+        for path in sorted((root / folder).glob("*.txt")):
+            try:
+                texts.append(path.read_text(encoding="utf-8"))
+            except UnicodeDecodeError as exc:
+                raise DataError(f"{path} is not valid UTF-8; save it as UTF-8") from exc
+            labels.append(label)
+            ids.append(f"{folder}/{path.stem}")
+    if not texts:
+        raise DataError(f"{root} has no pos/*.txt or neg/*.txt reviews")
+    return Reviews(texts, np.array(labels, dtype=np.uint8), ids, str(root))
