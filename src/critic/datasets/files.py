@@ -116,6 +116,9 @@ def _from_table(table: pa.Table, source: Path, text_column: str, label_column: s
     if table.num_rows == 0:
         raise DataError(f"{source} is empty: no reviews to read")
     text = table.column(text_column)
+    if pa.types.is_binary(text.type) or pa.types.is_large_binary(text.type):
+        raise DataError(f"{source}: column {text_column!r} is not valid UTF-8 text; save the "
+                        "file as UTF-8")
     if not (pa.types.is_string(text.type) or pa.types.is_large_string(text.type)):
         raise DataError(f"{source}: column {text_column!r} holds {text.type}, not text")
     if text.null_count:

@@ -1,0 +1,171 @@
+"""Bundles and the Predictor on a tiny corpus: round trip, contract, tampering, bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import critic
+from critic.bundle import BundleError, read_bundle, with_threshold
+from critic.config import NetworkConfig, TrainConfig
+from critic.datasets.files import Reviews
+from critic.errors import ConfigError
+from critic.trainer import TrainOptions, train_bundle
+
+GOOD = ["great", "wonderful", "moving", "brilliant", "loved", "superb"]
+BAD = ["awful", "boring", "terrible", "worst", "dull", "waste"]
+FILLER = ["the", "film", "plot", "actor", "scene", "story", "was", "and", "it", "a"]
+
+
+def tiny_reviews(n: int = 400, seed: int = 0) -> Reviews:
+    rng = np.random.default_rng(seed)
+    texts, labels = [], []
+    for i in range(n):
+        label = i % 2
+        words = list(rng.choice(FILLER, size=8)) + list(rng.choice(GOOD if label else BAD,
+                                                                     size=2))
+        rng.shuffle(words)
+        texts.append(" ".join(words).capitalize() + ".")
+        labels.append(label)
+    return Reviews(texts, np.array(labels, dtype=np.uint8), None, "tiny")
+
+
+def tiny_options(**network: object) -> TrainOptions:
+    return TrainOptions(network=NetworkConfig(input_dim=40, **network),  # type: ignore[arg-type]
+                        training=TrainConfig(batch_size=32, learning_rate=1e-2),
+                        num_words=40, epochs=8, validation_size=0.25)
+
+
+@pytest.fixture
+def bundle(tmp_path: Path) -> Path:
+    return train_bundle(tiny_options(), tmp_path / "model", reviews=tiny_reviews()).path
+
+
+MODEL_TYPES = {"dense": {}, "dense-3-layers-dropout": {"hidden_layers": 3, "dropout": 0.3},
+               "dense-tanh": {"activation": "tanh", "units": 8}}
+
+
+@pytest.mark.parametrize("model_type", sorted(MODEL_TYPES))
+def test_model_contract(model_type: str, tmp_path: Path) -> None:
+    """Every model type: fits toy data, gives probabilities in [0, 1] of the right shape,
+    and gives identical predictions after a save/load round trip."""
+    result = train_bundle(tiny_options(**MODEL_TYPES[model_type]), tmp_path / model_type,
+                          reviews=tiny_reviews())
+    model = critic.load(result.path)
+    texts = tiny_reviews(50, seed=1).texts
+    probabilities = model.predict_proba(texts)
+    assert probabilities.shape == (50,)
+    assert ((probabilities >= 0) & (probabilities <= 1)).all()
+    assert model.predict(texts).shape == (50,)
+    assert result.metrics["validation"]["accuracy"] > 0.9  # the toy task is easy
+    again = critic.load(result.path)
+    assert np.array_equal(again.predict_proba(texts), probabilities)
+
+
+def test_predictor_refuses_a_bare_string(bundle: Path) -> None:
+    model = critic.load(bundle)
+    with pytest.raises(TypeError, match="not a single string"):
+        model.predict_proba("great movie")
+    with pytest.raises(TypeError, match="one review as a string"):
+        model.explain(["great movie"])  # type: ignore[arg-type]
+
+
+def test_empty_and_very_long_reviews_are_scored(bundle: Path) -> None:
+    model = critic.load(bundle)
+    long_review = ("the plot was dull and boring " * 300_000) + "but the ending was superb"
+    p = model.predict_proba(["", "!!!", long_review, "awful"])
+    assert p.shape == (4,) and np.isfinite(p).all()
+    assert p[0] == p[1]  # nothing but the start marker: the model's prior
+    # Nothing is truncated: a word at the very end of a 9 MB review still counts.
+    assert p[2] != model.predict_proba([long_review.rsplit(" but", 1)[0]])[0]
+
+
+def test_explanations_are_exact_occlusion(bundle: Path) -> None:
+    model = critic.load(bundle)
+    text = "The film was wonderful and moving but the plot was dull."
+    explanation = model.explain(text)
+    logit = float(model.decision_function([text])[0])
+    assert explanation.logit == pytest.approx(logit, abs=1e-5)
+    for word in explanation.words:
+        without = " ".join(t for t in explanation.tokens if t != word.word)
+        changed = logit - float(model.decision_function([without])[0])
+        assert word.contribution == pytest.approx(changed, abs=1e-5)
+    signs = {w.word: w.contribution for w in explanation.words}
+    assert signs["wonderful"] > 0 and signs["dull"] < 0
+
+
+def test_threshold_is_stored_and_used(bundle: Path) -> None:
+    texts = tiny_reviews(40, seed=2).texts
+    probabilities = critic.load(bundle).predict_proba(texts)
+    with_threshold(bundle, 0.9)
+    model = critic.load(bundle)
+    assert model.threshold == 0.9
+    assert np.array_equal(model.predict(texts), (probabilities >= 0.9).astype(np.int8))
+    with pytest.raises(ConfigError, match="threshold"):
+        with_threshold(bundle, 1.5)
+
+
+def corrupt(path: Path, offset: int = 200) -> None:
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(("damage", "message"), [
+    (lambda b: corrupt(b / "weights.safetensors"), "weights.safetensors does not match"),
+    (lambda b: (b / "vocabulary.json").write_text("{}"), "vocabulary.json does not match"),
+    (lambda b: (b / "metrics.json").unlink(), "metrics.json is missing"),
+    (lambda b: (b / "manifest.json").write_text("not json"), "manifest.json is unreadable"),
+    (lambda b: (b / "manifest.json").unlink(), "is not a critic bundle"),
+])
+def test_damaged_bundles_are_refused(bundle: Path, damage, message: str) -> None:
+    damage(bundle)
+    with pytest.raises(BundleError, match=message):
+        critic.load(bundle)
+
+
+def rewrite_config(bundle: Path, change) -> None:
+    """Edit config.json by hand and re-sign the manifest, as a careless user might."""
+    from critic.bundle import _with_manifest
+
+    config = json.loads((bundle / "config.json").read_text())
+    change(config)
+    listed = json.loads((bundle / "manifest.json").read_text())["files"]
+    blobs = {name: (bundle / name).read_bytes() for name in listed}
+    blobs["config.json"] = json.dumps(config).encode()
+    for name, blob in _with_manifest(blobs).items():
+        (bundle / name).write_bytes(blob)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda c: c.update(format_version=99), "bundle format 99"),
+    (lambda c: c["tokenizer"].update(version=0), "tokenizer version 0"),
+    (lambda c: c["model"]["network"].update(units=32), "does not fit the network"),
+    (lambda c: c["model"].update(type="nblr"), "unknown to this critic"),
+    (lambda c: c.update(features={"kind": "tfidf"}), "do not match its dense model"),
+    (lambda c: c.update(threshold=7), "threshold"),
+])
+def test_incompatible_bundles_are_refused(bundle: Path, change, message: str) -> None:
+    rewrite_config(bundle, change)
+    with pytest.raises(BundleError, match=message):
+        read_bundle(bundle)
+
+
+def test_missing_bundle(tmp_path: Path) -> None:
+    with pytest.raises(BundleError, match="does not exist"):
+        critic.load(tmp_path / "nothing")
+
+
+def test_existing_bundle_is_not_replaced_without_overwrite(bundle: Path) -> None:
+    before = (bundle / "weights.safetensors").read_bytes()
+    with pytest.raises(ConfigError, match="exists already"):
+        train_bundle(tiny_options(), bundle, reviews=tiny_reviews())
+    assert (bundle / "weights.safetensors").read_bytes() == before
+    shutil.copytree(bundle, bundle.parent / "copy")
+    train_bundle(tiny_options(), bundle, reviews=tiny_reviews(seed=5), overwrite=True)
+    assert (bundle / "weights.safetensors").read_bytes() != before
+    assert critic.load(bundle).predict_proba(["great"]).shape == (1,)
