@@ -307,14 +307,11 @@ def predict(
 ) -> None:
     """Label and probability per review: TSV (id, label, probability) or JSON lines."""
     from critic.config import check_positive
-    from critic.predict import empty_reviews, load
+    from critic.predict import load
 
     check_positive("batch_size", batch_size)
     model = load(bundle)
     reviews = _prediction_input(texts, input_file, text_column, id_column)
-    for i in empty_reviews(reviews.texts):
-        err.print(f"warning: review {i + 1} has no words; it is scored from the model's prior "
-                  "alone", markup=False)
     lines = _score(model, reviews, batch_size, as_json, show_progress=input_file is not None)
     if output is None:
         sys.stdout.write(lines)
@@ -370,6 +367,8 @@ def _stdin_reviews(lines: list[str], text_column: str, id_column: str | None) ->
 
 def _score(model: Any, reviews: Any, batch_size: int, as_json: bool,
            show_progress: bool) -> str:
+    import numpy as np
+
     out: list[str] = []
     with Progress("scoring", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, transient=True, disable=not (show_progress and err.is_terminal)
@@ -377,7 +376,10 @@ def _score(model: Any, reviews: Any, batch_size: int, as_json: bool,
         task = bar.add_task("scoring", total=len(reviews))
         for start in range(0, len(reviews), batch_size):
             chunk = reviews.texts[start:start + batch_size]
-            probabilities = model.predict_proba(chunk)
+            probabilities, words = model.score(chunk)
+            for i in np.nonzero(words == 0)[0]:
+                err.print(f"warning: review {start + i + 1} has no words; it is scored from "
+                          "the model's prior alone", markup=False)
             labels = model.label_names(probabilities >= model.threshold)
             ids = reviews.ids[start:start + batch_size] if reviews.ids else [None] * len(chunk)
             for review_id, label, p in zip(ids, labels, probabilities, strict=True):

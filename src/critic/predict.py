@@ -8,7 +8,7 @@ probabilities in every process.
 Long reviews are never truncated: every word of the text counts, whatever its length (the
 multi-hot vector only records which vocabulary words occur). An empty review, or one with no
 letters or digits, is scored from the start marker alone — the model's prior — and
-:func:`empty_reviews` finds them so callers can warn.
+:meth:`Predictor.score` reports it (0 words) so callers can warn.
 """
 
 from __future__ import annotations
@@ -84,10 +84,24 @@ class Predictor:
 
     def decision_function(self, texts: Sequence[str]) -> np.ndarray:
         """Logits, shape ``(n,)``."""
-        texts = ensure_texts(texts)
-        parts = [self._logits(self.features(texts[i:i + _BATCH]))
-                 for i in range(0, len(texts), _BATCH)]
-        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+        return self._score(ensure_texts(texts))[0]
+
+    def score(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Probabilities ``(n,)`` and the number of words found in each review ``(n,)`` (0
+        means the review was scored from the model's prior alone), in one pass."""
+        logits, lengths = self._score(ensure_texts(texts))
+        return _sigmoid(logits), lengths
+
+    def _score(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        logits, lengths = [], []
+        for start in range(0, len(texts), _BATCH):
+            tokens = tokenize_texts(texts[start:start + _BATCH])
+            encoded = self.vocabulary.encode_tokens(tokens)
+            logits.append(self._logits(multi_hot(encoded, self.dimension)))
+            lengths.append(tokens.ids.lengths)
+        if not logits:
+            return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
+        return np.concatenate(logits), np.concatenate(lengths)
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Probability that each review is positive, shape ``(n,)``."""
@@ -150,12 +164,6 @@ class Predictor:
 def load(path: str | os.PathLike[str]) -> Predictor:
     """Load a bundle folder written by ``critic train`` or ``critic reproduce``."""
     return Predictor(read_bundle(Path(path)))
-
-
-def empty_reviews(texts: Sequence[str]) -> list[int]:
-    """Positions of reviews with no tokens at all (scored from the prior alone)."""
-    lengths = tokenize_texts(ensure_texts(texts)).ids.lengths
-    return np.nonzero(lengths == 0)[0].tolist()
 
 
 def _layers(bundle: Bundle) -> list[tuple[np.ndarray, np.ndarray]]:

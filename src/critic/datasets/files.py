@@ -7,6 +7,7 @@ case); anything else is refused with the row that holds it.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from critic.datasets.corpus import TextColumn
 from critic.errors import DataError
 
 _POSITIVE = {"1", "pos", "positive", "true"}
@@ -26,7 +28,7 @@ FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
 class Reviews:
     """Texts with optional labels (1 positive) and ids, from one file or folder."""
 
-    texts: list[str]
+    texts: Sequence[str]  # a list, or a TextColumn straight from an Arrow file
     labels: np.ndarray | None = None
     ids: list[str] | None = None
     source: str = ""
@@ -129,7 +131,7 @@ def _from_table(table: pa.Table, source: Path, text_column: str, label_column: s
     if id_column is None and "id" in columns:
         id_column = "id"
     ids = [str(v) for v in table.column(id_column).to_pylist()] if id_column else None
-    return Reviews(text.to_pylist(), labels, ids, str(source))
+    return Reviews(TextColumn(text), labels, ids, str(source))
 
 
 def _read_lines(source: Path) -> list[str]:
