@@ -436,6 +436,49 @@ def _highlighted(explanation: Any) -> Any:
     return line
 
 
+@app.command()
+def serve(
+    bundle: BundleArgument,
+    host: Annotated[str, typer.Option(help="Address to bind; anything but loopback exposes "
+                                      "the service to the network.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    max_inputs: Annotated[int, typer.Option(help="Reviews per request (413 beyond).")] = 1_000,
+    max_chars: Annotated[int, typer.Option(help="Characters per review (413 beyond).")
+                         ] = 100_000,
+    max_body_bytes: Annotated[int, typer.Option(help="Request body size (413 beyond).")
+                              ] = 10_000_000,
+    max_concurrent: Annotated[int, typer.Option(
+        help="Requests in progress at once, per worker (503 with Retry-After beyond).")] = 64,
+) -> None:
+    """Serve a bundle over HTTP: POST /v1/predict, the web page at /, OpenAPI at /docs."""
+    import dataclasses
+    import os
+
+    import uvicorn
+
+    from critic.config import check_positive
+    from critic.predict import load
+    from critic.serve import Limits, create_app
+
+    for name, value in (("port", port), ("workers", workers), ("max_inputs", max_inputs),
+                        ("max_chars", max_chars), ("max_body_bytes", max_body_bytes),
+                        ("max_concurrent", max_concurrent)):
+        check_positive(name, value)
+    limits = Limits(max_inputs, max_chars, max_body_bytes, max_concurrent)
+    predictor = load(bundle)  # refuse to start on a missing or damaged bundle
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        err.print(f"warning: serving on {host}, reachable from other machines", markup=False)
+    options: dict[str, Any] = {"host": host, "port": port, "log_level": "info",
+                               "timeout_graceful_shutdown": 30}
+    if workers == 1:
+        uvicorn.run(create_app(predictor, limits), **options)
+        return
+    os.environ["CRITIC_SERVE_BUNDLE"] = str(bundle.resolve())
+    os.environ["CRITIC_SERVE_LIMITS"] = json.dumps(dataclasses.asdict(limits))
+    uvicorn.run("critic.serve:app_from_environment", factory=True, workers=workers, **options)
+
+
 class EpochReporter:
     """Keras-style epoch lines on stderr, with a progress bar when stderr is a terminal."""
 

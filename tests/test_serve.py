@@ -1,0 +1,255 @@
+"""critic serve: the API in process, the real server over loopback, and the page in Chromium."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from test_bundle import tiny_options, tiny_reviews
+
+import critic
+from critic.serve import Limits, create_app
+from critic.trainer import train_bundle
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return train_bundle(tiny_options(), tmp_path_factory.mktemp("serve") / "tiny",
+                        reviews=tiny_reviews()).path
+
+
+@pytest.fixture(scope="module")
+def client(bundle: Path) -> TestClient:
+    return TestClient(create_app(critic.load(bundle), Limits(max_inputs=100, max_chars=5_000,
+                                                             max_body_bytes=200_000)))
+
+
+def test_predict_one_or_many_in_order(client: TestClient) -> None:
+    one = client.post("/v1/predict", json={"inputs": "superb and wonderful"})
+    assert one.status_code == 200
+    assert one.json()["predictions"][0]["label"] == "positive"
+    many = client.post("/v1/predict", json={"inputs": ["dull awful", "great superb", "boring"]})
+    labels = [p["label"] for p in many.json()["predictions"]]
+    assert labels == ["negative", "positive", "negative"]
+    scores = [p["score"] for p in many.json()["predictions"]]
+    assert scores == pytest.approx(critic.load(client.app.app.state.predictor.bundle.path)
+                                   .predict_proba(["dull awful", "great superb", "boring"]))
+
+
+def test_explain_adds_word_contributions(client: TestClient) -> None:
+    body = client.post("/v1/predict", json={"inputs": ["the plot was dull"], "explain": True})
+    prediction = body.json()["predictions"][0]
+    assert prediction["tokens"] == ["the", "plot", "was", "dull"]
+    words = {w["word"]: w["contribution"] for w in prediction["explanation"]}
+    assert words["dull"] < 0
+
+
+def test_service_endpoints(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").json() == {"status": "ready"}
+    model = client.get("/v1/model").json()
+    assert model["name"] == "tiny" and model["config"]["labels"] == ["negative", "positive"]
+    assert len(model["data_checksum"]) == 64
+    assert client.get("/docs").status_code == 200
+    assert "/v1/predict" in client.get("/openapi.json").json()["paths"]
+    page = client.get("/")
+    assert page.status_code == 200 and "Is this review positive or negative?" in page.text
+    client.post("/v1/predict", json={"inputs": ["a", "b"]})
+    metrics = client.get("/metrics").text
+    assert 'critic_requests_total{method="POST",path="/v1/predict",status="200"}' in metrics
+    assert "critic_request_seconds_bucket" in metrics and "critic_inputs_scored_total" in metrics
+
+
+@pytest.mark.parametrize(("body", "status", "code", "message"), [
+    ({"inputs": []}, 422, "empty_inputs", "at least one review"),
+    ({"inputs": ["x"] * 10_000}, 413, "too_many_inputs", "10,000 reviews"),
+    ({"inputs": "x" * 6_000}, 413, "review_too_long", "6,000 characters"),
+    ({"inputs": 5}, 422, "invalid_request", "a string or a list of strings"),
+    ({"inputs": ["fine", 3]}, 422, "invalid_request", "a string or a list of strings"),
+    ({"inputs": "x", "explain": "yes"}, 422, "invalid_request", "`explain` must be"),
+    ({"text": "x"}, 422, "invalid_request", "inputs"),
+    (b"{not json", 422, "invalid_request", "not valid JSON"),
+    (b'{"inputs": "\xff\xfe"}', 422, "invalid_request", "not valid UTF-8"),
+    (b"x" * 300_000, 413, "body_too_large", "larger than 200,000 bytes"),
+])
+def test_bad_requests_get_json_errors(client: TestClient, body: object, status: int, code: str,
+                                      message: str) -> None:
+    if isinstance(body, bytes):
+        response = client.post("/v1/predict", content=body,
+                               headers={"content-type": "application/json"})
+    else:
+        response = client.post("/v1/predict", json=body)
+    assert response.status_code == status
+    error = response.json()["error"]
+    assert error["code"] == code and message in error["message"]
+
+
+def test_unknown_paths_and_methods_are_json(client: TestClient) -> None:
+    assert client.get("/nope").json()["error"]["code"] == "not_found"
+    assert client.get("/v1/predict").json()["error"]["code"] == "method_not_allowed"
+
+
+def test_too_many_concurrent_requests_get_503(bundle: Path) -> None:
+    guard = create_app(critic.load(bundle), Limits(max_concurrent=2))
+    guard.in_flight = 2  # as if two requests were being scored
+    response = TestClient(guard).post("/v1/predict", json={"inputs": "x"})
+    assert response.status_code == 503 and response.headers["retry-after"] == "1"
+    assert response.json()["error"]["code"] == "overloaded"
+    guard.in_flight = 0
+    assert TestClient(guard).post("/v1/predict", json={"inputs": "x"}).status_code == 200
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(bundle: Path) -> Iterator[str]:
+    """``critic serve`` in its own process on a free loopback port."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "critic", "serve", str(bundle), "--port",
+                                str(port), "--max-concurrent", "8"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    else:
+        process.kill()
+        pytest.fail("critic serve did not become ready: " + (process.stdout.read() or ""))
+    yield url
+    if process.poll() is None:
+        process.kill()
+
+
+def test_real_server_answers_over_http(server: str) -> None:
+    response = httpx.post(f"{server}/v1/predict", json={"inputs": ["superb", "awful"]})
+    assert [p["label"] for p in response.json()["predictions"]] == ["positive", "negative"]
+
+
+def test_real_server_survives_200_clients_and_a_disconnect(server: str) -> None:
+    host, port = server.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as half:  # hang up mid-body
+        half.sendall(b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n{")
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def call() -> None:
+        with httpx.Client(timeout=30) as c:
+            code = c.post(f"{server}/v1/predict", json={"inputs": ["superb"] * 50}).status_code
+        with lock:
+            statuses.append(code)
+
+    threads = [threading.Thread(target=call) for _ in range(200)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert len(statuses) == 200
+    assert set(statuses) <= {200, 503} and statuses.count(200) > 0
+    assert httpx.get(f"{server}/healthz").status_code == 200
+
+
+def test_sigterm_lets_the_request_in_flight_finish(bundle: Path) -> None:
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "critic", "serve", str(bundle), "--port",
+                                str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(150):
+        try:
+            httpx.get(f"{url}/healthz", timeout=1)
+            break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    result: dict[str, object] = {}
+
+    def slow_request() -> None:
+        reviews = ["the plot was dull and the film superb " * 200] * 1000
+        result["response"] = httpx.post(f"{url}/v1/predict", json={"inputs": reviews},
+                                        timeout=60)
+
+    thread = threading.Thread(target=slow_request)
+    thread.start()
+    time.sleep(0.3)
+    process.send_signal(signal.SIGTERM)
+    thread.join(timeout=60)
+    # uvicorn finishes the request, shuts down, then re-raises SIGTERM (exit status -15).
+    assert process.wait(timeout=60) in (0, -signal.SIGTERM)
+    assert result["response"].status_code == 200  # type: ignore[union-attr]
+    assert len(result["response"].json()["predictions"]) == 1000  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("damage", ["missing", "corrupt"])
+def test_serve_refuses_a_bad_bundle(bundle: Path, tmp_path: Path, damage: str) -> None:
+    target = tmp_path / "b"
+    if damage == "corrupt":
+        shutil.copytree(bundle, target)
+        (target / "weights.safetensors").write_bytes(b"\0" * 10)
+    done = subprocess.run([sys.executable, "-m", "critic", "serve", str(target), "--port",
+                           str(free_port())], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert ("does not exist" if damage == "missing" else "does not match") in done.stderr
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+
+@pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER) and not os.environ.get("CI"),
+                    reason="needs Debian's chromium and chromium-driver (.ci/run installs them)")
+def test_page_in_headless_chromium(server: str, tmp_path: Path) -> None:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM or ""
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}"):
+        options.add_argument(flag)
+    options.add_experimental_option("mobileEmulation", {  # a phone's screen
+        "deviceMetrics": {"width": 390, "height": 844, "pixelRatio": 2}})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER or ""), options=options)
+    try:
+        driver.get(server + "/")
+        wait = WebDriverWait(driver, 20)
+        wait.until(ec.text_to_be_present_in_element((By.ID, "model"), "Model tiny"))
+        box = driver.find_element(By.ID, "review")
+        box.send_keys("The plot was dull and boring, but the cast was superb.")
+        box.send_keys(Keys.CONTROL, Keys.ENTER)  # the keyboard path, no mouse
+        wait.until(ec.visibility_of_element_located((By.ID, "verdict")))
+        verdict = driver.find_element(By.ID, "verdict").text
+        assert verdict in ("Positive", "Negative")
+        marks = driver.find_elements(By.CSS_SELECTOR, "#highlighted mark")
+        assert [m.text for m in marks][:3] == ["the", "plot", "was"]
+        classes = {m.text: m.get_attribute("class") for m in marks}
+        assert classes["dull"] == "neg" and classes["superb"] == "pos"
+        assert "% positive" in driver.find_element(By.ID, "probability").text
+        width = driver.execute_script("return [window.innerWidth, "
+                                      "document.documentElement.scrollWidth]")
+        assert width[0] == 390 and width[1] <= 390  # no sideways scrolling on a phone
+        if os.environ.get("CRITIC_SCREENSHOT"):
+            driver.save_screenshot(os.environ["CRITIC_SCREENSHOT"])
+    finally:
+        driver.quit()
