@@ -88,3 +88,12 @@ def test_encoding_invariants(train: list[str], new: list[str], num_words: int) -
         assert all(0 < i < num_words for i in ids)
         known = {w for w, r in vocab.word_index().items() if r + 3 < num_words}
         assert [i != 2 for i in ids[1:]] == [w in known for w in text.split()]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(alphabet=st.characters(max_codepoint=127), max_size=60), min_size=1,
+                max_size=5))
+def test_ascii_fast_path_matches_the_unicode_pattern(texts: list[str]) -> None:
+    """ASCII-only input takes a cheaper regex; adding one non-ASCII text to the batch forces
+    the Unicode pattern on all of them, and the ASCII texts' tokens must not change."""
+    assert tokenize(texts) == tokenize([*texts, "é"])[:-1]

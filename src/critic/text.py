@@ -35,7 +35,12 @@ from critic.errors import ConfigError
 # A break is matched whole before the punctuation class can swallow its "<" (RE2 takes the
 # leftmost match, so the space before a break must belong to the break's alternative).
 _BREAKS_AND_PUNCTUATION = r"\s*<br\s*/?>|[^\p{L}\p{N}'<]+|<"
+# The same pattern for lower-cased ASCII text, where \p{L} is a-z and \p{N} is 0-9. RE2 takes
+# ~1.8 ms to compile the Unicode classes, and Arrow compiles on every call: for one short
+# review that was most of the cost of a prediction.
+_BREAKS_AND_PUNCTUATION_ASCII = r"\s*<br\s*/?>|[^a-z0-9'<]+|<"
 _EDGE_APOSTROPHES = r"(?:^| )'+|'+(?: |$)"
+_DICT_LOOKUP_MAX = 5_000  # distinct words; beyond, Arrow's index_in is faster
 _PIECE_TEXTS = 1_500  # 50,000 reviews: 34 pieces; peak RSS 380 MB against 530 MB with 8
 # The tokenizer's large temporaries go to the C allocator, which hands freed memory back to
 # the system; Arrow's default pool keeps it, which raised peak RSS by ~150 MB on 50,000 reviews.
@@ -163,8 +168,11 @@ def tokenize_texts(texts: Sequence[str]) -> Tokens:
     pieces = max(1, -(-len(array) // _PIECE_TEXTS))
     bounds = [len(array) * i // pieces for i in range(pieces + 1)]
     chunks = [array.slice(lo, hi - lo) for lo, hi in itertools.pairwise(bounds)]
-    with ThreadPoolExecutor(threads) as pool:  # Arrow's kernels release the GIL
-        encoded = list(pool.map(_tokenize_chunk, chunks))
+    if len(chunks) == 1:  # a thread pool costs more than one small piece takes
+        encoded = [_tokenize_chunk(chunks[0])]
+    else:
+        with ThreadPoolExecutor(threads) as pool:  # Arrow's kernels release the GIL
+            encoded = list(pool.map(_tokenize_chunk, chunks))
     offsets, total = [np.zeros(1, dtype=np.int64)], 0
     for _, chunk_offsets in encoded:
         offsets.append(chunk_offsets[1:] + total)
@@ -188,7 +196,9 @@ def tokenize_texts(texts: Sequence[str]) -> Tokens:
 def _tokenize_chunk(array: pa.Array) -> tuple[pa.DictionaryArray, np.ndarray]:
     pool = _POOL
     lowered = pc.utf8_lower(array, memory_pool=pool)
-    spaced = pc.replace_substring_regex(lowered, _BREAKS_AND_PUNCTUATION, " ", memory_pool=pool)
+    all_ascii = pc.all(pc.string_is_ascii(lowered)).as_py() is not False
+    pattern = _BREAKS_AND_PUNCTUATION_ASCII if all_ascii else _BREAKS_AND_PUNCTUATION
+    spaced = pc.replace_substring_regex(lowered, pattern, " ", memory_pool=pool)
     del lowered
     trimmed = pc.replace_substring_regex(spaced, _EDGE_APOSTROPHES, " ", memory_pool=pool)
     del spaced
@@ -241,6 +251,7 @@ class Vocabulary:
         self.oov_char = oov_char
         self.index_from = index_from
         self._all = pa.array(self.words, pa.large_string())
+        self._rank_dict: dict[str, int] | None = None
 
     @classmethod
     def fit(cls, texts: Sequence[str], **settings: Any) -> Vocabulary:
@@ -299,8 +310,19 @@ class Vocabulary:
 
     def _ranks(self, words: pa.Array) -> np.ndarray:
         """0-based rank of each of ``words`` in this vocabulary, -1 if absent."""
+        if len(words) <= _DICT_LOOKUP_MAX:
+            # A few hundred words (one request): a Python dict built once beats Arrow's
+            # index_in, which hashes the whole vocabulary again on every call.
+            rank_of = self._rank_of()
+            return np.fromiter((rank_of.get(w, -1) for w in words.to_pylist()), np.int32,
+                               count=len(words))
         found = pc.index_in(words, value_set=self._all).fill_null(-1)
         return found.to_numpy(zero_copy_only=False).astype(np.int32)
+
+    def _rank_of(self) -> dict[str, int]:
+        if self._rank_dict is None:
+            self._rank_dict = {word: rank for rank, word in enumerate(self.words)}
+        return self._rank_dict
 
     def _id_table(self, ranks: np.ndarray) -> np.ndarray:
         """The encoded index for each rank: Keras's offset, cut-off and window, or -1 to drop.

@@ -1,0 +1,114 @@
+"""Load on `critic serve` from wrk over loopback: single reviews and 64-review batches.
+
+Run: ``python benchmarks/bench_serve.py [--data PATH] [--workers 2] [--seconds 20]`` with
+Debian's ``wrk`` installed. Trains a bundle (the book's network, 4 epochs), starts the server on
+a free loopback port, then runs wrk with 32 connections for a bounded time per scenario. Bodies
+are real IMDB test reviews. Only 127.0.0.1 is ever contacted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+LUA = """
+local f = io.open("{body}", "rb")
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = f:read("*a")
+f:close()
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(url: str) -> None:
+    import httpx
+
+    for _ in range(150):
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise SystemExit("critic serve did not start")
+
+
+def run_wrk(url: str, body: Path, seconds: int, connections: int) -> dict[str, float]:
+    script = body.with_suffix(".lua")
+    script.write_text(LUA.format(body=body))
+    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency",
+                          "--timeout", "5s", "-s", str(script), f"{url}/v1/predict"],
+                         capture_output=True, text=True, check=True).stdout
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), "
+                              r"timeout (\d+)", out)
+    return {
+        "requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "p50_ms": _ms(re.search(r"\s50%\s+([\d.]+\w+)", out).group(1)),
+        "p99_ms": _ms(re.search(r"\s99%\s+([\d.]+\w+)", out).group(1)),
+        "errors": (int(non_2xx.group(1)) if non_2xx else 0) + (
+            sum(int(g) for g in socket_errors.groups()) if socket_errors else 0),
+        "requests": int(re.search(r"(\d+) requests in", out).group(1)),
+    }
+
+
+def _ms(value: str) -> float:
+    number, unit = re.match(r"([\d.]+)(\w+)", value).groups()
+    return float(number) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data", default=os.environ.get("CRITIC_DATA"))
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--connections", type=int, default=32)
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("install wrk (apt-get install wrk)")
+    from critic.datasets.corpus import load_corpus
+    from critic.trainer import TrainOptions, train_bundle
+
+    work = Path(tempfile.mkdtemp(prefix="critic-bench-"))
+    bundle = train_bundle(TrainOptions(epochs=4), work / "bundle", data=args.data).path
+    test = load_corpus(args.data).subset("test").texts
+    (work / "one.json").write_text(json.dumps({"inputs": [test[0]]}))
+    (work / "batch.json").write_text(json.dumps({"inputs": [test[i] for i in range(64)]}))
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "critic", "serve", str(bundle), "--port",
+                               str(port), "--workers", str(args.workers)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url)
+        time.sleep(1.0)  # let every worker finish starting
+        single = run_wrk(url, work / "one.json", args.seconds, args.connections)
+        batch = run_wrk(url, work / "batch.json", args.seconds, args.connections)
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    print(f"wrk -t2 -c{args.connections} -d{args.seconds}s against critic serve --workers "
+          f"{args.workers} (book's network), loopback, IMDB test reviews\n")
+    print("| requests | requests/s | reviews/s | p50 (ms) | p99 (ms) | errors | requests made |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name, r, per in (("1 review", single, 1), ("64 reviews", batch, 64)):
+        print(f"| {name} | {r['requests_per_s']:,.0f} | {r['requests_per_s'] * per:,.0f} | "
+              f"{r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['errors']} | {r['requests']:,} |")
+
+
+if __name__ == "__main__":
+    main()
