@@ -253,3 +253,12 @@ def test_page_in_headless_chromium(server: str, tmp_path: Path) -> None:
             driver.save_screenshot(os.environ["CRITIC_SCREENSHOT"])
     finally:
         driver.quit()
+
+
+def test_default_limits_refuse_a_5_mb_review_and_10000_inputs(bundle: Path) -> None:
+    client = TestClient(create_app(critic.load(bundle)))  # the defaults critic serve uses
+    huge = client.post("/v1/predict", json={"inputs": "great " * 900_000})  # 5.4 MB
+    assert huge.status_code == 413 and huge.json()["error"]["code"] == "review_too_long"
+    many = client.post("/v1/predict", json={"inputs": ["fine"] * 10_000})
+    assert many.status_code == 413 and many.json()["error"]["code"] == "too_many_inputs"
+    assert client.post("/v1/predict", json={"inputs": ["fine"] * 1_000}).status_code == 200
