@@ -437,6 +437,60 @@ def _highlighted(explanation: Any) -> Any:
 
 
 @app.command()
+def sweep(
+    grid: Annotated[list[str] | None, typer.Option(
+        "--grid", help="KNOB=V1,V2,… (repeatable). Knobs: hidden_layers, units, activation, "
+        "dropout, loss, learning_rate, optimizer. Default: the book's suggestions, "
+        "hidden_layers=1,2,3 units=16,32,64 loss=bce,mse activation=relu,tanh.")] = None,
+    config_file: Annotated[Path | None, typer.Option(
+        "--config", help="A TOML file with a [grid] table (and seeds, epochs, …).")] = None,
+    seeds: Annotated[int, typer.Option(help="Seeds per configuration (0, 1, …).")] = 3,
+    epochs: Annotated[int, typer.Option(help="Epochs per run.")] = 20,
+    validation_size: Annotated[int, typer.Option(help="First N training reviews held out.")
+                               ] = 10_000,
+    batch_size: Annotated[int, typer.Option(help="Reviews per gradient step.")] = 512,
+    name: Annotated[str, typer.Option(help="Sweep folder name under --sweeps.")] = "book",
+    sweeps: Annotated[Path, typer.Option(help="Folder that holds sweep folders.")
+                      ] = Path("sweeps"),
+    workers: Annotated[int | None, typer.Option(
+        help="Worker processes (default: one per core).")] = None,
+    data: DataOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Run the book's variants as a grid over several seeds; rank them by validation."""
+    from critic.config import check_positive
+    from critic.sweep import SweepSpec, load_spec_toml, markdown_table, parse_grid, run_sweep
+
+    _check_name(name)
+    check_positive("seeds", seeds)
+    if workers is not None:
+        check_positive("workers", workers)
+    if config_file is not None:
+        spec = load_spec_toml(config_file)
+    else:
+        kwargs = {"grid": parse_grid(grid)} if grid else {}
+        spec = SweepSpec(seeds=tuple(range(seeds)), epochs=epochs,
+                         validation_size=validation_size, batch_size=batch_size, **kwargs)
+    with Progress("sweep", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, transient=True, disable=not err.is_terminal) as bar:
+        task = bar.add_task("runs", total=None)
+
+        def done(finished: int, total: int) -> None:
+            bar.update(task, completed=finished, total=total)
+            if not err.is_terminal:
+                print(f"run {finished}/{total} done", file=sys.stderr, flush=True)
+
+        result = run_sweep(spec, sweeps / name, data=data, workers=workers, on_done=done)
+    if as_json:
+        print(json.dumps({"folder": str(result.folder), "ran": result.ran,
+                          "rows": result.rows}, indent=2))
+        return
+    print(markdown_table(result.rows), end="")
+    print(f"\nWrote {result.folder}/ (results.md, results.csv, validation_curves.png); "
+          f"{result.ran} runs computed now")
+
+
+@app.command()
 def serve(
     bundle: BundleArgument,
     host: Annotated[str, typer.Option(help="Address to bind; anything but loopback exposes "

@@ -1,0 +1,345 @@
+"""``critic sweep``: the book's "further experiments" as a grid, several seeds each, in parallel.
+
+Every run follows the book's protocol (the first 10,000 shuffled training reviews held out, 20
+epochs, batch 512) unless told otherwise, and is written atomically to the sweep folder as soon
+as it finishes, so a sweep that is stopped and started again with the same arguments only runs
+what is missing. Configurations are ranked by validation accuracy; each also gets the test
+accuracy of one fresh model trained to its best epoch on all 25,000 training reviews, reported
+for information and never used for choosing.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import itertools
+import json
+import multiprocessing
+import os
+import statistics
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from critic._atomic import write_json, write_text
+from critic.config import NetworkConfig, TrainConfig, check_positive
+from critic.errors import ConfigError
+
+#: Knobs a grid may vary, and which configuration each belongs to.
+NETWORK_KNOBS = ("hidden_layers", "units", "activation", "dropout")
+TRAINING_KNOBS = ("loss", "learning_rate", "optimizer")
+KNOBS = NETWORK_KNOBS + TRAINING_KNOBS
+_NUMERIC = {"hidden_layers": int, "units": int, "dropout": float, "learning_rate": float}
+#: The book's suggestions: 1-3 hidden layers, 16/32/64 units, mse instead of bce, tanh.
+DEFAULT_GRID: dict[str, list[Any]] = {"hidden_layers": [1, 2, 3], "units": [16, 32, 64],
+                                      "loss": ["bce", "mse"], "activation": ["relu", "tanh"]}
+BOOK = {"hidden_layers": 2, "units": 16, "loss": "bce", "activation": "relu"}
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """What a sweep runs; saved as ``spec.json`` so a folder is never mixed with another grid."""
+
+    grid: dict[str, list[Any]] = field(default_factory=lambda: dict(DEFAULT_GRID))
+    seeds: tuple[int, ...] = (0, 1, 2)
+    epochs: int = 20
+    validation_size: int = 10_000
+    batch_size: int = 512
+    num_words: int = 10_000
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "validation_size", "batch_size", "num_words"):
+            check_positive(name, getattr(self, name))
+        if not self.seeds:
+            raise ConfigError("a sweep needs at least one seed")
+        if not self.grid:
+            raise ConfigError("the grid is empty: give at least one knob, e.g. units=16,32")
+        for knob, values in self.grid.items():
+            if knob not in KNOBS:
+                raise ConfigError(f"unknown knob {knob!r}; a grid may vary {', '.join(KNOBS)}")
+            if not values:
+                raise ConfigError(f"knob {knob!r} has no values")
+        for config in self.configurations():  # refuse impossible values before any work
+            network_config(config, self.num_words)
+            train_config(config, 0, self.batch_size)
+
+    def configurations(self) -> list[dict[str, Any]]:
+        knobs = sorted(self.grid)
+        return [dict(zip(knobs, values, strict=True))
+                for values in itertools.product(*(self.grid[k] for k in knobs))]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"seeds": list(self.seeds)}
+
+
+def parse_grid(assignments: Sequence[str]) -> dict[str, list[Any]]:
+    """``["units=16,32", "loss=bce,mse"]`` → ``{"units": [16, 32], "loss": ["bce", "mse"]}``."""
+    grid: dict[str, list[Any]] = {}
+    for item in assignments:
+        knob, sep, values = item.partition("=")
+        knob = knob.strip().replace("-", "_")
+        if not sep:
+            raise ConfigError(f"{item!r} is not KNOB=V1,V2,…; e.g. units=16,32,64")
+        grid[knob] = [_value(knob, v.strip()) for v in values.split(",") if v.strip()]
+    return grid
+
+
+def load_spec_toml(path: str | os.PathLike[str]) -> SweepSpec:
+    """A sweep from TOML: a ``[grid]`` table of lists, and optional ``seeds``, ``epochs``…"""
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read the sweep file {path}: {exc}") from exc
+    grid = data.pop("grid", None)
+    if not isinstance(grid, dict):
+        raise ConfigError(f"{path} needs a [grid] table, e.g. units = [16, 32, 64]")
+    grid = {k: [_value(k, str(v)) for v in (vs if isinstance(vs, list) else [vs])]
+            for k, vs in grid.items()}
+    unknown = set(data) - {"seeds", "epochs", "validation_size", "batch_size", "num_words"}
+    if unknown:
+        raise ConfigError(f"{path}: unknown settings {', '.join(sorted(unknown))}")
+    if "seeds" in data:
+        data["seeds"] = tuple(data["seeds"])
+    return SweepSpec(grid=grid, **data)
+
+
+def _value(knob: str, text: str) -> Any:
+    kind = _NUMERIC.get(knob)
+    if kind is None:
+        return text
+    try:
+        return kind(text)
+    except ValueError:
+        what = "an integer" if kind is int else "a number"
+        raise ConfigError(f"{knob}={text!r} is not {what}") from None
+
+
+def network_config(config: dict[str, Any], num_words: int) -> NetworkConfig:
+    return NetworkConfig(input_dim=num_words, **{k: config[k] for k in NETWORK_KNOBS
+                                                 if k in config})
+
+
+def train_config(config: dict[str, Any], seed: int, batch_size: int) -> TrainConfig:
+    return TrainConfig(seed=seed, batch_size=batch_size,
+                       **{k: config[k] for k in TRAINING_KNOBS if k in config})
+
+
+def config_key(config: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def config_label(config: dict[str, Any]) -> str:
+    return " ".join(f"{k}={v}" for k, v in sorted(config.items()))
+
+
+# --- worker side -----------------------------------------------------------------------
+
+_DATA: dict[str, Any] = {}
+
+
+def _load_data(data: str | None, num_words: int) -> None:
+    """Worker start-up: one thread for torch (the workers fill the cores) and the data once."""
+    import torch
+
+    from critic.datasets.imdb import encode_splits, encoded_imdb, keras_orders
+    from critic.features import multi_hot
+
+    torch.set_num_threads(1)
+    encoded = encoded_imdb(data)
+    (train, y_train), (test, y_test) = encode_splits(encoded, seed=None, num_words=num_words)
+    order, test_order = keras_orders(113, len(y_train), len(y_test))
+    _DATA.update(x=multi_hot(train, num_words)[order], y=y_train[order],
+                 x_test=multi_hot(test, num_words)[test_order], y_test=y_test[test_order],
+                 checksum=encoded.checksum)
+
+
+def _run(spec: dict[str, Any], config: dict[str, Any], seed: int) -> dict[str, Any]:
+    from critic.training import Classifier
+
+    n_val, x, y = spec["validation_size"], _DATA["x"], _DATA["y"]
+    model = Classifier(network_config(config, spec["num_words"]),
+                       train_config(config, seed, spec["batch_size"]))
+    history = model.fit(x[n_val:], y[n_val:], epochs=spec["epochs"],
+                        validation_data=(x[:n_val], y[:n_val]))
+    return {"config": config, "seed": seed, "history": history.history}
+
+
+def _final(spec: dict[str, Any], config: dict[str, Any], epochs: int) -> dict[str, Any]:
+    from critic.training import Classifier
+
+    model = Classifier(network_config(config, spec["num_words"]),
+                       train_config(config, spec["seeds"][0], spec["batch_size"]))
+    model.fit(_DATA["x"], _DATA["y"], epochs=epochs)
+    loss, accuracy = model.evaluate(_DATA["x_test"], _DATA["y_test"])
+    return {"config": config, "epochs": epochs, "test_loss": loss, "test_accuracy": accuracy}
+
+
+# --- driver ------------------------------------------------------------------------------
+
+@dataclass
+class SweepResult:
+    rows: list[dict[str, Any]]
+    folder: Path
+    ran: int  # runs computed in this call (the rest were already on disk)
+
+
+def run_sweep(spec: SweepSpec, folder: str | os.PathLike[str], *, data: str | None = None,
+              workers: int | None = None,
+              on_done: Callable[[int, int], None] | None = None) -> SweepResult:
+    """Run every (configuration, seed) not yet in ``folder``, then tabulate all of them."""
+    folder = Path(folder)
+    _claim_folder(folder, spec)
+    todo = [(c, s) for c in spec.configurations() for s in spec.seeds
+            if not _run_path(folder, c, s).exists()]
+    finals = [c for c in spec.configurations() if not _final_path(folder, c).exists()]
+    total = len(spec.configurations()) * len(spec.seeds)
+    done = total - len(todo)
+    if on_done:
+        on_done(done, total)
+    workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
+    spec_dict = spec.to_dict()
+    if todo or finals:
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_load_data, initargs=(data, spec.num_words))
+        try:
+            futures = [pool.submit(_run, spec_dict, c, s) for c, s in todo]
+            for future in as_completed(futures):
+                result = future.result()
+                write_json(_run_path(folder, result["config"], result["seed"]), result)
+                done += 1
+                if on_done:
+                    on_done(done, total)
+            final_jobs = [pool.submit(_final, spec_dict, c, _best_epoch(folder, spec, c))
+                          for c in finals]
+            for future in as_completed(final_jobs):
+                result = future.result()
+                write_json(_final_path(folder, result["config"]), result)
+        finally:  # on Ctrl-C or an error, drop what has not started; finished runs are saved
+            pool.shutdown(wait=True, cancel_futures=True)
+    rows = tabulate(folder, spec)
+    _write_tables(folder, rows)
+    _write_figure(folder, spec)
+    return SweepResult(rows, folder, len(todo))
+
+
+def _claim_folder(folder: Path, spec: SweepSpec) -> None:
+    spec_file = folder / "spec.json"
+    if spec_file.exists():
+        saved = json.loads(spec_file.read_text(encoding="utf-8"))
+        if saved != json.loads(json.dumps(spec.to_dict())):
+            raise ConfigError(f"{folder} holds a sweep of a different grid or protocol; "
+                              "refusing to mix them: use another --name")
+        return
+    write_json(spec_file, spec.to_dict())
+
+
+def _run_path(folder: Path, config: dict[str, Any], seed: int) -> Path:
+    return folder / "runs" / f"{config_key(config)}-seed{seed}.json"
+
+
+def _final_path(folder: Path, config: dict[str, Any]) -> Path:
+    return folder / "final" / f"{config_key(config)}.json"
+
+
+def _histories(folder: Path, spec: SweepSpec, config: dict[str, Any]) -> list[dict[str, Any]]:
+    return [json.loads(_run_path(folder, config, s).read_text())["history"] for s in spec.seeds]
+
+
+def _best_epoch(folder: Path, spec: SweepSpec, config: dict[str, Any]) -> int:
+    epochs = [int(max(range(len(h["val_accuracy"])), key=h["val_accuracy"].__getitem__)) + 1
+              for h in _histories(folder, spec, config)]
+    return round(statistics.mean(epochs))
+
+
+def tabulate(folder: Path, spec: SweepSpec) -> list[dict[str, Any]]:
+    """One row per configuration, ranked by mean best validation accuracy."""
+    rows = []
+    for config in spec.configurations():
+        histories = _histories(folder, spec, config)
+        best = [max(range(len(h["val_accuracy"])), key=h["val_accuracy"].__getitem__)
+                for h in histories]
+        accuracy = [h["val_accuracy"][b] for h, b in zip(histories, best, strict=True)]
+        loss = [h["val_loss"][b] for h, b in zip(histories, best, strict=True)]
+        final = json.loads(_final_path(folder, config).read_text())
+        rows.append({"configuration": config_label(config), "book": config_matches_book(config),
+                     "val_accuracy": statistics.mean(accuracy), "val_accuracy_sd": _sd(accuracy),
+                     "best_epoch": statistics.mean(b + 1 for b in best),
+                     "best_epoch_sd": _sd([b + 1 for b in best]),
+                     "val_loss": statistics.mean(loss), "val_loss_sd": _sd(loss),
+                     "test_accuracy": final["test_accuracy"], "final_epochs": final["epochs"],
+                     "seeds": len(histories)})
+    rows.sort(key=lambda r: -r["val_accuracy"])
+    return rows
+
+
+def config_matches_book(config: dict[str, Any]) -> bool:
+    defaults = {"hidden_layers": 2, "units": 16, "loss": "bce", "activation": "relu",
+                "dropout": 0.0, "learning_rate": 1e-3, "optimizer": "rmsprop"}
+    return all(config.get(k, v) == v for k, v in defaults.items())
+
+
+def _sd(values: list[float]) -> float:
+    return statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def _write_tables(folder: Path, rows: list[dict[str, Any]]) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(folder / "results.csv", buffer.getvalue())
+    write_text(folder / "results.md", markdown_table(rows))
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    lines = ["| rank | configuration | best val accuracy (mean ± sd) | at epoch | val loss there "
+             "| test accuracy¹ |", "|---:|---|---:|---:|---:|---:|"]
+    for rank, r in enumerate(rows, start=1):
+        name = r["configuration"] + (" **(the book's)**" if r["book"] else "")
+        lines.append(f"| {rank} | {name} | {r['val_accuracy']:.4f} ± {r['val_accuracy_sd']:.4f}"
+                     f" | {r['best_epoch']:.1f} ± {r['best_epoch_sd']:.1f} | "
+                     f"{r['val_loss']:.4f} ± {r['val_loss_sd']:.4f} | "
+                     f"{r['test_accuracy']:.4f} |")
+    lines.append("")
+    lines.append(f"Ranked by validation accuracy over {rows[0]['seeds']} seeds. ¹ One fresh model "
+                 "per configuration trained on all 25,000 training reviews to its mean best "
+                 "epoch, evaluated once on the test set: for information, never used to rank.")
+    return "\n".join(lines) + "\n"
+
+
+def _write_figure(folder: Path, spec: SweepSpec) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(9, 5.5), dpi=100, layout="tight")
+    axes = figure.subplots()
+    for config in spec.configurations():
+        curves = np.array([h["val_accuracy"] for h in _histories(folder, spec, config)])
+        epochs = np.arange(1, curves.shape[1] + 1)
+        book = config_matches_book(config)
+        line, = axes.plot(epochs, curves.mean(axis=0), lw=2.5 if book else 1.0,
+                          color="black" if book else None,
+                          label=config_label(config) + (" (book)" if book else ""))
+        axes.fill_between(epochs, curves.min(axis=0), curves.max(axis=0),
+                          color=line.get_color(), alpha=0.12)
+    axes.set_title("Validation accuracy (mean over seeds; band = seed range)")
+    axes.set_xlabel("Epochs")
+    axes.set_ylabel("Validation accuracy")
+    axes.legend(fontsize=6, ncol=2, loc="lower right")
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    from critic._atomic import atomic_path
+
+    with atomic_path(folder / "validation_curves.png") as tmp:
+        tmp.write_bytes(buffer.getvalue())
