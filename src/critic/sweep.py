@@ -226,7 +226,7 @@ def run_sweep(spec: SweepSpec, folder: str | os.PathLike[str], *, data: str | No
             pool.shutdown(wait=True, cancel_futures=True)
     rows = tabulate(folder, spec)
     _write_tables(folder, rows)
-    _write_figure(folder, spec)
+    _write_figure(folder, spec, rows)
     return SweepResult(rows, folder, len(todo))
 
 
@@ -315,7 +315,9 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write_figure(folder: Path, spec: SweepSpec) -> None:
+def _write_figure(folder: Path, spec: SweepSpec, rows: list[dict[str, Any]]) -> None:
+    """Validation curves: the best five, the book's and the worst in colour with their seed
+    bands; every other configuration as a thin grey line, so 36 curves stay readable."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -324,19 +326,30 @@ def _write_figure(folder: Path, spec: SweepSpec) -> None:
 
     figure = Figure(figsize=(9, 5.5), dpi=100, layout="tight")
     axes = figure.subplots()
-    for config in spec.configurations():
+    ranked = [r["configuration"] for r in rows]
+    shown = set(ranked[:5]) | {ranked[-1]} | {r["configuration"] for r in rows if r["book"]}
+    for config in sorted(spec.configurations(), key=lambda c: config_label(c) in shown):
         curves = np.array([h["val_accuracy"] for h in _histories(folder, spec, config)])
         epochs = np.arange(1, curves.shape[1] + 1)
+        label = config_label(config)
+        if label not in shown:
+            axes.plot(epochs, curves.mean(axis=0), lw=0.6, color="0.8")
+            continue
         book = config_matches_book(config)
-        line, = axes.plot(epochs, curves.mean(axis=0), lw=2.5 if book else 1.0,
+        rank = ranked.index(label) + 1
+        line, = axes.plot(epochs, curves.mean(axis=0), lw=2.5 if book else 1.4,
                           color="black" if book else None,
-                          label=config_label(config) + (" (book)" if book else ""))
+                          label=f"#{rank} {label}" + (" (the book's)" if book else ""))
         axes.fill_between(epochs, curves.min(axis=0), curves.max(axis=0),
-                          color=line.get_color(), alpha=0.12)
-    axes.set_title("Validation accuracy (mean over seeds; band = seed range)")
+                          color=line.get_color(), alpha=0.15)
+    axes.set_title("Validation accuracy: mean over seeds, band = seed range "
+                   "(grey: the other configurations)")
     axes.set_xlabel("Epochs")
     axes.set_ylabel("Validation accuracy")
-    axes.legend(fontsize=6, ncol=2, loc="lower right")
+    handles, labels = axes.get_legend_handles_labels()
+    order = sorted(range(len(labels)), key=lambda i: int(labels[i].split()[0][1:]))
+    axes.legend([handles[i] for i in order], [labels[i] for i in order], fontsize=8,
+                loc="lower right")
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     from critic._atomic import atomic_path
