@@ -491,6 +491,66 @@ def sweep(
 
 
 @app.command()
+def cv(
+    folds: Annotated[int, typer.Option(help="Number of folds (K).")] = 4,
+    layers: Annotated[int, typer.Option(help="Hidden layers.")] = 2,
+    units: Annotated[int, typer.Option(help="Units per hidden layer.")] = 16,
+    activation: Annotated[str, typer.Option(help="relu or tanh.")] = "relu",
+    loss: Annotated[str, typer.Option(help="bce or mse.")] = "bce",
+    epochs: Annotated[int, typer.Option(help="Epochs per fold.")] = 20,
+    seed: Annotated[int, typer.Option(help="Seed for initialisation and shuffling.")] = 0,
+    name: Annotated[str, typer.Option(help="Folder name under --runs.")] = "cv",
+    runs: Annotated[Path, typer.Option(help="Folder that holds run folders.")] = Path("runs"),
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing folder.")] = False,
+    data: DataOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """K-fold cross-validation of one configuration: per-fold and mean curves, chosen epoch."""
+    from critic.config import NetworkConfig, TrainConfig
+    from critic.crossval import cross_validate, write_cv_folder
+
+    _check_name(name)
+    network = NetworkConfig(hidden_layers=layers, units=units,
+                            activation=activation)  # type: ignore[arg-type]
+    training = TrainConfig(loss=loss, seed=seed)  # type: ignore[arg-type]
+    if (runs / name).exists() and not overwrite:
+        from critic.errors import RunFolderError
+
+        raise RunFolderError(f"{runs / name} exists already; choose another --name or pass "
+                             "--overwrite")
+    result = cross_validate(network, training, folds=folds, epochs=epochs, data=data,
+                            callbacks=[EpochReporter()])
+    folder = write_cv_folder(result, runs / name, network=network, training=training,
+                             overwrite=overwrite)
+    if as_json:
+        print(json.dumps(result.to_dict() | {"folder": str(folder)}, indent=2))
+        return
+    print("| fold | best val accuracy | at epoch | lowest val loss | at epoch |")
+    print("|---:|---:|---:|---:|---:|")
+    for k, h in enumerate(result.folds, start=1):
+        acc, vl = h["val_accuracy"], h["val_loss"]
+        print(f"| {k} | {max(acc):.4f} | {acc.index(max(acc)) + 1} | {min(vl):.4f} | "
+              f"{vl.index(min(vl)) + 1} |")
+    m = result.mean
+    print(f"| mean | {max(m['val_accuracy']):.4f} | {result.best_accuracy_epoch} | "
+          f"{min(m['val_loss']):.4f} | {result.chosen_epoch} |")
+    print(f"\nChosen epoch (lowest mean validation loss): {result.chosen_epoch}. "
+          f"Wrote {folder}/ (cv.json, cv.png)")
+
+
+@app.command()
+def report(
+    folder: Annotated[Path, typer.Argument(help="A runs/NAME, sweeps/NAME or cv folder.")],
+    output: Annotated[Path | None, typer.Option(
+        help="HTML file to write (default FOLDER/report.html).")] = None,
+) -> None:
+    """One self-contained HTML file: figures embedded, tables, the command and versions."""
+    from critic.report import write_report
+
+    print(f"Wrote {write_report(folder, output)}")
+
+
+@app.command()
 def serve(
     bundle: BundleArgument,
     host: Annotated[str, typer.Option(help="Address to bind; anything but loopback exposes "

@@ -30,6 +30,7 @@ from critic.datasets.imdb import encode_splits, encoded_imdb, keras_orders
 from critic.errors import ConfigError, RunFolderError
 from critic.features import multi_hot
 from critic.figures import FigureWorker
+from critic.provenance import command_line, environment
 from critic.text import Vocabulary
 from critic.training import Callback, Classifier, History
 
@@ -148,6 +149,8 @@ def _metrics(config: ReproduceConfig, history: History, final_epochs: int, test_
         "test_loss": test_loss,
         "test_accuracy": test_accuracy,
         "seconds": seconds,
+        "command": command_line(),
+        "environment": environment(),
         "config": {"num_words": config.num_words, "validation_size": config.validation_size,
                    "epochs": config.epochs, "final_epochs": config.final_epochs,
                    "network": config.network.to_dict(), "training": config.training.to_dict()},

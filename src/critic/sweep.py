@@ -27,6 +27,7 @@ from typing import Any
 from critic._atomic import write_json, write_text
 from critic.config import NetworkConfig, TrainConfig, check_positive
 from critic.errors import ConfigError
+from critic.provenance import command_line, environment
 
 #: Knobs a grid may vary, and which configuration each belongs to.
 NETWORK_KNOBS = ("hidden_layers", "units", "activation", "dropout")
@@ -225,6 +226,8 @@ def run_sweep(spec: SweepSpec, folder: str | os.PathLike[str], *, data: str | No
         finally:  # on Ctrl-C or an error, drop what has not started; finished runs are saved
             pool.shutdown(wait=True, cancel_futures=True)
     rows = tabulate(folder, spec)
+    write_json(folder / "provenance.json", {"command": command_line(),
+                                            "environment": environment()})
     _write_tables(folder, rows)
     _write_figure(folder, spec, rows)
     return SweepResult(rows, folder, len(todo))

@@ -1,0 +1,104 @@
+"""``critic cv``: K-fold cross-validation of one configuration (the book's technique for small
+data): K models, each validated on a different fold of the training reviews; the epoch is
+chosen on the mean validation curve, never on the test set."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from critic._atomic import atomic_dir
+from critic.config import NetworkConfig, TrainConfig, check_positive
+from critic.datasets.imdb import encode_splits, encoded_imdb, keras_orders
+from critic.errors import ConfigError, RunFolderError
+from critic.features import multi_hot
+from critic.provenance import command_line, environment
+from critic.training import Callback, Classifier
+
+
+@dataclass
+class CrossValidation:
+    folds: list[dict[str, list[float]]]  # one Keras-style history per fold
+    mean: dict[str, list[float]]
+    chosen_epoch: int  # lowest mean validation loss
+    best_accuracy_epoch: int  # highest mean validation accuracy
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"folds": self.folds, "mean": self.mean, "chosen_epoch": self.chosen_epoch,
+                "best_accuracy_epoch": self.best_accuracy_epoch}
+
+
+def cross_validate(network: NetworkConfig, training: TrainConfig, *, folds: int = 4,
+                   epochs: int = 20, data: str | os.PathLike[str] | None = None,
+                   callbacks: Sequence[Callback] = ()) -> CrossValidation:
+    """Train ``folds`` models on the IMDB training reviews (``load_data`` order), each
+    validated on one contiguous fold, and average their curves epoch by epoch."""
+    check_positive("folds", folds)
+    check_positive("epochs", epochs)
+    if folds < 2:
+        raise ConfigError(f"`folds` must be at least 2. Received: folds={folds}")
+    encoded = encoded_imdb(data)
+    (train, labels), _ = encode_splits(encoded, seed=None, num_words=network.input_dim)
+    order, _ = keras_orders(113, len(labels), 0)
+    x, y = multi_hot(train, network.input_dim)[order], labels[order]
+    size = len(y) // folds
+    histories = []
+    for k in range(folds):
+        val = np.arange(k * size, (k + 1) * size)
+        rest = np.setdiff1d(np.arange(len(y)), val)
+        model = Classifier(network, training)
+        history = model.fit(x[rest], y[rest], epochs=epochs, validation_data=(x[val], y[val]),
+                            callbacks=callbacks)
+        histories.append(history.history)
+    mean = {key: np.mean([h[key] for h in histories], axis=0).tolist() for key in histories[0]}
+    return CrossValidation(histories, mean, int(np.argmin(mean["val_loss"])) + 1,
+                           int(np.argmax(mean["val_accuracy"])) + 1)
+
+
+def write_cv_folder(result: CrossValidation, folder: Path, *, network: NetworkConfig,
+                    training: TrainConfig, overwrite: bool = False) -> Path:
+    """``cv.json`` (every fold's curves and the choice) and ``cv.png``, atomically."""
+    if folder.exists() and not overwrite:
+        raise RunFolderError(f"{folder} exists already; choose another --name or pass "
+                             "--overwrite")
+    import json
+
+    record = result.to_dict() | {"network": network.to_dict(), "training": training.to_dict(),
+                                 "command": command_line(), "environment": environment()}
+    try:
+        with atomic_dir(folder, overwrite=overwrite) as tmp:
+            (tmp / "cv.json").write_text(json.dumps(record, indent=2) + "\n")
+            (tmp / "cv.png").write_bytes(_figure(result))
+    except OSError as exc:
+        raise RunFolderError(f"cannot write {folder}: {exc.strerror or exc}") from exc
+    return folder
+
+
+def _figure(result: CrossValidation) -> bytes:
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(10, 4.2), dpi=100, layout="tight")
+    for axes, metric, title in zip(figure.subplots(1, 2), ("val_loss", "val_accuracy"),
+                                   ("Validation loss per fold", "Validation accuracy per fold"),
+                                   strict=True):
+        epochs = range(1, len(result.mean[metric]) + 1)
+        for k, history in enumerate(result.folds, start=1):
+            axes.plot(epochs, history[metric], lw=0.8, alpha=0.6, label=f"fold {k}")
+        axes.plot(epochs, result.mean[metric], "k", lw=2.2, label="mean")
+        axes.axvline(result.chosen_epoch, color="0.5", ls=":", label="chosen epoch")
+        axes.set_title(title)
+        axes.set_xlabel("Epochs")
+        axes.legend(fontsize=8)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
