@@ -35,6 +35,9 @@ $(VENV)/.bench: $(VENV)/.installed
 bench: $(VENV)/.bench
 	$(PY) benchmarks/bench_data.py
 	$(PY) benchmarks/bench_reproduce.py
+	$(PY) benchmarks/bench_predict.py
+	# needs Debian's wrk: apt-get install wrk
+	$(PY) benchmarks/bench_serve.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache
