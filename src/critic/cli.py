@@ -35,6 +35,21 @@ DataOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        from critic import __version__
+
+        print(f"critic {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option(
+        "--version", callback=_show_version, is_eager=True,
+        help="Print the version and exit.")] = False) -> None:
+    """critic: fast, lean sentiment classification of reviews."""
+
+
 @data_app.command("info")
 def data_info(data: DataOption = None, as_json: JsonOption = False) -> None:
     """Print the data source, its checksum, reviews per split and label, and the caches."""
