@@ -80,7 +80,8 @@ class Predictor:
 
     def features(self, texts: Sequence[str]) -> sp.csr_matrix:
         """The multi-hot vectors the model sees for ``texts``."""
-        return multi_hot(self.vocabulary.encode_tokens(tokenize_texts(texts)), self.dimension)
+        tokens = tokenize_texts(ensure_texts(texts))
+        return multi_hot(self.vocabulary.encode_tokens(tokens), self.dimension)
 
     def decision_function(self, texts: Sequence[str]) -> np.ndarray:
         """Logits, shape ``(n,)``."""
@@ -125,7 +126,8 @@ class Predictor:
         kept = {w for w in distinct if w in known and known[w] + self.vocabulary.index_from
                 < self.dimension}
         full = self.features([text])
-        variants = [full] + [_without(full, self._column(word, kept, distinct))
+        unknown = [w for w in distinct if w not in kept]
+        variants = [full] + [_without(full, self._column(word, known, kept, unknown))
                              for word in distinct]
         logits = self._logits(sp.vstack(variants, format="csr"))
         base = float(logits[0])
@@ -138,13 +140,13 @@ class Predictor:
                                                                       self.threshold)],
                            base, words)
 
-    def _column(self, word: str, kept: set[str], distinct: list[str]) -> int | None:
+    def _column(self, word: str, known: dict[str, int], kept: set[str],
+                unknown: list[str]) -> int | None:
         """The column removing ``word`` clears: its own, or the OOV column if it was the only
         out-of-vocabulary word (otherwise removing it changes nothing)."""
         if word in kept:
-            return self.vocabulary.word_index()[word] + self.vocabulary.index_from
+            return known[word] + self.vocabulary.index_from
         oov = self.vocabulary.oov_char
-        unknown = [w for w in distinct if w not in kept]
         return oov if oov is not None and unknown == [word] else None
 
     def _logits(self, features: sp.csr_matrix) -> np.ndarray:
