@@ -244,3 +244,22 @@ def test_gzip_of_garbage_is_refused(tmp_path: Path) -> None:
     bad.write_bytes(gzip.compress(b"\x01" * 2048))
     with pytest.raises(DataError, match="not a gzip-compressed tar"):
         load_tiny(bad)
+
+
+@pytest.mark.parametrize("content", [b"", b"not a gzip archive at all"])
+def test_data_info_on_a_bad_archive_exits_2(tmp_path: Path, content: bytes) -> None:
+    from conftest import run_cli
+
+    bad = tmp_path / "aclImdb_v1.tar.gz"
+    bad.write_bytes(content)
+    done = run_cli("data", "info", "--data", str(bad))
+    assert done.returncode == 2
+    assert "truncated or not a gzip-compressed tar archive" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_data_info_on_a_wrong_layout_exits_2(tmp_path: Path) -> None:
+    from conftest import run_cli
+
+    done = run_cli("data", "info", "--data", str(write_tiny_archive(tmp_path / "tiny.tar.gz")))
+    assert done.returncode == 2 and "does not have the aclImdb layout" in done.stderr

@@ -123,7 +123,8 @@ def reproduce(
     print(f"Best validation loss at epoch {m['best_val_loss_epoch']}, best validation accuracy "
           f"{m['best_val_accuracy']:.4f} at epoch {m['best_val_accuracy_epoch']}; training "
           f"accuracy at epoch {config.epochs}: {m['train_accuracy_last_epoch']:.4f}")
-    print(f"Final model: {result.final_epochs} epochs on all 25,000 training reviews "
+    plural = "s" if result.final_epochs != 1 else ""
+    print(f"Final model: {result.final_epochs} epoch{plural} on all 25,000 training reviews "
           f"({m['final_epochs_rule']})")
     print(f"Test loss {m['test_loss']:.4f}, test accuracy {m['test_accuracy']:.4f}")
     print(f"Wrote {result.folder}/ in {time.perf_counter() - _CLI_STARTED:.1f} s")
