@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -83,3 +85,34 @@ def run_cli(*args: str, stdin: str | None = None, cwd: Path | None = None
     """Run ``python -m critic ARGS`` in a new process, as a user would."""
     return subprocess.run([sys.executable, "-m", "critic", *args], capture_output=True,
                           text=True, input=stdin, cwd=cwd, env=os.environ.copy(), timeout=600)
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+#: Browser tests run wherever Debian's chromium + chromium-driver are installed, and always
+#: in CI (.ci/run installs them), where their absence must fail rather than skip.
+needs_chromium = pytest.mark.skipif(
+    not (CHROMIUM and CHROMEDRIVER) and not os.environ.get("CI"),
+    reason="needs Debian's chromium and chromium-driver (.ci/run installs them)")
+
+
+@contextlib.contextmanager
+def headless_chromium(profile: Path, *, phone: bool = False) -> Iterator[object]:
+    """A Selenium driver for headless Chromium (no network chatter; optional phone screen)."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM or ""
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run", f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    if phone:
+        options.add_experimental_option("mobileEmulation", {
+            "deviceMetrics": {"width": 390, "height": 844, "pixelRatio": 2}})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER or ""), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
-from test_serve import CHROMEDRIVER, CHROMIUM
+from conftest import headless_chromium, needs_chromium, run_cli
 
 from critic.sweep import SweepSpec, run_sweep
 
@@ -56,21 +54,10 @@ def test_report_refuses_a_folder_without_results(tmp_path: Path) -> None:
     assert done.returncode == 2 and "holds no critic results" in done.stderr
 
 
-@pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER) and not os.environ.get("CI"),
-                    reason="needs Debian's chromium and chromium-driver (.ci/run installs them)")
+@needs_chromium
 def test_report_figures_load_in_headless_chromium(folders: dict[str, Path],
                                                   tmp_path: Path) -> None:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM or ""
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--no-first-run",
-                 f"--user-data-dir={tmp_path / 'profile'}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER or ""), options=options)
-    try:
+    with headless_chromium(tmp_path / "profile") as driver:
         for kind in ("run", "sweep"):
             run_cli("report", str(folders[kind]))
             driver.get((folders[kind] / "report.html").resolve().as_uri())
@@ -78,5 +65,3 @@ def test_report_figures_load_in_headless_chromium(folders: dict[str, Path],
                 "return [...document.images].map(i => i.complete ? i.naturalWidth : 0)")
             assert widths and all(w > 0 for w in widths), (kind, widths)
             assert driver.find_elements("css selector", "table")
-    finally:
-        driver.quit()

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import headless_chromium, needs_chromium
 from fastapi.testclient import TestClient
 from test_bundle import tiny_options, tiny_reviews
 
@@ -208,30 +209,14 @@ def test_serve_refuses_a_bad_bundle(bundle: Path, tmp_path: Path, damage: str) -
     assert ("does not exist" if damage == "missing" else "does not match") in done.stderr
 
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
-
-
-@pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER) and not os.environ.get("CI"),
-                    reason="needs Debian's chromium and chromium-driver (.ci/run installs them)")
+@needs_chromium
 def test_page_in_headless_chromium(server: str, tmp_path: Path) -> None:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM or ""
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}"):
-        options.add_argument(flag)
-    options.add_experimental_option("mobileEmulation", {  # a phone's screen
-        "deviceMetrics": {"width": 390, "height": 844, "pixelRatio": 2}})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER or ""), options=options)
-    try:
+    with headless_chromium(tmp_path / "profile", phone=True) as driver:
         driver.get(server + "/")
         wait = WebDriverWait(driver, 20)
         wait.until(ec.text_to_be_present_in_element((By.ID, "model"), "Model tiny"))
@@ -251,8 +236,6 @@ def test_page_in_headless_chromium(server: str, tmp_path: Path) -> None:
         assert width[0] == 390 and width[1] <= 390  # no sideways scrolling on a phone
         if os.environ.get("CRITIC_SCREENSHOT"):
             driver.save_screenshot(os.environ["CRITIC_SCREENSHOT"])
-    finally:
-        driver.quit()
 
 
 def test_default_limits_refuse_a_5_mb_review_and_10000_inputs(bundle: Path) -> None:

@@ -14,9 +14,8 @@ import numpy as np
 
 from critic._atomic import atomic_dir
 from critic.config import NetworkConfig, TrainConfig, check_positive
-from critic.datasets.imdb import encode_splits, encoded_imdb, keras_orders
 from critic.errors import ConfigError, RunFolderError
-from critic.features import multi_hot
+from critic.features import imdb_multi_hot
 from critic.provenance import command_line, environment
 from critic.training import Callback, Classifier
 
@@ -42,10 +41,8 @@ def cross_validate(network: NetworkConfig, training: TrainConfig, *, folds: int 
     check_positive("epochs", epochs)
     if folds < 2:
         raise ConfigError(f"`folds` must be at least 2. Received: folds={folds}")
-    encoded = encoded_imdb(data)
-    (train, labels), _ = encode_splits(encoded, seed=None, num_words=network.input_dim)
-    order, _ = keras_orders(113, len(labels), 0)
-    x, y = multi_hot(train, network.input_dim)[order], labels[order]
+    book = imdb_multi_hot(data, network.input_dim)
+    x, y = book.x_train, book.y_train
     size = len(y) // folds
     histories = []
     for k in range(folds):

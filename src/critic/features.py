@@ -11,6 +11,7 @@ book's vectors); n-grams of length 2-3, when asked for, follow in columns
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
@@ -47,6 +48,37 @@ def multi_hot(sequences: Ragged | Sequence[Sequence[int]], dimension: int,
     counts = _count_matrix(_as_ragged(sequences), dimension)
     counts.data = np.ones_like(counts.data, dtype=dtype)
     return counts.astype(dtype, copy=False)
+
+
+@dataclass(frozen=True)
+class BookMatrices:
+    """The labelled IMDB reviews as the book feeds them to its network: multi-hot rows in
+    ``load_data(num_words, seed=113)`` order (built in corpus order, then rows shuffled, which
+    is the same data for less work than shuffling the index lists)."""
+
+    x_train: sp.csr_matrix
+    y_train: np.ndarray
+    x_test: sp.csr_matrix
+    y_test: np.ndarray
+    train_ids: Ragged  # word indices, corpus order
+    test_ids: Ragged
+    train_order: np.ndarray  # row i of x_train is train_ids[train_order[i]]
+    test_order: np.ndarray
+    words: list[str]  # the whole training vocabulary, by rank
+    checksum: str  # of the data source
+
+
+def imdb_multi_hot(data: str | os.PathLike[str] | None, num_words: int) -> BookMatrices:
+    """:class:`BookMatrices` for the IMDB data at ``data`` (resolved as ``load_data`` does)."""
+    from critic.datasets.imdb import LOAD_DATA_SEED, encode_splits, encoded_imdb, keras_orders
+
+    encoded = encoded_imdb(data)
+    (train, y_train), (test, y_test) = encode_splits(encoded, seed=None, num_words=num_words)
+    train_order, test_order = keras_orders(LOAD_DATA_SEED, len(y_train), len(y_test))
+    return BookMatrices(multi_hot(train, num_words)[train_order], y_train[train_order],
+                        multi_hot(test, num_words)[test_order], y_test[test_order],
+                        train, test, train_order, test_order, encoded.vocabulary.words,
+                        encoded.checksum)
 
 
 def _as_ragged(sequences: Ragged | Sequence[Sequence[int]]) -> Ragged:
@@ -129,7 +161,9 @@ class Featurizer:
         self.config = config or FeatureConfig()
 
     def fit(self, texts: Sequence[str]) -> Featurizer:
-        tokens = tokenize_texts(ensure_texts(texts))
+        return self._fit_tokens(tokenize_texts(ensure_texts(texts)))
+
+    def _fit_tokens(self, tokens: Tokens) -> Featurizer:
         self.vocabulary_ = Vocabulary.fit_tokens(tokens, **self._vocabulary_settings())
         self.ngrams_ = self._fit_ngrams(tokens)
         self._ngram_set = pa.array(self.ngrams_)  # the hash set transform looks codes up in
@@ -137,7 +171,8 @@ class Featurizer:
         return self
 
     def fit_transform(self, texts: Sequence[str]) -> sp.csr_matrix:
-        return self.fit(texts).transform(texts)
+        tokens = tokenize_texts(ensure_texts(texts))  # tokenised once for both steps
+        return self._fit_tokens(tokens)._weigh(self._counts(tokens))
 
     @property
     def dimension(self) -> int:

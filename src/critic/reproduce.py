@@ -26,16 +26,14 @@ from critic import __version__
 from critic._atomic import atomic_dir
 from critic.bundle import bundle_files
 from critic.config import NetworkConfig, TrainConfig, check_positive
-from critic.datasets.imdb import encode_splits, encoded_imdb, keras_orders
 from critic.errors import ConfigError, RunFolderError
-from critic.features import multi_hot
+from critic.features import imdb_multi_hot
 from critic.figures import FigureWorker
 from critic.provenance import command_line, environment
 from critic.text import Vocabulary
 from critic.training import Callback, Classifier, History
 
 PREDICTION_SAMPLE = 20
-KERAS_SEED = 113  # load_data's default shuffle
 
 
 @dataclass(frozen=True)
@@ -90,20 +88,13 @@ def reproduce(
 def _run(config: ReproduceConfig, data: Any, run_folder: Path | None, overwrite: bool,
          callbacks: Sequence[Callback], worker: FigureWorker | None,
          started: float) -> ReproduceResult:
-    encoded = encoded_imdb(data)
-    # Encode in corpus order and shuffle the rows of the (smaller) multi-hot matrices: the same
-    # data, in the same order, as load_data(num_words, seed=113) then vectorising.
-    (train_ids, y_train), (test_ids, y_test) = encode_splits(
-        encoded, seed=None, num_words=config.num_words)
+    book = imdb_multi_hot(data, config.num_words)
+    x_train, y_train, x_test, y_test = book.x_train, book.y_train, book.x_test, book.y_test
     if config.validation_size >= len(y_train):
         raise ConfigError(f"`validation_size` ({config.validation_size}) must be smaller than "
                           f"the {len(y_train)} training reviews")
-    train_order, test_order = keras_orders(KERAS_SEED, len(y_train), len(y_test))
-    vocabulary = Vocabulary(encoded.vocabulary.words, num_words=config.num_words)
-    decoded = vocabulary.decode(train_ids[int(train_order[0])])
-    x_train = multi_hot(train_ids, config.num_words)[train_order]
-    x_test = multi_hot(test_ids, config.num_words)[test_order]
-    y_train, y_test = y_train[train_order], y_test[test_order]
+    vocabulary = Vocabulary(book.words, num_words=config.num_words)
+    decoded = vocabulary.decode(book.train_ids[int(book.train_order[0])])
 
     # The book holds out the *first* 10,000 (already shuffled) training reviews.
     x_val, partial_x = x_train[: config.validation_size], x_train[config.validation_size:]
@@ -121,13 +112,14 @@ def _run(config: ReproduceConfig, data: Any, run_folder: Path | None, overwrite:
     probabilities = model.predict(x_test)
     figure_files = figures.result() if figures is not None else {}
     metrics = _metrics(config, history, final_epochs, test_loss, test_accuracy,
-                       time.perf_counter() - started, encoded.checksum)
+                       time.perf_counter() - started, book.checksum)
     folder = None
     if run_folder is not None:
         files = _artifacts(config, history, metrics, model, vocabulary) | figure_files
         files["predictions_sample.csv"] = _prediction_sample(
             probabilities, y_test,
-            [vocabulary.decode(test_ids[int(i)]) for i in test_order[:PREDICTION_SAMPLE]],
+            [vocabulary.decode(book.test_ids[int(i)])
+             for i in book.test_order[:PREDICTION_SAMPLE]],
         ).encode("utf-8")
         folder = _write_run(run_folder, overwrite, files)
     return ReproduceResult(decoded, history, final_epochs, metrics, folder)

@@ -150,16 +150,11 @@ def _load_data(data: str | None, num_words: int) -> None:
     """Worker start-up: one thread for torch (the workers fill the cores) and the data once."""
     import torch
 
-    from critic.datasets.imdb import encode_splits, encoded_imdb, keras_orders
-    from critic.features import multi_hot
+    from critic.features import imdb_multi_hot
 
     torch.set_num_threads(1)
-    encoded = encoded_imdb(data)
-    (train, y_train), (test, y_test) = encode_splits(encoded, seed=None, num_words=num_words)
-    order, test_order = keras_orders(113, len(y_train), len(y_test))
-    _DATA.update(x=multi_hot(train, num_words)[order], y=y_train[order],
-                 x_test=multi_hot(test, num_words)[test_order], y_test=y_test[test_order],
-                 checksum=encoded.checksum)
+    book = imdb_multi_hot(data, num_words)
+    _DATA.update(x=book.x_train, y=book.y_train, x_test=book.x_test, y_test=book.y_test)
 
 
 def _run(spec: dict[str, Any], config: dict[str, Any], seed: int) -> dict[str, Any]:

@@ -21,15 +21,13 @@ import scipy.sparse as sp
 from critic.bundle import bundle_files, write_bundle
 from critic.config import NetworkConfig, TrainConfig, check_positive
 from critic.datasets.files import Reviews
-from critic.datasets.imdb import encode_splits, encoded_imdb, keras_orders
+from critic.datasets.imdb import LOAD_DATA_SEED, keras_orders
 from critic.errors import ConfigError
 from critic.evaluation import evaluate_probabilities
-from critic.features import multi_hot
+from critic.features import imdb_multi_hot, multi_hot
 from critic.figures import render_history
 from critic.text import Vocabulary
 from critic.training import Callback, Classifier, History
-
-KERAS_SEED = 113
 
 
 @dataclass(frozen=True)
@@ -124,18 +122,14 @@ def _validation_count(options: TrainOptions, total: int, default: int | float) -
 
 
 def _imdb_split(options: TrainOptions, data: Any) -> _Split:
-    encoded = encoded_imdb(data)
-    (train, y_train), (test, y_test) = encode_splits(encoded, seed=None,
-                                                     num_words=options.num_words)
-    order, test_order = keras_orders(KERAS_SEED, len(y_train), len(y_test))
-    x = multi_hot(train, options.num_words)[order]
-    y = y_train[order]
+    book = imdb_multi_hot(data, options.num_words)
+    x, y = book.x_train, book.y_train
     n_val = _validation_count(options, len(y), 10_000)
-    vocabulary = Vocabulary(encoded.vocabulary.words, num_words=options.num_words)
+    vocabulary = Vocabulary(book.words, num_words=options.num_words)
     return _Split(x[n_val:], y[n_val:], x[:n_val], y[:n_val], vocabulary,
-                  {"source": "imdb", "checksum": encoded.checksum,
+                  {"source": "imdb", "checksum": book.checksum,
                    "validation": {"reviews": n_val, "order": "load_data seed 113, first N"}},
-                  (multi_hot(test, options.num_words)[test_order], y_test[test_order]))
+                  (book.x_test, book.y_test))
 
 
 def _file_split(options: TrainOptions, reviews: Reviews) -> _Split:
@@ -170,6 +164,6 @@ def imdb_validation_texts(data: Any, size: int) -> tuple[list[str], np.ndarray]:
     from critic.datasets.corpus import load_corpus
 
     train = load_corpus(data).subset("train")
-    order, _ = keras_orders(KERAS_SEED, len(train), 0)
+    order, _ = keras_orders(LOAD_DATA_SEED, len(train), 0)
     chosen = order[:size]
     return [train.texts[int(i)] for i in chosen], train.labels[chosen].astype(np.uint8)

@@ -30,6 +30,9 @@ from critic.text import TOKENIZER_VERSION, Ragged, Vocabulary, tokenize_texts
 
 log = logging.getLogger(__name__)
 
+#: ``keras.datasets.imdb.load_data``'s default shuffle seed, the book's order of the reviews.
+LOAD_DATA_SEED = 113
+
 PathLike = str | os.PathLike[str] | None
 
 
@@ -38,7 +41,7 @@ def load_data(
     num_words: int | None = None,
     skip_top: int = 0,
     maxlen: int | None = None,
-    seed: int = 113,
+    seed: int = LOAD_DATA_SEED,
     start_char: int | None = 1,
     oov_char: int | None = 2,
     index_from: int = 3,
@@ -73,7 +76,7 @@ def get_word_index(path: PathLike = None) -> dict[str, int]:
 
 
 def load_encoded(
-    path: PathLike = None, *, seed: int | None = 113, **settings: int | None
+    path: PathLike = None, *, seed: int | None = LOAD_DATA_SEED, **settings: int | None
 ) -> tuple[tuple[Ragged, np.ndarray], tuple[Ragged, np.ndarray]]:
     """Like :func:`load_data`, as flat :class:`Ragged` sequences (fast; no list per review).
 
@@ -83,7 +86,7 @@ def load_encoded(
 
 
 def encode_splits(
-    encoded: EncodedIMDB, *, seed: int | None = 113, **settings: int | None
+    encoded: EncodedIMDB, *, seed: int | None = LOAD_DATA_SEED, **settings: int | None
 ) -> tuple[tuple[Ragged, np.ndarray], tuple[Ragged, np.ndarray]]:
     """Word indices of the train and test reviews with Keras's ``load_data`` settings."""
     vocab = Vocabulary(encoded.vocabulary.words, encoded.vocabulary.counts,
