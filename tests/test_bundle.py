@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -14,7 +15,8 @@ from critic.bundle import BundleError, read_bundle, with_threshold
 from critic.config import NetworkConfig, TrainConfig
 from critic.datasets.files import Reviews
 from critic.errors import ConfigError
-from critic.trainer import TrainOptions, train_bundle
+from critic.features import FeatureConfig
+from critic.trainer import MODELS, TrainOptions, recipe, train_bundle
 
 GOOD = ["great", "wonderful", "moving", "brilliant", "loved", "superb"]
 BAD = ["awful", "boring", "terrible", "worst", "dull", "waste"]
@@ -35,9 +37,10 @@ def tiny_reviews(n: int = 400, seed: int = 0) -> Reviews:
 
 
 def tiny_options(**network: object) -> TrainOptions:
-    return TrainOptions(network=NetworkConfig(input_dim=40, **network),  # type: ignore[arg-type]
+    return TrainOptions(features=FeatureConfig(num_words=40),
+                        network=NetworkConfig(**network),  # type: ignore[arg-type]
                         training=TrainConfig(batch_size=32, learning_rate=1e-2),
-                        num_words=40, epochs=8, validation_size=0.25)
+                        epochs=8, validation_size=0.25)
 
 
 @pytest.fixture
@@ -45,15 +48,29 @@ def bundle(tmp_path: Path) -> Path:
     return train_bundle(tiny_options(), tmp_path / "model", reviews=tiny_reviews()).path
 
 
-MODEL_TYPES = {"dense": {}, "dense-3-layers-dropout": {"hidden_layers": 3, "dropout": 0.3},
-               "dense-tanh": {"activation": "tanh", "units": 8}}
+def toy_recipe(name: str) -> TrainOptions:
+    """A named model scaled down to the toy corpus (its 16 words and their n-grams)."""
+    options = recipe(name)
+    features = dataclasses.replace(options.features, num_words=40,
+                                   max_ngrams=min(options.features.max_ngrams, 300))
+    return dataclasses.replace(options, features=features, validation_size=0.25,
+                               training=TrainConfig(batch_size=32, learning_rate=1e-2), epochs=8)
+
+
+MODEL_TYPES = {"dense": tiny_options, "dense-3-layers-dropout": lambda: tiny_options(
+    hidden_layers=3, dropout=0.3), "dense-tanh": lambda: tiny_options(activation="tanh", units=8),
+    "tfidf-dense": lambda: toy_recipe("tfidf-dense"), "nblr": lambda: toy_recipe("nblr")}
+
+
+def test_every_named_model_is_in_the_contract() -> None:
+    assert set(MODELS) <= set(MODEL_TYPES)
 
 
 @pytest.mark.parametrize("model_type", sorted(MODEL_TYPES))
 def test_model_contract(model_type: str, tmp_path: Path) -> None:
     """Every model type: fits toy data, gives probabilities in [0, 1] of the right shape,
-    and gives identical predictions after a save/load round trip."""
-    result = train_bundle(tiny_options(**MODEL_TYPES[model_type]), tmp_path / model_type,
+    gives identical predictions after a save/load round trip, and explains exactly."""
+    result = train_bundle(MODEL_TYPES[model_type](), tmp_path / model_type,
                           reviews=tiny_reviews())
     model = critic.load(result.path)
     texts = tiny_reviews(50, seed=1).texts
@@ -64,6 +81,27 @@ def test_model_contract(model_type: str, tmp_path: Path) -> None:
     assert result.metrics["validation"]["accuracy"] > 0.9  # the toy task is easy
     again = critic.load(result.path)
     assert np.array_equal(again.predict_proba(texts), probabilities)
+    check_explanation(model, "The film was wonderful and moving but the plot was dull.")
+
+
+def check_explanation(model: critic.Predictor, text: str) -> None:
+    """Additive explanations add up to the logit; occlusion ones match re-scoring without
+    the word. Either way, good words push up and bad words down."""
+    explanation = model.explain(text)
+    logit = float(model.decision_function([text])[0])
+    assert explanation.logit == pytest.approx(logit, abs=1e-5)
+    if explanation.method == "additive":
+        total = sum(w.contribution for w in explanation.words) + explanation.intercept
+        assert total == pytest.approx(logit, abs=1e-5)
+        listed = {w.word for w in explanation.words}
+        assert "wonderful" in listed and any(" " in w for w in listed)  # words and n-grams
+    else:
+        for word in explanation.words:
+            without = " ".join(t for t in explanation.tokens if t != word.word)
+            changed = logit - float(model.decision_function([without])[0])
+            assert word.contribution == pytest.approx(changed, abs=1e-5)
+    signs = explanation.contribution_of()
+    assert signs["wonderful"] > 0 and signs["dull"] < 0
 
 
 def test_predictor_refuses_a_bare_string(bundle: Path) -> None:
@@ -82,20 +120,6 @@ def test_empty_and_very_long_reviews_are_scored(bundle: Path) -> None:
     assert p[0] == p[1]  # nothing but the start marker: the model's prior
     # Nothing is truncated: a word at the very end of a 9 MB review still counts.
     assert p[2] != model.predict_proba([long_review.rsplit(" but", 1)[0]])[0]
-
-
-def test_explanations_are_exact_occlusion(bundle: Path) -> None:
-    model = critic.load(bundle)
-    text = "The film was wonderful and moving but the plot was dull."
-    explanation = model.explain(text)
-    logit = float(model.decision_function([text])[0])
-    assert explanation.logit == pytest.approx(logit, abs=1e-5)
-    for word in explanation.words:
-        without = " ".join(t for t in explanation.tokens if t != word.word)
-        changed = logit - float(model.decision_function([without])[0])
-        assert word.contribution == pytest.approx(changed, abs=1e-5)
-    signs = {w.word: w.contribution for w in explanation.words}
-    assert signs["wonderful"] > 0 and signs["dull"] < 0
 
 
 def test_threshold_is_stored_and_used(bundle: Path) -> None:
@@ -144,9 +168,14 @@ def rewrite_config(bundle: Path, change) -> None:
 @pytest.mark.parametrize(("change", "message"), [
     (lambda c: c.update(format_version=99), "bundle format 99"),
     (lambda c: c["tokenizer"].update(version=0), "tokenizer version 0"),
-    (lambda c: c["model"]["network"].update(units=32), "does not fit the network"),
-    (lambda c: c["model"].update(type="nblr"), "unknown to this critic"),
-    (lambda c: c.update(features={"kind": "tfidf"}), "do not match its dense model"),
+    (lambda c: c["model"]["network"].update(units=32), "does not fit the model"),
+    (lambda c: c["model"].update(type="forest"), "unknown to this critic"),
+    (lambda c: c["model"].update(type="linear"), "does not fit the model"),
+    (lambda c: c.update(features={"kind": "tfidf"}), "do not fit together"),
+    (lambda c: c["features"].update(num_words=80, dimension=80), "do not fit together"),
+    (lambda c: c["features"].update(weighting="tfidf"), "need an idf"),
+    (lambda c: c["features"].update(ngram_range=[1, 4]), "ngram_range"),
+    (lambda c: c["features"].update(dimension=41), "feature columns"),
     (lambda c: c.update(threshold=7), "threshold"),
 ])
 def test_incompatible_bundles_are_refused(bundle: Path, change, message: str) -> None:

@@ -193,7 +193,12 @@ def test_output_file_is_not_damaged_by_a_failure(tiny_bundle: Path, tmp_path: Pa
       "--output", "{out}"], "in row 1 is not one of 0/1"),
     (["train", "--input", "{csv}", "--units", "0", "--output", "{out}"],
      "`units` must be a positive integer"),
-    (["train", "--input", "{csv}", "--model", "nblr"], "No such option"),
+    (["train", "--input", "{csv}", "--model", "forest"], "unknown model 'forest'"),
+    (["train", "--input", "{csv}", "--ngram-range", "1-4"], "out of bounds"),
+    (["train", "--input", "{csv}", "--ngram-range", "two"], "is not LOW-HIGH"),
+    (["train", "--input", "{csv}", "--ngram-range", "1-2"], "`max_ngrams` must be positive"),
+    (["train", "--input", "{csv}", "--model", "nblr", "--units", "8"],
+     "nblr is a linear model; it has no units"),
     (["train", "--input", "{csv}", "--validation-size", "0", "--output", "{out}"],
      "validation_size"),
 ])

@@ -2,9 +2,11 @@
 
 Layout::
 
-    config.json          model, features, tokenizer, labels, threshold, versions, data checksum
-    vocabulary.json      the exact vocabulary the model was trained with (plain JSON)
-    weights.safetensors  the network's tensors (no pickle, no code)
+    config.json           model (name, type, network shape), feature configuration,
+                          tokenizer, labels, threshold, versions, data checksum
+    vocabulary.json       the exact vocabulary the model was trained with (plain JSON)
+    features.safetensors  n-gram codes and idf weights, when the features have them
+    weights.safetensors   the model's tensors (no pickle, no code)
     metrics.json         what was measured at training time
     manifest.json        SHA-256 and size of every file above (and of any figures)
 
@@ -29,10 +31,13 @@ from critic import __version__
 from critic._atomic import atomic_dir
 from critic.config import NetworkConfig
 from critic.errors import ConfigError, CriticError
+from critic.features import FeatureConfig, Featurizer
 from critic.text import TOKENIZER_VERSION, Vocabulary
 
 BUNDLE_FORMAT = "critic.bundle"
-BUNDLE_VERSION = 1
+BUNDLE_VERSION = 2  # 2: any feature configuration, network or linear models
+#: ``network``: :class:`critic.models.Network`; ``linear``: one weight per feature and a bias.
+MODEL_TYPES = ("network", "linear")
 LABELS = ("negative", "positive")
 REQUIRED = ("config.json", "vocabulary.json", "weights.safetensors", "metrics.json")
 
@@ -47,8 +52,8 @@ class Bundle:
 
     path: Path
     config: dict[str, Any]
-    network: NetworkConfig
-    vocabulary: Vocabulary
+    featurizer: Featurizer
+    network: NetworkConfig | None  # None for a linear model
     weights: dict[str, np.ndarray]
     metrics: dict[str, Any]
 
@@ -56,37 +61,56 @@ class Bundle:
     def threshold(self) -> float:
         return float(self.config["threshold"])
 
+    @property
+    def vocabulary(self) -> Vocabulary:
+        return self.featurizer.vocabulary_
 
-def bundle_files(*, network: NetworkConfig, weights: dict[str, np.ndarray],
-                 vocabulary: Vocabulary,
-                 metrics: dict[str, Any], training: dict[str, Any], data: dict[str, Any],
-                 threshold: float = 0.5, extra: dict[str, bytes] | None = None
-                 ) -> dict[str, bytes]:
+    @property
+    def model_name(self) -> str:
+        return str(self.config["model"].get("name", self.config["model"]["type"]))
+
+
+def bundle_files(*, name: str, featurizer: Featurizer, network: NetworkConfig | None,
+                 weights: dict[str, np.ndarray], metrics: dict[str, Any],
+                 training: dict[str, Any], data: dict[str, Any], threshold: float = 0.5,
+                 extra: dict[str, bytes] | None = None) -> dict[str, bytes]:
     """The files of a bundle, by name, manifest included.
 
     Args:
-        weights: the network's state dict as NumPy arrays.
+        name: the model's name (``dense``, ``tfidf-dense``, ``nblr``, …).
+        featurizer: the fitted featurizer the model was trained on.
+        network: the network's shape, or ``None`` for a linear model.
+        weights: the network's state dict, or ``linear.weight`` ``(dimension,)`` and
+            ``linear.bias`` ``(1,)``, as NumPy arrays.
         training: how it was trained (saved for the record).
         data: where the training data came from, e.g. ``{"source": …, "checksum": …}``.
         extra: more files to carry and checksum (figures).
     """
     check_threshold(threshold)
+    model: dict[str, Any] = {"name": name, "type": "linear" if network is None else "network"}
+    if network is not None:
+        model["network"] = network.to_dict()
     config = {
         "format": BUNDLE_FORMAT, "format_version": BUNDLE_VERSION,
         "critic_version": __version__,
-        "model": {"type": "dense", "network": network.to_dict()},
-        "features": {"kind": "multi_hot", "dimension": network.input_dim},
+        "model": model,
+        "features": featurizer.config.to_dict() | {"dimension": featurizer.dimension},
         "tokenizer": {"version": TOKENIZER_VERSION, "module": "critic.text"},
         "labels": list(LABELS), "threshold": threshold,
         "training": training, "data": data,
     }
+    # N-gram codes are built from positions in the whole vocabulary, so it is kept whole.
+    vocabulary = (featurizer.vocabulary_ if len(featurizer.ngrams_)
+                  else featurizer.vocabulary_.trimmed())
     files = {
         "config.json": _json(config),
-        "vocabulary.json": _json(vocabulary.trimmed().to_dict()),
+        "vocabulary.json": _json(vocabulary.to_dict()),
         "weights.safetensors": _safetensors(weights),
         "metrics.json": _json(metrics),
         **(extra or {}),
     }
+    if featurizer.arrays():
+        files["features.safetensors"] = _safetensors(featurizer.arrays())
     return _with_manifest(files)
 
 
@@ -119,16 +143,32 @@ def read_bundle(path: str | os.PathLike[str]) -> Bundle:
     config = _load_json(blobs, "config.json", folder)
     _check_config(config, folder)
     try:
-        network = NetworkConfig(**config["model"]["network"])
-        vocabulary = Vocabulary.from_dict(_load_json(blobs, "vocabulary.json", folder))
+        featurizer = _featurizer(config, blobs, folder)
+        network = (NetworkConfig(**config["model"]["network"])
+                   if config["model"]["type"] == "network" else None)
         check_threshold(config["threshold"])
     except (ConfigError, KeyError, TypeError) as exc:
-        raise BundleError(f"{folder}/config.json or vocabulary.json is inconsistent: {exc}"
+        raise BundleError(f"{folder}: the features, vocabulary and model do not fit together "
+                          f"({exc}); the bundle was edited by hand or damaged: retrain it"
                           ) from exc
-    weights = _load_weights(blobs["weights.safetensors"], folder)
-    _check_shapes(weights, network, vocabulary, config, folder)
-    return Bundle(folder, config, network, vocabulary, weights,
+    weights = _load_tensors(blobs, "weights.safetensors", folder)
+    _check_shapes(weights, network, featurizer.dimension, folder)
+    return Bundle(folder, config, featurizer, network, weights,
                   _load_json(blobs, "metrics.json", folder))
+
+
+def _featurizer(config: dict[str, Any], blobs: dict[str, bytes], folder: Path) -> Featurizer:
+    settings = {k: v for k, v in config["features"].items() if k != "dimension"}
+    arrays = (_load_tensors(blobs, "features.safetensors", folder)
+              if "features.safetensors" in blobs else {})
+    featurizer = Featurizer.from_fitted(FeatureConfig.from_dict(settings),
+                                        Vocabulary.from_dict(
+                                            _load_json(blobs, "vocabulary.json", folder)),
+                                        arrays)
+    if config["features"].get("dimension") != featurizer.dimension:
+        raise ConfigError(f"config.json says {config['features'].get('dimension')} feature "
+                          f"columns but the features make {featurizer.dimension}")
+    return featurizer
 
 
 def with_threshold(path: str | os.PathLike[str], threshold: float) -> Bundle:
@@ -187,12 +227,12 @@ def _check_config(config: dict[str, Any], folder: Path) -> None:
                           f"{config.get('tokenizer', {}).get('version')!r}; this critic "
                           f"tokenises with version {TOKENIZER_VERSION}, so its features would "
                           "differ: retrain the model")
-    if config.get("model", {}).get("type") != "dense":
+    if config.get("model", {}).get("type") not in MODEL_TYPES:
         raise BundleError(f"{folder} holds a model of type "
-                          f"{config.get('model', {}).get('type')!r}, unknown to this critic")
-    if config.get("features", {}).get("kind") != "multi_hot":
-        raise BundleError(f"{folder} uses features {config.get('features')!r}, which do not "
-                          "match its dense model")
+                          f"{config.get('model', {}).get('type')!r}, unknown to this critic "
+                          f"(it knows {', '.join(MODEL_TYPES)})")
+    if not isinstance(config.get("features"), dict):
+        raise BundleError(f"{folder}/config.json has no feature configuration")
 
 
 def _load_json(blobs: dict[str, bytes], name: str, folder: Path) -> Any:
@@ -202,27 +242,27 @@ def _load_json(blobs: dict[str, bytes], name: str, folder: Path) -> Any:
         raise BundleError(f"{folder}/{name} is not valid JSON ({exc})") from exc
 
 
-def _load_weights(blob: bytes, folder: Path) -> dict[str, np.ndarray]:
+def _load_tensors(blobs: dict[str, bytes], name: str, folder: Path) -> dict[str, np.ndarray]:
     from safetensors import SafetensorError
     from safetensors.numpy import load
 
     try:
-        return load(blob)
+        return load(blobs[name])
     except (SafetensorError, ValueError) as exc:
-        raise BundleError(f"{folder}/weights.safetensors cannot be read ({exc})") from exc
+        raise BundleError(f"{folder}/{name} cannot be read ({exc})") from exc
 
 
-def _check_shapes(weights: dict[str, np.ndarray], network: NetworkConfig,
-                  vocabulary: Vocabulary, config: dict[str, Any], folder: Path) -> None:
-    expected = expected_shapes(network)
+def _check_shapes(weights: dict[str, np.ndarray], network: NetworkConfig | None,
+                  dimension: int, folder: Path) -> None:
+    if network is not None and network.input_dim != dimension:
+        raise BundleError(f"{folder}: the features have {dimension} columns but the network "
+                          f"takes {network.input_dim}; the bundle was edited by hand: retrain it")
+    expected = expected_shapes(network) if network is not None else {
+        "linear.weight": (dimension,), "linear.bias": (1,)}
     got = {name: tuple(array.shape) for name, array in weights.items()}
     if got != expected:
-        raise BundleError(f"{folder}/weights.safetensors does not fit the network in "
+        raise BundleError(f"{folder}/weights.safetensors does not fit the model in "
                           f"config.json (expected {expected}, found {got})")
-    if vocabulary.dimension != network.input_dim or config["features"].get(
-            "dimension") != network.input_dim:
-        raise BundleError(f"{folder}: the vocabulary encodes {vocabulary.dimension} columns "
-                          f"but the network takes {network.input_dim}")
 
 
 def expected_shapes(network: NetworkConfig) -> dict[str, tuple[int, ...]]:

@@ -167,39 +167,54 @@ def train(
         "pos/ and neg/ (instead of IMDB).")] = None,
     text_column: TextColumn = "text",
     label_column: LabelColumn = "label",
-    layers: Annotated[int, typer.Option(help="Hidden layers.")] = 2,
-    units: Annotated[int, typer.Option(help="Units per hidden layer.")] = 16,
-    activation: Annotated[str, typer.Option(help="relu or tanh.")] = "relu",
-    dropout: Annotated[float, typer.Option(help="Dropout after each hidden layer.")] = 0.0,
-    loss: Annotated[str, typer.Option(help="bce or mse.")] = "bce",
-    optimizer: Annotated[str, typer.Option(help="rmsprop, adam or sgd.")] = "rmsprop",
-    learning_rate: Annotated[float, typer.Option(help="Step size.")] = 1e-3,
-    epochs: Annotated[int, typer.Option(help="Most epochs to train.")] = 20,
-    batch_size: Annotated[int, typer.Option(help="Reviews per gradient step.")] = 512,
+    model: Annotated[str, typer.Option(
+        help="dense (the book's network on multi-hot words), tfidf-dense (tf-idf words and "
+        "bigrams into a network) or nblr (NB-weighted logistic regression on words, bigrams "
+        "and trigrams). The options below default to the model's own settings.")] = "dense",
+    ngram_range: Annotated[str | None, typer.Option(
+        help="LOW-HIGH word n-grams, 1 <= LOW <= HIGH <= 3 (dense: 1-1, tfidf-dense: 1-2, "
+        "nblr: 1-3).")] = None,
+    max_ngrams: Annotated[int | None, typer.Option(
+        help="Most frequent training n-grams (n >= 2) to keep.")] = None,
+    num_words: Annotated[int | None, typer.Option(
+        help="Width of the word block (dense: 10000).")] = None,
+    layers: Annotated[int | None, typer.Option(help="Hidden layers (dense: 2).")] = None,
+    units: Annotated[int | None, typer.Option(help="Units per hidden layer (16).")] = None,
+    activation: Annotated[str | None, typer.Option(help="relu or tanh.")] = None,
+    dropout: Annotated[float | None, typer.Option(
+        help="Dropout after each hidden layer (dense: 0).")] = None,
+    loss: Annotated[str | None, typer.Option(help="bce or mse.")] = None,
+    optimizer: Annotated[str | None, typer.Option(help="rmsprop, adam or sgd.")] = None,
+    learning_rate: Annotated[float | None, typer.Option(help="Step size (dense: 1e-3).")
+                             ] = None,
+    epochs: Annotated[int | None, typer.Option(help="Most epochs to train (20).")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Reviews per gradient step (512).")
+                          ] = None,
     validation_size: Annotated[float | None, typer.Option(
-        help="Reviews held out (a count, or a fraction below 1). Default: 10000 for IMDB, "
-        "0.2 for --input.")] = None,
+        help="Reviews held out (a count, or a fraction below 1). Default for IMDB: 10000 "
+        "with dense, 5000 otherwise; 0.2 for --input.")] = None,
     patience: Annotated[int | None, typer.Option(
         help="Stop after this many epochs without a lower validation loss; the weights of "
-        "the best epoch are kept.")] = None,
-    num_words: Annotated[int, typer.Option(help="Vocabulary size (multi-hot width).")] = 10_000,
-    seed: Annotated[int, typer.Option(help="Seed for initialisation and shuffling.")] = 0,
+        "the best epoch are kept (tfidf-dense: 3).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed for initialisation and shuffling (0).")
+                    ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing bundle.")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Train the book's network (every knob exposed) and write a bundle."""
-    from critic.config import NetworkConfig, TrainConfig
+    """Train a model (the book's network by default) and write a bundle."""
     from critic.datasets.files import read_reviews_file
-    from critic.trainer import TrainOptions, train_bundle
+    from critic.trainer import train_bundle
 
     _freeze_imports()
-    size = int(validation_size) if validation_size and validation_size >= 1 else validation_size
-    options = TrainOptions(
-        network=NetworkConfig(input_dim=num_words, hidden_layers=layers, units=units,
-                              activation=activation, dropout=dropout),  # type: ignore[arg-type]
-        training=TrainConfig(loss=loss, optimizer=optimizer,  # type: ignore[arg-type]
-                             learning_rate=learning_rate, batch_size=batch_size, seed=seed),
-        num_words=num_words, epochs=epochs, validation_size=size, patience=patience)
+    options = _train_options(model, {
+        "ngram_range": _parse_ngram_range(ngram_range), "max_ngrams": max_ngrams,
+        "num_words": num_words}, {
+        "hidden_layers": layers, "units": units, "activation": activation, "dropout": dropout},
+        {"loss": loss, "optimizer": optimizer, "learning_rate": learning_rate,
+         "batch_size": batch_size, "seed": seed},
+        {"epochs": epochs, "patience": patience, "validation_size": (
+            int(validation_size) if validation_size and validation_size >= 1
+            else validation_size)})
     reviews = (read_reviews_file(input_file, text_column=text_column, label_column=label_column,
                                  require_labels=True) if input_file is not None else None)
     result = train_bundle(options, output, data=data, reviews=reviews, overwrite=overwrite,
@@ -209,11 +224,55 @@ def train(
         print(json.dumps(summary | {"bundle": str(result.path)}, indent=2))
         return
     m = result.metrics
-    print(f"Kept the weights of epoch {m['kept_epoch']} (lowest validation loss at epoch "
-          f"{m['best_val_loss_epoch']}); validation accuracy {m['validation']['accuracy']:.4f}")
+    if "chosen" in m:
+        print(f"Chose C={m['chosen']['C']}, beta={m['chosen']['beta']} on validation "
+              f"(accuracy {m['validation']['accuracy']:.4f}); refitted on all training reviews")
+    else:
+        print(f"Kept the weights of epoch {m['kept_epoch']} (lowest validation loss at epoch "
+              f"{m['best_val_loss_epoch']}); validation accuracy "
+              f"{m['validation']['accuracy']:.4f}")
     if "test" in m:
         print(f"IMDB test: loss {m['test']['loss']:.4f}, accuracy {m['test']['accuracy']:.4f}")
     print(f"Wrote the bundle {result.path}/")
+
+
+def _train_options(model: str, features: dict[str, Any], network: dict[str, Any],
+                   training: dict[str, Any], run: dict[str, Any]) -> Any:
+    """The named model's options with every knob the user gave (``None``: not given)."""
+    import dataclasses
+
+    from critic.trainer import LINEAR_MODELS, recipe
+
+    given = {name: {k: v for k, v in group.items() if v is not None}
+             for name, group in (("features", features), ("network", network),
+                                 ("training", training), ("run", run))}
+    base = recipe(model)
+    if model in LINEAR_MODELS:
+        ignored = [*given["network"], *given["training"], *(
+            k for k in given["run"] if k in ("epochs", "patience"))]
+        if ignored:
+            raise typer.BadParameter(
+                f"{model} is a linear model; it has no {', '.join(sorted(ignored))}",
+                param_hint="--model")
+    return dataclasses.replace(
+        base, features=dataclasses.replace(base.features, **given["features"]),
+        network=dataclasses.replace(base.network, **given["network"]),
+        training=dataclasses.replace(base.training, **given["training"]), **given["run"])
+
+
+def _parse_ngram_range(value: str | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    low, _, high = value.partition("-")
+    try:
+        parsed = (int(low), int(high or low))
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not LOW-HIGH, e.g. 1-3",
+                                 param_hint="--ngram-range") from None
+    if not 1 <= parsed[0] <= parsed[1] <= 3:
+        raise typer.BadParameter(f"{value!r} is out of bounds: 1 <= LOW <= HIGH <= 3",
+                                 param_hint="--ngram-range")
+    return parsed
 
 
 @app.command()
@@ -296,6 +355,11 @@ def _store_best_threshold(bundle: Path, model: Any, metric: str, data: str | Non
         if model.bundle.config["data"].get("source") != "imdb" or "reviews" not in validation:
             raise typer.BadParameter("this bundle was not trained on IMDB; give its "
                                      "validation reviews", param_hint="--validation-input")
+        if validation.get("trained_on_after_choice"):
+            raise typer.BadParameter(
+                f"this {model.bundle.model_name} model was refitted on its held-out reviews, "
+                "so they cannot choose a threshold honestly; give other labelled reviews",
+                param_hint="--validation-input")
         from critic.trainer import imdb_validation_texts
 
         texts, labels = imdb_validation_texts(data, int(validation["reviews"]))
@@ -430,7 +494,11 @@ def explain(
     out = Console(highlight=False)
     out.print(f"{explanation.label} (probability positive {explanation.probability:.3f})")
     out.print(_highlighted(explanation))
-    out.print("each word's effect on the logit (with the word, minus without it):")
+    if explanation.method == "additive":
+        out.print(f"each n-gram's exact share of the logit {explanation.logit:+.3f} "
+                  f"(they add up to it with the intercept {explanation.intercept:+.3f}):")
+    else:
+        out.print("each word's effect on the logit (with the word, minus without it):")
     for word in explanation.words[:top]:
         colour = "green" if word.contribution > 0 else "red"
         note = "" if word.in_vocabulary else "  (not in the vocabulary)"

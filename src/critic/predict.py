@@ -1,14 +1,14 @@
 """Raw text in, decisions out: the Predictor behind ``critic.load`` and ``critic predict``.
 
 Inference runs in NumPy/SciPy from the bundle's tensors, with exactly the tokenizer,
-vocabulary and multi-hot encoding the model was trained with. It needs no PyTorch, so a
-process starts predicting in well under a second, and the same bundle gives bit-identical
-probabilities in every process.
+vocabulary and features (multi-hot, tf-idf, n-grams) the model was trained with. It needs no
+PyTorch, so a process starts predicting in well under a second, and the same bundle gives
+bit-identical probabilities in every process.
 
-Long reviews are never truncated: every word of the text counts, whatever its length (the
-multi-hot vector only records which vocabulary words occur). An empty review, or one with no
-letters or digits, is scored from the start marker alone — the model's prior — and
-:meth:`Predictor.score` reports it (0 words) so callers can warn.
+Long reviews are never truncated: every word of the text counts, whatever its length. An empty
+review, or one with no letters or digits, is scored from the start marker alone (or, without
+one, from the bias) — the model's prior — and :meth:`Predictor.score` reports it (0 words) so
+callers can warn.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import numpy as np
 import scipy.sparse as sp
 
 from critic.bundle import LABELS, Bundle, read_bundle
-from critic.features import multi_hot
 from critic.text import ensure_texts, tokenize, tokenize_texts
 
 _BATCH = 20_000
@@ -31,7 +30,12 @@ _BATCH = 20_000
 
 @dataclass(frozen=True)
 class WordContribution:
-    """How much one word moved the logit: ``logit(text) - logit(text without that word)``."""
+    """How much one word (or n-gram) moved the logit.
+
+    Network models (``method="occlusion"``): ``logit(text) - logit(text without the word)``.
+    Linear models (``method="additive"``): the n-gram's weight; the contributions plus the
+    intercept add up to the logit exactly.
+    """
 
     word: str
     contribution: float
@@ -49,9 +53,12 @@ class Explanation:
     label: str
     logit: float
     words: list[WordContribution]  # strongest first
+    method: str = "occlusion"
+    intercept: float | None = None  # linear models: the logit of a review with no features
 
     def to_dict(self) -> dict[str, Any]:
         return {"probability": self.probability, "label": self.label, "logit": self.logit,
+                "method": self.method, "intercept": self.intercept,
                 "words": [asdict(w) for w in self.words]}
 
     def contribution_of(self) -> dict[str, float]:
@@ -69,19 +76,21 @@ class Predictor:
 
     def __init__(self, bundle: Bundle) -> None:
         self.bundle = bundle
+        self.featurizer = bundle.featurizer
         self.vocabulary = bundle.vocabulary
         self.threshold = bundle.threshold
         self.labels = tuple(bundle.config.get("labels", LABELS))
-        self._layers = _layers(bundle)
+        self._layers = _layers(bundle) if bundle.network is not None else []
+        self._linear = (bundle.weights["linear.weight"], float(bundle.weights["linear.bias"][0])
+                        ) if bundle.network is None else None
 
     @property
     def dimension(self) -> int:
-        return self.bundle.network.input_dim
+        return self.featurizer.dimension
 
     def features(self, texts: Sequence[str]) -> sp.csr_matrix:
-        """The multi-hot vectors the model sees for ``texts``."""
-        tokens = tokenize_texts(ensure_texts(texts))
-        return multi_hot(self.vocabulary.encode_tokens(tokens), self.dimension)
+        """The feature vectors the model sees for ``texts``."""
+        return self.featurizer.transform(ensure_texts(texts))
 
     def decision_function(self, texts: Sequence[str]) -> np.ndarray:
         """Logits, shape ``(n,)``."""
@@ -97,8 +106,7 @@ class Predictor:
         logits, lengths = [], []
         for start in range(0, len(texts), _BATCH):
             tokens = tokenize_texts(texts[start:start + _BATCH])
-            encoded = self.vocabulary.encode_tokens(tokens)
-            logits.append(self._logits(multi_hot(encoded, self.dimension)))
+            logits.append(self._logits(self.featurizer.transform_tokens(tokens)))
             lengths.append(tokens.ids.lengths)
         if not logits:
             return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
@@ -116,40 +124,54 @@ class Predictor:
         return [self.labels[int(p)] for p in predictions]
 
     def explain(self, text: str) -> Explanation:
-        """Each distinct word's exact effect on the logit: the logit minus the logit of the
-        same review without that word (occlusion, computed in one batch)."""
+        """Why the model scored ``text`` as it did.
+
+        Linear models: each n-gram's exact additive contribution to the logit. Networks: each
+        distinct word's exact effect on the logit, the logit minus the logit of the same review
+        without that word (occlusion, computed in one batch).
+        """
         if not isinstance(text, str):
             raise TypeError("`explain` takes one review as a string")
         tokens = tokenize([text])[0]
-        distinct = list(dict.fromkeys(tokens))
-        known = self.vocabulary.word_index()
-        kept = {w for w in distinct if w in known and known[w] + self.vocabulary.index_from
-                < self.dimension}
-        full = self.features([text])
-        unknown = [w for w in distinct if w not in kept]
-        variants = [full] + [_without(full, self._column(word, known, kept, unknown))
-                             for word in distinct]
-        logits = self._logits(sp.vstack(variants, format="csr"))
-        base = float(logits[0])
-        counts = {w: tokens.count(w) for w in distinct}
-        words = [WordContribution(w, base - float(logits[i + 1]), counts[w], w in kept)
-                 for i, w in enumerate(distinct)]
+        intercept: float | None = None
+        if self._linear is not None:
+            weight, intercept = self._linear
+            logit, words = self._additive(text, weight, intercept)
+        else:
+            logit, words = self._occlusion(tokens)
         words.sort(key=lambda w: -abs(w.contribution))
-        probability = float(_sigmoid(np.array([base]))[0])
-        return Explanation(text, tokens, probability, self.labels[int(probability >=
-                                                                      self.threshold)],
-                           base, words)
+        probability = float(_sigmoid(np.array([logit]))[0])
+        return Explanation(text, tokens, probability,
+                           self.labels[int(probability >= self.threshold)], logit, words,
+                           "occlusion" if intercept is None else "additive", intercept)
 
-    def _column(self, word: str, known: dict[str, int], kept: set[str],
-                unknown: list[str]) -> int | None:
-        """The column removing ``word`` clears: its own, or the OOV column if it was the only
-        out-of-vocabulary word (otherwise removing it changes nothing)."""
-        if word in kept:
-            return known[word] + self.vocabulary.index_from
-        oov = self.vocabulary.oov_char
-        return oov if oov is not None and unknown == [word] else None
+    def _occlusion(self, tokens: list[str]) -> tuple[float, list[WordContribution]]:
+        distinct = list(dict.fromkeys(tokens))
+        # Tokens joined by spaces tokenise back to themselves, so each variant is exactly
+        # the review without one word.
+        variants = [" ".join(tokens)] + [" ".join(t for t in tokens if t != word)
+                                         for word in distinct]
+        logits = self._logits(self.featurizer.transform(variants))
+        base = float(logits[0])
+        covered = self.vocabulary.covers(distinct)
+        return base, [WordContribution(word, base - float(logits[i + 1]), tokens.count(word),
+                                       covered[i]) for i, word in enumerate(distinct)]
+
+    def _additive(self, text: str, weight: np.ndarray, bias: float
+                  ) -> tuple[float, list[WordContribution]]:
+        counts = self.featurizer.counts([text])
+        values = self.featurizer.transform([text])
+        contributions = values.data.astype(np.float64) * weight[values.indices]
+        words = [WordContribution(self.featurizer.column_name(int(column)), float(c),
+                                  int(n), True)
+                 for column, c, n in zip(values.indices, contributions, counts.data,
+                                         strict=True)]
+        return float(contributions.sum() + bias), words
 
     def _logits(self, features: sp.csr_matrix) -> np.ndarray:
+        if self._linear is not None:
+            weight, bias = self._linear
+            return (features @ weight).astype(np.float64) + bias
         (w1, b1), *rest = self._layers
         hidden = self._act(np.asarray(features @ w1) + b1)
         for weight, bias in rest[:-1]:
@@ -158,7 +180,7 @@ class Predictor:
         return (hidden @ weight.T + bias)[:, 0]
 
     def _act(self, values: np.ndarray) -> np.ndarray:
-        if self.bundle.network.activation == "tanh":
+        if self.bundle.config["model"]["network"]["activation"] == "tanh":
             return np.tanh(values)
         return np.maximum(values, 0, out=values)
 
@@ -173,14 +195,6 @@ def _layers(bundle: Bundle) -> list[tuple[np.ndarray, np.ndarray]]:
     rest = sorted({int(name.split(".")[1]) for name in weights if name.startswith("rest.")})
     return [(weights["first.weight"], weights["first.bias"])] + [
         (weights[f"rest.{i}.weight"], weights[f"rest.{i}.bias"]) for i in rest]
-
-
-def _without(row: sp.csr_matrix, column: int | None) -> sp.csr_matrix:
-    if column is None:
-        return row
-    keep = row.indices != column
-    return sp.csr_matrix((row.data[keep], row.indices[keep], [0, int(keep.sum())]),
-                         shape=row.shape)
 
 
 def _sigmoid(logits: np.ndarray) -> np.ndarray:

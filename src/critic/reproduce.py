@@ -27,7 +27,7 @@ from critic._atomic import atomic_dir
 from critic.bundle import bundle_files
 from critic.config import NetworkConfig, TrainConfig, check_positive
 from critic.errors import ConfigError, RunFolderError
-from critic.features import imdb_multi_hot
+from critic.features import FeatureConfig, Featurizer, imdb_multi_hot
 from critic.figures import FigureWorker
 from critic.provenance import command_line, environment
 from critic.text import Vocabulary
@@ -171,7 +171,9 @@ def _artifacts(config: ReproduceConfig, history: History, metrics: dict[str, Any
                model: Classifier, vocabulary: Vocabulary) -> dict[str, bytes]:
     """Every file of the run folder except the figures and predictions, by relative path."""
     bundle = bundle_files(
-        network=config.network, weights=model.state_arrays(), vocabulary=vocabulary,
+        name="dense", featurizer=Featurizer.from_fitted(
+            FeatureConfig(num_words=config.num_words), vocabulary),
+        network=config.network, weights=model.state_arrays(),
         metrics={key: metrics[key] for key in ("test_loss", "test_accuracy")} | {
             "evaluated_on": "IMDB test split (25,000 reviews)"},
         training=config.training.to_dict() | {"epochs": metrics["final_epochs"],

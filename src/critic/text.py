@@ -367,6 +367,12 @@ class Vocabulary:
         return " ".join(words[i - shift] if 0 <= i - shift < len(words) else "?"
                         for i in (int(x) for x in ids))
 
+    def covers(self, words: Sequence[str]) -> list[bool]:
+        """Whether each word has its own index (is ranked within ``num_words``, not skipped)."""
+        rank_of, kept = self._rank_of(), self._kept_ranks()
+        return [(rank := rank_of.get(word, -1)) >= 0 and rank < kept
+                and rank + self.index_from + 1 >= self.skip_top for word in words]
+
     def trimmed(self) -> Vocabulary:
         """The same encoder without the words ``num_words`` cuts off (smaller to save)."""
         kept = self._kept_ranks()

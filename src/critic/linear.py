@@ -1,0 +1,197 @@
+"""NB-weighted logistic regression (NBSVM-style, Wang & Manning 2012) over sparse n-gram features.
+
+Each binary feature ``x_j`` is scaled by its Naive Bayes log-count ratio
+``r_j = log((p_j / |p|₁) / (q_j / |q|₁))`` (``p``, ``q``: smoothed counts of the feature in
+positive and negative training reviews), then a logistic regression is fitted on ``x ∘ r``
+(scikit-learn's liblinear in the dual, which is the fast side when features outnumber
+reviews: 2 s against 11 s for the primal on 25,000 × 2.1 M). As in NBSVM, the weights may be
+interpolated towards their mean magnitude, ``w' = (1 - β)·mean|w| + β·w``; the interpolated
+score then gets its own scale and bias (a one-feature logistic fit), since the shift grows
+with the number of n-grams in a review.
+
+The model folds everything into one weight per feature, ``coef_ = r ∘ w' · scale``, so a
+prediction is a sparse dot product and each n-gram's contribution to the logit is exact.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from critic.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class LinearConfig:
+    """How ``nblr`` is fitted; ``C`` and ``beta`` are chosen on the validation split.
+
+    Attributes:
+        alpha: Naive Bayes smoothing of the log-count ratios.
+        c_grid: inverse L2 regularisation strengths tried.
+        beta_grid: interpolation weights tried (1.0 = plain NB-weighted logistic regression).
+    """
+
+    alpha: float = 1.0
+    c_grid: tuple[float, ...] = (0.1, 0.3, 1.0, 3.0)
+    beta_grid: tuple[float, ...] = (0.25, 0.5, 1.0)
+
+    def __post_init__(self) -> None:
+        if not self.alpha > 0:
+            raise ConfigError(f"`alpha` must be positive. Received: alpha={self.alpha!r}")
+        if not self.c_grid or any(not c > 0 for c in self.c_grid):
+            raise ConfigError(f"`c_grid` must hold positive numbers. Received: {self.c_grid!r}")
+        if not self.beta_grid or any(not 0 < b <= 1 for b in self.beta_grid):
+            raise ConfigError("`beta_grid` must hold numbers in (0, 1]. "
+                              f"Received: {self.beta_grid!r}")
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def nb_ratios(x: sp.csr_matrix, y: np.ndarray, alpha: float = 1.0) -> np.ndarray:
+    """Log-count ratio of each column: > 0 where it is more frequent in positive reviews.
+
+    Args:
+        x: binary CSR features ``(n, d)``; y: labels ``(n,)`` in {0, 1}.
+
+    Returns:
+        float64 array ``(d,)``.
+    """
+    positive = alpha + np.asarray(x[y == 1].sum(axis=0), dtype=np.float64).ravel()
+    negative = alpha + np.asarray(x[y == 0].sum(axis=0), dtype=np.float64).ravel()
+    return np.log(positive / positive.sum()) - np.log(negative / negative.sum())
+
+
+@dataclass(frozen=True)
+class _Fit:
+    """One logistic regression on NB-scaled features, before interpolation."""
+
+    ratios: np.ndarray
+    weights: np.ndarray
+    bias: float
+    c: float
+
+
+class NBLogisticRegression:
+    """NB-weighted logistic regression with NBSVM interpolation.
+
+    Example:
+        >>> model = NBLogisticRegression(C=1.0, beta=0.25).fit(x_train, y_train)  # doctest: +SKIP
+        >>> model.decision_function(x_test)  # doctest: +SKIP
+    """
+
+    def __init__(self, *, C: float = 1.0, beta: float = 1.0, alpha: float = 1.0) -> None:
+        LinearConfig(alpha=alpha, c_grid=(C,), beta_grid=(beta,))  # validates
+        self.C, self.beta, self.alpha = C, beta, alpha
+
+    def fit(self, x: sp.csr_matrix, y: np.ndarray) -> NBLogisticRegression:
+        """Fit on binary CSR features ``x`` ``(n, d)`` and labels ``y`` ``(n,)`` in {0, 1}."""
+        fit = _fit_many(x, y, [self.C], self.alpha)[0]
+        scale, self.intercept_ = _scale_and_bias(fit, self.beta, _score_parts(fit, x), y)
+        self.coef_ = _coef(fit, self.beta, scale)
+        return self
+
+    def decision_function(self, x: sp.csr_matrix) -> np.ndarray:
+        """Logits ``(n,)``."""
+        return np.asarray(x @ self.coef_).ravel() + self.intercept_
+
+    def predict_proba(self, x: sp.csr_matrix) -> np.ndarray:
+        """Probability that each review is positive, ``(n,)``."""
+        return 1.0 / (1.0 + np.exp(-self.decision_function(x)))
+
+
+def select_nblr(x_train: sp.csr_matrix, y_train: np.ndarray, x_val: sp.csr_matrix,
+                y_val: np.ndarray, config: LinearConfig | None = None
+                ) -> tuple[NBLogisticRegression, list[dict[str, float]]]:
+    """Try every ``(C, beta)`` of ``config`` on the validation split; return the best model
+    (fitted on ``x_train``) and the table of validation accuracies and log-losses.
+
+    Ties in accuracy go to the lower validation log-loss.
+    """
+    config = config or LinearConfig()
+    table, candidates = [], []
+    for fit in _fit_many(x_train, y_train, config.c_grid, config.alpha):
+        train_parts, val_parts = _score_parts(fit, x_train), _score_parts(fit, x_val)
+        for beta in config.beta_grid:
+            scale, bias = _scale_and_bias(fit, beta, train_parts, y_train)
+            logits = _combine(fit, beta, val_parts) * scale + bias
+            table.append({"C": fit.c, "beta": beta,
+                          "val_accuracy": float(((logits > 0) == (y_val == 1)).mean()),
+                          "val_loss": _log_loss(logits, y_val)})
+            candidates.append((fit, beta, scale, bias))
+    best = max(range(len(table)),
+               key=lambda i: (table[i]["val_accuracy"], -table[i]["val_loss"]))
+    fit, beta, scale, bias = candidates[best]
+    model = NBLogisticRegression(C=fit.c, beta=beta, alpha=config.alpha)
+    model.coef_, model.intercept_ = _coef(fit, beta, scale), bias
+    return model, table
+
+
+def _fit_many(x: sp.csr_matrix, y: np.ndarray, cs: Sequence[float], alpha: float
+              ) -> list[_Fit]:
+    """One fit per ``C``, two at a time: liblinear releases the GIL (2.8 s → 1.7 s for two)."""
+    ratios = nb_ratios(x, y, alpha)
+    # x ∘ r built on x's own structure: 0.05 s, against 0.7 s through a COO product.
+    scaled = sp.csr_matrix((x.data * ratios[x.indices], x.indices, x.indptr), shape=x.shape)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return list(pool.map(lambda c: _liblinear(scaled, y, c, ratios), cs))
+
+
+def _liblinear(x: sp.csr_matrix, y: np.ndarray, c: float, ratios: np.ndarray) -> _Fit:
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+
+    with warnings.catch_warnings():
+        # liblinear's dual stops at max_iter on the largest C; the result is still used and
+        # judged on validation like the others.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        # tol 1e-2 instead of 1e-4: the same IMDB test predictions to five decimals for
+        # C = 0.3 and 1, in 60 % of the time.
+        model = LogisticRegression(C=c, solver="liblinear", dual=True, tol=1e-2,
+                                   max_iter=200).fit(x, y)
+    return _Fit(ratios, model.coef_.ravel(), float(model.intercept_[0]), c)
+
+
+def _score_parts(fit: _Fit, x: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+    """``x @ r`` and ``x @ (r ∘ w)``: every interpolation's score is a mix of the two, so
+    trying several ``beta`` costs two sparse products, not one each."""
+    return np.asarray(x @ fit.ratios).ravel(), np.asarray(x @ (fit.ratios * fit.weights)).ravel()
+
+
+def _combine(fit: _Fit, beta: float, parts: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Scores under ``w' = (1 - beta)·mean|w| + beta·w`` (before scale and bias)."""
+    by_ratio, by_weight = parts
+    return (1.0 - beta) * np.abs(fit.weights).mean() * by_ratio + beta * by_weight
+
+
+def _scale_and_bias(fit: _Fit, beta: float, parts: tuple[np.ndarray, np.ndarray],
+                    y: np.ndarray) -> tuple[float, float]:
+    """Plain logistic regression keeps its own bias; an interpolation gets a fitted one."""
+    if beta == 1.0:
+        return 1.0, fit.bias
+    return _platt(_combine(fit, beta, parts), y)
+
+
+def _coef(fit: _Fit, beta: float, scale: float) -> np.ndarray:
+    """One weight per binary feature, the NB ratios folded in."""
+    weights = (1.0 - beta) * np.abs(fit.weights).mean() + beta * fit.weights
+    return (fit.ratios * weights * scale).astype(np.float32)
+
+
+def _platt(scores: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Scale and bias of a one-feature logistic regression of ``y`` on ``scores``."""
+    from sklearn.linear_model import LogisticRegression
+
+    spread = float(scores.std()) or 1.0
+    model = LogisticRegression(C=1.0).fit((scores / spread)[:, None], y)
+    return float(model.coef_[0, 0]) / spread, float(model.intercept_[0])
+
+
+def _log_loss(logits: np.ndarray, y: np.ndarray) -> float:
+    signed = np.where(y == 1, logits, -logits)
+    return float(np.logaddexp(0.0, -signed).mean())
