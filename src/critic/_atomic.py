@@ -6,6 +6,8 @@ A reader never sees a half-written file or folder, and a failure leaves what was
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import json
 import os
 import shutil
@@ -45,6 +47,15 @@ def write_text(target: Path, text: str) -> None:
 def write_json(target: Path, obj: Any) -> None:
     """Write ``obj`` as indented JSON to ``target`` atomically."""
     write_text(target, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+
+
+def write_csv(target: Path, rows: list[dict[str, Any]]) -> None:
+    """Write ``rows`` (dicts with the same keys) as CSV with a header, atomically."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(target, buffer.getvalue())
 
 
 @contextlib.contextmanager

@@ -623,6 +623,30 @@ def cv(
 
 
 @app.command()
+def leaderboard(
+    data: DataOption = None,
+    models: Annotated[str, typer.Option(
+        help="Comma-separated models to train and compare.")] = "dense,tfidf-dense,nblr",
+    output: Annotated[Path, typer.Option(help="Folder for the tables and the bundles.")
+                      ] = Path("leaderboard"),
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing folder.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Train each model on IMDB; table of regime, validation and test accuracy, training
+    time, prediction throughput and bundle size, beside published figures."""
+    from critic.leaderboard import markdown_table, parse_models, run_leaderboard
+
+    _freeze_imports()
+    result = run_leaderboard(parse_models(models), output, data=data, overwrite=overwrite,
+                             progress=lambda message: err.print(message, markup=False))
+    if as_json:
+        print(json.dumps({"results": result.rows, "folder": str(result.folder)}, indent=2))
+        return
+    print(markdown_table(result.rows), end="")
+    print(f"\nWrote {result.folder}/ (results.md, results.csv, results.json, models/)")
+
+
+@app.command()
 def report(
     folder: Annotated[Path, typer.Argument(help="A runs/NAME, sweeps/NAME or cv folder.")],
     output: Annotated[Path | None, typer.Option(

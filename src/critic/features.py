@@ -25,6 +25,7 @@ from critic.errors import ConfigError
 from critic.text import Ragged, Tokens, Vocabulary, ensure_texts, tokenize_texts
 
 Weighting = Literal["binary", "count", "tfidf"]
+_HASH_LOOKUP_FROM = 1_000_000  # n-gram codes; below, binary search beats building a hash set
 _WEIGHTINGS = ("binary", "count", "tfidf")
 
 
@@ -283,16 +284,22 @@ class Featurizer:
 
     def _lookup(self, codes: np.ndarray) -> np.ndarray:
         """Each code's column among the kept n-grams, -1 if not kept."""
-        # A hash lookup: 5x faster than np.searchsorted's random probes into 2M codes.
+        if len(codes) < _HASH_LOOKUP_FROM:
+            # Binary search: ~0.4 µs a code, and nothing to build first.
+            at = np.minimum(np.searchsorted(self.ngrams_, codes), len(self.ngrams_) - 1)
+            return np.where(self.ngrams_[at] == codes, at, -1)
+        # Arrow hashes the kept codes on every call (0.4 s for 2 M), then looks up at ~0.1 µs
+        # a code: the winner for millions of codes.
         found = pc.index_in(pa.array(codes), value_set=self._ngram_set).fill_null(-1)
         return found.to_numpy()
 
     def _ngram_counts(self, occurrences: list[tuple[np.ndarray, np.ndarray]], texts: int
                       ) -> sp.csr_matrix:
         """Counts of the kept n-grams: one block per n (each already in row order), summed."""
+        splits = np.cumsum([len(codes) for _, codes in occurrences])[:-1]
+        columns = np.split(self._lookup(np.concatenate([c for _, c in occurrences])), splits)
         total = sp.csr_matrix((texts, len(self.ngrams_)), dtype=np.float32)
-        for rows, codes in occurrences:
-            column = self._lookup(codes)
+        for (rows, _), column in zip(occurrences, columns, strict=True):
             hit = column >= 0
             offsets = np.searchsorted(rows[hit], np.arange(texts + 1))
             total += _count_matrix(Ragged(column[hit].astype(np.int32),

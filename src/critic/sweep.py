@@ -10,7 +10,6 @@ for information and never used for choosing.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import itertools
@@ -24,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from critic._atomic import write_json, write_text
+from critic._atomic import write_csv, write_json, write_text
 from critic.config import NetworkConfig, TrainConfig, check_positive
 from critic.errors import ConfigError
 from critic.provenance import command_line, environment
@@ -289,11 +288,7 @@ def _sd(values: list[float]) -> float:
 
 
 def _write_tables(folder: Path, rows: list[dict[str, Any]]) -> None:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text(folder / "results.csv", buffer.getvalue())
+    write_csv(folder / "results.csv", rows)
     write_text(folder / "results.md", markdown_table(rows))
 
 
