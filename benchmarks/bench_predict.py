@@ -22,17 +22,23 @@ from _measure import Measurement, measure
 HERE = Path(__file__).parent
 
 
-def prepare(data: str, work: Path) -> tuple[Path, Path, Path]:
+def write_jsonl(data: str, split: str, path: Path) -> Path:
+    """One IMDB split as JSON lines: id, text, label."""
     from critic.datasets.corpus import load_corpus
+
+    part = load_corpus(data).subset(split)
+    with path.open("w") as out:
+        for i, (text, label) in enumerate(zip(part.texts, part.labels, strict=True)):
+            out.write(json.dumps({"id": f"{split}{i}", "text": text, "label": int(label)})
+                      + "\n")
+    return path
+
+
+def prepare(data: str, work: Path) -> tuple[Path, Path, Path]:
     from critic.trainer import TrainOptions, train_bundle
 
-    corpus = load_corpus(data)
     for split in ("train", "test"):
-        part = corpus.subset(split)
-        with (work / f"{split}.jsonl").open("w") as out:
-            for i, (text, label) in enumerate(zip(part.texts, part.labels, strict=True)):
-                out.write(json.dumps({"id": f"{split}{i}", "text": text,
-                                      "label": int(label)}) + "\n")
+        write_jsonl(data, split, work / f"{split}.jsonl")
     bundle = train_bundle(TrainOptions(epochs=4), work / "bundle", data=data).path
     measure([sys.executable, str(HERE / "sklearn_predict.py"), "fit", str(work / "train.jsonl"),
              str(work / "sklearn.pkl")])

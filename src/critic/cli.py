@@ -382,7 +382,7 @@ def predict(
     text_column: TextColumn = "text",
     id_column: Annotated[str | None, typer.Option(
         help="Column with review ids (default: 'id' when present).")] = None,
-    batch_size: Annotated[int, typer.Option(help="Reviews scored per batch.")] = 10_000,
+    batch_size: Annotated[int, typer.Option(help="Reviews scored per batch.")] = 25_000,
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of TSV.")] = False,
 ) -> None:
     """Label and probability per review: TSV (id, label, probability) or JSON lines."""
