@@ -32,7 +32,7 @@ PUBLISHED: list[dict[str, Any]] = [
     {"model": "Deep Learning with Python, 16-16-1 network on multi-hot words",
      "regime": "clean", "test_accuracy": 0.879, "reference": "Chollet, ch. 3.5"},
     {"model": "Deep Learning with Python 2nd ed., tf-idf bigrams + Dense(16)",
-     "regime": "clean", "test_accuracy": 0.90, "reference": "Chollet 2021, ch. 11 (about 90 %)"},
+     "regime": "clean", "test_accuracy": 0.90, "reference": "Chollet 2021, ch. 11: about 90 %"},
     {"model": "NBSVM, word uni+bigrams", "regime": "clean", "test_accuracy": 0.9122,
      "reference": "Wang & Manning 2012"},
     {"model": "NBSVM, word uni+bi+trigrams", "regime": "clean", "test_accuracy": 0.9187,
