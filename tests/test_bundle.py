@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_cli
 
 import critic
 from critic.bundle import BundleError, read_bundle, with_threshold
@@ -182,6 +183,13 @@ def test_incompatible_bundles_are_refused(bundle: Path, change, message: str) ->
     rewrite_config(bundle, change)
     with pytest.raises(BundleError, match=message):
         read_bundle(bundle)
+
+
+def test_a_hand_edited_bundle_exits_2_on_the_command_line(bundle: Path) -> None:
+    rewrite_config(bundle, lambda c: c["features"].update(num_words=80, dimension=80))
+    done = run_cli("predict", str(bundle), "a good film")
+    assert done.returncode == 2
+    assert "do not fit together" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_missing_bundle(tmp_path: Path) -> None:

@@ -102,6 +102,12 @@ def test_binary_search_and_hash_lookup_agree(monkeypatch: pytest.MonkeyPatch) ->
     assert (searched != hashed).nnz == 0
 
 
+def test_training_texts_without_any_n_gram() -> None:
+    featurizer = Featurizer(FeatureConfig(num_words=10, ngram_range=(1, 3), max_ngrams=5))
+    assert featurizer.fit_transform(["good", "bad"]).shape == (2, 10)
+    assert featurizer.transform(["good bad good"]).shape == (1, 10)
+
+
 def test_a_saved_featurizer_must_fit_its_configuration() -> None:
     texts, _ = toy_texts(50, seed=3)
     fitted = Featurizer(FeatureConfig(weighting="tfidf", num_words=30, ngram_range=(1, 2),

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from conftest import headless_chromium, needs_chromium
 from fastapi.testclient import TestClient
-from test_bundle import tiny_options, tiny_reviews
+from test_bundle import tiny_options, tiny_reviews, toy_recipe
 
 import critic
 from critic.serve import Limits, create_app
@@ -46,6 +46,18 @@ def test_predict_one_or_many_in_order(client: TestClient) -> None:
     scores = [p["score"] for p in many.json()["predictions"]]
     assert scores == pytest.approx(critic.load(client.app.app.state.predictor.bundle.path)
                                    .predict_proba(["dull awful", "great superb", "boring"]))
+
+
+def test_a_linear_n_gram_bundle_is_served_and_explained(tmp_path: Path) -> None:
+    path = train_bundle(toy_recipe("nblr"), tmp_path / "nblr", reviews=tiny_reviews()).path
+    client = TestClient(create_app(critic.load(path), Limits()))
+    assert client.get("/v1/model").json()["config"]["model"] == {"name": "nblr",
+                                                                 "type": "linear"}
+    body = client.post("/v1/predict", json={"inputs": ["the plot was dull and boring"],
+                                            "explain": True}).json()["predictions"][0]
+    assert body["label"] == "negative" and body["explanation_method"] == "additive"
+    words = {w["word"]: w["contribution"] for w in body["explanation"]}
+    assert words["dull"] < 0 and any(" " in word for word in words)  # n-grams listed too
 
 
 def test_explain_adds_word_contributions(client: TestClient) -> None:

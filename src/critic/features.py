@@ -242,7 +242,7 @@ class Featurizer:
                    ) -> sp.csr_matrix:
         """The word block's counts, with the n-gram block's to its right."""
         words = _count_matrix(self.vocabulary_.encode_tokens(tokens), self.config.num_words)
-        if not occurrences:
+        if not occurrences or not len(self.ngrams_):  # (training texts may have no n-grams)
             return words
         ngrams = self._ngram_counts(occurrences, len(tokens))
         return sp.hstack([words, ngrams], format="csr", dtype=np.float32)
@@ -278,6 +278,8 @@ class Featurizer:
         # np.sort plus run lengths: 0.3 s on 12 million codes, against 1.2 s for np.unique
         # and 3.1 s for Arrow's hash count.
         codes = np.sort(np.concatenate([c for _, c in occurrences]))
+        if not len(codes):
+            return codes
         starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
         unique, counts = codes[starts], np.diff(np.r_[starts, len(codes)])
         return unique[_most_frequent(counts, self.config.max_ngrams)]

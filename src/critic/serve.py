@@ -255,6 +255,7 @@ def _predictions(predictor: Predictor, texts: list[str], explain: bool,
             item["tokens"] = explanation.tokens
             item["explanation"] = [{"word": w.word, "contribution": w.contribution}
                                    for w in explanation.words]
+            item["explanation_method"] = explanation.method  # occlusion, or additive n-grams
         predictions.append(item)
     metrics.scored(len(texts))
     return {"predictions": predictions}
