@@ -98,3 +98,13 @@ def test_existing_leaderboard_is_not_replaced(board: tuple[dict, Path]) -> None:
     assert (folder / "results.md").read_bytes() == before
     done = run_cli("leaderboard", "--output", str(folder.parent / "x"), "--models", "svm")
     assert done.returncode == 2 and "unknown model 'svm'" in done.stderr
+
+
+def test_report_renders_the_leaderboard(board: tuple[dict, Path]) -> None:
+    _, folder = board
+    done = run_cli("report", str(folder))
+    assert done.returncode == 0, done.stderr
+    page = (folder / "report.html").read_text()
+    assert "critic leaderboard" in page and "Published figures" in page
+    for text in ("nblr", "tfidf-dense", "Johnson &amp; Zhang 2015", "0.9233"):
+        assert text in page

@@ -648,7 +648,8 @@ def leaderboard(
 
 @app.command()
 def report(
-    folder: Annotated[Path, typer.Argument(help="A runs/NAME, sweeps/NAME or cv folder.")],
+    folder: Annotated[Path, typer.Argument(
+        help="A runs/NAME, sweeps/NAME, cv or leaderboard folder.")],
     output: Annotated[Path | None, typer.Option(
         help="HTML file to write (default FOLDER/report.html).")] = None,
 ) -> None:

@@ -1,4 +1,5 @@
-"""``critic report``: one self-contained HTML file for a run, sweep or cross-validation folder.
+"""``critic report``: one self-contained HTML file for a run, sweep, cross-validation or
+leaderboard folder.
 
 Figures are embedded as data URIs, so the file opens in any browser with no server and can be
 mailed or archived alone. It shows what was run (the exact command and the versions recorded
@@ -44,8 +45,10 @@ def _describe(source: Path) -> tuple[str, str, list[str], dict[str, Any]]:
         return _cv(source)
     if (source / "metrics.json").exists() and (source / "history.json").exists():
         return _run(source)
+    if (source / "results.json").exists():
+        return _leaderboard(source)
     raise ReportError(f"{source} holds no critic results (expected metrics.json and "
-                      "history.json, spec.json and results.csv, or cv.json)")
+                      "history.json, spec.json and results.csv, cv.json, or results.json)")
 
 
 def _run(source: Path) -> tuple[str, str, list[str], dict[str, Any]]:
@@ -104,6 +107,24 @@ def _cv(source: Path) -> tuple[str, str, list[str], dict[str, Any]]:
                 ["training", json.dumps(record["training"])]]),
     ]
     return "cv", f"critic cv — {source.name}", sections, record
+
+
+def _leaderboard(source: Path) -> tuple[str, str, list[str], dict[str, Any]]:
+    record = _json(source / "results.json")
+    ours = [[r["model"], r["regime"], r["features"], f"{r['val_accuracy']:.4f}",
+             f"{r['test_accuracy']:.4f}", f"{r['train_seconds']:.1f}",
+             f"{r['predict_reviews_per_second']:,}", f"{r['bundle_mb']:.1f}"]
+            for r in sorted(record["results"], key=lambda r: -r["test_accuracy"])]
+    published = [[p["model"], p["regime"], p["reference"], f"{p['test_accuracy']:.4f}"]
+                 for p in record["published"]]
+    sections = [
+        _table("Measured here, best test accuracy first",
+               ["model", "regime", "features", "val accuracy", "test accuracy", "training s",
+                "predictions/s", "bundle MB"], ours),
+        _table("Published figures (quoted, not re-measured)",
+               ["model", "regime", "reference", "test accuracy"], published),
+    ]
+    return "leaderboard", f"critic leaderboard — {source.name}", sections, record
 
 
 def _page(title: str, kind: str, source: Path, sections: list[str],
