@@ -141,6 +141,21 @@ def tiny_bundle(trained_tiny_bundle: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(trained_tiny_bundle, tmp_path / "tiny-model"))
 
 
+def test_nblr_on_a_users_csv_from_the_command_line(tiny_csv: Path, tmp_path: Path) -> None:
+    bundle = tmp_path / "nblr"
+    done = run_cli("train", "--model", "nblr", "--input", str(tiny_csv), "--text-column",
+                   "review", "--label-column", "sentiment", "--num-words", "40",
+                   "--max-ngrams", "300", "--output", str(bundle), "--json")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["validation"]["accuracy"] > 0.9 and len(summary["selection"]) == 9
+    done = run_cli("predict", str(bundle), "superb and wonderful", "dull and awful")
+    assert [line.split("\t")[0] for line in done.stdout.splitlines()] == ["positive",
+                                                                          "negative"]
+    done = run_cli("explain", str(bundle), "the plot was superb")
+    assert done.returncode == 0 and "exact share of the logit" in done.stdout
+
+
 def test_train_on_a_users_csv_and_find_a_threshold(tiny_bundle: Path, tiny_csv: Path,
                                                    tmp_path: Path) -> None:
     done = run_cli("evaluate", str(tiny_bundle), "--input", str(tiny_csv), "--text-column",
