@@ -170,18 +170,18 @@ class Featurizer:
             ConfigError: the parts do not belong together (e.g. a hand-edited bundle).
         """
         arrays = arrays or {}
-        self = cls(config)
-        if vocabulary.settings() != {**self._vocabulary_settings(), "skip_top": 0,
+        featurizer = cls(config)
+        if vocabulary.settings() != {**featurizer._vocabulary_settings(), "skip_top": 0,
                                      "index_from": 3}:
             raise ConfigError(f"the vocabulary's settings {vocabulary.settings()} do not match "
                               f"the feature configuration {config.to_dict()}")
-        self.vocabulary_ = vocabulary
-        self.ngrams_ = np.asarray(arrays.get("ngrams", np.zeros(0, dtype=np.int64)))
-        _check_ngrams(self.ngrams_, config, len(vocabulary.words))
-        self._ngram_set = pa.array(self.ngrams_)
-        self.idf_ = arrays.get("idf")
-        _check_idf(self.idf_, config, self.dimension)
-        return self
+        featurizer.vocabulary_ = vocabulary
+        featurizer.ngrams_ = np.asarray(arrays.get("ngrams", np.zeros(0, dtype=np.int64)))
+        _check_ngrams(featurizer.ngrams_, config, len(vocabulary.words))
+        featurizer._ngram_set = pa.array(featurizer.ngrams_)
+        featurizer.idf_ = arrays.get("idf")
+        _check_idf(featurizer.idf_, config, featurizer.dimension)
+        return featurizer
 
     def arrays(self) -> dict[str, np.ndarray]:
         """What a fitted featurizer holds beyond its vocabulary: n-gram codes, idf."""
