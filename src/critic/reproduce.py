@@ -15,7 +15,7 @@ import io
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from critic._atomic import atomic_dir
 from critic.bundle import bundle_files
 from critic.config import NetworkConfig, TrainConfig, check_positive
 from critic.errors import ConfigError, RunFolderError
-from critic.features import FeatureConfig, Featurizer, imdb_multi_hot
+from critic.features import BookMatrices, FeatureConfig, Featurizer, imdb_multi_hot
 from critic.figures import FigureWorker
 from critic.provenance import command_line, environment
 from critic.text import Vocabulary
@@ -75,20 +75,29 @@ def reproduce(
     run_folder: Path | None = None,
     overwrite: bool = False,
     callbacks: Sequence[Callback] = (),
+    book: Callable[[], BookMatrices] | None = None,
 ) -> ReproduceResult:
-    """Run the book's experiment end to end; write ``run_folder`` atomically if given."""
+    """Run the book's experiment end to end; write ``run_folder`` atomically if given.
+
+    ``book`` returns the data when it is needed (the CLI loads it in a child process while
+    PyTorch is imported); by default it is loaded from ``data`` here.
+    """
     config = config or ReproduceConfig()
     if run_folder is not None:
         _check_run_folder(run_folder, overwrite=overwrite)
     started = time.perf_counter()
     with FigureWorker() if run_folder is not None else contextlib.nullcontext() as worker:
-        return _run(config, data, run_folder, overwrite, callbacks, worker, started)
+        return _run(config, book or (lambda: imdb_multi_hot(data, config.num_words)),
+                    run_folder, overwrite, callbacks, worker, started)
 
 
-def _run(config: ReproduceConfig, data: Any, run_folder: Path | None, overwrite: bool,
-         callbacks: Sequence[Callback], worker: FigureWorker | None,
+def _run(config: ReproduceConfig, load: Callable[[], BookMatrices], run_folder: Path | None,
+         overwrite: bool, callbacks: Sequence[Callback], worker: FigureWorker | None,
          started: float) -> ReproduceResult:
-    book = imdb_multi_hot(data, config.num_words)
+    book = load()
+    if book.x_train.shape[1] != config.num_words:
+        raise ConfigError(f"the data has {book.x_train.shape[1]} columns, not num_words="
+                          f"{config.num_words}")
     x_train, y_train, x_test, y_test = book.x_train, book.y_train, book.x_test, book.y_test
     if config.validation_size >= len(y_train):
         raise ConfigError(f"`validation_size` ({config.validation_size}) must be smaller than "

@@ -1,0 +1,58 @@
+"""Run one function in a forked child process while the parent does something slow.
+
+``critic reproduce`` spends about a second importing PyTorch and half a second loading the
+book's matrices; neither needs the other, and threads cannot overlap them (both hold the GIL).
+A child forked before PyTorch is imported loads the data meanwhile and sends it back through a
+pipe. Where ``fork`` does not exist the function simply runs when its result is asked for.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import traceback
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from typing import Any, TypeVar
+
+from critic.errors import CriticError
+
+T = TypeVar("T")
+
+
+def in_child(function: Callable[..., T], *args: Any) -> Callable[[], T]:
+    """Start ``function(*args)`` in a forked child; call the returned function for its result
+    (exceptions raised in the child are raised again in the parent)."""
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return lambda: function(*args)
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+    # daemon: a parent that fails before asking for the result does not wait for the child.
+    process = context.Process(target=_run, args=(sender, function, args), daemon=True)
+    process.start()
+    sender.close()
+
+    def result() -> T:
+        try:
+            failed, value = receiver.recv()
+        except EOFError:
+            raise CriticError(f"the process running {function.__name__} ended without a "
+                              f"result (exit code {process.exitcode})") from None
+        finally:
+            process.join()
+        if failed:
+            raise value
+        return value
+
+    return result
+
+
+def _run(sender: Connection, function: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    try:
+        sender.send((False, function(*args)))
+    except BaseException as exc:  # every failure goes back to the parent
+        try:
+            sender.send((True, exc))
+        except Exception:  # an exception that does not pickle
+            sender.send((True, CriticError(traceback.format_exc(limit=3))))
+    finally:
+        sender.close()
