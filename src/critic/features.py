@@ -193,7 +193,7 @@ class Featurizer:
         return self
 
     def fit_transform(self, texts: Sequence[str]) -> sp.csr_matrix:
-        return self._weigh(self._fit_tokens(tokenize_texts(ensure_texts(texts))))
+        return self.weigh(self._fit_tokens(tokenize_texts(ensure_texts(texts))))
 
     def _fit_tokens(self, tokens: Tokens) -> sp.csr_matrix:
         """Fit on ``tokens``; return their counts, which fitting computes on the way."""
@@ -215,7 +215,7 @@ class Featurizer:
 
     def transform_tokens(self, tokens: Tokens) -> sp.csr_matrix:
         """Like :meth:`transform`, from already-tokenised texts (see :func:`tokenize_texts`)."""
-        return self._weigh(self._counts(tokens))
+        return self.weigh(self._counts(tokens))
 
     def counts(self, texts: Sequence[str]) -> sp.csr_matrix:
         """How often each feature occurs in each text, before any weighting."""
@@ -247,7 +247,8 @@ class Featurizer:
         ngrams = self._ngram_counts(occurrences, len(tokens))
         return sp.hstack([words, ngrams], format="csr", dtype=np.float32)
 
-    def _weigh(self, counts: sp.csr_matrix) -> sp.csr_matrix:
+    def weigh(self, counts: sp.csr_matrix) -> sp.csr_matrix:
+        """Features from :meth:`counts` (binary, counts or tf-idf); may change ``counts``."""
         if self.config.weighting == "binary":
             counts.data[:] = 1.0
             return counts

@@ -172,7 +172,7 @@ class Predictor:
     def _additive(self, text: str, weight: np.ndarray, bias: float
                   ) -> tuple[float, list[WordContribution]]:
         counts = self.featurizer.counts([text])
-        values = self.featurizer.transform([text])
+        values = self.featurizer.weigh(counts.copy())  # the same columns, in the same order
         contributions = values.data.astype(np.float64) * weight[values.indices]
         words = [WordContribution(self.featurizer.column_name(int(column)), float(c),
                                   int(n), True)
