@@ -172,12 +172,12 @@ class Predictor:
     def _additive(self, text: str, weight: np.ndarray, bias: float
                   ) -> tuple[float, list[WordContribution]]:
         counts = self.featurizer.counts([text])
-        values = self.featurizer.weigh(counts.copy())  # the same columns, in the same order
+        occurrences = dict(zip(counts.indices.tolist(), counts.data.tolist(), strict=True))
+        values = self.featurizer.weigh(counts.copy())
         contributions = values.data.astype(np.float64) * weight[values.indices]
-        words = [WordContribution(self.featurizer.column_name(int(column)), float(c),
-                                  int(n), True)
-                 for column, c, n in zip(values.indices, contributions, counts.data,
-                                         strict=True)]
+        words = [WordContribution(self.featurizer.column_name(column), float(c),
+                                  int(occurrences[column]), True)
+                 for column, c in zip(values.indices.tolist(), contributions, strict=True)]
         return float(contributions.sum() + bias), words
 
     def _logits(self, features: sp.csr_matrix) -> np.ndarray:
