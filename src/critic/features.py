@@ -301,13 +301,16 @@ class Featurizer:
         """Counts of the kept n-grams: one block per n (each already in row order), summed."""
         splits = np.cumsum([len(codes) for _, codes in occurrences])[:-1]
         columns = np.split(self._lookup(np.concatenate([c for _, c in occurrences])), splits)
-        total = sp.csr_matrix((texts, len(self.ngrams_)), dtype=np.float32)
-        for (rows, _), column in zip(occurrences, columns, strict=True):
-            hit = column >= 0
-            offsets = np.searchsorted(rows[hit], np.arange(texts + 1))
-            total += _count_matrix(Ragged(column[hit].astype(np.int32),
-                                          offsets.astype(np.int64)), len(self.ngrams_))
-        return total
+        blocks = [self._ngram_block(rows, column, texts)
+                  for (rows, _), column in zip(occurrences, columns, strict=True)]
+        return sum(blocks[1:], start=blocks[0])  # no pass over an empty matrix first
+
+    def _ngram_block(self, rows: np.ndarray, columns: np.ndarray, texts: int) -> sp.csr_matrix:
+        """Counts of one n's kept n-grams (``columns`` -1: not kept), rows already in order."""
+        hit = columns >= 0
+        offsets = np.searchsorted(rows[hit], np.arange(texts + 1))
+        return _count_matrix(Ragged(columns[hit].astype(np.int32), offsets.astype(np.int64)),
+                             len(self.ngrams_))
 
     def _codes(self, positions: Ragged, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Row and code of every n-gram of known words that lies inside one text."""
