@@ -35,7 +35,7 @@ def write_jsonl(data: str, split: str, path: Path) -> Path:
 
 
 def prepare(data: str, work: Path) -> tuple[Path, Path, Path]:
-    from critic.trainer import TrainOptions, train_bundle
+    from critic.train import TrainOptions, train_bundle
 
     for split in ("train", "test"):
         write_jsonl(data, split, work / f"{split}.jsonl")

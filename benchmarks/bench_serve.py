@@ -81,7 +81,7 @@ def main() -> None:
     if not shutil.which("wrk"):
         raise SystemExit("install wrk (apt-get install wrk)")
     from critic.datasets.corpus import load_corpus
-    from critic.trainer import TrainOptions, train_bundle
+    from critic.train import TrainOptions, train_bundle
 
     work = Path(tempfile.mkdtemp(prefix="critic-bench-"))
     bundle = train_bundle(TrainOptions(epochs=4), work / "bundle", data=args.data).path

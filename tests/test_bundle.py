@@ -13,11 +13,11 @@ from conftest import run_cli
 
 import critic
 from critic.bundle import BundleError, read_bundle, with_threshold
-from critic.config import NetworkConfig, TrainConfig
 from critic.datasets.files import Reviews
 from critic.errors import ConfigError
 from critic.features import FeatureConfig
-from critic.trainer import MODELS, TrainOptions, recipe, train_bundle
+from critic.models.config import NetworkConfig, TrainConfig
+from critic.train import MODELS, TrainOptions, recipe, train_bundle
 
 GOOD = ["great", "wonderful", "moving", "brilliant", "loved", "superb"]
 BAD = ["awful", "boring", "terrible", "worst", "dull", "waste"]

@@ -7,9 +7,9 @@ import pytest
 import scipy.sparse as sp
 import torch
 
+from critic.classifier import Classifier, KerasRMSprop, TrainConfig
 from critic.errors import ConfigError
-from critic.models import Network, NetworkConfig, SparseLinear
-from critic.training import Classifier, KerasRMSprop, TrainConfig
+from critic.models.network import Network, NetworkConfig, SparseLinear
 
 
 def random_csr(rows: int, cols: int, density: float, seed: int, *, binary: bool = True):

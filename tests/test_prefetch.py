@@ -1,4 +1,4 @@
-"""critic._prefetch: work done in a forked child comes back, and so do its failures."""
+"""critic.experiments.prefetch: work done in a forked child comes back, and so do its failures."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import os
 import numpy as np
 import pytest
 
-from critic import _prefetch
 from critic.errors import CriticError, DataError
+from critic.experiments import prefetch
 
 
 def square_and_pid(values: np.ndarray) -> tuple[np.ndarray, int]:
@@ -30,19 +30,19 @@ def fail_unpicklably() -> None:
 
 
 def test_result_comes_back_from_another_process() -> None:
-    result, pid = _prefetch.in_child(square_and_pid, np.arange(5))()
+    result, pid = prefetch.in_child(square_and_pid, np.arange(5))()
     assert np.array_equal(result, [0, 1, 4, 9, 16])
     assert pid != os.getpid()
 
 
 def test_failures_are_raised_again_in_the_parent() -> None:
     with pytest.raises(DataError, match="no such archive"):
-        _prefetch.in_child(fail, "no such archive")()
+        prefetch.in_child(fail, "no such archive")()
     with pytest.raises(CriticError, match="Unpicklable"):
-        _prefetch.in_child(fail_unpicklably)()
+        prefetch.in_child(fail_unpicklably)()
 
 
 def test_without_fork_the_work_runs_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(multiprocessing, "get_all_start_methods", lambda: ["spawn"])
-    result, pid = _prefetch.in_child(square_and_pid, np.arange(3))()
+    result, pid = prefetch.in_child(square_and_pid, np.arange(3))()
     assert pid == os.getpid() and np.array_equal(result, [0, 1, 4])

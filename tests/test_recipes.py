@@ -18,10 +18,10 @@ import critic.datasets.archive as archive_module
 import critic.datasets.corpus as corpus_module
 import critic.features as features_module
 from critic.errors import ConfigError
+from critic.experiments.leaderboard import parse_models
 from critic.features import FeatureConfig, Featurizer, _most_frequent
-from critic.leaderboard import parse_models
-from critic.linear import LinearConfig, NBLogisticRegression, nb_ratios, select_nblr
-from critic.trainer import MODELS, TrainOptions, recipe, train_bundle
+from critic.models.linear import LinearConfig, NBLogisticRegression, nb_ratios, select_nblr
+from critic.train import MODELS, TrainOptions, recipe, train_bundle
 
 GOOD = ["great", "wonderful", "moving", "superb", "loved"]
 BAD = ["awful", "boring", "dull", "worst", "waste"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import headless_chromium, needs_chromium, run_cli
 
-from critic.sweep import SweepSpec, run_sweep
+from critic.experiments.sweep import SweepSpec, run_sweep
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,8 @@ import critic
 from critic.datasets.archive import fingerprint
 from critic.datasets.corpus import load_corpus
 from critic.datasets.imdb import encoded_imdb
-from critic.models import Network, NetworkConfig
-from critic.reproduce import ReproduceConfig, reproduce
+from critic.experiments.reproduce import ReproduceConfig, reproduce
+from critic.models.network import Network, NetworkConfig
 
 
 @pytest.fixture(scope="module")

@@ -20,8 +20,8 @@ from fastapi.testclient import TestClient
 from test_bundle import tiny_options, tiny_reviews, toy_recipe
 
 import critic
-from critic.serve import Limits, create_app
-from critic.trainer import train_bundle
+from critic.serve.app import Limits, create_app
+from critic.train import train_bundle
 
 
 @pytest.fixture(scope="module")

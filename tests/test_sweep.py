@@ -9,7 +9,7 @@ import pytest
 from conftest import run_cli
 
 from critic.errors import ConfigError
-from critic.sweep import SweepSpec, load_spec_toml, parse_grid, run_sweep
+from critic.experiments.sweep import SweepSpec, load_spec_toml, parse_grid, run_sweep
 
 
 def test_grid_parsing_and_validation(tmp_path: Path) -> None:

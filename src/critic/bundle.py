@@ -29,9 +29,9 @@ import numpy as np
 
 from critic import __version__
 from critic._atomic import atomic_dir
-from critic.config import NetworkConfig
 from critic.errors import ConfigError, CriticError
 from critic.features import FeatureConfig, Featurizer
+from critic.models.config import NetworkConfig
 from critic.text import TOKENIZER_VERSION, Vocabulary
 
 BUNDLE_FORMAT = "critic.bundle"

@@ -101,15 +101,15 @@ def reproduce(
     as_json: JsonOption = False,
 ) -> None:
     """Run the book's IMDB experiment end to end and write runs/NAME/."""
-    from critic._prefetch import in_child
+    from critic.experiments.prefetch import in_child
 
     _check_name(name)
     # The data loads in a child process while PyTorch is imported here (-0.4 s or more).
     book = in_child(_book_matrices, data, 10_000)
 
-    from critic.config import NetworkConfig, TrainConfig
-    from critic.reproduce import ReproduceConfig
-    from critic.reproduce import reproduce as run
+    from critic.experiments.reproduce import ReproduceConfig
+    from critic.experiments.reproduce import reproduce as run
+    from critic.models.config import NetworkConfig, TrainConfig
 
     _freeze_imports()
 
@@ -136,9 +136,9 @@ def reproduce(
 
 
 def _book_matrices(data: str | None, num_words: int) -> Any:
-    from critic.features import imdb_multi_hot
+    from critic.datasets.imdb import book_matrices
 
-    return imdb_multi_hot(data, num_words)
+    return book_matrices(data, num_words)
 
 
 def _freeze_imports() -> None:
@@ -214,7 +214,7 @@ def train(
 ) -> None:
     """Train a model (the book's network by default) and write a bundle."""
     from critic.datasets.files import read_reviews_file
-    from critic.trainer import train_bundle
+    from critic.train import train_bundle
 
     _freeze_imports()
     options = _train_options(model, {
@@ -252,7 +252,7 @@ def _train_options(model: str, features: dict[str, Any], network: dict[str, Any]
     """The named model's options with every knob the user gave (``None``: not given)."""
     import dataclasses
 
-    from critic.trainer import LINEAR_MODELS, recipe
+    from critic.train import LINEAR_MODELS, recipe
 
     given = {name: {k: v for k, v in group.items() if v is not None}
              for name, group in (("features", features), ("network", network),
@@ -371,9 +371,9 @@ def _store_best_threshold(bundle: Path, model: Any, metric: str, data: str | Non
                 f"this {model.bundle.model_name} model was refitted on its held-out reviews, "
                 "so they cannot choose a threshold honestly; give other labelled reviews",
                 param_hint="--validation-input")
-        from critic.trainer import imdb_validation_texts
+        from critic.datasets.imdb import held_out_texts
 
-        texts, labels = imdb_validation_texts(data, int(validation["reviews"]))
+        texts, labels = held_out_texts(data, int(validation["reviews"]))
     cut = search(labels, model.predict_proba(texts), metric)  # type: ignore[arg-type]
     err.print(f"threshold {cut:.4f} maximises validation {metric}; stored in {bundle}",
               markup=False)
@@ -397,7 +397,7 @@ def predict(
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of TSV.")] = False,
 ) -> None:
     """Label and probability per review: TSV (id, label, probability) or JSON lines."""
-    from critic.config import check_positive
+    from critic.models.config import check_positive
     from critic.predict import load
 
     check_positive("batch_size", batch_size)
@@ -553,8 +553,14 @@ def sweep(
     as_json: JsonOption = False,
 ) -> None:
     """Run the book's variants as a grid over several seeds; rank them by validation."""
-    from critic.config import check_positive
-    from critic.sweep import SweepSpec, load_spec_toml, markdown_table, parse_grid, run_sweep
+    from critic.experiments.sweep import (
+        SweepSpec,
+        load_spec_toml,
+        markdown_table,
+        parse_grid,
+        run_sweep,
+    )
+    from critic.models.config import check_positive
 
     _check_name(name)
     check_positive("seeds", seeds)
@@ -601,8 +607,8 @@ def cv(
     as_json: JsonOption = False,
 ) -> None:
     """K-fold cross-validation of one configuration: per-fold and mean curves, chosen epoch."""
-    from critic.config import NetworkConfig, TrainConfig
-    from critic.crossval import cross_validate, write_cv_folder
+    from critic.experiments.crossval import cross_validate, write_cv_folder
+    from critic.models.config import NetworkConfig, TrainConfig
 
     _check_name(name)
     network = NetworkConfig(hidden_layers=layers, units=units,
@@ -645,7 +651,7 @@ def leaderboard(
 ) -> None:
     """Train each model on IMDB; table of regime, validation and test accuracy, training
     time, prediction throughput and bundle size, beside published figures."""
-    from critic.leaderboard import markdown_table, parse_models, run_leaderboard
+    from critic.experiments.leaderboard import markdown_table, parse_models, run_leaderboard
 
     _freeze_imports()
     result = run_leaderboard(parse_models(models), output, data=data, overwrite=overwrite,
@@ -665,7 +671,7 @@ def report(
         help="HTML file to write (default FOLDER/report.html).")] = None,
 ) -> None:
     """One self-contained HTML file: figures embedded, tables, the command and versions."""
-    from critic.report import write_report
+    from critic.experiments.report import write_report
 
     print(f"Wrote {write_report(folder, output)}")
 
@@ -691,9 +697,9 @@ def serve(
 
     import uvicorn
 
-    from critic.config import check_positive
+    from critic.models.config import check_positive
     from critic.predict import load
-    from critic.serve import Limits, create_app
+    from critic.serve.app import Limits, create_app
 
     for name, value in (("port", port), ("workers", workers), ("max_inputs", max_inputs),
                         ("max_chars", max_chars), ("max_body_bytes", max_body_bytes),
@@ -710,7 +716,7 @@ def serve(
         return
     os.environ["CRITIC_SERVE_BUNDLE"] = str(bundle.resolve())
     os.environ["CRITIC_SERVE_LIMITS"] = json.dumps(dataclasses.asdict(limits))
-    uvicorn.run("critic.serve:app_from_environment", factory=True, workers=workers, **options)
+    uvicorn.run("critic.serve.app:app_from_environment", factory=True, workers=workers, **options)
 
 
 class EpochReporter:

@@ -11,7 +11,6 @@ book's vectors); n-grams of length 2-3, when asked for, follow in columns
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
@@ -46,61 +45,11 @@ def multi_hot(sequences: Ragged | Sequence[Sequence[int]], dimension: int,
         array([[0., 1., 0., 1.],
                [1., 0., 0., 0.]], dtype=float32)
     """
-    counts = _count_matrix(_as_ragged(sequences), dimension)
-    counts.data = np.ones_like(counts.data, dtype=dtype)
-    return counts.astype(dtype, copy=False)
-
-
-@dataclass(frozen=True)
-class BookMatrices:
-    """The labelled IMDB reviews as the book feeds them to its network: multi-hot rows in
-    ``load_data(num_words, seed=113)`` order (built in corpus order, then rows shuffled, which
-    is the same data for less work than shuffling the index lists)."""
-
-    x_train: sp.csr_matrix
-    y_train: np.ndarray
-    x_test: sp.csr_matrix
-    y_test: np.ndarray
-    train_ids: Ragged  # word indices, corpus order
-    test_ids: Ragged
-    train_order: np.ndarray  # row i of x_train is train_ids[train_order[i]]
-    test_order: np.ndarray
-    words: list[str]  # the whole training vocabulary, by rank
-    checksum: str  # of the data source
-
-
-def imdb_multi_hot(data: str | os.PathLike[str] | None, num_words: int) -> BookMatrices:
-    """:class:`BookMatrices` for the IMDB data at ``data`` (resolved as ``load_data`` does)."""
-    from critic.datasets.imdb import LOAD_DATA_SEED, encode_splits, encoded_imdb, keras_orders
-
-    encoded = encoded_imdb(data)
-    (train, y_train), (test, y_test) = encode_splits(encoded, seed=None, num_words=num_words)
-    train_order, test_order = keras_orders(LOAD_DATA_SEED, len(y_train), len(y_test))
-    return BookMatrices(multi_hot(train, num_words)[train_order], y_train[train_order],
-                        multi_hot(test, num_words)[test_order], y_test[test_order],
-                        train, test, train_order, test_order, encoded.vocabulary.words,
-                        encoded.checksum)
+    return _as_ragged(sequences).count_matrix(dimension, binary=True).astype(dtype, copy=False)
 
 
 def _as_ragged(sequences: Ragged | Sequence[Sequence[int]]) -> Ragged:
     return sequences if isinstance(sequences, Ragged) else Ragged.from_lists(sequences)
-
-
-def _count_matrix(encoded: Ragged, dimension: int) -> sp.csr_matrix:
-    """How often each index occurs in each row (duplicates summed, indices sorted)."""
-    if isinstance(dimension, bool) or not isinstance(dimension, int) or dimension < 1:
-        raise ConfigError(f"`dimension` must be a positive integer. Received: {dimension=}")
-    if encoded.values.size and int(encoded.values.max()) >= dimension:
-        raise ConfigError(f"a word index ({int(encoded.values.max())}) is not below "
-                          f"dimension={dimension}; load the data with num_words={dimension}")
-    matrix = sp.csr_matrix(
-        (np.ones(len(encoded.values), dtype=np.float32), encoded.values, encoded.offsets),
-        shape=(len(encoded), dimension))
-    # Two linear transposes leave each row's indices sorted (faster than sorting every row),
-    # then repeats are merged into counts.
-    matrix = matrix.tocsc().tocsr()
-    matrix.sum_duplicates()
-    return matrix
 
 
 @dataclass(frozen=True)
@@ -241,7 +190,7 @@ class Featurizer:
     def _counts_of(self, tokens: Tokens, occurrences: list[tuple[np.ndarray, np.ndarray]]
                    ) -> sp.csr_matrix:
         """The word block's counts, with the n-gram block's to its right."""
-        words = _count_matrix(self.vocabulary_.encode_tokens(tokens), self.config.num_words)
+        words = self.vocabulary_.encode_tokens(tokens).count_matrix(self.config.num_words)
         if not occurrences or not len(self.ngrams_):  # (training texts may have no n-grams)
             return words
         ngrams = self._ngram_counts(occurrences, len(tokens))
@@ -309,8 +258,8 @@ class Featurizer:
         """Counts of one n's kept n-grams (``columns`` -1: not kept), rows already in order."""
         hit = columns >= 0
         offsets = np.searchsorted(rows[hit], np.arange(texts + 1))
-        return _count_matrix(Ragged(columns[hit].astype(np.int32), offsets.astype(np.int64)),
-                             len(self.ngrams_))
+        return Ragged(columns[hit].astype(np.int32), offsets.astype(np.int64)).count_matrix(
+            len(self.ngrams_))
 
     def _codes(self, positions: Ragged, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Row and code of every n-gram of known words that lies inside one text."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import scipy.sparse as sp
 
 from critic._atomic import write_json
-from critic.datasets.corpus import TextColumn
 from critic.errors import ConfigError
 
 # A break is matched whole before the punctuation class can swallow its "<" (RE2 takes the
@@ -48,6 +48,58 @@ _POOL = pa.system_memory_pool()
 _VOCAB_FORMAT = "critic.vocabulary"
 #: Bumped whenever normalisation or tokenisation changes, so caches of tokens are not reused.
 TOKENIZER_VERSION = 1
+
+
+class TextColumn(Sequence[str]):
+    """Review texts held in one Arrow string array: a read-only sequence of ``str``.
+
+    100,000 reviews take ~130 MB here against ~300 MB as Python strings, and the tokenizer
+    reads the Arrow buffer directly. Indexing gives a ``str``; slicing, :meth:`take` and ``+``
+    give another column.
+    """
+
+    def __init__(self, array: pa.Array | pa.ChunkedArray) -> None:
+        if isinstance(array, pa.ChunkedArray):
+            array = array.combine_chunks() if array.num_chunks != 1 else array.chunk(0)
+        self.arrow = array if array.type == pa.large_string() else array.cast(pa.large_string())
+
+    @classmethod
+    def from_strings(cls, texts: Sequence[str]) -> TextColumn:
+        return cls(pa.array(list(texts), pa.large_string()))
+
+    def __len__(self) -> int:
+        return len(self.arrow)
+
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return self.take(np.arange(len(self))[index])
+        return self.arrow[index].as_py()
+
+    def __iter__(self) -> Iterator[str]:
+        for start in range(0, len(self.arrow), 4096):
+            yield from self.arrow.slice(start, 4096).to_pylist()
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, TextColumn):
+            return self.arrow.equals(other.arrow)
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable-style equality, as list
+
+    def __add__(self, other: Sequence[str]) -> TextColumn:
+        other_column = other if isinstance(other, TextColumn) else TextColumn.from_strings(other)
+        return TextColumn(pa.concat_arrays([self.arrow, other_column.arrow]))
+
+    def __repr__(self) -> str:
+        return f"TextColumn({len(self)} texts)"
+
+    def take(self, indices: np.ndarray) -> TextColumn:
+        """The texts at ``indices``; a contiguous ascending range is a zero-copy slice."""
+        indices = np.asarray(indices, dtype=np.int64)
+        if len(indices) and indices[-1] - indices[0] == len(indices) - 1 and (
+                len(indices) == 1 or (np.diff(indices) == 1).all()):
+            return TextColumn(self.arrow.slice(int(indices[0]), len(indices)))
+        return TextColumn(self.arrow.take(pa.array(indices)))
 
 
 def ensure_texts(texts: Any, name: str = "texts") -> Sequence[str]:
@@ -113,6 +165,25 @@ class Ragged:
         np.cumsum(lengths, out=offsets[1:])
         starts = np.repeat(self.offsets[:-1][indices] - offsets[:-1], lengths)
         return Ragged(self.values[np.arange(offsets[-1]) + starts], offsets)
+
+    def count_matrix(self, dimension: int, *, binary: bool = False) -> sp.csr_matrix:
+        """CSR ``(n, dimension)`` float32: how often each index occurs in each row (1 for any
+        occurrence with ``binary``), indices sorted within rows."""
+        if isinstance(dimension, bool) or not isinstance(dimension, int) or dimension < 1:
+            raise ConfigError(f"`dimension` must be a positive integer. Received: {dimension=}")
+        if self.values.size and int(self.values.max()) >= dimension:
+            raise ConfigError(f"a word index ({int(self.values.max())}) is not below "
+                              f"dimension={dimension}; load the data with num_words={dimension}")
+        matrix = sp.csr_matrix(
+            (np.ones(len(self.values), dtype=np.float32), self.values, self.offsets),
+            shape=(len(self), dimension))
+        # Two linear transposes leave each row's indices sorted (faster than sorting every
+        # row), then repeats are merged into counts.
+        matrix = matrix.tocsc().tocsr()
+        matrix.sum_duplicates()
+        if binary:
+            matrix.data[:] = 1.0
+        return matrix
 
     def to_lists(self) -> list[list[int]]:
         flat = self.values.tolist()

@@ -12,10 +12,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -25,62 +23,13 @@ from critic._atomic import atomic_path
 from critic.datasets.archive import IMDB_COUNTS, ReviewColumns, fingerprint, read_reviews
 from critic.datasets.fetch import critic_home, resolve_source
 from critic.errors import DataError
+from critic.text import TextColumn
 
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "test", "unsup")
 
 
-class TextColumn(Sequence[str]):
-    """Review texts held in one Arrow string array: a read-only sequence of ``str``.
-
-    100,000 reviews take ~130 MB here against ~300 MB as Python strings, and the tokenizer
-    reads the Arrow buffer directly. Indexing gives a ``str``; slicing, :meth:`take` and ``+``
-    give another column.
-    """
-
-    def __init__(self, array: pa.Array | pa.ChunkedArray) -> None:
-        if isinstance(array, pa.ChunkedArray):
-            array = array.combine_chunks() if array.num_chunks != 1 else array.chunk(0)
-        self.arrow = array if array.type == pa.large_string() else array.cast(pa.large_string())
-
-    @classmethod
-    def from_strings(cls, texts: Sequence[str]) -> TextColumn:
-        return cls(pa.array(list(texts), pa.large_string()))
-
-    def __len__(self) -> int:
-        return len(self.arrow)
-
-    def __getitem__(self, index: int | slice) -> Any:
-        if isinstance(index, slice):
-            return self.take(np.arange(len(self))[index])
-        return self.arrow[index].as_py()
-
-    def __iter__(self) -> Iterator[str]:
-        for start in range(0, len(self.arrow), 4096):
-            yield from self.arrow.slice(start, 4096).to_pylist()
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, TextColumn):
-            return self.arrow.equals(other.arrow)
-        return isinstance(other, Sequence) and list(self) == list(other)
-
-    __hash__ = None  # type: ignore[assignment]  # mutable-style equality, as list
-
-    def __add__(self, other: Sequence[str]) -> TextColumn:
-        other_column = other if isinstance(other, TextColumn) else TextColumn.from_strings(other)
-        return TextColumn(pa.concat_arrays([self.arrow, other_column.arrow]))
-
-    def __repr__(self) -> str:
-        return f"TextColumn({len(self)} texts)"
-
-    def take(self, indices: np.ndarray) -> TextColumn:
-        """The texts at ``indices``; a contiguous ascending range is a zero-copy slice."""
-        indices = np.asarray(indices, dtype=np.int64)
-        if len(indices) and indices[-1] - indices[0] == len(indices) - 1 and (
-                len(indices) == 1 or (np.diff(indices) == 1).all()):
-            return TextColumn(self.arrow.slice(int(indices[0]), len(indices)))
-        return TextColumn(self.arrow.take(pa.array(indices)))
 _CACHE_FORMAT = b"critic.corpus.v2"
 
 

@@ -15,8 +15,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from critic.datasets.corpus import TextColumn
 from critic.errors import DataError
+from critic.text import TextColumn
 
 _POSITIVE = {"1", "pos", "positive", "true"}
 _NEGATIVE = {"0", "neg", "negative", "false"}

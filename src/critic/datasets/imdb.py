@@ -1,4 +1,5 @@
-"""Keras-compatible IMDB API: ``load_data`` and ``get_word_index``, built from the raw reviews.
+"""The book's IMDB: Keras's ``load_data`` and ``get_word_index``, built from the raw reviews,
+the book's validation split, and the multi-hot matrices the book feeds its network.
 
 The book's cells run unchanged with only the import changed::
 
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 
 from critic._atomic import atomic_path
 from critic.datasets.archive import fingerprint
@@ -109,6 +111,73 @@ def keras_orders(seed: int, n_train: int, n_test: int) -> tuple[np.ndarray, np.n
     return train_order, test_order
 
 
+def training_order(reviews: int = 25_000) -> np.ndarray:
+    """Corpus positions of the training reviews in ``load_data``'s order (seed 113)."""
+    return keras_orders(LOAD_DATA_SEED, reviews, 0)[0]
+
+
+def book_split(reviews: int, validation_size: int) -> tuple[slice, slice]:
+    """The book's validation split of training reviews already in ``load_data`` order: the
+    first ``validation_size`` are held out. Returns ``(training rows, held-out rows)``.
+
+    Every experiment and recipe that holds out IMDB training reviews goes through here.
+
+    Example:
+        >>> book_split(25_000, 10_000)
+        (slice(10000, None, None), slice(0, 10000, None))
+    """
+    if isinstance(validation_size, bool) or not isinstance(validation_size, (int, np.integer)) \
+            or not 0 < validation_size < reviews:
+        raise ConfigError(f"`validation_size` must leave reviews on both sides of the split: "
+                          f"between 1 and {reviews - 1} for {reviews} training reviews. "
+                          f"Received: validation_size={validation_size!r}")
+    return slice(int(validation_size), None), slice(0, int(validation_size))
+
+
+@dataclass(frozen=True)
+class BookMatrices:
+    """The labelled IMDB reviews as the book feeds them to its network: multi-hot rows in
+    ``load_data(num_words, seed=113)`` order (built in corpus order, then rows shuffled, which
+    is the same data for less work than shuffling the index lists)."""
+
+    x_train: sp.csr_matrix
+    y_train: np.ndarray
+    x_test: sp.csr_matrix
+    y_test: np.ndarray
+    train_ids: Ragged  # word indices, corpus order
+    test_ids: Ragged
+    train_order: np.ndarray  # row i of x_train is train_ids[train_order[i]]
+    test_order: np.ndarray
+    words: list[str]  # the whole training vocabulary, by rank
+    checksum: str  # of the data source
+
+    def split(self, validation_size: int
+              ) -> tuple[sp.csr_matrix, np.ndarray, sp.csr_matrix, np.ndarray]:
+        """``(x_train, y_train, x_val, y_val)`` under :func:`book_split`."""
+        train, held_out = book_split(len(self.y_train), validation_size)
+        return (self.x_train[train], self.y_train[train], self.x_train[held_out],
+                self.y_train[held_out])
+
+
+def book_matrices(path: PathLike, num_words: int) -> BookMatrices:
+    """:class:`BookMatrices` for the IMDB data at ``path`` (resolved as ``load_data`` does)."""
+    encoded = encoded_imdb(path)
+    (train, y_train), (test, y_test) = encode_splits(encoded, seed=None, num_words=num_words)
+    train_order, test_order = keras_orders(LOAD_DATA_SEED, len(y_train), len(y_test))
+    return BookMatrices(train.count_matrix(num_words, binary=True)[train_order],
+                        y_train[train_order],
+                        test.count_matrix(num_words, binary=True)[test_order],
+                        y_test[test_order], train, test, train_order, test_order,
+                        encoded.vocabulary.words, encoded.checksum)
+
+
+def held_out_texts(path: PathLike, validation_size: int) -> tuple[list[str], np.ndarray]:
+    """The raw text and labels of the training reviews :func:`book_split` holds out."""
+    train = load_corpus(path).subset("train")
+    chosen = training_order(len(train))[book_split(len(train), validation_size)[1]]
+    return [train.texts[int(i)] for i in chosen], train.labels[chosen].astype(np.uint8)
+
+
 @dataclass(frozen=True)
 class EncodedIMDB:
     """The labelled reviews tokenised once: each token's rank in the training vocabulary.
@@ -196,11 +265,16 @@ def _as_keras(encoded: Ragged, labels: np.ndarray, maxlen: int | None) -> tuple[
 
 
 __all__ = [
+    "BookMatrices",
     "EncodedIMDB",
+    "book_matrices",
+    "book_split",
     "encode_splits",
     "encoded_imdb",
     "get_word_index",
+    "held_out_texts",
     "keras_orders",
     "load_data",
     "load_encoded",
+    "training_order",
 ]

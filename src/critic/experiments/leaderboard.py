@@ -1,6 +1,6 @@
 """``critic leaderboard``: train every named model on IMDB and say honestly how each did.
 
-Each model is trained by :func:`critic.trainer.train_bundle` (its bundle is kept), then loaded
+Each model is trained by :func:`critic.train.train_bundle` (its bundle is kept), then loaded
 as a user would load it and run over the 25,000 raw test reviews: that run gives the test
 accuracy and the prediction throughput. Every row carries its *regime*:
 
@@ -24,8 +24,8 @@ from typing import Any
 
 from critic._atomic import atomic_dir, write_csv, write_json, write_text
 from critic.errors import ConfigError
-from critic.provenance import command_line, environment
-from critic.trainer import MODELS, TrainOptions, recipe, train_bundle
+from critic.experiments.provenance import command_line, environment
+from critic.train import MODELS, TrainOptions, recipe, train_bundle
 
 #: Test accuracies reported in the literature on the same 25,000 IMDB test reviews.
 PUBLISHED: list[dict[str, Any]] = [

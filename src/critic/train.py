@@ -27,17 +27,17 @@ import numpy as np
 import scipy.sparse as sp
 
 from critic.bundle import bundle_files, write_bundle
-from critic.config import NetworkConfig, TrainConfig, check_positive
 from critic.datasets.files import Reviews
-from critic.datasets.imdb import LOAD_DATA_SEED, keras_orders
+from critic.datasets.imdb import book_matrices, book_split, training_order
 from critic.errors import ConfigError
 from critic.evaluation import evaluate_probabilities
-from critic.features import FeatureConfig, Featurizer, imdb_multi_hot
-from critic.linear import LinearConfig, NBLogisticRegression, select_nblr
+from critic.features import FeatureConfig, Featurizer
+from critic.models.config import NetworkConfig, TrainConfig, check_positive
+from critic.models.linear import LinearConfig, NBLogisticRegression, select_nblr
 from critic.text import Vocabulary
 
 if TYPE_CHECKING:  # PyTorch is imported only when a network is trained
-    from critic.training import Callback, History
+    from critic.classifier import Callback, History
 
 #: Models made of a feature configuration and a network; the others are linear.
 NETWORK_MODELS = ("dense", "tfidf-dense")
@@ -169,8 +169,8 @@ def train_bundle(options: TrainOptions, output: str | os.PathLike[str], *,
 
 def _fit_network(options: TrainOptions, split: _Split, callbacks: Sequence[Callback]
                  ) -> _Fitted:
-    from critic.figures import render_history
-    from critic.training import Classifier
+    from critic.classifier import Classifier
+    from critic.experiments.figures import render_history
 
     network = dataclasses.replace(options.network, input_dim=split.featurizer.dimension)
     model = Classifier(network, options.training)
@@ -234,11 +234,12 @@ def _imdb_split(options: TrainOptions, data: Any) -> _Split:
 
     corpus = load_corpus(data)
     train, test = corpus.subset("train"), corpus.subset("test")
-    order, _ = keras_orders(LOAD_DATA_SEED, len(train), 0)  # load_data's training order
+    order = training_order(len(train))
     featurizer = Featurizer(options.features)
     x = featurizer.fit_transform(train.texts)[order]  # fitted on training reviews only
     y = train.labels[order].astype(np.uint8)
     n_val = _validation_count(options, len(y), options.imdb_validation)
+    kept, held_out = book_split(len(y), n_val)
     # The test reviews are featurised on the second core while the model trains on the first
     # (training is single-threaded; the featurizer's work is mostly outside the GIL): the
     # 2 s it takes for nblr then costs nothing.
@@ -246,7 +247,7 @@ def _imdb_split(options: TrainOptions, data: Any) -> _Split:
     test_features = pool.submit(featurizer.transform, test.texts)
     pool.shutdown(wait=False)  # the thread finishes its one task, then ends
     test_labels = test.labels.astype(np.uint8)
-    return _Split(x[n_val:], y[n_val:], x[:n_val], y[:n_val], featurizer,
+    return _Split(x[kept], y[kept], x[held_out], y[held_out], featurizer,
                   _imdb_data(corpus.checksum, n_val, options),
                   lambda: (test_features.result(), test_labels))
 
@@ -254,12 +255,11 @@ def _imdb_split(options: TrainOptions, data: Any) -> _Split:
 def _imdb_book_split(options: TrainOptions, data: Any) -> _Split:
     """The book's multi-hot vectors, from the cached token ids (no tokenising)."""
     num_words = options.features.num_words
-    book = imdb_multi_hot(data, num_words)
-    x, y = book.x_train, book.y_train
-    n_val = _validation_count(options, len(y), options.imdb_validation)
+    book = book_matrices(data, num_words)
+    n_val = _validation_count(options, len(book.y_train), options.imdb_validation)
     featurizer = Featurizer.from_fitted(options.features,
                                         Vocabulary(book.words, num_words=num_words))
-    return _Split(x[n_val:], y[n_val:], x[:n_val], y[:n_val], featurizer,
+    return _Split(*book.split(n_val), featurizer,
                   _imdb_data(book.checksum, n_val, options), lambda: (book.x_test, book.y_test))
 
 
@@ -296,12 +296,3 @@ def _content_checksum(reviews: Reviews) -> str:
         digest.update(reviews.labels.tobytes())
     return digest.hexdigest()
 
-
-def imdb_validation_texts(data: Any, size: int) -> tuple[list[str], np.ndarray]:
-    """The held-out training reviews of an IMDB bundle, as raw text (for threshold search)."""
-    from critic.datasets.corpus import load_corpus
-
-    train = load_corpus(data).subset("train")
-    order, _ = keras_orders(LOAD_DATA_SEED, len(train), 0)
-    chosen = order[:size]
-    return [train.texts[int(i)] for i in chosen], train.labels[chosen].astype(np.uint8)

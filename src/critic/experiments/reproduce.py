@@ -25,13 +25,14 @@ import numpy as np
 from critic import __version__
 from critic._atomic import atomic_dir
 from critic.bundle import bundle_files
-from critic.config import NetworkConfig, TrainConfig, check_positive
+from critic.classifier import Callback, Classifier, History
+from critic.datasets.imdb import BookMatrices, book_matrices
 from critic.errors import ConfigError, RunFolderError
-from critic.features import BookMatrices, FeatureConfig, Featurizer, imdb_multi_hot
-from critic.figures import FigureWorker
-from critic.provenance import command_line, environment
+from critic.experiments.figures import FigureWorker
+from critic.experiments.provenance import command_line, environment
+from critic.features import FeatureConfig, Featurizer
+from critic.models.config import NetworkConfig, TrainConfig, check_positive
 from critic.text import Vocabulary
-from critic.training import Callback, Classifier, History
 
 PREDICTION_SAMPLE = 20
 
@@ -87,7 +88,7 @@ def reproduce(
         _check_run_folder(run_folder, overwrite=overwrite)
     started = time.perf_counter()
     with FigureWorker() if run_folder is not None else contextlib.nullcontext() as worker:
-        return _run(config, book or (lambda: imdb_multi_hot(data, config.num_words)),
+        return _run(config, book or (lambda: book_matrices(data, config.num_words)),
                     run_folder, overwrite, callbacks, worker, started)
 
 
@@ -99,15 +100,11 @@ def _run(config: ReproduceConfig, load: Callable[[], BookMatrices], run_folder: 
         raise ConfigError(f"the data has {book.x_train.shape[1]} columns, not num_words="
                           f"{config.num_words}")
     x_train, y_train, x_test, y_test = book.x_train, book.y_train, book.x_test, book.y_test
-    if config.validation_size >= len(y_train):
-        raise ConfigError(f"`validation_size` ({config.validation_size}) must be smaller than "
-                          f"the {len(y_train)} training reviews")
     vocabulary = Vocabulary(book.words, num_words=config.num_words)
     decoded = vocabulary.decode(book.train_ids[int(book.train_order[0])])
 
     # The book holds out the *first* 10,000 (already shuffled) training reviews.
-    x_val, partial_x = x_train[: config.validation_size], x_train[config.validation_size:]
-    y_val, partial_y = y_train[: config.validation_size], y_train[config.validation_size:]
+    partial_x, partial_y, x_val, y_val = book.split(config.validation_size)
     probe = Classifier(config.network, config.training)
     history = probe.fit(partial_x, partial_y, epochs=config.epochs,
                         validation_data=(x_val, y_val), callbacks=callbacks)

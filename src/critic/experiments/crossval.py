@@ -13,11 +13,11 @@ from typing import Any
 import numpy as np
 
 from critic._atomic import atomic_dir
-from critic.config import NetworkConfig, TrainConfig, check_positive
+from critic.classifier import Callback, Classifier
+from critic.datasets.imdb import book_matrices
 from critic.errors import ConfigError, RunFolderError
-from critic.features import imdb_multi_hot
-from critic.provenance import command_line, environment
-from critic.training import Callback, Classifier
+from critic.experiments.provenance import command_line, environment
+from critic.models.config import NetworkConfig, TrainConfig, check_positive
 
 
 @dataclass
@@ -41,7 +41,7 @@ def cross_validate(network: NetworkConfig, training: TrainConfig, *, folds: int 
     check_positive("epochs", epochs)
     if folds < 2:
         raise ConfigError(f"`folds` must be at least 2. Received: folds={folds}")
-    book = imdb_multi_hot(data, network.input_dim)
+    book = book_matrices(data, network.input_dim)
     x, y = book.x_train, book.y_train
     size = len(y) // folds
     histories = []

@@ -1,6 +1,6 @@
 """Configurations: plain dataclasses, saved as JSON beside the weights (no PyTorch needed).
 
-Kept apart from :mod:`critic.models` and :mod:`critic.training` so that a bundle's
+Kept apart from :mod:`critic.models` and :mod:`critic.classifier` so that a bundle's
 configuration can be read, and checked, by a process that never imports PyTorch.
 """
 

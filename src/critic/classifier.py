@@ -18,9 +18,9 @@ import scipy.sparse as sp
 import torch
 from torch.nn import functional
 
-from critic.config import NetworkConfig, TrainConfig, check_positive
 from critic.errors import ConfigError
-from critic.models import Network
+from critic.models.config import NetworkConfig, TrainConfig, check_positive
+from critic.models.network import Network
 
 _EVAL_BATCH = 8192
 

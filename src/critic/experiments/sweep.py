@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from critic._atomic import write_csv, write_json, write_text
-from critic.config import NetworkConfig, TrainConfig, check_positive
 from critic.errors import ConfigError
-from critic.provenance import command_line, environment
+from critic.experiments.provenance import command_line, environment
+from critic.models.config import NetworkConfig, TrainConfig, check_positive
 
 #: Knobs a grid may vary, and which configuration each belongs to.
 NETWORK_KNOBS = ("hidden_layers", "units", "activation", "dropout")
@@ -149,31 +149,30 @@ def _load_data(data: str | None, num_words: int) -> None:
     """Worker start-up: one thread for torch (the workers fill the cores) and the data once."""
     import torch
 
-    from critic.features import imdb_multi_hot
+    from critic.datasets.imdb import book_matrices
 
     torch.set_num_threads(1)
-    book = imdb_multi_hot(data, num_words)
-    _DATA.update(x=book.x_train, y=book.y_train, x_test=book.x_test, y_test=book.y_test)
+    _DATA["book"] = book_matrices(data, num_words)
 
 
 def _run(spec: dict[str, Any], config: dict[str, Any], seed: int) -> dict[str, Any]:
-    from critic.training import Classifier
+    from critic.classifier import Classifier
 
-    n_val, x, y = spec["validation_size"], _DATA["x"], _DATA["y"]
+    x, y, x_val, y_val = _DATA["book"].split(spec["validation_size"])
     model = Classifier(network_config(config, spec["num_words"]),
                        train_config(config, seed, spec["batch_size"]))
-    history = model.fit(x[n_val:], y[n_val:], epochs=spec["epochs"],
-                        validation_data=(x[:n_val], y[:n_val]))
+    history = model.fit(x, y, epochs=spec["epochs"], validation_data=(x_val, y_val))
     return {"config": config, "seed": seed, "history": history.history}
 
 
 def _final(spec: dict[str, Any], config: dict[str, Any], epochs: int) -> dict[str, Any]:
-    from critic.training import Classifier
+    from critic.classifier import Classifier
 
     model = Classifier(network_config(config, spec["num_words"]),
                        train_config(config, spec["seeds"][0], spec["batch_size"]))
-    model.fit(_DATA["x"], _DATA["y"], epochs=epochs)
-    loss, accuracy = model.evaluate(_DATA["x_test"], _DATA["y_test"])
+    book = _DATA["book"]
+    model.fit(book.x_train, book.y_train, epochs=epochs)
+    loss, accuracy = model.evaluate(book.x_test, book.y_test)
     return {"config": config, "epochs": epochs, "test_loss": loss, "test_accuracy": accuracy}
 
 

@@ -232,7 +232,7 @@ def create_app(predictor: Predictor, limits: Limits | None = None) -> FastAPI:
 
     @app.get("/", response_class=HTMLResponse)
     def page() -> str:
-        return resources.files("critic.web").joinpath("index.html").read_text("utf-8")
+        return resources.files("critic.serve").joinpath("web/index.html").read_text("utf-8")
 
     # Everything loaded so far lives as long as the process: keep the collector off it, so a
     # full collection during a request does not walk the imported libraries (tail latency).

@@ -1,0 +1,2 @@
+"""Neural and linear models: their configurations, the PyTorch network and the NB-weighted
+linear model."""
