@@ -1,20 +1,52 @@
-"""The public API stays what we mean it to be."""
+"""The public API stays what we mean it to be, and importing it stays cheap."""
+
+import subprocess
+import sys
+
+import pytest
 
 import critic
 
 
 def test_public_api() -> None:
     assert sorted(critic.__all__) == [
-        "ConfigError", "Corpus", "CriticError", "DataError", "__version__", "load",
-        "load_corpus"]
+        "BundleError", "ConfigError", "Corpus", "CriticError", "DataError", "__version__",
+        "load", "load_corpus"]
     for name in critic.__all__:
         assert hasattr(critic, name)
+    with pytest.raises(AttributeError):
+        critic.no_such_name  # noqa: B018
 
 
-def test_user_errors_are_value_errors() -> None:
+def test_user_errors_are_one_hierarchy() -> None:
+    from critic import errors
+
     assert issubclass(critic.DataError, ValueError)
     assert issubclass(critic.ConfigError, ValueError)
-    assert issubclass(critic.DataError, critic.CriticError)
+    for name in ("DataError", "ConfigError", "BundleError", "ReportError", "OutputError",
+                 "OutputExistsError"):
+        assert issubclass(getattr(errors, name), critic.CriticError)
+    assert issubclass(errors.OutputExistsError, errors.OutputError)
+
+
+HEAVY = ("pyarrow", "rich", "torch", "sklearn", "matplotlib")
+PROBE = """
+import atexit, sys
+atexit.register(lambda: print(sorted({m.split('.')[0] for m in sys.modules} & set(%r))))
+%s
+"""
+
+
+@pytest.mark.parametrize("code", [
+    "import critic",
+    "from critic.cli import main; sys.argv = ['critic', '--version']; main()",
+    "from critic.cli import main; sys.argv = ['critic', '--help']; main()",
+])
+def test_start_up_imports_nothing_heavy(code: str) -> None:
+    done = subprocess.run([sys.executable, "-c", PROBE % (HEAVY, code)], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_version_and_help() -> None:
@@ -24,5 +56,5 @@ def test_version_and_help() -> None:
     assert done.returncode == 0 and done.stdout.strip() == f"critic {critic.__version__}"
     commands = run_cli("--help").stdout
     for name in ("reproduce", "train", "evaluate", "predict", "explain", "sweep", "cv",
-                 "report", "serve", "data"):
+                 "leaderboard", "report", "serve", "data"):
         assert name in commands

@@ -14,7 +14,7 @@ from conftest import run_cli
 import critic
 from critic.bundle import BundleError, read_bundle, with_threshold
 from critic.datasets.files import Reviews
-from critic.errors import ConfigError
+from critic.errors import ConfigError, OutputExistsError
 from critic.features import FeatureConfig
 from critic.models.config import NetworkConfig, TrainConfig
 from critic.train import MODELS, TrainOptions, recipe, train_bundle
@@ -169,9 +169,9 @@ def rewrite_config(bundle: Path, change) -> None:
 @pytest.mark.parametrize(("change", "message"), [
     (lambda c: c.update(format_version=99), "bundle format 99"),
     (lambda c: c["tokenizer"].update(version=0), "tokenizer version 0"),
-    (lambda c: c["model"]["network"].update(units=32), "does not fit the model"),
-    (lambda c: c["model"].update(type="forest"), "unknown to this critic"),
-    (lambda c: c["model"].update(type="linear"), "does not fit the model"),
+    (lambda c: c["model"]["network"].update(units=32), "do not fit a network model"),
+    (lambda c: c["model"].update(type="forest"), "unknown model type 'forest'"),
+    (lambda c: c["model"].update(type="linear"), "do not fit a linear model"),
     (lambda c: c.update(features={"kind": "tfidf"}), "do not fit together"),
     (lambda c: c["features"].update(num_words=80, dimension=80), "do not fit together"),
     (lambda c: c["features"].update(weighting="tfidf"), "need an idf"),
@@ -199,7 +199,7 @@ def test_missing_bundle(tmp_path: Path) -> None:
 
 def test_existing_bundle_is_not_replaced_without_overwrite(bundle: Path) -> None:
     before = (bundle / "weights.safetensors").read_bytes()
-    with pytest.raises(ConfigError, match="exists already"):
+    with pytest.raises(OutputExistsError, match="exists already"):
         train_bundle(tiny_options(), bundle, reviews=tiny_reviews())
     assert (bundle / "weights.safetensors").read_bytes() == before
     shutil.copytree(bundle, bundle.parent / "copy")

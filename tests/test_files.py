@@ -49,7 +49,7 @@ def test_text_file_and_folder(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("content", "kwargs", "message"), [
-    ("id,text\n1,ok\n", {"text_column": "review"}, "no column 'review' .* --text-column"),
+    ("id,text\n1,ok\n", {"text_column": "review"}, "no column 'review' .* name the right one"),
     ("text,label\nok,maybe\n", {"label_column": "label"}, r"label 'maybe' in row 1"),
     ("text,label\nok,2\n", {"label_column": "label"}, "label '2' in row 1|label 2 in row 1"),
     ("", {}, "is empty"),

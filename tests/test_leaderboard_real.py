@@ -43,8 +43,14 @@ def test_table_reports_what_each_number_used(board: tuple[dict, Path]) -> None:
     for anchor in ("Wang & Manning 2012", "Mesnil et al. 2014", "Johnson & Zhang 2015"):
         assert anchor in table
     assert table.count("*published*") == 5
-    saved = json.loads((folder / "results.json").read_text())
-    assert {p["test_accuracy"] for p in saved["published"]} >= {0.9122, 0.9187, 0.9233}
+    record = json.loads((folder / "run.json").read_text())
+    assert record["kind"] == "leaderboard"
+    assert {p["test_accuracy"] for p in record["metrics"]["published"]} >= {
+        0.9122, 0.9187, 0.9233}
+    assert record["metrics"]["results"] == list(rows.values())
+    for name in rows:  # every bundle records how it was made
+        made = json.loads((folder / "models" / name / "run.json").read_text())
+        assert made["kind"] == "train" and made["config"]["model"] == name
 
 
 def test_nblr_chose_on_validation_and_refitted(board: tuple[dict, Path]) -> None:

@@ -43,7 +43,7 @@ def test_sparse_layer_equals_a_dense_linear(binary: bool) -> None:
 def test_glorot_uniform_limits_and_zero_biases() -> None:
     network = Network(NetworkConfig(input_dim=10_000))
     limit = np.sqrt(6 / (10_000 + 16))
-    largest = float(network.first.weight.detach().abs().max())
+    largest = float(network.dense_1.weight.detach().abs().max())
     assert 0.9 * limit < largest <= limit
     assert all(float(p.detach().abs().sum()) == 0 for n, p in network.named_parameters()
                if n.endswith("bias"))
@@ -65,8 +65,10 @@ def test_keras_rmsprop_matches_the_keras_formula() -> None:
 def test_configurable_shapes(layers: int, units: int, activation: str, dropout: float) -> None:
     network = Network(NetworkConfig(input_dim=50, hidden_layers=layers, units=units,
                                     activation=activation, dropout=dropout))
-    linear = [m for m in network.rest if isinstance(m, torch.nn.Linear)]
+    linear = [m for m in network.modules() if isinstance(m, torch.nn.Linear)]
     assert len(linear) == layers  # hidden layers after the first, plus the output
+    assert [n for n, _ in network.named_children() if n.startswith(('dense', 'output'))] == \
+        NetworkConfig(hidden_layers=layers).layer_names()
     assert network(random_csr(7, 50, 0.2, seed=0)).shape == (7,)
 
 

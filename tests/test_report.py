@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 from conftest import headless_chromium, needs_chromium, run_cli
+from test_bundle import tiny_options, tiny_reviews
 
 from critic.experiments.sweep import SweepSpec, run_sweep
+from critic.train import train_bundle
 
 
 @pytest.fixture(scope="module")
@@ -20,26 +22,32 @@ def folders(real_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[s
         done = run_cli(*args, "--runs", str(runs))
         assert done.returncode == 0, done.stderr
     run_sweep(SweepSpec(grid={"units": [8, 16]}, seeds=(0,), epochs=2), root / "sweep")
-    return {"run": runs / "book", "cv": runs / "cv", "sweep": root / "sweep"}
+    model = train_bundle(tiny_options(), root / "model", reviews=tiny_reviews()).path
+    return {"run": runs / "book", "cv": runs / "cv", "sweep": root / "sweep", "train": model}
 
 
 def test_cv_chooses_the_epoch_on_the_mean_curve(folders: dict[str, Path]) -> None:
-    record = json.loads((folders["cv"] / "cv.json").read_text())
+    saved = json.loads((folders["cv"] / "run.json").read_text())
+    record = saved["metrics"]
     assert len(record["folds"]) == 3
     mean_loss = record["mean"]["val_loss"]
     assert record["chosen_epoch"] == mean_loss.index(min(mean_loss)) + 1
     first_epoch = [fold["val_loss"][0] for fold in record["folds"]]
     assert mean_loss[0] == pytest.approx(sum(first_epoch) / 3)
-    assert record["command"].startswith("critic cv")
+    assert saved["kind"] == "cv" and saved["command"].startswith("critic cv")
+    assert saved["metrics"]["validation"]["best_loss_epoch"] == record["chosen_epoch"]
 
 
 def test_cv_bad_input(tmp_path: Path) -> None:
     done = run_cli("cv", "--folds", "1", "--runs", str(tmp_path))
     assert done.returncode == 2 and "`folds` must be at least 2" in done.stderr
     assert not (tmp_path / "cv").exists()
+    done = run_cli("cv", "--folds", "30000", "--runs", str(tmp_path))
+    assert done.returncode == 2 and "`folds` must leave at least 2 reviews" in done.stderr
+    assert not (tmp_path / "cv").exists()
 
 
-@pytest.mark.parametrize("kind", ["run", "cv", "sweep"])
+@pytest.mark.parametrize("kind", ["run", "cv", "sweep", "train"])
 def test_report_is_one_self_contained_file(folders: dict[str, Path], kind: str) -> None:
     done = run_cli("report", str(folders[kind]))
     assert done.returncode == 0, done.stderr
@@ -51,7 +59,7 @@ def test_report_is_one_self_contained_file(folders: dict[str, Path], kind: str) 
 
 def test_report_refuses_a_folder_without_results(tmp_path: Path) -> None:
     done = run_cli("report", str(tmp_path))
-    assert done.returncode == 2 and "holds no critic results" in done.stderr
+    assert done.returncode == 2 and "holds no run.json" in done.stderr
 
 
 @needs_chromium

@@ -29,8 +29,8 @@ def book_run(real_data: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple
 
 def test_reproduce_gives_the_books_result(book_run: tuple[dict, Path]) -> None:
     metrics, _ = book_run
-    assert 0.870 <= metrics["test_accuracy"] <= 0.895  # Keras 3: 0.884; the book: 0.879
-    assert 2 <= metrics["best_val_accuracy_epoch"] <= 6  # then it overfits
+    assert 0.870 <= metrics["test"]["accuracy"] <= 0.895  # Keras 3: 0.884; the book: 0.879
+    assert 2 <= metrics["validation"]["best_accuracy_epoch"] <= 6  # then it overfits
     assert metrics["train_accuracy_last_epoch"] > 0.99
     assert metrics["final_epochs"] == 4
 
@@ -38,15 +38,19 @@ def test_reproduce_gives_the_books_result(book_run: tuple[dict, Path]) -> None:
 def test_run_folder_holds_everything(book_run: tuple[dict, Path]) -> None:
     metrics, folder = book_run
     names = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
-    assert names == {"history.json", "metrics.json", "loss.png", "loss.svg", "accuracy.png",
+    assert names == {"history.json", "run.json", "loss.png", "loss.svg", "accuracy.png",
                      "accuracy.svg", "predictions_sample.csv", "model/weights.safetensors",
                      "model/config.json", "model/vocabulary.json", "model/metrics.json",
                      "model/manifest.json"}
     history = json.loads((folder / "history.json").read_text())["history"]
     assert {k: len(v) for k, v in history.items()} == {
         "loss": 20, "accuracy": 20, "val_loss": 20, "val_accuracy": 20}
-    saved = json.loads((folder / "metrics.json").read_text())
-    assert saved == {key: value for key, value in metrics.items() if key != "folder"}
+    record = json.loads((folder / "run.json").read_text())
+    assert record["kind"] == "reproduce" and record["command"].startswith("critic reproduce")
+    assert record["metrics"] == {key: value for key, value in metrics.items() if key != "folder"}
+    assert record["config"]["network"] == NetworkConfig().to_dict()
+    assert json.loads((folder / "model" / "metrics.json").read_text()) == {
+        "test": metrics["test"]}
     assert (folder / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert b"Training and validation accuracy" in (folder / "accuracy.svg").read_bytes()
     assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")]  # no leftovers
@@ -60,7 +64,7 @@ def test_saved_model_scores_raw_test_reviews_the_same(book_run: tuple[dict, Path
     test = load_corpus().subset("test")
     probabilities = model.predict_proba(test.texts)
     accuracy = float(((probabilities >= 0.5) == (test.labels == 1)).mean())
-    assert accuracy == pytest.approx(metrics["test_accuracy"], abs=1e-9)
+    assert accuracy == pytest.approx(metrics["test"]["accuracy"], abs=1e-9)
     config = json.loads((folder / "model" / "config.json").read_text())
     network = Network(NetworkConfig(**config["model"]["network"]))
     weights = load_file(folder / "model" / "weights.safetensors")
@@ -86,18 +90,18 @@ def test_final_epochs_auto_takes_the_lowest_validation_loss(real_data: Path) -> 
 
 def test_existing_run_folder_is_never_clobbered(book_run: tuple[dict, Path]) -> None:
     _, folder = book_run
-    before = (folder / "metrics.json").read_bytes()
+    before = (folder / "run.json").read_bytes()
     done = run_cli("reproduce", "--runs", str(folder.parent), "--epochs", "1")
     assert done.returncode == 2
     assert "exists already" in done.stderr and "--overwrite" in done.stderr
     assert "Traceback" not in done.stderr
-    assert (folder / "metrics.json").read_bytes() == before
+    assert (folder / "run.json").read_bytes() == before
 
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--epochs", "0"], "`epochs` must be a positive integer"),
     (["--batch-size", "-512"], "`batch_size` must be a positive integer"),
-    (["--validation-size", "25000"], "must be smaller than the 25000 training reviews"),
+    (["--validation-size", "25000"], "between 1 and 24999 for 25000 training reviews"),
     (["--final-epochs", "lots"], "positive integer or 'auto'"),
     (["--final-epochs", "0"], "`final_epochs` must be a positive integer"),
     (["--data", "/nowhere/aclImdb_v1.tar.gz"], "does not exist"),

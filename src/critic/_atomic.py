@@ -1,6 +1,9 @@
 """Atomic writes: write under a temporary name in the target's folder, then rename.
 
 A reader never sees a half-written file or folder, and a failure leaves what was there before.
+:func:`claim_output` checks a target before any work is done, the same way for every command:
+an existing target is replaced only when asked, and only if it is a regular file or a real
+folder (never a link, device or pipe), and the folder it goes in must be writable.
 """
 
 from __future__ import annotations
@@ -11,10 +14,13 @@ import io
 import json
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from critic.errors import OutputError, OutputExistsError
 
 
 @contextlib.contextmanager
@@ -42,6 +48,12 @@ def write_text(target: Path, text: str) -> None:
     """Write ``text`` to ``target`` atomically."""
     with atomic_path(target) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def write_bytes(target: Path, data: bytes) -> None:
+    """Write ``data`` to ``target`` atomically."""
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(data)
 
 
 def write_json(target: Path, obj: Any) -> None:
@@ -82,3 +94,64 @@ def atomic_dir(target: Path, *, overwrite: bool = False) -> Iterator[Path]:
             os.replace(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def claim_output(target: str | os.PathLike[str], *, overwrite: bool = False,
+                 kind: Literal["file", "folder"] = "folder") -> Path:
+    """Check that ``target`` can be written, before the work that produces it starts.
+
+    Raises:
+        OutputExistsError: it exists and ``overwrite`` is false.
+        OutputError: it exists but is not a regular ``kind`` (a link, a device, a pipe, a file
+            where a folder is wanted), or its folder cannot be written.
+    """
+    path = Path(target)
+    if path.is_symlink() or path.exists():
+        if not overwrite:
+            raise OutputExistsError(path)
+        regular = path.is_dir() if kind == "folder" else path.is_file()
+        if path.is_symlink() or not regular:
+            raise OutputError(f"{path} exists and is not a regular {kind}; refusing to replace "
+                              "it: choose another path", parameter="output")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise OutputError(f"cannot write {path}: {parent} is not a writable folder; choose "
+                          "another path", parameter="output")
+    return path
+
+
+@contextlib.contextmanager
+def staged_folder(target: Path, *, overwrite: bool = False) -> Iterator[Path]:
+    """:func:`atomic_dir` with its own failures as :class:`OutputError` (the block's
+    exceptions pass through unchanged)."""
+    claim_output(target, overwrite=overwrite)
+    stage = atomic_dir(target, overwrite=overwrite)
+    try:
+        tmp = stage.__enter__()
+    except OSError as exc:
+        raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from exc
+    try:
+        yield tmp
+    except BaseException:
+        stage.__exit__(*sys.exc_info())
+        raise
+    try:
+        stage.__exit__(None, None, None)
+    except FileExistsError as exc:  # it appeared while the work ran
+        raise OutputExistsError(target) from exc
+    except OSError as exc:
+        raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from exc
+
+
+def write_folder(target: Path, files: dict[str, bytes], *, overwrite: bool = False) -> Path:
+    """Write ``files`` (relative path → content) as the folder ``target``, atomically."""
+    with staged_folder(target, overwrite=overwrite) as tmp:
+        try:
+            for name, content in files.items():
+                (tmp / name).parent.mkdir(parents=True, exist_ok=True)
+                (tmp / name).write_bytes(content)
+        except OSError as exc:
+            raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from exc
+    return target

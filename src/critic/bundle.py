@@ -13,7 +13,9 @@ Layout::
 :func:`write_bundle` builds the folder under a temporary name and renames it; :func:`read_bundle`
 checks the manifest, the versions and the tensor shapes before anything is used, so a tampered,
 truncated or incompatible bundle is refused with a message instead of giving wrong answers.
-Loading never executes code from the bundle and needs no PyTorch.
+Loading never executes code from the bundle and needs no PyTorch. What a model type stores and
+how it scores belongs to its class in :mod:`critic.models.registry`; this module only packs,
+checks and unpacks.
 """
 
 from __future__ import annotations
@@ -28,22 +30,18 @@ from typing import Any
 import numpy as np
 
 from critic import __version__
-from critic._atomic import atomic_dir
-from critic.errors import ConfigError, CriticError
+from critic._atomic import write_folder
+from critic.errors import BundleError, ConfigError
 from critic.features import FeatureConfig, Featurizer
-from critic.models.config import NetworkConfig
+from critic.models.registry import ModelType, model_from_config
 from critic.text import TOKENIZER_VERSION, Vocabulary
 
 BUNDLE_FORMAT = "critic.bundle"
-BUNDLE_VERSION = 2  # 2: any feature configuration, network or linear models
-#: ``network``: :class:`critic.models.Network`; ``linear``: one weight per feature and a bias.
-MODEL_TYPES = ("network", "linear")
+# 2: any feature configuration, network or linear models; 3: network layers named dense_1 …
+# output by the model type (format-2 names followed nn.Sequential's indices).
+BUNDLE_VERSION = 3
 LABELS = ("negative", "positive")
 REQUIRED = ("config.json", "vocabulary.json", "weights.safetensors", "metrics.json")
-
-
-class BundleError(CriticError):
-    """A bundle is missing, damaged, or made by an incompatible critic."""
 
 
 @dataclass(frozen=True)
@@ -53,8 +51,7 @@ class Bundle:
     path: Path
     config: dict[str, Any]
     featurizer: Featurizer
-    network: NetworkConfig | None  # None for a linear model
-    weights: dict[str, np.ndarray]
+    model: ModelType
     metrics: dict[str, Any]
 
     @property
@@ -70,30 +67,27 @@ class Bundle:
         return str(self.config["model"].get("name", self.config["model"]["type"]))
 
 
-def bundle_files(*, name: str, featurizer: Featurizer, network: NetworkConfig | None,
-                 weights: dict[str, np.ndarray], metrics: dict[str, Any],
-                 training: dict[str, Any], data: dict[str, Any], threshold: float = 0.5,
-                 extra: dict[str, bytes] | None = None) -> dict[str, bytes]:
+def bundle_files(*, name: str, featurizer: Featurizer, model: ModelType,
+                 metrics: dict[str, Any], training: dict[str, Any], data: dict[str, Any],
+                 threshold: float = 0.5, extra: dict[str, bytes] | None = None
+                 ) -> dict[str, bytes]:
     """The files of a bundle, by name, manifest included.
 
     Args:
         name: the model's name (``dense``, ``tfidf-dense``, ``nblr``, …).
         featurizer: the fitted featurizer the model was trained on.
-        network: the network's shape, or ``None`` for a linear model.
-        weights: the network's state dict, or ``linear.weight`` ``(dimension,)`` and
-            ``linear.bias`` ``(1,)``, as NumPy arrays.
+        model: the trained model (its type, configuration and weights).
+        metrics: what was measured, in :func:`critic.evaluation.evaluate_probabilities`'s
+            shape under ``validation`` and ``test``.
         training: how it was trained (saved for the record).
         data: where the training data came from, e.g. ``{"source": …, "checksum": …}``.
         extra: more files to carry and checksum (figures).
     """
     check_threshold(threshold)
-    model: dict[str, Any] = {"name": name, "type": "linear" if network is None else "network"}
-    if network is not None:
-        model["network"] = network.to_dict()
     config = {
         "format": BUNDLE_FORMAT, "format_version": BUNDLE_VERSION,
         "critic_version": __version__,
-        "model": model,
+        "model": {"name": name, "type": model.name, **model.to_config()},
         "features": featurizer.config.to_dict() | {"dimension": featurizer.dimension},
         "tokenizer": {"version": TOKENIZER_VERSION, "module": "critic.text"},
         "labels": list(LABELS), "threshold": threshold,
@@ -105,7 +99,7 @@ def bundle_files(*, name: str, featurizer: Featurizer, network: NetworkConfig | 
     files = {
         "config.json": _json(config),
         "vocabulary.json": _json(vocabulary.to_dict()),
-        "weights.safetensors": _safetensors(weights),
+        "weights.safetensors": _safetensors(model.weights),
         "metrics.json": _json(metrics),
         **(extra or {}),
     }
@@ -117,19 +111,7 @@ def bundle_files(*, name: str, featurizer: Featurizer, network: NetworkConfig | 
 def write_bundle(path: str | os.PathLike[str], files: dict[str, bytes], *,
                  overwrite: bool = False) -> Path:
     """Write ``files`` (from :func:`bundle_files`) as a bundle folder, atomically."""
-    target = Path(path)
-    if target.exists() and not overwrite:
-        raise BundleError(f"{target} exists already; choose another path or pass --overwrite")
-    try:
-        with atomic_dir(target, overwrite=overwrite) as tmp:
-            for name, blob in files.items():
-                (tmp / name).write_bytes(blob)
-    except FileExistsError as exc:
-        raise BundleError(f"{target} appeared while writing; pass --overwrite to replace it"
-                          ) from exc
-    except OSError as exc:
-        raise BundleError(f"cannot write the bundle {target}: {exc.strerror or exc}") from exc
-    return target
+    return write_folder(Path(path), files, overwrite=overwrite)
 
 
 def read_bundle(path: str | os.PathLike[str]) -> Bundle:
@@ -144,17 +126,15 @@ def read_bundle(path: str | os.PathLike[str]) -> Bundle:
     _check_config(config, folder)
     try:
         featurizer = _featurizer(config, blobs, folder)
-        network = (NetworkConfig(**config["model"]["network"])
-                   if config["model"]["type"] == "network" else None)
         check_threshold(config["threshold"])
-    except (ConfigError, KeyError, TypeError) as exc:
+        model = model_from_config(config["model"],
+                                  _load_tensors(blobs, "weights.safetensors", folder),
+                                  featurizer.dimension)
+    except (ConfigError, BundleError, KeyError, TypeError) as exc:
         raise BundleError(f"{folder}: the features, vocabulary and model do not fit together "
                           f"({exc}); the bundle was edited by hand or damaged: retrain it"
                           ) from exc
-    weights = _load_tensors(blobs, "weights.safetensors", folder)
-    _check_shapes(weights, network, featurizer.dimension, folder)
-    return Bundle(folder, config, featurizer, network, weights,
-                  _load_json(blobs, "metrics.json", folder))
+    return Bundle(folder, config, featurizer, model, _load_json(blobs, "metrics.json", folder))
 
 
 def _featurizer(config: dict[str, Any], blobs: dict[str, bytes], folder: Path) -> Featurizer:
@@ -227,10 +207,6 @@ def _check_config(config: dict[str, Any], folder: Path) -> None:
                           f"{config.get('tokenizer', {}).get('version')!r}; this critic "
                           f"tokenises with version {TOKENIZER_VERSION}, so its features would "
                           "differ: retrain the model")
-    if config.get("model", {}).get("type") not in MODEL_TYPES:
-        raise BundleError(f"{folder} holds a model of type "
-                          f"{config.get('model', {}).get('type')!r}, unknown to this critic "
-                          f"(it knows {', '.join(MODEL_TYPES)})")
     if not isinstance(config.get("features"), dict):
         raise BundleError(f"{folder}/config.json has no feature configuration")
 
@@ -250,35 +226,6 @@ def _load_tensors(blobs: dict[str, bytes], name: str, folder: Path) -> dict[str,
         return load(blobs[name])
     except (SafetensorError, ValueError) as exc:
         raise BundleError(f"{folder}/{name} cannot be read ({exc})") from exc
-
-
-def _check_shapes(weights: dict[str, np.ndarray], network: NetworkConfig | None,
-                  dimension: int, folder: Path) -> None:
-    if network is not None and network.input_dim != dimension:
-        raise BundleError(f"{folder}: the features have {dimension} columns but the network "
-                          f"takes {network.input_dim}; the bundle was edited by hand: retrain it")
-    expected = expected_shapes(network) if network is not None else {
-        "linear.weight": (dimension,), "linear.bias": (1,)}
-    got = {name: tuple(array.shape) for name, array in weights.items()}
-    if got != expected:
-        raise BundleError(f"{folder}/weights.safetensors does not fit the model in "
-                          f"config.json (expected {expected}, found {got})")
-
-
-def expected_shapes(network: NetworkConfig) -> dict[str, tuple[int, ...]]:
-    """Tensor names and shapes of :class:`critic.models.Network`'s state dict."""
-    shapes: dict[str, tuple[int, ...]] = {
-        "first.weight": (network.input_dim, network.units), "first.bias": (network.units,)}
-    # Network.rest is [act, (dropout)] then per hidden layer [Linear, act, (dropout)], then Linear.
-    step = 3 if network.dropout else 2
-    index = step - 1
-    for _ in range(network.hidden_layers - 1):
-        shapes[f"rest.{index}.weight"] = (network.units, network.units)
-        shapes[f"rest.{index}.bias"] = (network.units,)
-        index += step
-    shapes[f"rest.{index}.weight"] = (1, network.units)
-    shapes[f"rest.{index}.bias"] = (1,)
-    return shapes
 
 
 def _with_manifest(files: dict[str, bytes]) -> dict[str, bytes]:

@@ -1,44 +1,55 @@
-"""The ``critic`` command line: thin wrappers that parse, call the library, and print.
+"""The ``critic`` command line: each command parses its options, calls one library function and
+prints the result.
 
-Results go to stdout, progress and logs to stderr. Exit codes: 0 ok, 1 failure, 2 bad usage or
-bad input (every :class:`~critic.errors.CriticError`).
+Results go to stdout, progress and logs to stderr (:mod:`critic.console`). Exit codes: 0 ok, 1
+failure, 2 bad usage or bad input (every :class:`~critic.errors.CriticError`), 130 interrupted.
+Library imports happen inside the commands, so ``critic --help`` and ``--version`` start fast.
 """
 
 from __future__ import annotations
 
-import gc
 import json
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from typer.exceptions import TyperException
 
+from critic import __version__
 from critic.errors import CriticError
 
-# Heavy imports (PyTorch, matplotlib) happen inside commands, so this is close to the start.
-_CLI_STARTED = time.perf_counter()
+if TYPE_CHECKING:
+    from critic.datasets.files import Reviews
+    from critic.predict import Explanation
+
+_STARTED = time.perf_counter()
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  rich_markup_mode=None,  # plain help: Rich is imported only to draw progress
                   help="critic: fast, lean sentiment classification of reviews.")
 data_app = typer.Typer(no_args_is_help=True, help="The IMDB dataset: where it is, what it holds.")
 app.add_typer(data_app, name="data")
-err = Console(stderr=True, highlight=False)
+
+#: Library parameters whose option is not simply ``--the-name``.
+_FLAGS = {"hidden_layers": "--layers", "validation": "--validation-input",
+          "metric": "--find-threshold"}
 
 DataOption = Annotated[
     str | None, typer.Option("--data", help="IMDB archive or aclImdb/ folder "
                              "(default: $CRITIC_DATA, then the cache, then download).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+OverwriteOption = Annotated[bool, typer.Option(help="Replace what is there (only once the new "
+                                               "output is complete).")]
+BundleArgument = Annotated[Path, typer.Argument(help="A bundle folder (critic train, or "
+                                                  "runs/NAME/model from critic reproduce).")]
+TextColumnOption = Annotated[str, typer.Option(help="Column holding the review text.")]
+LabelColumnOption = Annotated[str, typer.Option(help="Column holding the 0/1 or pos/neg label.")]
 
 
 def _show_version(value: bool) -> None:
     if value:
-        from critic import __version__
-
         print(f"critic {__version__}")
         raise typer.Exit()
 
@@ -53,35 +64,19 @@ def _root(version: Annotated[bool, typer.Option(
 @data_app.command("info")
 def data_info(data: DataOption = None, as_json: JsonOption = False) -> None:
     """Print the data source, its checksum, reviews per split and label, and the caches."""
-    from critic.datasets.corpus import cache_path, load_corpus
-    from critic.datasets.imdb import training_vocabulary
+    from critic.datasets.imdb import describe
 
-    corpus = load_corpus(data)
-    info = {
-        "source": corpus.source,
-        "checksum": corpus.checksum,
-        "official_archive": corpus.checksum == _canonical_sha256(),
-        "counts": corpus.counts(),
-        "vocabulary_size": len(training_vocabulary(data)),
-        "cache": str(cache_path(corpus.checksum)),
-    }
+    info: dict[str, Any] = describe(data)
     if as_json:
         print(json.dumps(info, indent=2))
         return
-    print(f"source      {info['source']}")
-    print(f"sha256      {info['checksum']}"
-          + ("  (official archive)" if info["official_archive"] else "  (not the official "
-             "archive; accepted after the layout check)"))
+    official = ("  (official archive)" if info["official_archive"] else
+                "  (not the official archive; accepted after the layout check)")
+    print(f"source      {info['source']}\nsha256      {info['checksum']}{official}")
     for split, per_label in info["counts"].items():
         print(f"{split:<11} " + ", ".join(f"{n:,} {label}" for label, n in per_label.items()))
     print(f"vocabulary  {info['vocabulary_size']:,} distinct words in the training reviews")
     print(f"cache       {info['cache']}")
-
-
-def _canonical_sha256() -> str:
-    from critic.datasets.fetch import CANONICAL_SHA256
-
-    return CANONICAL_SHA256
 
 
 @app.command()
@@ -89,7 +84,7 @@ def reproduce(
     data: DataOption = None,
     name: Annotated[str, typer.Option(help="Run name: the run folder is RUNS/NAME.")] = "book",
     runs: Annotated[Path, typer.Option(help="Folder that holds run folders.")] = Path("runs"),
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing run folder.")] = False,
+    overwrite: OverwriteOption = False,
     epochs: Annotated[int, typer.Option(help="Epochs of the validation run.")] = 20,
     final_epochs: Annotated[str, typer.Option(
         help="Epochs of the final model: a number, or 'auto' for the lowest validation loss."
@@ -107,12 +102,12 @@ def reproduce(
     # The data loads in a child process while PyTorch is imported here (-0.4 s or more).
     book = in_child(_book_matrices, data, 10_000)
 
+    from critic.console import EpochReporter
     from critic.experiments.reproduce import ReproduceConfig
     from critic.experiments.reproduce import reproduce as run
     from critic.models.config import NetworkConfig, TrainConfig
 
     _freeze_imports()
-
     config = ReproduceConfig(
         validation_size=validation_size, epochs=epochs,
         final_epochs=_parse_final_epochs(final_epochs), network=NetworkConfig(),
@@ -123,16 +118,17 @@ def reproduce(
     if as_json:
         print(json.dumps(m | {"folder": str(result.folder)}, indent=2))
         return
-    print("Review 0, decoded:")
-    print(f"  {result.decoded_review[:600]}{' …' if len(result.decoded_review) > 600 else ''}")
-    print(f"Best validation loss at epoch {m['best_val_loss_epoch']}, best validation accuracy "
-          f"{m['best_val_accuracy']:.4f} at epoch {m['best_val_accuracy_epoch']}; training "
-          f"accuracy at epoch {config.epochs}: {m['train_accuracy_last_epoch']:.4f}")
+    decoded = result.decoded_review
+    print(f"Review 0, decoded:\n  {decoded[:600]}{' …' if len(decoded) > 600 else ''}")
+    v = m["validation"]
+    print(f"Best validation loss at epoch {v['best_loss_epoch']}, best validation accuracy "
+          f"{v['accuracy']:.4f} at epoch {v['best_accuracy_epoch']}; training accuracy at "
+          f"epoch {config.epochs}: {m['train_accuracy_last_epoch']:.4f}")
     plural = "s" if result.final_epochs != 1 else ""
     print(f"Final model: {result.final_epochs} epoch{plural} on all 25,000 training reviews "
           f"({m['final_epochs_rule']})")
-    print(f"Test loss {m['test_loss']:.4f}, test accuracy {m['test_accuracy']:.4f}")
-    print(f"Wrote {result.folder}/ in {time.perf_counter() - _CLI_STARTED:.1f} s")
+    print(f"Test loss {m['test']['loss']:.4f}, test accuracy {m['test']['accuracy']:.4f}")
+    print(f"Wrote {result.folder}/ in {time.perf_counter() - _STARTED:.1f} s")
 
 
 def _book_matrices(data: str | None, num_words: int) -> Any:
@@ -144,6 +140,8 @@ def _book_matrices(data: str | None, num_words: int) -> Any:
 def _freeze_imports() -> None:
     """Move everything imported so far (PyTorch: ~half a million objects) out of the garbage
     collector's sight: later collections, and the one at exit, stop walking it (-0.2 s)."""
+    import gc
+
     gc.collect()
     gc.freeze()
 
@@ -163,12 +161,6 @@ def _check_name(name: str) -> None:
         raise typer.BadParameter(f"{name!r} is not a folder name", param_hint="--name")
 
 
-BundleArgument = Annotated[Path, typer.Argument(help="A bundle folder (critic train, or "
-                                                  "runs/NAME/model from critic reproduce).")]
-TextColumn = Annotated[str, typer.Option(help="Column holding the review text.")]
-LabelColumn = Annotated[str, typer.Option(help="Column holding the 0/1 or pos/neg label.")]
-
-
 @app.command()
 def train(
     output: Annotated[Path, typer.Option(help="Bundle folder to write.")] = Path("model"),
@@ -176,8 +168,8 @@ def train(
     input_file: Annotated[Path | None, typer.Option(
         "--input", help="Your labelled reviews: CSV, JSON lines, Parquet, or a folder with "
         "pos/ and neg/ (instead of IMDB).")] = None,
-    text_column: TextColumn = "text",
-    label_column: LabelColumn = "label",
+    text_column: TextColumnOption = "text",
+    label_column: LabelColumnOption = "label",
     model: Annotated[str, typer.Option(
         help="dense (the book's network on multi-hot words), tfidf-dense (tf-idf words and "
         "bigrams into a network) or nblr (NB-weighted logistic regression on words, bigrams "
@@ -209,66 +201,48 @@ def train(
         "the best epoch are kept (tfidf-dense: 3).")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for initialisation and shuffling (0).")
                     ] = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing bundle.")] = False,
+    overwrite: OverwriteOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Train a model (the book's network by default) and write a bundle."""
-    from critic.datasets.files import read_reviews_file
-    from critic.train import train_bundle
+    from critic.console import EpochReporter
+    from critic.train import options_for, train_bundle
 
     _freeze_imports()
-    options = _train_options(model, {
-        "ngram_range": _parse_ngram_range(ngram_range), "max_ngrams": max_ngrams,
-        "num_words": num_words}, {
-        "hidden_layers": layers, "units": units, "activation": activation, "dropout": dropout},
-        {"loss": loss, "optimizer": optimizer, "learning_rate": learning_rate,
-         "batch_size": batch_size, "seed": seed},
-        {"epochs": epochs, "patience": patience, "validation_size": (
-            int(validation_size) if validation_size and validation_size >= 1
-            else validation_size)})
-    reviews = (read_reviews_file(input_file, text_column=text_column, label_column=label_column,
-                                 require_labels=True) if input_file is not None else None)
+    options = options_for(
+        model, ngram_range=_parse_ngram_range(ngram_range), max_ngrams=max_ngrams,
+        num_words=num_words, hidden_layers=layers, units=units, activation=activation,
+        dropout=dropout, loss=loss, optimizer=optimizer, learning_rate=learning_rate,
+        batch_size=batch_size, seed=seed, epochs=epochs, patience=patience,
+        validation_size=(int(validation_size) if validation_size and validation_size >= 1
+                         else validation_size))
+    reviews = _labelled(input_file, text_column, label_column)
     result = train_bundle(options, output, data=data, reviews=reviews, overwrite=overwrite,
                           callbacks=[EpochReporter()])
-    summary = {key: value for key, value in result.metrics.items() if key != "history"}
+    m = result.metrics
     if as_json:
+        summary = {key: value for key, value in m.items() if key != "history"}
         print(json.dumps(summary | {"bundle": str(result.path)}, indent=2))
         return
-    m = result.metrics
     if "chosen" in m:
         print(f"Chose C={m['chosen']['C']}, beta={m['chosen']['beta']} on validation "
               f"(accuracy {m['validation']['accuracy']:.4f}); refitted on all training reviews")
     else:
         print(f"Kept the weights of epoch {m['kept_epoch']} (lowest validation loss at epoch "
-              f"{m['best_val_loss_epoch']}); validation accuracy "
+              f"{m['validation']['best_loss_epoch']}); validation accuracy "
               f"{m['validation']['accuracy']:.4f}")
     if "test" in m:
         print(f"IMDB test: loss {m['test']['loss']:.4f}, accuracy {m['test']['accuracy']:.4f}")
     print(f"Wrote the bundle {result.path}/")
 
 
-def _train_options(model: str, features: dict[str, Any], network: dict[str, Any],
-                   training: dict[str, Any], run: dict[str, Any]) -> Any:
-    """The named model's options with every knob the user gave (``None``: not given)."""
-    import dataclasses
+def _labelled(path: Path | None, text_column: str, label_column: str) -> Reviews | None:
+    if path is None:
+        return None
+    from critic.datasets.files import read_reviews_file
 
-    from critic.train import LINEAR_MODELS, recipe
-
-    given = {name: {k: v for k, v in group.items() if v is not None}
-             for name, group in (("features", features), ("network", network),
-                                 ("training", training), ("run", run))}
-    base = recipe(model)
-    if model in LINEAR_MODELS:
-        ignored = [*given["network"], *given["training"], *(
-            k for k in given["run"] if k in ("epochs", "patience"))]
-        if ignored:
-            raise typer.BadParameter(
-                f"{model} is a linear model; it has no {', '.join(sorted(ignored))}",
-                param_hint="--model")
-    return dataclasses.replace(
-        base, features=dataclasses.replace(base.features, **given["features"]),
-        network=dataclasses.replace(base.network, **given["network"]),
-        training=dataclasses.replace(base.training, **given["training"]), **given["run"])
+    return read_reviews_file(path, text_column=text_column, label_column=label_column,
+                             require_labels=True)
 
 
 def _parse_ngram_range(value: str | None) -> tuple[int, int] | None:
@@ -292,8 +266,8 @@ def evaluate(
     data: DataOption = None,
     input_file: Annotated[Path | None, typer.Option(
         "--input", help="Labelled reviews to evaluate on instead of the IMDB test set.")] = None,
-    text_column: TextColumn = "text",
-    label_column: LabelColumn = "label",
+    text_column: TextColumnOption = "text",
+    label_column: LabelColumnOption = "label",
     threshold: Annotated[float | None, typer.Option(
         help="Cut to evaluate at (default: the bundle's).")] = None,
     find_threshold: Annotated[str | None, typer.Option(
@@ -307,77 +281,32 @@ def evaluate(
     as_json: JsonOption = False,
 ) -> None:
     """Loss, accuracy, precision, recall, F1, ROC-AUC, confusion matrix and calibration."""
-    from critic._atomic import atomic_path
-    from critic.evaluation import evaluate_probabilities, reliability_figure
+    from critic._atomic import claim_output, write_bytes
+    from critic.evaluation import evaluate_model, reliability_figure, store_best_threshold
     from critic.predict import load
 
+    claim_output(figure, overwrite=True, kind="file")
     model = load(bundle)
     if find_threshold is not None:
-        model = _store_best_threshold(bundle, model, find_threshold, data, validation_input,
-                                      text_column, label_column)
-    texts, labels, source = _evaluation_data(data, input_file, text_column, label_column)
-    cut = model.threshold if threshold is None else threshold
-    from critic.bundle import check_threshold
-
-    check_threshold(cut)
-    report = evaluate_probabilities(labels, model.predict_proba(texts), threshold=cut)
-    report["data"] = source
-    with atomic_path(figure) as tmp:
-        tmp.write_bytes(reliability_figure(report))
+        model = store_best_threshold(
+            bundle, find_threshold,  # type: ignore[arg-type]  # checked by the library
+            validation=_labelled(validation_input, text_column, label_column), data=data)
+        _say(f"threshold {model.threshold:.4f} maximises validation {find_threshold}; stored "
+             f"in {bundle}")
+    report = evaluate_model(model, _labelled(input_file, text_column, label_column),
+                            data=data, threshold=threshold)
+    write_bytes(figure, reliability_figure(report))
     if as_json:
         print(json.dumps(report | {"reliability_figure": str(figure)}, indent=2))
         return
     c = report["confusion_matrix"]
-    print(f"{source}: {report['reviews']:,} reviews, threshold {cut:.3f}")
+    print(f"{report['data']}: {report['reviews']:,} reviews, threshold {report['threshold']:.3f}")
     for key in ("loss", "accuracy", "precision", "recall", "f1", "roc_auc"):
-        print(f"{key:<10} {report[key]:.4f}")
+        value = report[key]
+        print(f"{key:<10} " + (f"{value:.4f}" if value is not None else "undefined (one class)"))
     print(f"confusion  predicted neg / pos: actual neg {c['tn']:,} / {c['fp']:,}, "
           f"actual pos {c['fn']:,} / {c['tp']:,}")
     print(f"ECE        {report['calibration']['ece']:.4f} (reliability figure: {figure})")
-
-
-def _evaluation_data(data: str | None, input_file: Path | None, text_column: str,
-                     label_column: str) -> tuple[Any, Any, str]:
-    if input_file is not None:
-        from critic.datasets.files import read_reviews_file
-
-        reviews = read_reviews_file(input_file, text_column=text_column,
-                                    label_column=label_column, require_labels=True)
-        return reviews.texts, reviews.labels, str(input_file)
-    from critic.datasets.corpus import load_corpus
-
-    test = load_corpus(data).subset("test")
-    return test.texts, test.labels.astype("uint8"), "IMDB test split"
-
-
-def _store_best_threshold(bundle: Path, model: Any, metric: str, data: str | None,
-                          validation_input: Path | None, text_column: str,
-                          label_column: str) -> Any:
-    from critic.bundle import with_threshold
-    from critic.evaluation import find_threshold as search
-    from critic.predict import Predictor
-
-    if metric not in ("accuracy", "f1"):
-        raise typer.BadParameter("must be 'accuracy' or 'f1'", param_hint="--find-threshold")
-    if validation_input is not None:
-        texts, labels, _ = _evaluation_data(None, validation_input, text_column, label_column)
-    else:
-        validation = model.bundle.config["data"].get("validation", {})
-        if model.bundle.config["data"].get("source") != "imdb" or "reviews" not in validation:
-            raise typer.BadParameter("this bundle was not trained on IMDB; give its "
-                                     "validation reviews", param_hint="--validation-input")
-        if validation.get("trained_on_after_choice"):
-            raise typer.BadParameter(
-                f"this {model.bundle.model_name} model was refitted on its held-out reviews, "
-                "so they cannot choose a threshold honestly; give other labelled reviews",
-                param_hint="--validation-input")
-        from critic.datasets.imdb import held_out_texts
-
-        texts, labels = held_out_texts(data, int(validation["reviews"]))
-    cut = search(labels, model.predict_proba(texts), metric)  # type: ignore[arg-type]
-    err.print(f"threshold {cut:.4f} maximises validation {metric}; stored in {bundle}",
-              markup=False)
-    return Predictor(with_threshold(bundle, cut))
 
 
 @app.command()
@@ -390,33 +319,47 @@ def predict(
     ] = None,
     output: Annotated[Path | None, typer.Option(help="Write results here (default stdout).")
                       ] = None,
-    text_column: TextColumn = "text",
+    text_column: TextColumnOption = "text",
     id_column: Annotated[str | None, typer.Option(
         help="Column with review ids (default: 'id' when present).")] = None,
     batch_size: Annotated[int, typer.Option(help="Reviews scored per batch.")] = 25_000,
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of TSV.")] = False,
 ) -> None:
     """Label and probability per review: TSV (id, label, probability) or JSON lines."""
+    from critic._atomic import claim_output, write_text
+    from critic.console import progress_bar
     from critic.models.config import check_positive
     from critic.predict import load
 
     check_positive("batch_size", batch_size)
+    if output is not None:
+        claim_output(output, overwrite=True, kind="file")
     model = load(bundle)
     reviews = _prediction_input(texts, input_file, text_column, id_column)
-    lines = _score(model, reviews, batch_size, as_json, show_progress=input_file is not None)
+    ids = reviews.ids
+    lines: list[str] = []
+    with progress_bar("scoring", len(reviews)) as bar:
+        for start in range(0, len(reviews), batch_size):
+            stop = start + batch_size
+            for i, p in enumerate(model.predictions(reviews.texts[start:stop],
+                                                    ids[start:stop] if ids else None)):
+                if p.words == 0:
+                    _say(f"warning: review {start + i + 1} has no words; it is scored from "
+                         "the model's prior alone")
+                lines.append(json.dumps(p.to_dict()) if as_json else "\t".join(
+                    ([p.id] if p.id is not None else []) + [p.label, f"{p.probability:.6f}"]))
+            bar.advance(min(batch_size, len(reviews) - start))
+    text = "".join(line + "\n" for line in lines)
     if output is None:
-        sys.stdout.write(lines)
+        sys.stdout.write(text)
         return
-    from critic._atomic import write_text
-
-    write_text(output, lines)  # atomic: an existing file is replaced only when complete
-    err.print(f"wrote {len(reviews):,} predictions to {output}", markup=False)
+    write_text(output, text)  # atomic: an existing file is replaced only when complete
+    _say(f"wrote {len(reviews):,} predictions to {output}")
 
 
 def _prediction_input(texts: list[str] | None, input_file: Path | None, text_column: str,
-                      id_column: str | None) -> Any:
-    from critic.datasets.files import Reviews, read_reviews_file
-    from critic.errors import DataError
+                      id_column: str | None) -> Reviews:
+    from critic.datasets.files import Reviews, read_reviews_bytes, read_reviews_file
 
     if input_file is not None and texts:
         raise typer.BadParameter("give reviews as arguments or --input, not both")
@@ -425,67 +368,9 @@ def _prediction_input(texts: list[str] | None, input_file: Path | None, text_col
     if not texts:
         raise typer.BadParameter("give reviews as arguments, '-' for stdin, or --input FILE")
     if texts == ["-"]:
-        raw = sys.stdin.buffer.read()
-        try:
-            lines = raw.decode("utf-8").splitlines()
-        except UnicodeDecodeError as exc:
-            raise DataError(f"stdin is not valid UTF-8 (byte {exc.start})") from exc
-        if not lines:
-            raise DataError("stdin is empty: no reviews to score")
-        return _stdin_reviews(lines, text_column, id_column)
+        return read_reviews_bytes(sys.stdin.buffer.read(), text_column=text_column,
+                                  id_column=id_column)
     return Reviews(list(texts), source="arguments")
-
-
-def _stdin_reviews(lines: list[str], text_column: str, id_column: str | None) -> Any:
-    from critic.datasets.files import Reviews
-    from critic.errors import DataError
-
-    if not lines[0].lstrip().startswith("{"):
-        return Reviews(lines, source="stdin")
-    rows = []
-    for number, line in enumerate(lines, start=1):
-        try:
-            row = json.loads(line)
-        except ValueError as exc:
-            raise DataError(f"stdin line {number} is not JSON ({exc})") from exc
-        if not isinstance(row, dict) or not isinstance(row.get(text_column), str):
-            raise DataError(f"stdin line {number} has no string field {text_column!r}")
-        rows.append(row)
-    key = id_column or ("id" if all("id" in r for r in rows) else None)
-    return Reviews([r[text_column] for r in rows],
-                   ids=[str(r.get(key)) for r in rows] if key else None, source="stdin")
-
-
-def _score(model: Any, reviews: Any, batch_size: int, as_json: bool,
-           show_progress: bool) -> str:
-    import numpy as np
-
-    out: list[str] = []
-    with Progress("scoring", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err, transient=True, disable=not (show_progress and err.is_terminal)
-                  ) as bar:
-        task = bar.add_task("scoring", total=len(reviews))
-        for start in range(0, len(reviews), batch_size):
-            chunk = reviews.texts[start:start + batch_size]
-            probabilities, words = model.score(chunk)
-            for i in np.nonzero(words == 0)[0]:
-                err.print(f"warning: review {start + i + 1} has no words; it is scored from "
-                          "the model's prior alone", markup=False)
-            labels = model.label_names(probabilities >= model.threshold)
-            ids = reviews.ids[start:start + batch_size] if reviews.ids else [None] * len(chunk)
-            for review_id, label, p in zip(ids, labels, probabilities, strict=True):
-                out.append(_result_line(review_id, label, float(p), as_json))
-            bar.advance(task, len(chunk))
-    return "".join(out)
-
-
-def _result_line(review_id: str | None, label: str, probability: float, as_json: bool) -> str:
-    if as_json:
-        row = ({"id": review_id} if review_id is not None else {}) | {
-            "label": label, "probability": round(probability, 6)}
-        return json.dumps(row) + "\n"
-    fields = ([review_id] if review_id is not None else []) + [label, f"{probability:.6f}"]
-    return "\t".join(fields) + "\n"
 
 
 @app.command()
@@ -496,8 +381,12 @@ def explain(
     as_json: JsonOption = False,
 ) -> None:
     """The words that pushed the decision, each with its exact effect on the logit."""
+    from rich.console import Console
+
+    from critic.models.config import check_positive
     from critic.predict import load
 
+    check_positive("top", top)
     explanation = load(bundle).explain(text)
     if as_json:
         print(json.dumps(explanation.to_dict(), indent=2))
@@ -513,10 +402,11 @@ def explain(
     for word in explanation.words[:top]:
         colour = "green" if word.contribution > 0 else "red"
         note = "" if word.in_vocabulary else "  (not in the vocabulary)"
-        out.print(f"  [{colour}]{word.contribution:+.3f}[/{colour}]  {word.word}{note}")
+        out.print(f"  [{colour}]{word.contribution:+.3f}[/{colour}]  {word.word}{note}",
+                  markup=True)
 
 
-def _highlighted(explanation: Any) -> Any:
+def _highlighted(explanation: Explanation) -> Any:
     from rich.text import Text
 
     scores = explanation.contribution_of()
@@ -553,32 +443,16 @@ def sweep(
     as_json: JsonOption = False,
 ) -> None:
     """Run the book's variants as a grid over several seeds; rank them by validation."""
-    from critic.experiments.sweep import (
-        SweepSpec,
-        load_spec_toml,
-        markdown_table,
-        parse_grid,
-        run_sweep,
-    )
-    from critic.models.config import check_positive
+    from critic.console import progress_bar
+    from critic.experiments.sweep import markdown_table, run_sweep, sweep_spec
 
     _check_name(name)
-    check_positive("seeds", seeds)
-    if workers is not None:
-        check_positive("workers", workers)
-    if config_file is not None:
-        spec = load_spec_toml(config_file)
-    else:
-        kwargs = {"grid": parse_grid(grid)} if grid else {}
-        spec = SweepSpec(seeds=tuple(range(seeds)), epochs=epochs,
-                         validation_size=validation_size, batch_size=batch_size, **kwargs)
-    with Progress("sweep", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err, transient=True, disable=not err.is_terminal) as bar:
-        task = bar.add_task("runs", total=None)
-
+    spec = sweep_spec(config_file=config_file, grid=grid, seeds=seeds, epochs=epochs,
+                      validation_size=validation_size, batch_size=batch_size)
+    with progress_bar("runs", None) as bar:
         def done(finished: int, total: int) -> None:
-            bar.update(task, completed=finished, total=total)
-            if not err.is_terminal:
+            bar.update(finished, total)
+            if not sys.stderr.isatty():
                 print(f"run {finished}/{total} done", file=sys.stderr, flush=True)
 
         result = run_sweep(spec, sweeps / name, data=data, workers=workers, on_done=done)
@@ -587,8 +461,8 @@ def sweep(
                           "rows": result.rows}, indent=2))
         return
     print(markdown_table(result.rows), end="")
-    print(f"\nWrote {result.folder}/ (results.md, results.csv, validation_curves.png); "
-          f"{result.ran} runs computed now")
+    print(f"\nWrote {result.folder}/ (results.md, results.csv, validation_curves.png, "
+          f"run.json); {result.ran} runs computed now")
 
 
 @app.command()
@@ -602,41 +476,29 @@ def cv(
     seed: Annotated[int, typer.Option(help="Seed for initialisation and shuffling.")] = 0,
     name: Annotated[str, typer.Option(help="Folder name under --runs.")] = "cv",
     runs: Annotated[Path, typer.Option(help="Folder that holds run folders.")] = Path("runs"),
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing folder.")] = False,
+    overwrite: OverwriteOption = False,
     data: DataOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """K-fold cross-validation of one configuration: per-fold and mean curves, chosen epoch."""
-    from critic.experiments.crossval import cross_validate, write_cv_folder
+    from critic.console import EpochReporter
+    from critic.experiments.crossval import TABLE_HEADER, run_cv, table_rows
     from critic.models.config import NetworkConfig, TrainConfig
 
     _check_name(name)
     network = NetworkConfig(hidden_layers=layers, units=units,
-                            activation=activation)  # type: ignore[arg-type]
-    training = TrainConfig(loss=loss, seed=seed)  # type: ignore[arg-type]
-    if (runs / name).exists() and not overwrite:
-        from critic.errors import RunFolderError
-
-        raise RunFolderError(f"{runs / name} exists already; choose another --name or pass "
-                             "--overwrite")
-    result = cross_validate(network, training, folds=folds, epochs=epochs, data=data,
-                            callbacks=[EpochReporter()])
-    folder = write_cv_folder(result, runs / name, network=network, training=training,
-                             overwrite=overwrite)
+                            activation=activation)  # type: ignore[arg-type]  # checked there
+    training = TrainConfig(loss=loss, seed=seed)  # type: ignore[arg-type]  # checked there
+    result = run_cv(network, training, runs / name, folds=folds, epochs=epochs, data=data,
+                    overwrite=overwrite, callbacks=[EpochReporter()])
     if as_json:
-        print(json.dumps(result.to_dict() | {"folder": str(folder)}, indent=2))
+        print(json.dumps(result.to_dict() | {"folder": str(runs / name)}, indent=2))
         return
-    print("| fold | best val accuracy | at epoch | lowest val loss | at epoch |")
-    print("|---:|---:|---:|---:|---:|")
-    for k, h in enumerate(result.folds, start=1):
-        acc, vl = h["val_accuracy"], h["val_loss"]
-        print(f"| {k} | {max(acc):.4f} | {acc.index(max(acc)) + 1} | {min(vl):.4f} | "
-              f"{vl.index(min(vl)) + 1} |")
-    m = result.mean
-    print(f"| mean | {max(m['val_accuracy']):.4f} | {result.best_accuracy_epoch} | "
-          f"{min(m['val_loss']):.4f} | {result.chosen_epoch} |")
+    print("| " + " | ".join(TABLE_HEADER) + " |\n|---:|---:|---:|---:|---:|")
+    for row in table_rows(result.folds, result.mean):
+        print("| " + " | ".join(map(str, row)) + " |")
     print(f"\nChosen epoch (lowest mean validation loss): {result.chosen_epoch}. "
-          f"Wrote {folder}/ (cv.json, cv.png)")
+          f"Wrote {runs / name}/ (run.json, cv.png)")
 
 
 @app.command()
@@ -646,7 +508,7 @@ def leaderboard(
         help="Comma-separated models to train and compare.")] = "dense,tfidf-dense,nblr",
     output: Annotated[Path, typer.Option(help="Folder for the tables and the bundles.")
                       ] = Path("leaderboard"),
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing folder.")] = False,
+    overwrite: OverwriteOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Train each model on IMDB; table of regime, validation and test accuracy, training
@@ -655,18 +517,18 @@ def leaderboard(
 
     _freeze_imports()
     result = run_leaderboard(parse_models(models), output, data=data, overwrite=overwrite,
-                             progress=lambda message: err.print(message, markup=False))
+                             progress=_say)
     if as_json:
         print(json.dumps({"results": result.rows, "folder": str(result.folder)}, indent=2))
         return
     print(markdown_table(result.rows), end="")
-    print(f"\nWrote {result.folder}/ (results.md, results.csv, results.json, models/)")
+    print(f"\nWrote {result.folder}/ (results.md, results.csv, run.json, models/)")
 
 
 @app.command()
 def report(
     folder: Annotated[Path, typer.Argument(
-        help="A runs/NAME, sweeps/NAME, cv or leaderboard folder.")],
+        help="A folder written by reproduce, train, sweep, cv or leaderboard.")],
     output: Annotated[Path | None, typer.Option(
         help="HTML file to write (default FOLDER/report.html).")] = None,
 ) -> None:
@@ -692,83 +554,40 @@ def serve(
         help="Requests in progress at once, per worker (503 with Retry-After beyond).")] = 64,
 ) -> None:
     """Serve a bundle over HTTP: POST /v1/predict, the web page at /, OpenAPI at /docs."""
-    import dataclasses
-    import os
+    from critic.serve.app import Limits, run
 
-    import uvicorn
-
-    from critic.models.config import check_positive
-    from critic.predict import load
-    from critic.serve.app import Limits, create_app
-
-    for name, value in (("port", port), ("workers", workers), ("max_inputs", max_inputs),
-                        ("max_chars", max_chars), ("max_body_bytes", max_body_bytes),
-                        ("max_concurrent", max_concurrent)):
-        check_positive(name, value)
     limits = Limits(max_inputs, max_chars, max_body_bytes, max_concurrent)
-    predictor = load(bundle)  # refuse to start on a missing or damaged bundle
     if host not in ("127.0.0.1", "localhost", "::1"):
-        err.print(f"warning: serving on {host}, reachable from other machines", markup=False)
-    options: dict[str, Any] = {"host": host, "port": port, "log_level": "info",
-                               "timeout_graceful_shutdown": 30}
-    if workers == 1:
-        uvicorn.run(create_app(predictor, limits), **options)
-        return
-    os.environ["CRITIC_SERVE_BUNDLE"] = str(bundle.resolve())
-    os.environ["CRITIC_SERVE_LIMITS"] = json.dumps(dataclasses.asdict(limits))
-    uvicorn.run("critic.serve.app:app_from_environment", factory=True, workers=workers, **options)
+        _say(f"warning: serving on {host}, reachable from other machines")
+    run(bundle, host=host, port=port, workers=workers, limits=limits)
 
 
-class EpochReporter:
-    """Keras-style epoch lines on stderr, with a progress bar when stderr is a terminal."""
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
-    def __init__(self) -> None:
-        self._progress: Progress | None = None
-        self._task: Any = None
-        self._epochs = 0
-        self._steps = 0
 
-    def on_train_begin(self, epochs: int, steps: int) -> None:
-        self._epochs, self._steps = epochs, steps
-        if err.is_terminal:
-            self._progress = Progress("{task.description}", BarColumn(), MofNCompleteColumn(),
-                                      TimeElapsedColumn(), console=err, transient=True)
-            self._progress.start()
-            self._task = self._progress.add_task(f"Epoch 1/{epochs}", total=steps)
-
-    def on_batch_end(self, epoch: int, step: int) -> None:
-        if self._progress is not None:
-            self._progress.update(self._task, completed=step, description=f"Epoch {epoch}/"
-                                  f"{self._epochs}")
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
-        line = f"Epoch {epoch}/{self._epochs} - " + " - ".join(
-            f"{key}: {value:.4f}" for key, value in logs.items())
-        if self._progress is not None:
-            self._progress.console.print(line)
-            self._progress.update(self._task, completed=0)
-        else:
-            print(line, file=sys.stderr, flush=True)
-
-    def on_train_end(self) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-            self._progress = None
+def _flag(parameter: str) -> str:
+    return _FLAGS.get(parameter, "--" + parameter.replace("_", "-"))
 
 
 def main() -> None:
-    """Entry point: run the app, turning user errors into one line and exit code 2."""
+    """Entry point: user errors become one line and exit code 2, an interrupt exit code 130."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
     except CriticError as exc:
-        print(f"critic: error: {exc}", file=sys.stderr)  # unwrapped: one line, grep-able
+        hint = f" (see {_flag(exc.parameter)})" if exc.parameter else ""
+        print(f"critic: error: {exc}{hint}", file=sys.stderr)  # one line, grep-able
         sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
-        print("critic: interrupted", file=sys.stderr)
-        sys.exit(130)
+        code = 130
+    except typer.Exit as exc:
+        code = exc.exit_code
     except TyperException as exc:  # usage errors: the message and their exit code (2)
         exc.show()  # type: ignore[attr-defined]
         sys.exit(exc.exit_code)  # type: ignore[attr-defined]
+    if code == 130:  # click turns Ctrl-C into exit code 130 without a word
+        print("critic: interrupted", file=sys.stderr)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

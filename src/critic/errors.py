@@ -1,23 +1,54 @@
-"""Exception types that carry a message meant for the user.
+"""Every error a user can cause, in one hierarchy under :class:`CriticError`.
 
-The CLI turns every :class:`CriticError` into one line on stderr and exit code 2; anything else
-is a bug and keeps its traceback.
+Messages say what is wrong and how to fix it in the library's own terms (parameter names,
+paths). An error may name the ``parameter`` it is about; the command line turns that into its
+option (``validation_size`` → ``--validation-size``), so the library never speaks of flags.
+The CLI prints every :class:`CriticError` as one line and exits 2; anything else is a bug and
+keeps its traceback.
 """
 
 from __future__ import annotations
 
+import os
+
 
 class CriticError(Exception):
-    """A problem the user can fix: the message says what is wrong and how to fix it."""
+    """A problem the user can fix: the message says what is wrong and how to fix it.
+
+    Args:
+        message: what is wrong and how to fix it.
+        parameter: the argument of the library call the problem is about, if one is.
+    """
+
+    def __init__(self, message: str, *, parameter: str | None = None) -> None:
+        super().__init__(message)
+        self.parameter = parameter
 
 
 class DataError(CriticError, ValueError):
-    """A dataset source is missing, corrupt, hostile or laid out wrongly."""
+    """A data source or input file is missing, corrupt, hostile or laid out wrongly."""
 
 
 class ConfigError(CriticError, ValueError):
     """A hyper-parameter or option has an impossible value."""
 
 
-class RunFolderError(CriticError):
-    """A run folder cannot be written (exists already, or not writable)."""
+class BundleError(CriticError):
+    """A model bundle is missing, damaged, or made by an incompatible critic."""
+
+
+class ReportError(CriticError):
+    """A folder holds no results critic knows how to report on."""
+
+
+class OutputError(CriticError):
+    """An output (file, bundle, run folder) cannot be written where it was asked for."""
+
+
+class OutputExistsError(OutputError, FileExistsError):
+    """The output exists already and replacing it was not asked for."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        super().__init__(f"{path} exists already; choose another path or allow replacing it",
+                         parameter="overwrite")
+        self.path = path

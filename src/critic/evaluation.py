@@ -1,4 +1,5 @@
-"""Metrics of probabilities against labels: the usual ones, calibration, and a threshold search.
+"""Metrics of probabilities against labels: the usual ones, calibration, and a threshold search;
+and the same for a loaded bundle (:func:`evaluate_model`, :func:`store_best_threshold`).
 
 The metrics themselves come from scikit-learn; this module only chooses and packages them.
 """
@@ -6,7 +7,9 @@ The metrics themselves come from scikit-learn; this module only chooses and pack
 from __future__ import annotations
 
 import io
-from typing import Any, Literal
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from sklearn.metrics import (
@@ -20,6 +23,10 @@ from sklearn.metrics import (
 )
 
 from critic.errors import ConfigError
+
+if TYPE_CHECKING:
+    from critic.datasets.files import Reviews
+    from critic.predict import Predictor
 
 CALIBRATION_BINS = 10
 
@@ -83,9 +90,6 @@ def find_threshold(labels: np.ndarray, probabilities: np.ndarray,
 
 def reliability_figure(report: dict[str, Any]) -> bytes:
     """PNG of the reliability diagram: mean probability against fraction positive per bin."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
     bins = report["calibration"]["bins"]
@@ -101,3 +105,74 @@ def reliability_figure(report: dict[str, Any]) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     return buffer.getvalue()
+
+
+def evaluate_model(predictor: Predictor, reviews: Reviews | None = None, *,
+                   data: str | os.PathLike[str] | None = None,
+                   threshold: float | None = None) -> dict[str, Any]:
+    """:func:`evaluate_probabilities` of a loaded bundle on labelled ``reviews`` (by default the
+    25,000 IMDB test reviews from ``data``), at ``threshold`` (default: the bundle's); the
+    report's ``data`` says what was evaluated."""
+    from critic.bundle import check_threshold
+
+    if reviews is None:
+        from critic.datasets.corpus import load_corpus
+
+        test = load_corpus(data).subset("test")
+        texts, labels, source = test.texts, test.labels.astype(np.uint8), "IMDB test split"
+    else:
+        if reviews.labels is None:
+            raise ConfigError(f"{reviews.source} has no labels to evaluate against",
+                              parameter="label_column")
+        texts, labels, source = reviews.texts, reviews.labels, reviews.source
+    cut = predictor.threshold if threshold is None else threshold
+    check_threshold(cut)
+    return evaluate_probabilities(labels, predictor.predict_proba(texts), threshold=cut) | {
+        "data": source}
+
+
+def choose_threshold(predictor: Predictor, metric: Literal["accuracy", "f1"] = "accuracy", *,
+                     validation: Reviews | None = None,
+                     data: str | os.PathLike[str] | None = None) -> float:
+    """The cut that maximises ``metric`` on labelled ``validation`` reviews, or, by default, on
+    the IMDB training reviews the bundle held out (refused when the model was refitted on
+    them: they would not choose honestly)."""
+    if metric not in ("accuracy", "f1"):
+        raise ConfigError(f"`metric` must be 'accuracy' or 'f1'. Received: metric={metric!r}",
+                          parameter="metric")
+    if validation is not None:
+        if validation.labels is None:
+            raise ConfigError(f"{validation.source} has no labels to choose a threshold with")
+        texts, labels = validation.texts, validation.labels
+    else:
+        texts, labels = _held_out_reviews(predictor, data)
+    return find_threshold(labels, predictor.predict_proba(texts), metric)
+
+
+def _held_out_reviews(predictor: Predictor, data: str | os.PathLike[str] | None
+                      ) -> tuple[Sequence[str], np.ndarray]:
+    from critic.datasets.imdb import held_out_texts
+
+    trained_on = predictor.bundle.config.get("data", {})
+    held_out = trained_on.get("validation", {})
+    if trained_on.get("source") != "imdb" or "reviews" not in held_out:
+        raise ConfigError("this bundle was not trained on IMDB with held-out reviews; give "
+                          "labelled validation reviews", parameter="validation")
+    if held_out.get("trained_on_after_choice"):
+        raise ConfigError(f"this {predictor.bundle.model_name} model was refitted on its "
+                          "held-out reviews, so they cannot choose a threshold honestly; give "
+                          "other labelled reviews", parameter="validation")
+    return held_out_texts(data, int(held_out["reviews"]))
+
+
+def store_best_threshold(path: str | os.PathLike[str],
+                         metric: Literal["accuracy", "f1"] = "accuracy", *,
+                         validation: Reviews | None = None,
+                         data: str | os.PathLike[str] | None = None) -> Predictor:
+    """:func:`choose_threshold` for the bundle at ``path``, stored in it (rewritten
+    atomically); returns the bundle loaded with its new threshold."""
+    from critic.bundle import with_threshold
+    from critic.predict import Predictor, load
+
+    cut = choose_threshold(load(path), metric, validation=validation, data=data)
+    return Predictor(with_threshold(path, cut))

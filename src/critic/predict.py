@@ -24,6 +24,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from critic.bundle import LABELS, Bundle, read_bundle
+from critic.models.registry import WordContribution
 from critic.text import ensure_texts, tokenize, tokenize_texts
 
 _BATCH = 25_000  # n-gram lookups pay ~0.4 s per batch to hash the kept n-grams
@@ -31,18 +32,17 @@ _PARALLEL_FROM = 2_000  # reviews; below, a second thread costs more than it sav
 
 
 @dataclass(frozen=True)
-class WordContribution:
-    """How much one word (or n-gram) moved the logit.
+class Prediction:
+    """One review's verdict, as the command line and the service hand it out."""
 
-    Network models (``method="occlusion"``): ``logit(text) - logit(text without the word)``.
-    Linear models (``method="additive"``): the n-gram's weight; the contributions plus the
-    intercept add up to the logit exactly.
-    """
+    label: str
+    probability: float  # that the review is positive
+    words: int  # words found in the review; 0: scored from the model's prior alone
+    id: str | None = None
 
-    word: str
-    contribution: float
-    occurrences: int
-    in_vocabulary: bool
+    def to_dict(self) -> dict[str, Any]:
+        record: dict[str, Any] = {"id": self.id} if self.id is not None else {}
+        return record | {"label": self.label, "probability": round(self.probability, 6)}
 
 
 @dataclass(frozen=True)
@@ -82,9 +82,7 @@ class Predictor:
         self.vocabulary = bundle.vocabulary
         self.threshold = bundle.threshold
         self.labels = tuple(bundle.config.get("labels", LABELS))
-        self._layers = _layers(bundle) if bundle.network is not None else []
-        self._linear = (bundle.weights["linear.weight"], float(bundle.weights["linear.bias"][0])
-                        ) if bundle.network is None else None
+        self.model = bundle.model
 
     @property
     def dimension(self) -> int:
@@ -122,7 +120,7 @@ class Predictor:
 
     def _score_batch(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         tokens = tokenize_texts(texts)
-        return self._logits(self.featurizer.transform_tokens(tokens)), tokens.ids.lengths
+        return self.model.logits(self.featurizer.transform_tokens(tokens)), tokens.ids.lengths
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Probability that each review is positive, shape ``(n,)``."""
@@ -135,78 +133,37 @@ class Predictor:
     def label_names(self, predictions: np.ndarray) -> list[str]:
         return [self.labels[int(p)] for p in predictions]
 
+    def predictions(self, texts: Sequence[str], ids: Sequence[str] | None = None
+                    ) -> list[Prediction]:
+        """A :class:`Prediction` per review (label at the bundle's threshold), in order."""
+        probabilities, words = self.score(texts)
+        labels = self.label_names(probabilities >= self.threshold)
+        ids = ids if ids is not None else [None] * len(labels)  # type: ignore[list-item]
+        return [Prediction(label, float(p), int(n), review_id) for label, p, n, review_id
+                in zip(labels, probabilities, words, ids, strict=True)]
+
     def explain(self, text: str) -> Explanation:
         """Why the model scored ``text`` as it did.
 
         Linear models: each n-gram's exact additive contribution to the logit. Networks: each
         distinct word's exact effect on the logit, the logit minus the logit of the same review
-        without that word (occlusion, computed in one batch).
+        without that word (occlusion). The model type does the work
+        (:mod:`critic.models.registry`).
         """
         if not isinstance(text, str):
             raise TypeError("`explain` takes one review as a string")
         tokens = tokenize([text])[0]
-        intercept: float | None = None
-        if self._linear is not None:
-            weight, intercept = self._linear
-            logit, words = self._additive(text, weight, intercept)
-        else:
-            logit, words = self._occlusion(tokens)
+        logit, words, intercept = self.model.explain(tokens, self.featurizer)
         words.sort(key=lambda w: -abs(w.contribution))
         probability = float(_sigmoid(np.array([logit]))[0])
         return Explanation(text, tokens, probability,
                            self.labels[int(probability >= self.threshold)], logit, words,
-                           "occlusion" if intercept is None else "additive", intercept)
-
-    def _occlusion(self, tokens: list[str]) -> tuple[float, list[WordContribution]]:
-        distinct = list(dict.fromkeys(tokens))
-        # Tokens joined by spaces tokenise back to themselves, so each variant is exactly
-        # the review without one word.
-        variants = [" ".join(tokens)] + [" ".join(t for t in tokens if t != word)
-                                         for word in distinct]
-        logits = self._logits(self.featurizer.transform(variants))
-        base = float(logits[0])
-        covered = self.vocabulary.covers(distinct)
-        return base, [WordContribution(word, base - float(logits[i + 1]), tokens.count(word),
-                                       covered[i]) for i, word in enumerate(distinct)]
-
-    def _additive(self, text: str, weight: np.ndarray, bias: float
-                  ) -> tuple[float, list[WordContribution]]:
-        counts = self.featurizer.counts([text])
-        occurrences = dict(zip(counts.indices.tolist(), counts.data.tolist(), strict=True))
-        values = self.featurizer.weigh(counts.copy())
-        contributions = values.data.astype(np.float64) * weight[values.indices]
-        words = [WordContribution(self.featurizer.column_name(column), float(c),
-                                  int(occurrences[column]), True)
-                 for column, c in zip(values.indices.tolist(), contributions, strict=True)]
-        return float(contributions.sum() + bias), words
-
-    def _logits(self, features: sp.csr_matrix) -> np.ndarray:
-        if self._linear is not None:
-            weight, bias = self._linear
-            return (features @ weight).astype(np.float64) + bias
-        (w1, b1), *rest = self._layers
-        hidden = self._act(np.asarray(features @ w1) + b1)
-        for weight, bias in rest[:-1]:
-            hidden = self._act(hidden @ weight.T + bias)
-        weight, bias = rest[-1]
-        return (hidden @ weight.T + bias)[:, 0]
-
-    def _act(self, values: np.ndarray) -> np.ndarray:
-        if self.bundle.config["model"]["network"]["activation"] == "tanh":
-            return np.tanh(values)
-        return np.maximum(values, 0, out=values)
+                           self.model.explanation_method, intercept)
 
 
 def load(path: str | os.PathLike[str]) -> Predictor:
     """Load a bundle folder written by ``critic train`` or ``critic reproduce``."""
     return Predictor(read_bundle(Path(path)))
-
-
-def _layers(bundle: Bundle) -> list[tuple[np.ndarray, np.ndarray]]:
-    weights = bundle.weights
-    rest = sorted({int(name.split(".")[1]) for name in weights if name.startswith("rest.")})
-    return [(weights["first.weight"], weights["first.bias"])] + [
-        (weights[f"rest.{i}.weight"], weights[f"rest.{i}.bias"]) for i in rest]
 
 
 def _sigmoid(logits: np.ndarray) -> np.ndarray:

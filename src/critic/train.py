@@ -34,6 +34,8 @@ from critic.evaluation import evaluate_probabilities
 from critic.features import FeatureConfig, Featurizer
 from critic.models.config import NetworkConfig, TrainConfig, check_positive
 from critic.models.linear import LinearConfig, NBLogisticRegression, select_nblr
+from critic.models.registry import LinearModel, ModelType, NetworkModel
+from critic.runs import RUN_FILE, RunFolder, RunRecord
 from critic.text import Vocabulary
 
 if TYPE_CHECKING:  # PyTorch is imported only when a network is trained
@@ -119,6 +121,43 @@ def recipe(name: str, **changes: Any) -> TrainOptions:
     return dataclasses.replace(RECIPES[name], **changes)
 
 
+#: The knobs :func:`options_for` takes, by the part of :class:`TrainOptions` they set.
+_KNOBS = {"features": ("ngram_range", "max_ngrams", "num_words"),
+          "network": ("hidden_layers", "units", "activation", "dropout"),
+          "training": ("loss", "optimizer", "learning_rate", "batch_size", "seed"),
+          "run": ("epochs", "patience", "validation_size")}
+#: Knobs a linear model has no use for.
+_NETWORK_ONLY = (*_KNOBS["network"], *_KNOBS["training"], "epochs", "patience")
+
+
+def options_for(model: str, **knobs: Any) -> TrainOptions:
+    """The named model's options with the given knobs changed (``None`` means not given).
+
+    Knobs: ``ngram_range``, ``max_ngrams``, ``num_words`` (features); ``hidden_layers``,
+    ``units``, ``activation``, ``dropout`` (network); ``loss``, ``optimizer``,
+    ``learning_rate``, ``batch_size``, ``seed`` (training); ``epochs``, ``patience``,
+    ``validation_size``. A linear model refuses the network's and training's knobs.
+
+    Example:
+        >>> options_for("dense", units=32).network.units
+        32
+    """
+    given = {key: value for key, value in knobs.items() if value is not None}
+    unknown = set(given) - {k for group in _KNOBS.values() for k in group}
+    if unknown:
+        raise ConfigError(f"unknown option {', '.join(sorted(unknown))}")
+    base = recipe(model)
+    ignored = sorted(k for k in given if k in _NETWORK_ONLY) if base.is_linear else []
+    if ignored:
+        raise ConfigError(f"{model} is a linear model; it has no {', '.join(ignored)}",
+                          parameter=ignored[0])
+    part = {group: {k: given[k] for k in keys if k in given} for group, keys in _KNOBS.items()}
+    return dataclasses.replace(
+        base, features=dataclasses.replace(base.features, **part["features"]),
+        network=dataclasses.replace(base.network, **part["network"]),
+        training=dataclasses.replace(base.training, **part["training"]), **part["run"])
+
+
 @dataclass
 class TrainResult:
     history: History | None  # None for linear models
@@ -141,8 +180,7 @@ class _Split:
 class _Fitted:
     """A trained model as a bundle stores it."""
 
-    network: NetworkConfig | None
-    weights: dict[str, np.ndarray]
+    model: ModelType
     metrics: dict[str, Any]
     training: dict[str, Any]
     extra: dict[str, bytes] = field(default_factory=dict)
@@ -153,18 +191,17 @@ def train_bundle(options: TrainOptions, output: str | os.PathLike[str], *,
                  data: str | os.PathLike[str] | None = None, reviews: Reviews | None = None,
                  overwrite: bool = False, callbacks: Sequence[Callback] = ()) -> TrainResult:
     """Train on IMDB (``data``) or the user's ``reviews`` and write a bundle to ``output``."""
-    output = Path(output)
-    if output.exists() and not overwrite:
-        raise ConfigError(f"{output} exists already; choose another --output or pass "
-                          "--overwrite")
+    folder = RunFolder(output, "train", overwrite=overwrite)  # refused now, not after training
     split = _imdb_split(options, data) if reviews is None else _file_split(options, reviews)
     fitted = (_fit_linear(options, split) if options.is_linear
               else _fit_network(options, split, callbacks))
-    files = bundle_files(name=options.model, featurizer=split.featurizer,
-                         network=fitted.network, weights=fitted.weights, metrics=fitted.metrics,
-                         training=fitted.training, data=split.data, extra=fitted.extra)
+    record = RunRecord("train", dataclasses.asdict(options) | {"data": split.data},
+                       {k: v for k, v in fitted.metrics.items() if k != "history"})
+    files = bundle_files(name=options.model, featurizer=split.featurizer, model=fitted.model,
+                         metrics=fitted.metrics, training=fitted.training, data=split.data,
+                         extra=fitted.extra | {RUN_FILE: record.to_bytes()})
     return TrainResult(fitted.history, fitted.metrics,
-                       write_bundle(output, files, overwrite=overwrite))
+                       write_bundle(folder.path, files, overwrite=overwrite))
 
 
 def _fit_network(options: TrainOptions, split: _Split, callbacks: Sequence[Callback]
@@ -180,8 +217,8 @@ def _fit_network(options: TrainOptions, split: _Split, callbacks: Sequence[Callb
     kept = history.best_weights_epoch or history.epoch[-1]
     metrics: dict[str, Any] = {
         "kept_epoch": kept,
-        "best_val_loss_epoch": history.best_epoch("val_loss"),
-        "validation": evaluate_probabilities(split.y_val, model.predict_proba(split.x_val)),
+        "validation": evaluate_probabilities(split.y_val, model.predict_proba(split.x_val)) | {
+            "best_loss_epoch": history.best_epoch("val_loss")},
         "history": history.history,
     }
     metrics |= _test_metrics(model.predict_proba, split)
@@ -189,7 +226,8 @@ def _fit_network(options: TrainOptions, split: _Split, callbacks: Sequence[Callb
         "epochs": options.epochs, "patience": options.patience,
         "epochs_run": len(history.epoch), "kept_epoch": kept}
     figures = render_history(history.history, history.epoch, formats=("png",))
-    return _Fitted(network, model.state_arrays(), metrics, training, figures, history)
+    return _Fitted(NetworkModel(network, model.state_arrays()), metrics, training, figures,
+                   history)
 
 
 def _fit_linear(options: TrainOptions, split: _Split) -> _Fitted:
@@ -203,12 +241,11 @@ def _fit_linear(options: TrainOptions, split: _Split) -> _Fitted:
     metrics: dict[str, Any] = {"chosen": {"C": chosen.C, "beta": chosen.beta},
                                "selection": table, "validation": validation}
     metrics |= _test_metrics(final.predict_proba, split)
-    weights = {"linear.weight": final.coef_.astype(np.float32),
-               "linear.bias": np.array([final.intercept_], dtype=np.float32)}
     training = options.linear.to_dict() | {
         "C": chosen.C, "beta": chosen.beta, "solver": "scikit-learn liblinear (dual)",
         "refit_on": len(split.y_train) + len(split.y_val)}
-    return _Fitted(None, weights, metrics, training)
+    return _Fitted(LinearModel.from_coefficients(final.coef_, final.intercept_), metrics,
+                   training)
 
 
 def _test_metrics(predict_proba: Any, split: _Split) -> dict[str, Any]:

@@ -63,7 +63,7 @@ def read_reviews_file(path: str | os.PathLike[str], *, text_column: str = "text"
             raise DataError(f"{source} is plain text (one review a line) and has no labels; "
                             "use CSV, JSON lines, Parquet or a pos/ + neg/ folder")
         return Reviews(_read_lines(source), source=str(source))
-    table = _read_table(source, kind)
+    table = _read_table(source, kind, str(source))
     return _from_table(table, source, text_column, label_column, id_column, require_labels)
 
 
@@ -82,7 +82,30 @@ def parse_labels(values: list[object], where: str) -> np.ndarray:
     return out
 
 
-def _read_table(source: Path, kind: str) -> pa.Table:
+def read_reviews_bytes(raw: bytes, *, source: str = "stdin", text_column: str = "text",
+                       id_column: str | None = None) -> Reviews:
+    """Reviews from bytes (what ``-`` reads from stdin): JSON lines when the first line is an
+    object, one review a line otherwise. Ids follow :func:`read_reviews_file`'s rules."""
+    stripped = raw.lstrip()
+    if not stripped:
+        raise DataError(f"{source} is empty: no reviews to read")
+    if stripped.startswith(b"{"):
+        return _from_table(_read_table(pa.BufferReader(raw), "jsonl", source), source,
+                           text_column, None, id_column, False)
+    try:
+        lines = raw.decode("utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DataError(f"{source} is not valid UTF-8 (line {line}); send UTF-8") from exc
+    return Reviews(lines, source=source)
+
+
+#: Arrow reads CSV and JSON in blocks; a row must fit in one, so reviews of up to this many
+#: bytes are read (its default, 1 MB, refused reviews of 3 MB that text files accept).
+_BLOCK_BYTES = 64 << 20
+
+
+def _read_table(source: Path | pa.NativeFile, kind: str, where: str) -> pa.Table:
     import pyarrow.csv as csv
     import pyarrow.json as json
     import pyarrow.parquet as parquet
@@ -91,30 +114,32 @@ def _read_table(source: Path, kind: str) -> pa.Table:
         if kind in ("csv", "tsv"):
             options = csv.ParseOptions(delimiter="\t" if kind == "tsv" else ",",
                                        newlines_in_values=True)
-            return csv.read_csv(source, parse_options=options)
+            return csv.read_csv(source, parse_options=options,
+                                read_options=csv.ReadOptions(block_size=_BLOCK_BYTES))
         if kind == "jsonl":
-            return json.read_json(source)
+            return json.read_json(source, read_options=json.ReadOptions(block_size=_BLOCK_BYTES))
         return parquet.read_table(source)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:
-        message = str(exc).splitlines()[0]
+        message = (str(exc).splitlines() or [type(exc).__name__])[0]
         if "utf8" in message.lower() or "utf-8" in message.lower():
-            raise DataError(f"{source} is not valid UTF-8 ({message}); save it as UTF-8"
+            raise DataError(f"{where} is not valid UTF-8 ({message}); save it as UTF-8"
                             ) from exc
         if "Empty CSV file" in message or "Empty file" in message:
-            raise DataError(f"{source} is empty: no reviews to read") from exc
-        raise DataError(f"{source} cannot be read as {kind} ({message})") from exc
+            raise DataError(f"{where} is empty: no reviews to read") from exc
+        raise DataError(f"{where} cannot be read as {kind} ({message})") from exc
 
 
-def _from_table(table: pa.Table, source: Path, text_column: str, label_column: str | None,
-                id_column: str | None, require_labels: bool) -> Reviews:
+def _from_table(table: pa.Table, source: Path | str, text_column: str,
+                label_column: str | None, id_column: str | None, require_labels: bool
+                ) -> Reviews:
     columns = table.column_names
-    for name, flag in ((text_column, "--text-column"), (label_column, "--label-column"),
-                       (id_column, "--id-column")):
+    for name, parameter in ((text_column, "text_column"), (label_column, "label_column"),
+                            (id_column, "id_column")):
         if name is not None and name not in columns:
             raise DataError(f"{source} has no column {name!r} (columns: {', '.join(columns)}); "
-                            f"name the right one with {flag}")
+                            "name the right one", parameter=parameter)
     if require_labels and label_column is None:
-        raise DataError(f"{source}: name the label column with --label-column")
+        raise DataError(f"{source}: name the label column", parameter="label_column")
     if table.num_rows == 0:
         raise DataError(f"{source} is empty: no reviews to read")
     text = table.column(text_column)

@@ -264,11 +264,25 @@ def _as_keras(encoded: Ragged, labels: np.ndarray, maxlen: int | None) -> tuple[
     return data, labels
 
 
+
+
+def describe(path: PathLike = None) -> dict[str, object]:
+    """Where the IMDB data is, its checksum, reviews per split and label, and the cache."""
+    from critic.datasets.fetch import CANONICAL_SHA256
+
+    corpus = load_corpus(path)
+    return {"source": corpus.source, "checksum": corpus.checksum,
+            "official_archive": corpus.checksum == CANONICAL_SHA256,
+            "counts": corpus.counts(), "vocabulary_size": len(training_vocabulary(path)),
+            "cache": str(cache_path(corpus.checksum))}
+
+
 __all__ = [
     "BookMatrices",
     "EncodedIMDB",
     "book_matrices",
     "book_split",
+    "describe",
     "encode_splits",
     "encoded_imdb",
     "get_word_index",

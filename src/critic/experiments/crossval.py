@@ -7,17 +7,15 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from critic._atomic import atomic_dir
 from critic.classifier import Callback, Classifier
 from critic.datasets.imdb import book_matrices
-from critic.errors import ConfigError, RunFolderError
-from critic.experiments.provenance import command_line, environment
+from critic.errors import ConfigError
 from critic.models.config import NetworkConfig, TrainConfig, check_positive
+from critic.runs import RunFolder, RunRecord
 
 
 @dataclass
@@ -43,6 +41,10 @@ def cross_validate(network: NetworkConfig, training: TrainConfig, *, folds: int 
         raise ConfigError(f"`folds` must be at least 2. Received: folds={folds}")
     book = book_matrices(data, network.input_dim)
     x, y = book.x_train, book.y_train
+    if folds > len(y) // 2:
+        raise ConfigError(f"`folds` must leave at least 2 reviews in each fold: at most "
+                          f"{len(y) // 2} for {len(y)} reviews. Received: folds={folds}",
+                          parameter="folds")
     size = len(y) // folds
     histories = []
     for k in range(folds):
@@ -57,31 +59,41 @@ def cross_validate(network: NetworkConfig, training: TrainConfig, *, folds: int 
                            int(np.argmax(mean["val_accuracy"])) + 1)
 
 
-def write_cv_folder(result: CrossValidation, folder: Path, *, network: NetworkConfig,
-                    training: TrainConfig, overwrite: bool = False) -> Path:
-    """``cv.json`` (every fold's curves and the choice) and ``cv.png``, atomically."""
-    if folder.exists() and not overwrite:
-        raise RunFolderError(f"{folder} exists already; choose another --name or pass "
-                             "--overwrite")
-    import json
+def run_cv(network: NetworkConfig, training: TrainConfig, folder: str | os.PathLike[str], *,
+           folds: int = 4, epochs: int = 20, data: str | os.PathLike[str] | None = None,
+           overwrite: bool = False, callbacks: Sequence[Callback] = ()) -> CrossValidation:
+    """:func:`cross_validate`, written to the run folder ``folder`` (claimed before the work):
+    ``run.json`` with every fold's curves and the choice, and ``cv.png``."""
+    run_folder = RunFolder(folder, "cv", overwrite=overwrite)
+    result = cross_validate(network, training, folds=folds, epochs=epochs, data=data,
+                            callbacks=callbacks)
+    mean = result.mean
+    metrics = result.to_dict() | {"validation": {
+        "accuracy": max(mean["val_accuracy"]), "loss": min(mean["val_loss"]),
+        "best_loss_epoch": result.chosen_epoch, "best_accuracy_epoch": result.best_accuracy_epoch}}
+    config = {"folds": folds, "epochs": epochs, "network": network.to_dict(),
+              "training": training.to_dict()}
+    run_folder.write({"cv.png": _figure(result)}, RunRecord("cv", config, metrics))
+    return result
 
-    record = result.to_dict() | {"network": network.to_dict(), "training": training.to_dict(),
-                                 "command": command_line(), "environment": environment()}
-    try:
-        with atomic_dir(folder, overwrite=overwrite) as tmp:
-            (tmp / "cv.json").write_text(json.dumps(record, indent=2) + "\n")
-            (tmp / "cv.png").write_bytes(_figure(result))
-    except OSError as exc:
-        raise RunFolderError(f"cannot write {folder}: {exc.strerror or exc}") from exc
-    return folder
+
+def table_rows(folds: list[dict[str, list[float]]], mean: dict[str, list[float]]
+               ) -> list[list[Any]]:
+    """Fold, best val accuracy, its epoch, lowest val loss, its epoch; the mean last."""
+    rows = []
+    for k, h in enumerate([*folds, mean], start=1):
+        acc, loss = h["val_accuracy"], h["val_loss"]
+        rows.append(["mean" if k > len(folds) else k, f"{max(acc):.4f}",
+                     acc.index(max(acc)) + 1, f"{min(loss):.4f}", loss.index(min(loss)) + 1])
+    return rows
+
+
+TABLE_HEADER = ["fold", "best val accuracy", "at epoch", "lowest val loss", "at epoch"]
 
 
 def _figure(result: CrossValidation) -> bytes:
     import io
 
-    import matplotlib
-
-    matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(10, 4.2), dpi=100, layout="tight")

@@ -1,8 +1,9 @@
 """The book's two figures: training and validation loss, training and validation accuracy.
 
-Dots are training, a line is validation, as in the book. Rendered as PNG and SVG with the Agg
-backend (no display needed), to bytes. :class:`FigureWorker` draws them in a second process,
-which imports matplotlib (~0.5 s) while the caller is still loading data and training.
+Dots are training, a line is validation, as in the book. Rendered as PNG and SVG to bytes
+through matplotlib's object API (no pyplot, no backend switch, no change to ``rcParams``: a
+notebook keeps its own settings). :class:`FigureWorker` draws them in a second process, which
+imports matplotlib (~0.5 s) while the caller is still loading data and training.
 """
 
 from __future__ import annotations
@@ -26,12 +27,8 @@ def render_history(history: dict[str, list[float]], epochs: list[int], *,
     Returns ``{"loss.png": b"…", "loss.svg": …, "accuracy.png": …, "accuracy.svg": …}``.
     """
     import matplotlib
-
-    matplotlib.use("Agg")
     from matplotlib.figure import Figure  # no pyplot: no global state, safe off the main thread
 
-    # Text stays text in the SVG (searchable, half the size), and ids are stable across runs.
-    matplotlib.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "critic"})
     files = {}
     for metric, (title, ylabel) in FIGURES.items():
         figure = Figure(figsize=(6.4, 4.4), dpi=100, layout="tight")
@@ -45,16 +42,16 @@ def render_history(history: dict[str, list[float]], epochs: list[int], *,
         axes.legend()
         for fmt in formats:
             buffer = io.BytesIO()
-            figure.savefig(buffer, format=fmt)
+            # Text stays text in the SVG (searchable, half the size), and ids are stable
+            # across runs; set for this drawing only.
+            with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "critic"}):
+                figure.savefig(buffer, format=fmt)
             files[f"{metric}.{fmt}"] = buffer.getvalue()
     return files
 
 
 def _import_matplotlib() -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.figure
+    pass
 
 
 class FigureWorker:

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from critic._atomic import atomic_dir, write_csv, write_json, write_text
+from critic._atomic import write_csv, write_text
 from critic.errors import ConfigError
-from critic.experiments.provenance import command_line, environment
+from critic.runs import RUN_FILE, RunFolder, RunRecord
 from critic.train import MODELS, TrainOptions, recipe, train_bundle
 
 #: Test accuracies reported in the literature on the same 25,000 IMDB test reviews.
@@ -64,23 +64,23 @@ def run_leaderboard(models: Sequence[str], folder: str | os.PathLike[str], *,
                     data: str | None = None, overwrite: bool = False,
                     progress: Callable[[str], None] = lambda message: None) -> Leaderboard:
     """Train and evaluate ``models`` on IMDB; write ``folder`` (bundles and tables) atomically."""
-    folder = Path(folder)
-    if folder.exists() and not overwrite:
-        raise ConfigError(f"{folder} exists already; choose another --output or pass "
-                          "--overwrite")
+    run_folder = RunFolder(folder, "leaderboard", overwrite=overwrite)
     from critic.datasets.corpus import load_corpus
 
     test = load_corpus(data).subset("test")
     rows = []
-    try:
-        with atomic_dir(folder, overwrite=overwrite) as tmp:
-            for name in models:
-                progress(f"training {name}")
-                rows.append(_measure(name, tmp / "models" / name, data, test))
-            _write(tmp, rows)
-    except OSError as exc:
-        raise ConfigError(f"cannot write {folder}: {exc.strerror or exc}") from exc
-    return Leaderboard(rows, folder)
+    with run_folder.staging() as tmp:
+        for name in models:
+            progress(f"training {name}")
+            rows.append(_measure(name, tmp / "models" / name, data, test))
+        _write(tmp, rows)
+        best = max(rows, key=lambda r: r["val_accuracy"])
+        record = RunRecord("leaderboard", {"models": list(models)}, {
+            "validation": {"accuracy": best["val_accuracy"], "model": best["model"]},
+            "test": {"accuracy": best["test_accuracy"], "model": best["model"]},
+            "results": rows, "published": PUBLISHED})
+        (tmp / RUN_FILE).write_bytes(record.to_bytes())
+    return Leaderboard(rows, run_folder.path)
 
 
 def leaderboard_options(name: str) -> TrainOptions:
@@ -117,9 +117,6 @@ def _measure(name: str, path: Path, data: str | None, test: Any) -> dict[str, An
 
 def _write(folder: Path, rows: list[dict[str, Any]]) -> None:
     write_csv(folder / "results.csv", rows)
-    write_json(folder / "results.json", {"results": rows, "published": PUBLISHED,
-                                         "command": command_line(),
-                                         "environment": environment()})
     write_text(folder / "results.md", markdown_table(rows))
 
 

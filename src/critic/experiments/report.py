@@ -1,15 +1,15 @@
-"""``critic report``: one self-contained HTML file for a run, sweep, cross-validation or
-leaderboard folder.
+"""``critic report``: one self-contained HTML file for any run folder (reproduce, train bundle,
+sweep, cv, leaderboard).
 
-Figures are embedded as data URIs, so the file opens in any browser with no server and can be
-mailed or archived alone. It shows what was run (the exact command and the versions recorded
-when it ran), the headline numbers, the tables and the figures.
+It reads the folder's ``run.json`` (:class:`critic.runs.RunRecord`): what ran (the exact
+command, the versions recorded when it ran), the configuration and the metrics, and embeds the
+figures as data URIs, so the file opens in any browser with no server and can be mailed or
+archived alone.
 """
 
 from __future__ import annotations
 
 import base64
-import csv
 import html
 import json
 import os
@@ -17,120 +17,115 @@ from pathlib import Path
 from typing import Any
 
 from critic._atomic import write_text
-from critic.errors import CriticError
+from critic.errors import ReportError
+from critic.experiments.crossval import TABLE_HEADER, table_rows
+from critic.runs import RunRecord, read_record
 
-
-class ReportError(CriticError):
-    """The folder is not one critic knows how to report on."""
+TITLES = {"reproduce": "critic reproduce", "train": "critic train", "sweep": "critic sweep",
+          "cv": "critic cv", "leaderboard": "critic leaderboard"}
 
 
 def write_report(folder: str | os.PathLike[str], output: Path | None = None) -> Path:
-    """Render ``folder`` (made by reproduce, sweep or cv) to ``output`` (default
-    ``FOLDER/report.html``), atomically."""
+    """Render the run folder ``folder`` to ``output`` (default ``FOLDER/report.html``),
+    atomically."""
     source = Path(folder)
     if not source.is_dir():
-        raise ReportError(f"{source} is not a folder; pass a runs/NAME, sweeps/NAME or cv "
-                          "folder")
-    kind, title, sections, provenance = _describe(source)
-    page = _page(title, kind, source, sections, provenance)
+        raise ReportError(f"{source} is not a folder; give a folder written by critic "
+                          "reproduce, train, sweep, cv or leaderboard")
+    record = read_record(source)
+    sections = _SECTIONS[record.kind](source, record)
+    page = _page(f"{TITLES[record.kind]} — {source.name}", record.kind, source, sections,
+                 record)
     target = output or source / "report.html"
     write_text(target, page)
     return target
 
 
-def _describe(source: Path) -> tuple[str, str, list[str], dict[str, Any]]:
-    if (source / "spec.json").exists() and (source / "results.csv").exists():
-        return _sweep(source)
-    if (source / "cv.json").exists():
-        return _cv(source)
-    if (source / "metrics.json").exists() and (source / "history.json").exists():
-        return _run(source)
-    if (source / "results.json").exists():
-        return _leaderboard(source)
-    raise ReportError(f"{source} holds no critic results (expected metrics.json and "
-                      "history.json, spec.json and results.csv, cv.json, or results.json)")
-
-
-def _run(source: Path) -> tuple[str, str, list[str], dict[str, Any]]:
-    metrics = _json(source / "metrics.json")
-    keys = ("test_accuracy", "test_loss", "best_val_loss_epoch", "best_val_accuracy",
-            "best_val_accuracy_epoch", "train_accuracy_last_epoch", "final_epochs",
-            "final_epochs_rule", "seconds", "data_checksum")
+def _reproduce(source: Path, record: RunRecord) -> list[str]:
+    m = record.metrics
+    rows = [["test accuracy", _fmt(m["test"]["accuracy"])], ["test loss", _fmt(m["test"]["loss"])],
+            ["lowest validation loss at epoch", m["validation"]["best_loss_epoch"]],
+            ["best validation accuracy", _fmt(m["validation"]["accuracy"])],
+            ["  at epoch", m["validation"]["best_accuracy_epoch"]],
+            ["training accuracy, last epoch", _fmt(m["train_accuracy_last_epoch"])],
+            ["final model's epochs", f"{m['final_epochs']} ({m['final_epochs_rule']})"],
+            ["seconds", _fmt(m["seconds"])], ["data checksum", m["data_checksum"]]]
     history = _json(source / "history.json")["history"]
-    epochs = [[i + 1, *(f"{history[k][i]:.4f}" for k in history)]
-              for i in range(len(history["loss"]))]
-    sections = [
-        _table("Results", ["metric", "value"], [[k, _fmt(metrics.get(k))] for k in keys]),
-        _figures("Training curves", source, ["loss.png", "accuracy.png"]),
-        _table("History", ["epoch", *history], epochs),
-        _table("Configuration", ["setting", "value"],
-               [[k, json.dumps(v)] for k, v in metrics.get("config", {}).items()]),
-    ]
-    return "run", f"critic reproduce — {source.name}", sections, metrics
+    return [_table("Results", ["metric", "value"], rows),
+            _figures("Training curves", source, ["loss.png", "accuracy.png"]),
+            _history_table(history), _config_table(record.config)]
 
 
-def _sweep(source: Path) -> tuple[str, str, list[str], dict[str, Any]]:
-    with (source / "results.csv").open(encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    table = [[i, r["configuration"] + (" (the book's)" if r["book"] == "True" else ""),
-              f"{float(r['val_accuracy']):.4f} ± {float(r['val_accuracy_sd']):.4f}",
-              f"{float(r['best_epoch']):.1f}", f"{float(r['val_loss']):.4f}",
-              f"{float(r['test_accuracy']):.4f}"] for i, r in enumerate(rows, start=1)]
-    spec = _json(source / "spec.json")
-    sections = [
-        _table("Configurations, ranked by validation accuracy",
-               ["rank", "configuration", "best val accuracy (mean ± sd)", "at epoch",
-                "val loss there", "test accuracy (information only)"], table),
-        _figures("Validation curves", source, ["validation_curves.png"]),
-        _table("Protocol", ["setting", "value"],
-               [[k, json.dumps(v)] for k, v in spec.items()]),
-    ]
-    provenance = _json(source / "provenance.json") if (source / "provenance.json").exists() \
-        else {}
-    return "sweep", f"critic sweep — {source.name}", sections, provenance
+def _train(source: Path, record: RunRecord) -> list[str]:
+    m = record.metrics
+    rows = [[f"{split} {key}", _fmt(m[split][key])] for split in ("validation", "test")
+            if split in m for key in ("accuracy", "loss", "roc_auc") if key in m[split]]
+    rows += [[key, json.dumps(value)] for key, value in m.items()
+             if key not in ("validation", "test", "selection")]
+    sections = [_table("Results", ["metric", "value"], rows),
+                _figures("Training curves", source, ["loss.png", "accuracy.png"])]
+    if "selection" in m:
+        sections.append(_table("Settings tried on validation", ["C", "beta", "val accuracy",
+                                                                "val loss"],
+                               [[r["C"], r["beta"], _fmt(r["val_accuracy"]),
+                                 _fmt(r["val_loss"])] for r in m["selection"]]))
+    return [*sections, _config_table(record.config)]
 
 
-def _cv(source: Path) -> tuple[str, str, list[str], dict[str, Any]]:
-    record = _json(source / "cv.json")
-    rows = []
-    for k, h in enumerate([*record["folds"], record["mean"]], start=1):
-        acc, loss = h["val_accuracy"], h["val_loss"]
-        rows.append(["mean" if k > len(record["folds"]) else k, f"{max(acc):.4f}",
-                     acc.index(max(acc)) + 1, f"{min(loss):.4f}", loss.index(min(loss)) + 1])
-    sections = [
-        _table(f"{len(record['folds'])}-fold cross-validation (chosen epoch "
-               f"{record['chosen_epoch']}: lowest mean validation loss)",
-               ["fold", "best val accuracy", "at epoch", "lowest val loss", "at epoch"], rows),
-        _figures("Validation curves per fold", source, ["cv.png"]),
-        _table("Configuration", ["setting", "value"],
-               [["network", json.dumps(record["network"])],
-                ["training", json.dumps(record["training"])]]),
-    ]
-    return "cv", f"critic cv — {source.name}", sections, record
+def _sweep(source: Path, record: RunRecord) -> list[str]:
+    table = [[i, r["configuration"] + (" (the book's)" if r["book"] else ""),
+              f"{r['val_accuracy']:.4f} ± {r['val_accuracy_sd']:.4f}",
+              f"{r['best_epoch']:.1f}", f"{r['val_loss']:.4f}", f"{r['test_accuracy']:.4f}"]
+             for i, r in enumerate(record.metrics["rows"], start=1)]
+    return [_table("Configurations, ranked by validation accuracy",
+                   ["rank", "configuration", "best val accuracy (mean ± sd)", "at epoch",
+                    "val loss there", "test accuracy (information only)"], table),
+            _figures("Validation curves", source, ["validation_curves.png"]),
+            _config_table(record.config)]
 
 
-def _leaderboard(source: Path) -> tuple[str, str, list[str], dict[str, Any]]:
-    record = _json(source / "results.json")
+def _cv(source: Path, record: RunRecord) -> list[str]:
+    m = record.metrics
+    return [_table(f"{len(m['folds'])}-fold cross-validation (chosen epoch "
+                   f"{m['chosen_epoch']}: lowest mean validation loss)", TABLE_HEADER,
+                   table_rows(m["folds"], m["mean"])),
+            _figures("Validation curves per fold", source, ["cv.png"]),
+            _config_table(record.config)]
+
+
+def _leaderboard(source: Path, record: RunRecord) -> list[str]:
+    m = record.metrics
     ours = [[r["model"], r["regime"], r["features"], f"{r['val_accuracy']:.4f}",
              f"{r['test_accuracy']:.4f}", f"{r['train_seconds']:.1f}",
              f"{r['predict_reviews_per_second']:,}", f"{r['bundle_mb']:.1f}"]
-            for r in sorted(record["results"], key=lambda r: -r["test_accuracy"])]
+            for r in sorted(m["results"], key=lambda r: -r["test_accuracy"])]
     published = [[p["model"], p["regime"], p["reference"], f"{p['test_accuracy']:.4f}"]
-                 for p in record["published"]]
-    sections = [
-        _table("Measured here, best test accuracy first",
-               ["model", "regime", "features", "val accuracy", "test accuracy", "training s",
-                "predictions/s", "bundle MB"], ours),
-        _table("Published figures (quoted, not re-measured)",
-               ["model", "regime", "reference", "test accuracy"], published),
-    ]
-    return "leaderboard", f"critic leaderboard — {source.name}", sections, record
+                 for p in m["published"]]
+    return [_table("Measured here, best test accuracy first",
+                   ["model", "regime", "features", "val accuracy", "test accuracy",
+                    "training s", "predictions/s", "bundle MB"], ours),
+            _table("Published figures (quoted, not re-measured)",
+                   ["model", "regime", "reference", "test accuracy"], published)]
+
+
+_SECTIONS = {"reproduce": _reproduce, "train": _train, "sweep": _sweep, "cv": _cv,
+             "leaderboard": _leaderboard}
+
+
+def _history_table(history: dict[str, list[float]]) -> str:
+    epochs = [[i + 1, *(f"{history[k][i]:.4f}" for k in history)]
+              for i in range(len(history["loss"]))]
+    return _table("History", ["epoch", *history], epochs)
+
+
+def _config_table(config: dict[str, Any]) -> str:
+    return _table("Configuration", ["setting", "value"],
+                  [[k, json.dumps(v)] for k, v in config.items()])
 
 
 def _page(title: str, kind: str, source: Path, sections: list[str],
-          provenance: dict[str, Any]) -> str:
-    command = provenance.get("command", "(not recorded)")
-    versions = provenance.get("environment", {})
+          record: RunRecord) -> str:
+    command, versions = record.command, record.environment
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">

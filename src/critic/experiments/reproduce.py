@@ -22,16 +22,15 @@ from typing import Any
 
 import numpy as np
 
-from critic import __version__
-from critic._atomic import atomic_dir
 from critic.bundle import bundle_files
 from critic.classifier import Callback, Classifier, History
 from critic.datasets.imdb import BookMatrices, book_matrices
-from critic.errors import ConfigError, RunFolderError
+from critic.errors import ConfigError
 from critic.experiments.figures import FigureWorker
-from critic.experiments.provenance import command_line, environment
 from critic.features import FeatureConfig, Featurizer
 from critic.models.config import NetworkConfig, TrainConfig, check_positive
+from critic.models.registry import NetworkModel
+from critic.runs import RunFolder, RunRecord
 from critic.text import Vocabulary
 
 PREDICTION_SAMPLE = 20
@@ -60,7 +59,7 @@ class ReproduceConfig:
 
 @dataclass
 class ReproduceResult:
-    """What a run produced; ``metrics`` is also written to ``metrics.json``."""
+    """What a run produced; ``metrics`` is also recorded in ``run.json``."""
 
     decoded_review: str
     history: History
@@ -84,16 +83,16 @@ def reproduce(
     PyTorch is imported); by default it is loaded from ``data`` here.
     """
     config = config or ReproduceConfig()
-    if run_folder is not None:
-        _check_run_folder(run_folder, overwrite=overwrite)
+    folder = (RunFolder(run_folder, "reproduce", overwrite=overwrite)
+              if run_folder is not None else None)
     started = time.perf_counter()
-    with FigureWorker() if run_folder is not None else contextlib.nullcontext() as worker:
+    with FigureWorker() if folder is not None else contextlib.nullcontext() as worker:
         return _run(config, book or (lambda: book_matrices(data, config.num_words)),
-                    run_folder, overwrite, callbacks, worker, started)
+                    folder, callbacks, worker, started)
 
 
-def _run(config: ReproduceConfig, load: Callable[[], BookMatrices], run_folder: Path | None,
-         overwrite: bool, callbacks: Sequence[Callback], worker: FigureWorker | None,
+def _run(config: ReproduceConfig, load: Callable[[], BookMatrices], folder: RunFolder | None,
+         callbacks: Sequence[Callback], worker: FigureWorker | None,
          started: float) -> ReproduceResult:
     book = load()
     if book.x_train.shape[1] != config.num_words:
@@ -119,40 +118,39 @@ def _run(config: ReproduceConfig, load: Callable[[], BookMatrices], run_folder: 
     figure_files = figures.result() if figures is not None else {}
     metrics = _metrics(config, history, final_epochs, test_loss, test_accuracy,
                        time.perf_counter() - started, book.checksum)
-    folder = None
-    if run_folder is not None:
-        files = _artifacts(config, history, metrics, model, vocabulary) | figure_files
-        files["predictions_sample.csv"] = _prediction_sample(
-            probabilities, y_test,
-            [vocabulary.decode(book.test_ids[int(i)])
-             for i in book.test_order[:PREDICTION_SAMPLE]],
-        ).encode("utf-8")
-        folder = _write_run(run_folder, overwrite, files)
-    return ReproduceResult(decoded, history, final_epochs, metrics, folder)
+    if folder is None:
+        return ReproduceResult(decoded, history, final_epochs, metrics, None)
+    files = _artifacts(config, history, metrics, model, vocabulary) | figure_files
+    files["predictions_sample.csv"] = _prediction_sample(
+        probabilities, y_test,
+        [vocabulary.decode(book.test_ids[int(i)]) for i in book.test_order[:PREDICTION_SAMPLE]],
+    ).encode("utf-8")
+    record = RunRecord("reproduce", _config_record(config), metrics)
+    return ReproduceResult(decoded, history, final_epochs, metrics, folder.write(files, record))
 
 
 def _metrics(config: ReproduceConfig, history: History, final_epochs: int, test_loss: float,
              test_accuracy: float, seconds: float, checksum: str) -> dict[str, Any]:
     h = history.history
-    best = history.best_epoch("val_accuracy")
+    best_loss, best_accuracy = history.best_epoch("val_loss"), history.best_epoch("val_accuracy")
     return {
-        "critic_version": __version__,
-        "data_checksum": checksum,
-        "best_val_loss_epoch": history.best_epoch("val_loss"),
-        "best_val_accuracy_epoch": best,
-        "best_val_accuracy": h["val_accuracy"][best - 1],
+        "validation": {"reviews": config.validation_size,
+                       "loss": h["val_loss"][best_loss - 1], "best_loss_epoch": best_loss,
+                       "accuracy": h["val_accuracy"][best_accuracy - 1],
+                       "best_accuracy_epoch": best_accuracy},
+        "test": {"reviews": 25_000, "loss": test_loss, "accuracy": test_accuracy},
+        "train_accuracy_last_epoch": h["accuracy"][-1],
         "final_epochs": final_epochs,
         "final_epochs_rule": _final_epochs_rule(config.final_epochs),
-        "train_accuracy_last_epoch": h["accuracy"][-1],
-        "test_loss": test_loss,
-        "test_accuracy": test_accuracy,
         "seconds": seconds,
-        "command": command_line(),
-        "environment": environment(),
-        "config": {"num_words": config.num_words, "validation_size": config.validation_size,
-                   "epochs": config.epochs, "final_epochs": config.final_epochs,
-                   "network": config.network.to_dict(), "training": config.training.to_dict()},
+        "data_checksum": checksum,
     }
+
+
+def _config_record(config: ReproduceConfig) -> dict[str, Any]:
+    return {"num_words": config.num_words, "validation_size": config.validation_size,
+            "epochs": config.epochs, "final_epochs": config.final_epochs,
+            "network": config.network.to_dict(), "training": config.training.to_dict()}
 
 
 def _final_epochs_rule(final_epochs: int | str) -> str:
@@ -161,55 +159,26 @@ def _final_epochs_rule(final_epochs: int | str) -> str:
     return "the book's choice" if final_epochs == 4 else "set by --final-epochs"
 
 
-def _check_run_folder(folder: Path, *, overwrite: bool) -> None:
-    if folder.exists() and not overwrite:
-        raise RunFolderError(f"the run folder {folder} exists already; choose another --name "
-                             "or pass --overwrite to replace it")
-    parent = folder.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK):
-        raise RunFolderError(f"cannot write run folders in {parent}: not a writable folder; "
-                             "choose another --runs folder")
-
-
 def _artifacts(config: ReproduceConfig, history: History, metrics: dict[str, Any],
                model: Classifier, vocabulary: Vocabulary) -> dict[str, bytes]:
     """Every file of the run folder except the figures and predictions, by relative path."""
     bundle = bundle_files(
         name="dense", featurizer=Featurizer.from_fitted(
             FeatureConfig(num_words=config.num_words), vocabulary),
-        network=config.network, weights=model.state_arrays(),
-        metrics={key: metrics[key] for key in ("test_loss", "test_accuracy")} | {
-            "evaluated_on": "IMDB test split (25,000 reviews)"},
+        model=NetworkModel(config.network, model.state_arrays()),
+        metrics={"test": metrics["test"]},
         training=config.training.to_dict() | {"epochs": metrics["final_epochs"],
                                               "protocol": "critic reproduce"},
-        data={"source": "IMDB (aclImdb v1) train split", "checksum": metrics["data_checksum"]})
+        data={"source": "imdb", "checksum": metrics["data_checksum"],
+              "trained_on": "all 25,000 training reviews"})
     return {
         "history.json": _json_bytes(history.to_dict()),
-        "metrics.json": _json_bytes(metrics),
         **{f"model/{name}": blob for name, blob in bundle.items()},
     }
 
 
 def _json_bytes(obj: Any) -> bytes:
     return (json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
-
-
-def _write_run(folder: Path, overwrite: bool, files: dict[str, bytes]) -> Path:
-    """Write ``files`` into a new folder that replaces ``folder`` only once complete."""
-    try:
-        with atomic_dir(folder, overwrite=overwrite) as tmp:
-            for name, content in files.items():
-                (tmp / name).parent.mkdir(parents=True, exist_ok=True)
-                (tmp / name).write_bytes(content)
-    except FileExistsError as exc:
-        raise RunFolderError(f"the run folder {folder} appeared while running; pass "
-                             "--overwrite to replace it") from exc
-    except OSError as exc:
-        raise RunFolderError(f"cannot write the run folder {folder}: {exc.strerror or exc}"
-                             ) from exc
-    return folder
 
 
 def _prediction_sample(probabilities: np.ndarray, y_test: np.ndarray,

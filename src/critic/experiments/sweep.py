@@ -23,10 +23,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from critic._atomic import write_csv, write_json, write_text
+from critic._atomic import write_csv, write_text
 from critic.errors import ConfigError
-from critic.experiments.provenance import command_line, environment
 from critic.models.config import NetworkConfig, TrainConfig, check_positive
+from critic.runs import RunFolder, RunRecord
 
 #: Knobs a grid may vary, and which configuration each belongs to.
 NETWORK_KNOBS = ("hidden_layers", "units", "activation", "dropout")
@@ -36,7 +36,6 @@ _NUMERIC = {"hidden_layers": int, "units": int, "dropout": float, "learning_rate
 #: The book's suggestions: 1-3 hidden layers, 16/32/64 units, mse instead of bce, tanh.
 DEFAULT_GRID: dict[str, list[Any]] = {"hidden_layers": [1, 2, 3], "units": [16, 32, 64],
                                       "loss": ["bce", "mse"], "activation": ["relu", "tanh"]}
-BOOK = {"hidden_layers": 2, "units": 16, "loss": "bce", "activation": "relu"}
 
 
 @dataclass(frozen=True)
@@ -75,6 +74,19 @@ class SweepSpec:
         return asdict(self) | {"seeds": list(self.seeds)}
 
 
+def sweep_spec(*, config_file: str | os.PathLike[str] | None = None,
+               grid: Sequence[str] | None = None, seeds: int = 3, epochs: int = 20,
+               validation_size: int = 10_000, batch_size: int = 512) -> SweepSpec:
+    """The sweep a TOML file describes, or else the one these arguments describe: ``grid`` as
+    ``KNOB=V1,V2`` strings (default: the book's suggestions), seeds ``0 … seeds - 1``."""
+    if config_file is not None:
+        return load_spec_toml(config_file)
+    check_positive("seeds", seeds)
+    kwargs = {"grid": parse_grid(grid)} if grid else {}
+    return SweepSpec(seeds=tuple(range(seeds)), epochs=epochs, validation_size=validation_size,
+                     batch_size=batch_size, **kwargs)
+
+
 def parse_grid(assignments: Sequence[str]) -> dict[str, list[Any]]:
     """``["units=16,32", "loss=bce,mse"]`` → ``{"units": [16, 32], "loss": ["bce", "mse"]}``."""
     grid: dict[str, list[Any]] = {}
@@ -96,7 +108,7 @@ def load_spec_toml(path: str | os.PathLike[str]) -> SweepSpec:
 
     try:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read the sweep file {path}: {exc}") from exc
     grid = data.pop("grid", None)
     if not isinstance(grid, dict):
@@ -189,8 +201,11 @@ def run_sweep(spec: SweepSpec, folder: str | os.PathLike[str], *, data: str | No
               workers: int | None = None,
               on_done: Callable[[int, int], None] | None = None) -> SweepResult:
     """Run every (configuration, seed) not yet in ``folder``, then tabulate all of them."""
-    folder = Path(folder)
-    _claim_folder(folder, spec)
+    if workers is not None:
+        check_positive("workers", workers)
+    run_folder = RunFolder(folder, "sweep", resumable=True)
+    folder = run_folder.path
+    _claim_folder(run_folder, spec)
     todo = [(c, s) for c in spec.configurations() for s in spec.seeds
             if not _run_path(folder, c, s).exists()]
     finals = [c for c in spec.configurations() if not _final_path(folder, c).exists()]
@@ -207,7 +222,7 @@ def run_sweep(spec: SweepSpec, folder: str | os.PathLike[str], *, data: str | No
             futures = [pool.submit(_run, spec_dict, c, s) for c, s in todo]
             for future in as_completed(futures):
                 result = future.result()
-                write_json(_run_path(folder, result["config"], result["seed"]), result)
+                run_folder.add_json(_run_name(result["config"], result["seed"]), result)
                 done += 1
                 if on_done:
                     on_done(done, total)
@@ -215,34 +230,49 @@ def run_sweep(spec: SweepSpec, folder: str | os.PathLike[str], *, data: str | No
                           for c in finals]
             for future in as_completed(final_jobs):
                 result = future.result()
-                write_json(_final_path(folder, result["config"]), result)
+                run_folder.add_json(_final_name(result["config"]), result)
         finally:  # on Ctrl-C or an error, drop what has not started; finished runs are saved
             pool.shutdown(wait=True, cancel_futures=True)
     rows = tabulate(folder, spec)
-    write_json(folder / "provenance.json", {"command": command_line(),
-                                            "environment": environment()})
     _write_tables(folder, rows)
     _write_figure(folder, spec, rows)
+    best = rows[0]
+    run_folder.record(RunRecord("sweep", spec.to_dict(), {
+        "validation": {"accuracy": best["val_accuracy"], "loss": best["val_loss"],
+                       "configuration": best["configuration"]},
+        "rows": rows}))
     return SweepResult(rows, folder, len(todo))
 
 
-def _claim_folder(folder: Path, spec: SweepSpec) -> None:
-    spec_file = folder / "spec.json"
+def _claim_folder(folder: RunFolder, spec: SweepSpec) -> None:
+    """A sweep folder holds one grid: taking one up again with another is refused."""
+    spec_file = folder.path / "spec.json"
     if spec_file.exists():
-        saved = json.loads(spec_file.read_text(encoding="utf-8"))
+        try:
+            saved = json.loads(spec_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{spec_file} is unreadable ({exc}); use another folder") from exc
         if saved != json.loads(json.dumps(spec.to_dict())):
-            raise ConfigError(f"{folder} holds a sweep of a different grid or protocol; "
-                              "refusing to mix them: use another --name")
+            raise ConfigError(f"{folder.path} holds a sweep of a different grid or protocol; "
+                              "refusing to mix them: use another folder", parameter="name")
         return
-    write_json(spec_file, spec.to_dict())
+    folder.add_json("spec.json", spec.to_dict())
+
+
+def _run_name(config: dict[str, Any], seed: int) -> str:
+    return f"runs/{config_key(config)}-seed{seed}.json"
+
+
+def _final_name(config: dict[str, Any]) -> str:
+    return f"final/{config_key(config)}.json"
 
 
 def _run_path(folder: Path, config: dict[str, Any], seed: int) -> Path:
-    return folder / "runs" / f"{config_key(config)}-seed{seed}.json"
+    return folder / _run_name(config, seed)
 
 
 def _final_path(folder: Path, config: dict[str, Any]) -> Path:
-    return folder / "final" / f"{config_key(config)}.json"
+    return folder / _final_name(config)
 
 
 def _histories(folder: Path, spec: SweepSpec, config: dict[str, Any]) -> list[dict[str, Any]]:
@@ -310,9 +340,6 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
 def _write_figure(folder: Path, spec: SweepSpec, rows: list[dict[str, Any]]) -> None:
     """Validation curves: the best five, the book's and the worst in colour with their seed
     bands; every other configuration as a thin grey line, so 36 curves stay readable."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import numpy as np
     from matplotlib.figure import Figure
 

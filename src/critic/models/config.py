@@ -55,6 +55,10 @@ class NetworkConfig:
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"`dropout` must be in [0, 1). Received: dropout={self.dropout!r}")
 
+    def layer_names(self) -> list[str]:
+        """Names of the Dense layers in order, Keras-style: ``dense_1`` … ``output``."""
+        return [f"dense_{i}" for i in range(1, self.hidden_layers + 1)] + ["output"]
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

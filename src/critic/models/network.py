@@ -55,26 +55,32 @@ class SparseLinear(nn.Module):
 
 
 class Network(nn.Module):
-    """The book's multi-layer perceptron over sparse inputs; ``forward`` returns logits ``(n,)``."""
+    """The book's multi-layer perceptron over sparse inputs; ``forward`` returns logits ``(n,)``.
+
+    Its layers are named by :meth:`NetworkConfig.layer_names` (``dense_1`` … ``output``), the
+    names a bundle stores and :class:`critic.models.registry.NetworkModel` reads.
+    """
 
     def __init__(self, config: NetworkConfig | None = None) -> None:
         super().__init__()
         self.config = config or NetworkConfig()
         c = self.config
-        self.first = SparseLinear(c.input_dim, c.units)
-        layers: list[nn.Module] = [_ACTIVATIONS[c.activation]()]
-        if c.dropout:
-            layers.append(nn.Dropout(c.dropout))
-        for _ in range(c.hidden_layers - 1):
-            layers += [_glorot(nn.Linear(c.units, c.units)), _ACTIVATIONS[c.activation]()]
-            if c.dropout:
-                layers.append(nn.Dropout(c.dropout))
-        layers.append(_glorot(nn.Linear(c.units, 1)))
-        self.rest = nn.Sequential(*layers)
+        first, *hidden, output = c.layer_names()
+        # Layers are created in this order so that a seed draws the same initial weights.
+        self.add_module(first, SparseLinear(c.input_dim, c.units))
+        for name in hidden:
+            self.add_module(name, _glorot(nn.Linear(c.units, c.units)))
+        self.add_module(output, _glorot(nn.Linear(c.units, 1)))
+        self.activation = _ACTIVATIONS[c.activation]()
+        self.dropout = nn.Dropout(c.dropout) if c.dropout else nn.Identity()
+        self._hidden_names, self._output_name = (first, *hidden), output
 
     def forward(self, x: sp.csr_matrix) -> torch.Tensor:
         """Logits ``(n,)`` for CSR features ``(n, input_dim)``."""
-        return self.rest(self.first(x)).squeeze(-1)
+        values = x
+        for name in self._hidden_names:
+            values = self.dropout(self.activation(getattr(self, name)(values)))
+        return getattr(self, self._output_name)(values).squeeze(-1)
 
 
 def _glorot(layer: nn.Linear) -> nn.Linear:

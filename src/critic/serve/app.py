@@ -16,6 +16,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -27,6 +28,8 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from critic import __version__
+from critic.errors import ConfigError
+from critic.models.config import check_positive
 from critic.predict import Predictor, load
 
 _INLINE_CHARS = 20_000
@@ -41,6 +44,10 @@ class Limits:
     max_chars: int = 100_000  # characters per review
     max_body_bytes: int = 10_000_000  # request body
     max_concurrent: int = 64  # requests in progress at once
+
+    def __post_init__(self) -> None:
+        for name, value in asdict(self).items():
+            check_positive(name, value)
 
 
 class PredictRequest(BaseModel):
@@ -182,8 +189,9 @@ def _route(path: str) -> str:
     return path if path in known else "other"  # bounded label values
 
 
-def create_app(predictor: Predictor, limits: Limits | None = None) -> FastAPI:
-    """The service for one loaded model."""
+def create_app(predictor: Predictor, limits: Limits | None = None) -> ASGIApp:
+    """The service for one loaded model: the FastAPI app behind its guard (body size,
+    concurrency and metrics), as an ASGI application."""
     limits = limits or Limits()
     metrics = Metrics()
     app = FastAPI(title="critic", version=__version__,
@@ -234,21 +242,15 @@ def create_app(predictor: Predictor, limits: Limits | None = None) -> FastAPI:
     def page() -> str:
         return resources.files("critic.serve").joinpath("web/index.html").read_text("utf-8")
 
-    # Everything loaded so far lives as long as the process: keep the collector off it, so a
-    # full collection during a request does not walk the imported libraries (tail latency).
-    gc.collect()
-    gc.freeze()
-    return GuardMiddleware(app, limits, metrics)  # type: ignore[return-value]
+    return GuardMiddleware(app, limits, metrics)
 
 
 def _predictions(predictor: Predictor, texts: list[str], explain: bool,
                  metrics: Metrics) -> dict[str, Any]:
-    probabilities, words = predictor.score(texts)
     predictions = []
-    for text, p, n in zip(texts, probabilities, words, strict=True):
-        item: dict[str, Any] = {"label": predictor.labels[int(p >= predictor.threshold)],
-                                "score": float(p)}
-        if n == 0:
+    for text, prediction in zip(texts, predictor.predictions(texts), strict=True):
+        item: dict[str, Any] = {"label": prediction.label, "score": prediction.probability}
+        if prediction.words == 0:
             item["warning"] = "no words found; scored from the model's prior alone"
         if explain:
             explanation = predictor.explain(text)
@@ -328,8 +330,45 @@ def _add_error_handlers(app: FastAPI) -> None:
                               "is in its log")
 
 
-def app_from_environment() -> FastAPI:
+def app_from_environment() -> ASGIApp:
     """Factory for ``uvicorn --factory`` worker processes: the bundle and limits come from
-    ``CRITIC_SERVE_BUNDLE`` and ``CRITIC_SERVE_LIMITS`` (JSON), set by ``critic serve``."""
+    ``CRITIC_SERVE_BUNDLE`` and ``CRITIC_SERVE_LIMITS`` (JSON), set by :func:`run`."""
     limits = Limits(**json.loads(os.environ.get("CRITIC_SERVE_LIMITS", "{}")))
-    return create_app(load(os.environ["CRITIC_SERVE_BUNDLE"]), limits)
+    app = create_app(load(os.environ["CRITIC_SERVE_BUNDLE"]), limits)
+    freeze_heap()
+    return app
+
+
+def freeze_heap() -> None:
+    """Everything loaded so far lives as long as the process: keep the garbage collector off
+    it, so a full collection during a request does not walk the imported libraries (tail
+    latency). Done by the server's entry points, not by :func:`create_app`, so an
+    application that embeds the service keeps its collector as it was."""
+    gc.collect()
+    gc.freeze()
+
+
+def run(bundle: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int = 8000,
+        workers: int = 1, limits: Limits | None = None) -> None:
+    """Serve ``bundle`` with uvicorn until stopped (what ``critic serve`` does)."""
+    import dataclasses
+
+    import uvicorn
+
+    limits = limits or Limits()
+    check_positive("workers", workers)
+    if not 1 <= port <= 65_535:
+        raise ConfigError(f"`port` must be between 1 and 65535. Received: port={port}",
+                          parameter="port")
+    predictor = load(bundle)  # refuse to start on a missing or damaged bundle
+    options: dict[str, Any] = {"host": host, "port": port, "log_level": "info",
+                               "timeout_graceful_shutdown": 30}
+    if workers == 1:
+        app = create_app(predictor, limits)
+        freeze_heap()
+        uvicorn.run(app, **options)
+        return
+    os.environ["CRITIC_SERVE_BUNDLE"] = str(Path(bundle).resolve())
+    os.environ["CRITIC_SERVE_LIMITS"] = json.dumps(dataclasses.asdict(limits))
+    uvicorn.run("critic.serve.app:app_from_environment", factory=True, workers=workers,
+                **options)
