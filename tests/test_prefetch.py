@@ -1,4 +1,4 @@
-"""critic.experiments.prefetch: work done in a forked child comes back, and so do its failures."""
+"""critic._startup: work done in a forked child comes back, and so do its failures."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from critic.errors import CriticError, DataError
-from critic.experiments import prefetch
+from critic import _startup as prefetch
 
 
 def square_and_pid(values: np.ndarray) -> tuple[np.ndarray, int]:

@@ -42,6 +42,9 @@ def test_cv_bad_input(tmp_path: Path) -> None:
     done = run_cli("cv", "--folds", "1", "--runs", str(tmp_path))
     assert done.returncode == 2 and "`folds` must be at least 2" in done.stderr
     assert not (tmp_path / "cv").exists()
+
+
+def test_cv_refuses_more_folds_than_reviews_allow(real_data: Path, tmp_path: Path) -> None:
     done = run_cli("cv", "--folds", "30000", "--runs", str(tmp_path))
     assert done.returncode == 2 and "`folds` must leave at least 2 reviews" in done.stderr
     assert not (tmp_path / "cv").exists()

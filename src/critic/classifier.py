@@ -172,7 +172,7 @@ class Classifier:
             logits = self.network(row_block(x, start, stop))
             loss = self._loss(logits, targets[start:stop])
             self._optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]  # torch leaves it bare
             self._optimizer.step()
             loss_sum += loss.item() * (stop - start)
             correct += float(((logits > 0) == (targets[start:stop] > 0.5)).sum())

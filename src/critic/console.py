@@ -1,6 +1,6 @@
-"""What the command line shows on stderr while it works: progress bars on a terminal, one line
-per epoch or step when piped. The library reports progress through callbacks; this module
-draws them (Rich), so nothing else imports a terminal library.
+"""What the command line shows: results for people on stdout, and on stderr progress bars on a
+terminal (one line per epoch when piped). The library returns results and reports progress
+through callbacks; this module draws them (Rich), so nothing else imports a terminal library.
 """
 
 from __future__ import annotations
@@ -8,10 +8,16 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+from rich.text import Text
+
+if TYPE_CHECKING:
+    from critic.experiments.reproduce import ReproduceResult
+    from critic.predict import Explanation
 
 err = Console(stderr=True, highlight=False)
 
@@ -22,9 +28,10 @@ def say(message: str) -> None:
 
 
 @contextmanager
-def progress_bar(description: str, total: int | None) -> Iterator[Any]:
+def progress_bar(description: str, total: int | None, *, piped_lines: bool = False
+                 ) -> Iterator[Any]:
     """A bar on a terminal; ``advance(n)`` and ``update(done, total)`` on what it yields.
-    Piped, it draws nothing."""
+    Piped, it draws nothing, or with ``piped_lines`` one line per ``update``."""
     with Progress(description, BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, transient=True, disable=not err.is_terminal) as bar:
         task = bar.add_task(description, total=total)
@@ -35,6 +42,8 @@ def progress_bar(description: str, total: int | None) -> Iterator[Any]:
 
             def update(self, done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total)
+                if piped_lines and not err.is_terminal:
+                    print(f"{description} {done}/{total} done", file=sys.stderr, flush=True)
 
         yield _Handle()
 
@@ -73,3 +82,88 @@ class EpochReporter:
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
+
+
+def show_table(header: list[str], rows: list[list[Any]]) -> None:
+    """A Markdown table."""
+    print("| " + " | ".join(header) + " |\n|" + "---:|" * len(header))
+    for row in rows:
+        print("| " + " | ".join(map(str, row)) + " |")
+
+
+def show_data_info(info: dict[str, Any]) -> None:
+    official = ("  (official archive)" if info["official_archive"] else
+                "  (not the official archive; accepted after the layout check)")
+    print(f"source      {info['source']}\nsha256      {info['checksum']}{official}")
+    for split, per_label in info["counts"].items():
+        print(f"{split:<11} " + ", ".join(f"{n:,} {label}" for label, n in per_label.items()))
+    print(f"vocabulary  {info['vocabulary_size']:,} distinct words in the training reviews")
+    print(f"cache       {info['cache']}")
+
+
+def show_reproduction(result: ReproduceResult, epochs: int) -> None:
+    m, v = result.metrics, result.metrics["validation"]
+    decoded = result.decoded_review
+    print(f"Review 0, decoded:\n  {decoded[:600]}{' …' if len(decoded) > 600 else ''}")
+    print(f"Best validation loss at epoch {v['best_loss_epoch']}, best validation accuracy "
+          f"{v['accuracy']:.4f} at epoch {v['best_accuracy_epoch']}; training accuracy at "
+          f"epoch {epochs}: {m['train_accuracy_last_epoch']:.4f}")
+    plural = "s" if result.final_epochs != 1 else ""
+    print(f"Final model: {result.final_epochs} epoch{plural} on all 25,000 training reviews "
+          f"({m['final_epochs_rule']})")
+    print(f"Test loss {m['test']['loss']:.4f}, test accuracy {m['test']['accuracy']:.4f}")
+
+
+def show_training(m: dict[str, Any]) -> None:
+    if "chosen" in m:
+        print(f"Chose C={m['chosen']['C']}, beta={m['chosen']['beta']} on validation "
+              f"(accuracy {m['validation']['accuracy']:.4f}); refitted on all training reviews")
+    else:
+        print(f"Kept the weights of epoch {m['kept_epoch']} (lowest validation loss at epoch "
+              f"{m['validation']['best_loss_epoch']}); validation accuracy "
+              f"{m['validation']['accuracy']:.4f}")
+    if "test" in m:
+        print(f"IMDB test: loss {m['test']['loss']:.4f}, accuracy {m['test']['accuracy']:.4f}")
+
+
+def show_evaluation(report: dict[str, Any], figure: Path) -> None:
+    c = report["confusion_matrix"]
+    print(f"{report['data']}: {report['reviews']:,} reviews, threshold {report['threshold']:.3f}")
+    for key in ("loss", "accuracy", "precision", "recall", "f1", "roc_auc"):
+        value = report[key]
+        print(f"{key:<10} " + (f"{value:.4f}" if value is not None else "undefined (one class)"))
+    print(f"confusion  predicted neg / pos: actual neg {c['tn']:,} / {c['fp']:,}, "
+          f"actual pos {c['fn']:,} / {c['tp']:,}")
+    print(f"ECE        {report['calibration']['ece']:.4f} (reliability figure: {figure})")
+
+
+def show_explanation(explanation: Explanation, top: int) -> None:
+    """The verdict, the review with its strongest words coloured, and the top words."""
+    out = Console(highlight=False)
+    out.print(f"{explanation.label} (probability positive {explanation.probability:.3f})",
+              markup=False)
+    out.print(_highlighted(explanation))
+    if explanation.method == "additive":
+        out.print(f"each n-gram's exact share of the logit {explanation.logit:+.3f} "
+                  f"(they add up to it with the intercept {explanation.intercept:+.3f}):")
+    else:
+        out.print("each word's effect on the logit (with the word, minus without it):")
+    for word in explanation.words[:top]:
+        colour = "green" if word.contribution > 0 else "red"
+        note = "" if word.in_vocabulary else "  (not in the vocabulary)"
+        line = Text(f"  {word.contribution:+.3f}", style=colour)
+        line.append(f"  {word.word}{note}")
+        out.print(line)
+
+
+def _highlighted(explanation: Explanation) -> Text:
+    scores = explanation.contribution_of()
+    strongest = max((abs(v) for v in scores.values()), default=0.0) or 1.0
+    line = Text()
+    for token in explanation.tokens:
+        value = scores.get(token, 0.0)
+        strength = min(1.0, abs(value) / strongest)
+        style = (f"bold {'green' if value > 0 else 'red'}" if strength > 0.3 else
+                 ("green" if value > 0 else "red") if strength > 0.1 else "")
+        line.append(token + " ", style=style)
+    return line

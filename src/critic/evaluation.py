@@ -119,7 +119,8 @@ def evaluate_model(predictor: Predictor, reviews: Reviews | None = None, *,
         from critic.datasets.corpus import load_corpus
 
         test = load_corpus(data).subset("test")
-        texts, labels, source = test.texts, test.labels.astype(np.uint8), "IMDB test split"
+        texts: Sequence[str] = test.texts
+        labels, source = test.labels.astype(np.uint8), "IMDB test split"
     else:
         if reviews.labels is None:
             raise ConfigError(f"{reviews.source} has no labels to evaluate against",

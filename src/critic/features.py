@@ -52,6 +52,20 @@ def _as_ragged(sequences: Ragged | Sequence[Sequence[int]]) -> Ragged:
     return sequences if isinstance(sequences, Ragged) else Ragged.from_lists(sequences)
 
 
+def parse_ngram_range(text: str) -> tuple[int, int]:
+    """``"1-3"`` → ``(1, 3)``; ``"2"`` → ``(2, 2)``; refuses anything but 1 ≤ LOW ≤ HIGH ≤ 3."""
+    low, _, high = text.partition("-")
+    try:
+        parsed = (int(low), int(high or low))
+    except ValueError:
+        raise ConfigError(f"{text!r} is not LOW-HIGH, e.g. 1-3", parameter="ngram_range"
+                          ) from None
+    if not 1 <= parsed[0] <= parsed[1] <= 3:
+        raise ConfigError(f"{text!r} is out of bounds: 1 <= LOW <= HIGH <= 3",
+                          parameter="ngram_range")
+    return parsed
+
+
 @dataclass(frozen=True)
 class FeatureConfig:
     """How texts become feature vectors; saved beside a model so prediction sees the same.
@@ -205,6 +219,8 @@ class Featurizer:
             return counts
         if self.config.sublinear_tf:
             counts.data = 1.0 + np.log(counts.data)
+        if self.idf_ is None:
+            raise ConfigError("tf-idf features need an idf: fit the featurizer first")
         weighted = counts.multiply(self.idf_[np.newaxis, :]).tocsr().astype(np.float32)
         norms = np.sqrt(np.asarray(weighted.multiply(weighted).sum(axis=1)).ravel())
         norms[norms == 0] = 1.0

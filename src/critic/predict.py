@@ -13,8 +13,9 @@ callers can warn.
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -43,6 +44,14 @@ class Prediction:
     def to_dict(self) -> dict[str, Any]:
         record: dict[str, Any] = {"id": self.id} if self.id is not None else {}
         return record | {"label": self.label, "probability": round(self.probability, 6)}
+
+    def to_line(self, *, as_json: bool = False) -> str:
+        """A JSON line, or a TSV line: id (when there is one), label, probability."""
+        if as_json:
+            return json.dumps(self.to_dict()) + "\n"
+        fields = ([self.id] if self.id is not None else []) + [self.label,
+                                                                f"{self.probability:.6f}"]
+        return "\t".join(fields) + "\n"
 
 
 @dataclass(frozen=True)
@@ -159,6 +168,21 @@ class Predictor:
         return Explanation(text, tokens, probability,
                            self.labels[int(probability >= self.threshold)], logit, words,
                            self.model.explanation_method, intercept)
+
+
+def predict_reviews(predictor: Predictor, texts: Sequence[str], ids: Sequence[str] | None = None,
+                    *, batch_size: int = 25_000,
+                    on_batch: Callable[[int], None] = lambda scored: None
+                    ) -> Iterator[Prediction]:
+    """:meth:`Predictor.predictions` batch by batch (``on_batch`` is told how many reviews
+    each scored), so a caller can write results as they come."""
+    from critic.models.config import check_positive
+
+    check_positive("batch_size", batch_size)
+    for start in range(0, len(texts), batch_size):
+        chunk = texts[start:start + batch_size]
+        yield from predictor.predictions(chunk, ids[start:start + batch_size] if ids else None)
+        on_batch(len(chunk))
 
 
 def load(path: str | os.PathLike[str]) -> Predictor:

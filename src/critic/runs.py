@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import platform
 import shlex
 import sys
@@ -25,7 +26,7 @@ from typing import Any, Literal
 
 from critic import __version__
 from critic._atomic import claim_output, staged_folder, write_folder, write_json
-from critic.errors import OutputError, ReportError
+from critic.errors import ConfigError, OutputError, ReportError
 
 RUN_FILE = "run.json"
 RUN_FORMAT = "critic.run"
@@ -79,6 +80,14 @@ class RunRecord:
             raise ReportError(f"{where} is not a critic run record ({exc})") from exc
 
 
+def check_run_name(name: str) -> str:
+    """A run's name becomes a folder name: refuse one that is empty or would leave the
+    folder that holds runs."""
+    if not name or name in {".", ".."} or "/" in name or "\\" in name:
+        raise ConfigError(f"{name!r} is not a folder name", parameter="name")
+    return name
+
+
 class RunFolder:
     """A folder of results, claimed now and written atomically with its ``run.json``.
 
@@ -94,7 +103,7 @@ class RunFolder:
         >>> folder.write({"history.json": b"{}"}, RunRecord("reproduce", {}, {}))  # doctest: +SKIP
     """
 
-    def __init__(self, path: str | Path, kind: Kind, *, overwrite: bool = False,
+    def __init__(self, path: str | os.PathLike[str], kind: Kind, *, overwrite: bool = False,
                  resumable: bool = False) -> None:
         self.path, self.kind, self.overwrite = Path(path), kind, overwrite
         if resumable and self.path.is_dir() and not self.path.is_symlink():

@@ -143,6 +143,9 @@ def options_for(model: str, **knobs: Any) -> TrainOptions:
         32
     """
     given = {key: value for key, value in knobs.items() if value is not None}
+    size = given.get("validation_size")
+    if isinstance(size, float) and size >= 1 and size.is_integer():
+        given["validation_size"] = int(size)  # a count given as 10000.0
     unknown = set(given) - {k for group in _KNOBS.values() for k in group}
     if unknown:
         raise ConfigError(f"unknown option {', '.join(sorted(unknown))}")

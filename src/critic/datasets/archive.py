@@ -113,8 +113,8 @@ def _iter_archive(path: Path) -> Iterator[tuple[str, bytes]]:
     except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
         raise DataError(
             f"{path} is truncated or not a gzip-compressed tar archive ({exc}); "
-            "delete it and download aclImdb_v1.tar.gz again, or point --data at a good copy"
-        ) from exc
+            "delete it and download aclImdb_v1.tar.gz again, or give the path of a good copy",
+            parameter="data") from exc
 
 
 def _refuse_unsafe(member: tarfile.TarInfo, archive: Path) -> None:

@@ -59,9 +59,8 @@ def resolve_source(path: str | os.PathLike[str] | None = None, *, download: bool
         return cached
     if not download:
         raise DataError(
-            f"no IMDB data found: pass --data PATH, set CRITIC_DATA, or put {ARCHIVE_NAME} in "
-            f"{cached.parent}"
-        )
+            f"no IMDB data found: give its path, set CRITIC_DATA, or put {ARCHIVE_NAME} in "
+            f"{cached.parent}", parameter="data")
     return download_archive(CANONICAL_URL, cached, sha256=CANONICAL_SHA256)
 
 
@@ -85,12 +84,13 @@ def download_archive(url: str, target: Path, *, sha256: str, progress: bool = Tr
                     bar.advance(task, len(chunk))
     except (urllib.error.URLError, OSError, ValueError) as exc:
         part.unlink(missing_ok=True)
-        raise DataError(f"could not download {url}: {exc}; check the network, or pass --data "
-                        "with a local copy of aclImdb_v1.tar.gz") from exc
+        raise DataError(f"could not download {url}: {exc}; check the network, or give the path "
+                        "of a local copy of aclImdb_v1.tar.gz", parameter="data") from exc
     if digest.hexdigest() != sha256:
         part.unlink(missing_ok=True)
         raise DataError(f"the download from {url} has SHA-256 {digest.hexdigest()}, expected "
-                        f"{sha256}; it was deleted. Try again, or pass --data with a local copy")
+                        f"{sha256}; it was deleted. Try again, or give the path of a local copy",
+                        parameter="data")
     os.replace(part, target)
     return target
 

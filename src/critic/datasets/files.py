@@ -10,6 +10,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pyarrow as pa
@@ -80,6 +81,23 @@ def parse_labels(values: list[object], where: str) -> np.ndarray:
             raise DataError(f"{where}: label {value!r} in row {row + 1} is not one of 0/1, "
                             "true/false, pos/neg, positive/negative")
     return out
+
+
+def reviews_from_arguments(texts: Sequence[str] | None, path: str | os.PathLike[str] | None,
+                           *, text_column: str = "text", id_column: str | None = None,
+                           stdin: BinaryIO | None = None) -> Reviews:
+    """The reviews a command names: ``texts`` themselves, ``["-"]`` for ``stdin``
+    (:func:`read_reviews_bytes`), or a file at ``path`` (:func:`read_reviews_file`)."""
+    if path is not None and texts:
+        raise DataError("give reviews as arguments or in a file, not both", parameter="input")
+    if path is not None:
+        return read_reviews_file(path, text_column=text_column, id_column=id_column)
+    if not texts:
+        raise DataError("give reviews as arguments, '-' for stdin, or a file",
+                        parameter="input")
+    if list(texts) == ["-"] and stdin is not None:
+        return read_reviews_bytes(stdin.read(), text_column=text_column, id_column=id_column)
+    return Reviews(list(texts), source="arguments")
 
 
 def read_reviews_bytes(raw: bytes, *, source: str = "stdin", text_column: str = "text",

@@ -57,6 +57,17 @@ class ReproduceConfig:
             raise ConfigError("the network's input_dim must equal num_words")
 
 
+def parse_final_epochs(text: str) -> int | str:
+    """``"4"`` → 4, ``"auto"`` → ``"auto"`` (the epoch of lowest validation loss)."""
+    if text == "auto":
+        return "auto"
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigError(f"`final_epochs` must be a positive integer or 'auto', not {text!r}",
+                          parameter="final_epochs") from None
+
+
 @dataclass
 class ReproduceResult:
     """What a run produced; ``metrics`` is also recorded in ``run.json``."""

@@ -82,9 +82,9 @@ def sweep_spec(*, config_file: str | os.PathLike[str] | None = None,
     if config_file is not None:
         return load_spec_toml(config_file)
     check_positive("seeds", seeds)
-    kwargs = {"grid": parse_grid(grid)} if grid else {}
-    return SweepSpec(seeds=tuple(range(seeds)), epochs=epochs, validation_size=validation_size,
-                     batch_size=batch_size, **kwargs)
+    return SweepSpec(grid=parse_grid(grid) if grid else dict(DEFAULT_GRID),
+                     seeds=tuple(range(seeds)), epochs=epochs, validation_size=validation_size,
+                     batch_size=batch_size)
 
 
 def parse_grid(assignments: Sequence[str]) -> dict[str, list[Any]]:
@@ -101,10 +101,7 @@ def parse_grid(assignments: Sequence[str]) -> dict[str, list[Any]]:
 
 def load_spec_toml(path: str | os.PathLike[str]) -> SweepSpec:
     """A sweep from TOML: a ``[grid]`` table of lists, and optional ``seeds``, ``epochs``…"""
-    try:
-        import tomllib
-    except ImportError:  # Python 3.10
-        import tomli as tomllib  # type: ignore[no-redef]
+    import tomllib
 
     try:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))

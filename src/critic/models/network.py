@@ -8,7 +8,7 @@ building that vector.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import scipy.sparse as sp
@@ -51,7 +51,9 @@ class SparseLinear(nn.Module):
         self.bias = nn.Parameter(torch.zeros(out_features))
 
     def forward(self, x: sp.csr_matrix) -> torch.Tensor:
-        return _SparseMatmul.apply(self.weight, sp.csr_matrix(x, dtype=np.float32)) + self.bias
+        product = _SparseMatmul.apply(  # type: ignore[no-untyped-call]  # torch leaves it bare
+            self.weight, sp.csr_matrix(x, dtype=np.float32))
+        return cast(torch.Tensor, product) + self.bias
 
 
 class Network(nn.Module):

@@ -9,7 +9,6 @@ protect the service; each has a safe default and a ``critic serve`` option.
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import threading
@@ -28,6 +27,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from critic import __version__
+from critic._startup import freeze_heap
 from critic.errors import ConfigError
 from critic.models.config import check_positive
 from critic.predict import Predictor, load
@@ -337,15 +337,6 @@ def app_from_environment() -> ASGIApp:
     app = create_app(load(os.environ["CRITIC_SERVE_BUNDLE"]), limits)
     freeze_heap()
     return app
-
-
-def freeze_heap() -> None:
-    """Everything loaded so far lives as long as the process: keep the garbage collector off
-    it, so a full collection during a request does not walk the imported libraries (tail
-    latency). Done by the server's entry points, not by :func:`create_app`, so an
-    application that embeds the service keeps its collector as it was."""
-    gc.collect()
-    gc.freeze()
 
 
 def run(bundle: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int = 8000,
