@@ -26,6 +26,7 @@ demo: install
 
 test: install
 	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/mypy
 	$(PY) -m pytest -q
 
 $(VENV)/.bench: $(VENV)/.installed

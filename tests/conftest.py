@@ -11,6 +11,7 @@ import sys
 import tarfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -85,6 +86,19 @@ def run_cli(*args: str, stdin: str | None = None, cwd: Path | None = None
     """Run ``python -m critic ARGS`` in a new process, as a user would."""
     return subprocess.run([sys.executable, "-m", "critic", *args], capture_output=True,
                           text=True, input=stdin, cwd=cwd, env=os.environ.copy(), timeout=600)
+
+
+def invoke(*args: str, stdin: str | bytes | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``critic ARGS`` in this process (for the many bad-input cases: no interpreter
+    start-up); the answer has the shape of :func:`run_cli`'s."""
+    from critic.cli import run
+
+    raw = stdin.encode() if isinstance(stdin, str) else (stdin or b"")
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), \
+            mock.patch.object(sys, "stdin", io.TextIOWrapper(io.BytesIO(raw))):
+        code = run(list(args))
+    return subprocess.CompletedProcess(["critic", *args], code, out.getvalue(), err.getvalue())
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

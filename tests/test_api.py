@@ -58,3 +58,25 @@ def test_version_and_help() -> None:
     for name in ("reproduce", "train", "evaluate", "predict", "explain", "sweep", "cv",
                  "leaderboard", "report", "serve", "data"):
         assert name in commands
+
+
+def test_an_interrupt_exits_130_with_a_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C must not look like success to `critic train … && deploy`."""
+    from conftest import invoke
+
+    import critic.datasets.imdb
+
+    def interrupted(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(critic.datasets.imdb, "describe", interrupted)
+    done = invoke("data", "info")
+    assert done.returncode == 130 and "critic: interrupted" in done.stderr
+
+
+def test_errors_name_the_option_to_change(tmp_path) -> None:
+    from conftest import invoke
+
+    done = invoke("train", "--input", str(tmp_path / "x.csv"), "--model", "nblr", "--units", "8")
+    assert done.returncode == 2
+    assert "nblr is a linear model; it has no units (see --units)" in done.stderr

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_cli
+from conftest import invoke, run_cli
 from test_bundle import tiny_reviews
 
 import critic
@@ -191,7 +191,7 @@ def test_output_file_is_not_damaged_by_a_failure(tiny_bundle: Path, tmp_path: Pa
     out.write_text("precious\n")
     bad = tmp_path / "bad.txt"
     bad.write_bytes(b"fine\n\xff\xfe broken\n")
-    done = run_cli("predict", str(tiny_bundle), "--input", str(bad), "--output", str(out))
+    done = invoke("predict", str(tiny_bundle), "--input", str(bad), "--output", str(out))
     assert done.returncode == 2 and "not valid UTF-8 (line 2)" in done.stderr
     assert out.read_text() == "precious\n"
 
@@ -222,7 +222,7 @@ def test_bad_input_exits_2(tiny_bundle: Path, tiny_csv: Path, tmp_path: Path, ar
     (tmp_path / "empty.txt").write_text("")
     names = {"bundle": tiny_bundle, "missing": tmp_path / "nope", "empty": tmp_path / "empty.txt",
              "csv": tiny_csv, "out": tmp_path / "new-model"}
-    done = run_cli(*[a.format(**{k: str(v) for k, v in names.items()}) for a in args])
+    done = invoke(*[a.format(**{k: str(v) for k, v in names.items()}) for a in args])
     assert done.returncode == 2, (done.stdout, done.stderr)
     assert message in done.stderr
     assert "Traceback" not in done.stderr
@@ -234,5 +234,5 @@ def test_flipped_byte_in_weights_exits_2(tiny_bundle: Path) -> None:
     data = bytearray(weights.read_bytes())
     data[-5] ^= 0x01
     weights.write_bytes(bytes(data))
-    done = run_cli("predict", str(tiny_bundle), "great")
+    done = invoke("predict", str(tiny_bundle), "great")
     assert done.returncode == 2 and "does not match its checksum" in done.stderr

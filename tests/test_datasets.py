@@ -248,11 +248,11 @@ def test_gzip_of_garbage_is_refused(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("content", [b"", b"not a gzip archive at all"])
 def test_data_info_on_a_bad_archive_exits_2(tmp_path: Path, content: bytes) -> None:
-    from conftest import run_cli
+    from conftest import invoke
 
     bad = tmp_path / "aclImdb_v1.tar.gz"
     bad.write_bytes(content)
-    done = run_cli("data", "info", "--data", str(bad))
+    done = invoke("data", "info", "--data", str(bad))
     assert done.returncode == 2
     assert "truncated or not a gzip-compressed tar archive" in done.stderr
     assert "Traceback" not in done.stderr

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_cli
+from conftest import invoke, run_cli
 
 import critic
 
@@ -99,10 +99,10 @@ def test_refitted_bundles_refuse_a_threshold_from_their_own_validation(
 def test_existing_leaderboard_is_not_replaced(board: tuple[dict, Path]) -> None:
     _, folder = board
     before = (folder / "results.md").read_bytes()
-    done = run_cli("leaderboard", "--output", str(folder), "--models", "dense")
+    done = invoke("leaderboard", "--output", str(folder), "--models", "dense")
     assert done.returncode == 2 and "exists already" in done.stderr
     assert (folder / "results.md").read_bytes() == before
-    done = run_cli("leaderboard", "--output", str(folder.parent / "x"), "--models", "svm")
+    done = invoke("leaderboard", "--output", str(folder.parent / "x"), "--models", "svm")
     assert done.returncode == 2 and "unknown model 'svm'" in done.stderr
 
 

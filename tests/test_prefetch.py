@@ -8,8 +8,8 @@ import os
 import numpy as np
 import pytest
 
-from critic.errors import CriticError, DataError
 from critic import _startup as prefetch
+from critic.errors import CriticError, DataError
 
 
 def square_and_pid(values: np.ndarray) -> tuple[np.ndarray, int]:

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import headless_chromium, needs_chromium, run_cli
+from conftest import headless_chromium, invoke, needs_chromium, run_cli
 from test_bundle import tiny_options, tiny_reviews
 
 from critic.experiments.sweep import SweepSpec, run_sweep
@@ -39,13 +39,13 @@ def test_cv_chooses_the_epoch_on_the_mean_curve(folders: dict[str, Path]) -> Non
 
 
 def test_cv_bad_input(tmp_path: Path) -> None:
-    done = run_cli("cv", "--folds", "1", "--runs", str(tmp_path))
+    done = invoke("cv", "--folds", "1", "--runs", str(tmp_path))
     assert done.returncode == 2 and "`folds` must be at least 2" in done.stderr
     assert not (tmp_path / "cv").exists()
 
 
 def test_cv_refuses_more_folds_than_reviews_allow(real_data: Path, tmp_path: Path) -> None:
-    done = run_cli("cv", "--folds", "30000", "--runs", str(tmp_path))
+    done = invoke("cv", "--folds", "30000", "--runs", str(tmp_path))
     assert done.returncode == 2 and "`folds` must leave at least 2 reviews" in done.stderr
     assert not (tmp_path / "cv").exists()
 
@@ -61,7 +61,7 @@ def test_report_is_one_self_contained_file(folders: dict[str, Path], kind: str) 
 
 
 def test_report_refuses_a_folder_without_results(tmp_path: Path) -> None:
-    done = run_cli("report", str(tmp_path))
+    done = invoke("report", str(tmp_path))
     assert done.returncode == 2 and "holds no run.json" in done.stderr
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import run_cli
+from conftest import invoke, run_cli
 from safetensors.numpy import load_file
 
 import critic
@@ -91,7 +91,7 @@ def test_final_epochs_auto_takes_the_lowest_validation_loss(real_data: Path) -> 
 def test_existing_run_folder_is_never_clobbered(book_run: tuple[dict, Path]) -> None:
     _, folder = book_run
     before = (folder / "run.json").read_bytes()
-    done = run_cli("reproduce", "--runs", str(folder.parent), "--epochs", "1")
+    done = invoke("reproduce", "--runs", str(folder.parent), "--epochs", "1")
     assert done.returncode == 2
     assert "exists already" in done.stderr and "--overwrite" in done.stderr
     assert "Traceback" not in done.stderr
@@ -109,7 +109,7 @@ def test_existing_run_folder_is_never_clobbered(book_run: tuple[dict, Path]) -> 
 ])
 def test_bad_input_exits_2_without_a_traceback(real_data: Path, tmp_path: Path,
                                                args: list[str], message: str) -> None:
-    done = run_cli("reproduce", "--runs", str(tmp_path / "runs"), *args)
+    done = invoke("reproduce", "--runs", str(tmp_path / "runs"), *args)
     assert done.returncode == 2, done.stderr
     assert message in done.stderr
     assert "Traceback" not in done.stderr
@@ -119,7 +119,7 @@ def test_bad_input_exits_2_without_a_traceback(real_data: Path, tmp_path: Path,
 def test_unwritable_runs_folder(real_data: Path, tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    done = run_cli("reproduce", "--runs", str(blocker / "runs"), "--epochs", "1")
+    done = invoke("reproduce", "--runs", str(blocker / "runs"), "--epochs", "1")
     assert done.returncode == 2, done.stderr
     assert "cannot write" in done.stderr and "Traceback" not in done.stderr
 

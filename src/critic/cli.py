@@ -99,22 +99,22 @@ def reproduce(
 ) -> None:
     """Run the book's IMDB experiment end to end and write runs/NAME/."""
     from critic._startup import freeze_heap, in_child
+    from critic.experiments.config import ReproduceConfig, parse_final_epochs
+    from critic.models.config import NetworkConfig, TrainConfig
     from critic.runs import check_run_name
 
     check_run_name(name)
-    # The data loads in a child process while PyTorch is imported here (-0.4 s or more).
-    book = in_child(_book_matrices, data, 10_000)
-
-    from critic.console import EpochReporter, show_reproduction
-    from critic.experiments.reproduce import ReproduceConfig, parse_final_epochs
-    from critic.experiments.reproduce import reproduce as run
-    from critic.models.config import NetworkConfig, TrainConfig
-
-    freeze_heap()
     config = ReproduceConfig(
         validation_size=validation_size, epochs=epochs,
         final_epochs=parse_final_epochs(final_epochs), network=NetworkConfig(),
         training=TrainConfig(batch_size=batch_size, seed=seed))
+    # The data loads in a child process while PyTorch is imported here (-0.4 s or more).
+    book = in_child(_book_matrices, data, config.num_words)
+
+    from critic.console import EpochReporter, show_reproduction
+    from critic.experiments.reproduce import reproduce as run
+
+    freeze_heap()
     result = run(config, data=data, run_folder=runs / name, overwrite=overwrite,
                  callbacks=[EpochReporter()], book=book)
     _emit(as_json, result.metrics | {"folder": str(result.folder)},
@@ -423,22 +423,28 @@ def _flag(parameter: str) -> str:
     return _FLAGS.get(parameter, "--" + parameter.replace("_", "-"))
 
 
-def main() -> None:
-    """Entry point: user errors become one line and exit code 2, an interrupt exit code 130."""
+def run(argv: list[str]) -> int:
+    """Run one command line; return its exit code: user errors become one line on stderr and
+    code 2, an interrupt code 130 (what :func:`main` exits with; tests call this in-process)."""
     try:
-        code = app(standalone_mode=False)
+        code = app(argv, prog_name="critic", standalone_mode=False)
     except CriticError as exc:
         hint = f" (see {_flag(exc.parameter)})" if exc.parameter else ""
         print(f"critic: error: {exc}{hint}", file=sys.stderr)  # one line, grep-able
-        sys.exit(2)
+        return 2
     except (typer.Abort, KeyboardInterrupt):
         code = 130
     except TyperException as exc:  # usage errors: the message and their exit code (2)
         exc.show()  # type: ignore[attr-defined]
-        sys.exit(exc.exit_code)
+        return int(exc.exit_code)
     if code == 130:  # click turns Ctrl-C into exit code 130 without a word
         print("critic: interrupted", file=sys.stderr)
-    sys.exit(code if isinstance(code, int) else 0)
+    return code if isinstance(code, int) else 0
+
+
+def main() -> None:
+    """The ``critic`` entry point."""
+    sys.exit(run(sys.argv[1:]))
 
 
 if __name__ == "__main__":

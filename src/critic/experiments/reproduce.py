@@ -16,7 +16,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,46 +26,14 @@ from critic.bundle import bundle_files
 from critic.classifier import Callback, Classifier, History
 from critic.datasets.imdb import BookMatrices, book_matrices
 from critic.errors import ConfigError
+from critic.experiments.config import ReproduceConfig
 from critic.experiments.figures import FigureWorker
 from critic.features import FeatureConfig, Featurizer
-from critic.models.config import NetworkConfig, TrainConfig, check_positive
 from critic.models.registry import NetworkModel
 from critic.runs import RunFolder, RunRecord
 from critic.text import Vocabulary
 
 PREDICTION_SAMPLE = 20
-
-
-@dataclass(frozen=True)
-class ReproduceConfig:
-    """The book's protocol; every default is the book's."""
-
-    num_words: int = 10_000
-    validation_size: int = 10_000
-    epochs: int = 20
-    final_epochs: int | str = 4  # or "auto": the epoch with the lowest validation loss
-    network: NetworkConfig = field(default_factory=NetworkConfig)
-    training: TrainConfig = field(default_factory=TrainConfig)
-
-    def __post_init__(self) -> None:
-        check_positive("num_words", self.num_words)
-        check_positive("validation_size", self.validation_size)
-        check_positive("epochs", self.epochs)
-        if self.final_epochs != "auto":
-            check_positive("final_epochs", self.final_epochs)
-        if self.network.input_dim != self.num_words:
-            raise ConfigError("the network's input_dim must equal num_words")
-
-
-def parse_final_epochs(text: str) -> int | str:
-    """``"4"`` → 4, ``"auto"`` → ``"auto"`` (the epoch of lowest validation loss)."""
-    if text == "auto":
-        return "auto"
-    try:
-        return int(text)
-    except ValueError:
-        raise ConfigError(f"`final_epochs` must be a positive integer or 'auto', not {text!r}",
-                          parameter="final_epochs") from None
 
 
 @dataclass
