@@ -130,9 +130,11 @@ def test_piped_output_has_one_line_per_epoch(book_run: tuple[dict, Path],
     assert done.returncode == 0, done.stderr
     lines = done.stderr.strip().splitlines()
     assert lines[0].startswith("Epoch 1/3 - loss: ") and "val_accuracy: " in lines[0]
-    assert [line.split(" - ")[0] for line in lines] == [
+    assert [line.split(" - ")[0] for line in lines[:-1]] == [
         "Epoch 1/3", "Epoch 2/3", "Epoch 3/3", "Epoch 1/2", "Epoch 2/2"]
+    assert lines[-1].startswith(f"Wrote {tmp_path / 'book'}/ in ")  # logs on stderr too
     assert "Test loss" in done.stdout and "Review 0, decoded:" in done.stdout
+    assert "Wrote" not in done.stdout  # stdout holds results only
 
 
 def test_data_info(real_data: Path) -> None:

@@ -22,7 +22,7 @@ from critic import __version__
 from critic.errors import CriticError
 
 if TYPE_CHECKING:
-    from critic.datasets.files import Reviews
+    pass
 
 _STARTED = time.perf_counter()
 
@@ -99,6 +99,7 @@ def reproduce(
 ) -> None:
     """Run the book's IMDB experiment end to end and write runs/NAME/."""
     from critic._startup import freeze_heap, in_child
+    from critic.datasets.imdb import book_matrices
     from critic.experiments.config import ReproduceConfig, parse_final_epochs
     from critic.models.config import NetworkConfig, TrainConfig
     from critic.runs import check_run_name
@@ -109,7 +110,7 @@ def reproduce(
         final_epochs=parse_final_epochs(final_epochs), network=NetworkConfig(),
         training=TrainConfig(batch_size=batch_size, seed=seed))
     # The data loads in a child process while PyTorch is imported here (-0.4 s or more).
-    book = in_child(_book_matrices, data, config.num_words)
+    book = in_child(book_matrices, data, config.num_words)
 
     from critic.console import EpochReporter, show_reproduction
     from critic.experiments.reproduce import reproduce as run
@@ -120,12 +121,6 @@ def reproduce(
     _emit(as_json, result.metrics | {"folder": str(result.folder)},
           lambda: show_reproduction(result, config.epochs))
     _say(f"Wrote {result.folder}/ in {time.perf_counter() - _STARTED:.1f} s")
-
-
-def _book_matrices(data: str | None, num_words: int) -> Any:
-    from critic.datasets.imdb import book_matrices
-
-    return book_matrices(data, num_words)
 
 
 @app.command()
@@ -165,6 +160,7 @@ def train(
     """Train a model (the book's network by default) and write a bundle."""
     from critic._startup import freeze_heap
     from critic.console import EpochReporter, show_training
+    from critic.datasets.files import read_labelled
     from critic.features import parse_ngram_range
     from critic.train import options_for, train_bundle
 
@@ -175,21 +171,12 @@ def train(
         activation=activation, dropout=dropout, loss=loss, optimizer=optimizer,
         learning_rate=learning_rate, batch_size=batch_size, seed=seed, epochs=epochs,
         patience=patience, validation_size=validation_size)
-    reviews = _labelled(input_file, text_column, label_column)
+    reviews = read_labelled(input_file, text_column=text_column, label_column=label_column)
     result = train_bundle(options, output, data=data, reviews=reviews, overwrite=overwrite,
                           callbacks=[EpochReporter()])
     summary = {key: value for key, value in result.metrics.items() if key != "history"}
     _emit(as_json, summary | {"bundle": str(result.path)}, lambda: show_training(summary))
     _say(f"Wrote the bundle {result.path}/")
-
-
-def _labelled(path: Path | None, text_column: str, label_column: str) -> Reviews | None:
-    if path is None:
-        return None
-    from critic.datasets.files import read_reviews_file
-
-    return read_reviews_file(path, text_column=text_column, label_column=label_column,
-                             require_labels=True)
 
 
 @app.command()
@@ -212,6 +199,7 @@ def evaluate(
     """Loss, accuracy, precision, recall, F1, ROC-AUC, confusion matrix and calibration."""
     from critic._atomic import claim_output, write_bytes
     from critic.console import show_evaluation
+    from critic.datasets.files import read_labelled
     from critic.evaluation import evaluate_model, reliability_figure, store_best_threshold
     from critic.predict import load
 
@@ -220,10 +208,12 @@ def evaluate(
     if find_threshold is not None:
         model = store_best_threshold(
             bundle, find_threshold,  # type: ignore[arg-type]  # checked by the library
-            validation=_labelled(validation_input, text_column, label_column), data=data)
+            validation=read_labelled(validation_input, text_column=text_column,
+                                     label_column=label_column), data=data)
         _say(f"threshold {model.threshold:.4f} maximises validation {find_threshold}; stored "
              f"in {bundle}")
-    report = evaluate_model(model, _labelled(input_file, text_column, label_column),
+    report = evaluate_model(model, read_labelled(input_file, text_column=text_column,
+                                                 label_column=label_column),
                             data=data, threshold=threshold)
     write_bytes(figure, reliability_figure(report))
     _emit(as_json, report | {"reliability_figure": str(figure)},
@@ -402,8 +392,6 @@ def serve(
     from critic.serve.app import Limits, run
 
     limits = Limits(max_inputs, max_chars, max_body_bytes, max_concurrent)
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        _say(f"warning: serving on {host}, reachable from other machines")
     run(bundle, host=host, port=port, workers=workers, limits=limits)
 
 
@@ -419,17 +407,14 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _flag(parameter: str) -> str:
-    return _FLAGS.get(parameter, "--" + parameter.replace("_", "-"))
-
-
 def run(argv: list[str]) -> int:
     """Run one command line; return its exit code: user errors become one line on stderr and
     code 2, an interrupt code 130 (what :func:`main` exits with; tests call this in-process)."""
     try:
         code = app(argv, prog_name="critic", standalone_mode=False)
     except CriticError as exc:
-        hint = f" (see {_flag(exc.parameter)})" if exc.parameter else ""
+        flag = _FLAGS.get(exc.parameter or "", f"--{(exc.parameter or '').replace('_', '-')}")
+        hint = f" (see {flag})" if exc.parameter else ""
         print(f"critic: error: {exc}{hint}", file=sys.stderr)  # one line, grep-able
         return 2
     except (typer.Abort, KeyboardInterrupt):

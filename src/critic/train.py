@@ -210,7 +210,7 @@ def train_bundle(options: TrainOptions, output: str | os.PathLike[str], *,
 def _fit_network(options: TrainOptions, split: _Split, callbacks: Sequence[Callback]
                  ) -> _Fitted:
     from critic.classifier import Classifier
-    from critic.experiments.figures import render_history
+    from critic.figures import render_history
 
     network = dataclasses.replace(options.network, input_dim=split.featurizer.dimension)
     model = Classifier(network, options.training)

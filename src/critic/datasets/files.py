@@ -83,6 +83,15 @@ def parse_labels(values: list[object], where: str) -> np.ndarray:
     return out
 
 
+def read_labelled(path: str | os.PathLike[str] | None, *, text_column: str = "text",
+                  label_column: str = "label") -> Reviews | None:
+    """:func:`read_reviews_file` with labels required, or ``None`` when no ``path`` is given."""
+    if path is None:
+        return None
+    return read_reviews_file(path, text_column=text_column, label_column=label_column,
+                             require_labels=True)
+
+
 def reviews_from_arguments(texts: Sequence[str] | None, path: str | os.PathLike[str] | None,
                            *, text_column: str = "text", id_column: str | None = None,
                            stdin: BinaryIO | None = None) -> Reviews:

@@ -27,7 +27,7 @@ from critic.classifier import Callback, Classifier, History
 from critic.datasets.imdb import BookMatrices, book_matrices
 from critic.errors import ConfigError
 from critic.experiments.config import ReproduceConfig
-from critic.experiments.figures import FigureWorker
+from critic.figures import FigureWorker
 from critic.features import FeatureConfig, Featurizer
 from critic.models.registry import NetworkModel
 from critic.runs import RunFolder, RunRecord

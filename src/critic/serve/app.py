@@ -10,6 +10,7 @@ protect the service; each has a safe default and a ``critic serve`` option.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 import time
@@ -32,6 +33,7 @@ from critic.errors import ConfigError
 from critic.models.config import check_positive
 from critic.predict import Predictor, load
 
+log = logging.getLogger("critic.serve")
 _INLINE_CHARS = 20_000
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -352,6 +354,8 @@ def run(bundle: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int = 
         raise ConfigError(f"`port` must be between 1 and 65535. Received: port={port}",
                           parameter="port")
     predictor = load(bundle)  # refuse to start on a missing or damaged bundle
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("serving on %s, reachable from other machines", host)
     options: dict[str, Any] = {"host": host, "port": port, "log_level": "info",
                                "timeout_graceful_shutdown": 30}
     if workers == 1:
