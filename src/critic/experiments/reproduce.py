@@ -27,8 +27,8 @@ from critic.classifier import Callback, Classifier, History
 from critic.datasets.imdb import BookMatrices, book_matrices
 from critic.errors import ConfigError
 from critic.experiments.config import ReproduceConfig
-from critic.figures import FigureWorker
 from critic.features import FeatureConfig, Featurizer
+from critic.figures import FigureWorker
 from critic.models.registry import NetworkModel
 from critic.runs import RunFolder, RunRecord
 from critic.text import Vocabulary
