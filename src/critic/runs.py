@@ -25,7 +25,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 from critic import __version__
-from critic._atomic import claim_output, staged_folder, write_folder, write_json
+from critic._atomic import (
+    claim_output,
+    staged_folder,
+    write_csv,
+    write_folder,
+    write_json,
+    write_text,
+)
 from critic.errors import ConfigError, OutputError, ReportError
 
 RUN_FILE = "run.json"
@@ -131,6 +138,12 @@ class RunFolder:
     def record(self, record: RunRecord) -> None:
         """Write ``run.json`` into a resumable folder (last, so it marks a finished run)."""
         self.add_json(RUN_FILE, record.to_dict())
+
+
+def write_results(folder: Path, rows: list[dict[str, Any]], markdown: str) -> None:
+    """A run's result table as ``results.csv`` (one row each) and ``results.md``."""
+    write_csv(folder / "results.csv", rows)
+    write_text(folder / "results.md", markdown)
 
 
 def read_record(folder: str | Path) -> RunRecord:

@@ -22,9 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from critic._atomic import write_csv, write_text
 from critic.errors import ConfigError
-from critic.runs import RUN_FILE, RunFolder, RunRecord
+from critic.runs import RUN_FILE, RunFolder, RunRecord, write_results
 from critic.train import MODELS, TrainOptions, recipe, train_bundle
 
 #: Test accuracies reported in the literature on the same 25,000 IMDB test reviews.
@@ -73,7 +72,7 @@ def run_leaderboard(models: Sequence[str], folder: str | os.PathLike[str], *,
         for name in models:
             progress(f"training {name}")
             rows.append(_measure(name, tmp / "models" / name, data, test))
-        _write(tmp, rows)
+        write_results(tmp, rows, markdown_table(rows))
         best = max(rows, key=lambda r: r["val_accuracy"])
         record = RunRecord("leaderboard", {"models": list(models)}, {
             "validation": {"accuracy": best["val_accuracy"], "model": best["model"]},
@@ -113,11 +112,6 @@ def _measure(name: str, path: Path, data: str | None, test: Any) -> dict[str, An
         "predict_reviews_per_second": round(len(test) / predicted),
         "bundle_mb": round(sum(f.stat().st_size for f in path.iterdir()) / 1e6, 1),
     }
-
-
-def _write(folder: Path, rows: list[dict[str, Any]]) -> None:
-    write_csv(folder / "results.csv", rows)
-    write_text(folder / "results.md", markdown_table(rows))
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:

@@ -23,10 +23,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from critic._atomic import write_csv, write_text
 from critic.errors import ConfigError
 from critic.models.config import NetworkConfig, TrainConfig, check_positive
-from critic.runs import RunFolder, RunRecord
+from critic.runs import RunFolder, RunRecord, write_results
 
 #: Knobs a grid may vary, and which configuration each belongs to.
 NETWORK_KNOBS = ("hidden_layers", "units", "activation", "dropout")
@@ -231,7 +230,7 @@ def run_sweep(spec: SweepSpec, folder: str | os.PathLike[str], *, data: str | No
         finally:  # on Ctrl-C or an error, drop what has not started; finished runs are saved
             pool.shutdown(wait=True, cancel_futures=True)
     rows = tabulate(folder, spec)
-    _write_tables(folder, rows)
+    write_results(folder, rows, markdown_table(rows))
     _write_figure(folder, spec, rows)
     best = rows[0]
     run_folder.record(RunRecord("sweep", spec.to_dict(), {
@@ -311,11 +310,6 @@ def config_matches_book(config: dict[str, Any]) -> bool:
 
 def _sd(values: list[float]) -> float:
     return statistics.stdev(values) if len(values) > 1 else 0.0
-
-
-def _write_tables(folder: Path, rows: list[dict[str, Any]]) -> None:
-    write_csv(folder / "results.csv", rows)
-    write_text(folder / "results.md", markdown_table(rows))
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
