@@ -158,6 +158,7 @@ def train(
     as_json: JsonOption = False,
 ) -> None:
     """Train a model (the book's network by default) and write a bundle."""
+    from critic._atomic import claim_output
     from critic._startup import freeze_heap
     from critic.console import EpochReporter, show_training
     from critic.datasets.files import read_labelled
@@ -171,6 +172,7 @@ def train(
         activation=activation, dropout=dropout, loss=loss, optimizer=optimizer,
         learning_rate=learning_rate, batch_size=batch_size, seed=seed, epochs=epochs,
         patience=patience, validation_size=validation_size)
+    claim_output(output, overwrite=overwrite)  # before reading or training anything
     reviews = read_labelled(input_file, text_column=text_column, label_column=label_column)
     result = train_bundle(options, output, data=data, reviews=reviews, overwrite=overwrite,
                           callbacks=[EpochReporter()])
