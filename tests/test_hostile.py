@@ -88,3 +88,19 @@ def test_a_sweep_file_that_is_not_utf8_is_refused(tmp_path: Path) -> None:
     spec.write_bytes(b"[grid]\nunits = [16]\n# caf\xe9\n")
     done = invoke("sweep", "--config", str(spec), "--sweeps", str(tmp_path / "sweeps"))
     assert done.returncode == 2 and "cannot read the sweep file" in done.stderr
+
+
+@pytest.mark.parametrize("kind", ["csv", "jsonl"])
+def test_a_review_of_3_mb_in_a_table_file_is_read_whole(tmp_path: Path, kind: str) -> None:
+    """Arrow reads in 1 MB blocks; a longer row used to be refused ("straddling object")."""
+    from critic.datasets.files import read_reviews_file
+
+    long_review = "great " * 500_000  # 3 MB
+    path = tmp_path / f"long.{kind}"
+    if kind == "csv":
+        path.write_text(f"text\nshort one\n{long_review}\n")
+    else:
+        path.write_text(json.dumps({"text": "short one"}) + "\n"
+                        + json.dumps({"text": long_review}) + "\n")
+    reviews = read_reviews_file(path)
+    assert len(reviews) == 2 and reviews.texts[1] == long_review
