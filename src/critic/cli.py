@@ -13,16 +13,13 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 from typer.exceptions import TyperException
 
 from critic import __version__
 from critic.errors import CriticError
-
-if TYPE_CHECKING:
-    pass
 
 _STARTED = time.perf_counter()
 

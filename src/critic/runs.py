@@ -22,7 +22,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from critic import __version__
 from critic._atomic import (
@@ -38,7 +38,7 @@ from critic.errors import ConfigError, OutputError, ReportError
 RUN_FILE = "run.json"
 RUN_FORMAT = "critic.run"
 Kind = Literal["reproduce", "train", "sweep", "cv", "leaderboard"]
-KINDS: tuple[str, ...] = ("reproduce", "train", "sweep", "cv", "leaderboard")
+KINDS: tuple[str, ...] = get_args(Kind)
 
 
 def command_line() -> str:

@@ -95,7 +95,7 @@ def _run(config: ReproduceConfig, load: Callable[[], BookMatrices], folder: RunF
     test_loss, test_accuracy = model.evaluate(x_test, y_test)
     probabilities = model.predict(x_test)
     figure_files = figures.result() if figures is not None else {}
-    metrics = _metrics(config, history, final_epochs, test_loss, test_accuracy,
+    metrics = _metrics(config, history, final_epochs, test_loss, test_accuracy, len(y_test),
                        time.perf_counter() - started, book.checksum)
     if folder is None:
         return ReproduceResult(decoded, history, final_epochs, metrics, None)
@@ -109,7 +109,8 @@ def _run(config: ReproduceConfig, load: Callable[[], BookMatrices], folder: RunF
 
 
 def _metrics(config: ReproduceConfig, history: History, final_epochs: int, test_loss: float,
-             test_accuracy: float, seconds: float, checksum: str) -> dict[str, Any]:
+             test_accuracy: float, test_reviews: int, seconds: float, checksum: str
+             ) -> dict[str, Any]:
     h = history.history
     best_loss, best_accuracy = history.best_epoch("val_loss"), history.best_epoch("val_accuracy")
     return {
@@ -117,7 +118,7 @@ def _metrics(config: ReproduceConfig, history: History, final_epochs: int, test_
                        "loss": h["val_loss"][best_loss - 1], "best_loss_epoch": best_loss,
                        "accuracy": h["val_accuracy"][best_accuracy - 1],
                        "best_accuracy_epoch": best_accuracy},
-        "test": {"reviews": 25_000, "loss": test_loss, "accuracy": test_accuracy},
+        "test": {"reviews": test_reviews, "loss": test_loss, "accuracy": test_accuracy},
         "train_accuracy_last_epoch": h["accuracy"][-1],
         "final_epochs": final_epochs,
         "final_epochs_rule": _final_epochs_rule(config.final_epochs),

@@ -301,9 +301,7 @@ def _test_metrics(metrics: dict[str, Any]) -> dict[str, Any] | None:
     test = metrics.get("test")
     if isinstance(test, dict):
         return {k: test.get(k) for k in ("accuracy", "loss", "roc_auc", "reviews")}
-    if "test_accuracy" in metrics:  # a bundle written by critic reproduce
-        return {"accuracy": metrics["test_accuracy"], "loss": metrics.get("test_loss")}
-    return None
+    return None  # a bundle trained on the user's own reviews has no test split
 
 
 def _add_error_handlers(app: FastAPI) -> None:
