@@ -226,6 +226,58 @@ class Featurizer:
         norms[norms == 0] = 1.0
         return sp.csr_matrix(sp.diags(1.0 / norms) @ weighted, dtype=np.float32)
 
+    def column_values(self, counts: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        """What :meth:`weigh` makes of raw ``counts`` at ``columns``, before any row
+        normalisation (float64; a count of 0 gives 0)."""
+        counts = np.asarray(counts, dtype=np.float64)
+        if self.config.weighting == "binary":
+            return (counts > 0).astype(np.float64)
+        if self.config.weighting == "count":
+            return counts
+        if self.idf_ is None:
+            raise ConfigError("tf-idf features need an idf: fit the featurizer first")
+        present = counts > 0
+        tf = np.where(present, 1.0 + np.log(np.where(present, counts, 1.0)), 0.0) \
+            if self.config.sublinear_tf else counts
+        return tf * self.idf_[columns]
+
+    @property
+    def normalises_rows(self) -> bool:
+        """Whether :meth:`weigh` scales each row to unit length (tf-idf)."""
+        return self.config.weighting == "tfidf"
+
+    def occlusion_deltas(self, tokens: list[str]) -> tuple[list[str], sp.csr_matrix]:
+        """The review's distinct words and, one row per word, how the review's raw counts
+        change when every occurrence of that word is removed.
+
+        Removing a word only changes the n-grams within ``n - 1`` tokens of where it stood,
+        so each change is counted from a short window around each occurrence (the window
+        without the word, minus the window) rather than by featurising the review once per
+        word: the cost grows with the review's length, not with its length times its
+        vocabulary.
+        """
+        distinct = list(dict.fromkeys(tokens))
+        margin = self.config.ngram_range[1] - 1
+        where: dict[str, list[int]] = {word: [] for word in distinct}
+        for position, token in enumerate(tokens):
+            where[token].append(position)
+        owners: list[int] = []
+        windows: list[str] = []
+        without: list[str] = []
+        for row, word in enumerate(distinct):
+            for start, stop in _windows(where[word], margin, len(tokens)):
+                window = tokens[start:stop]
+                owners.append(row)
+                windows.append(" ".join(window))
+                without.append(" ".join(t for t in window if t != word))
+        change = self.counts(without) - self.counts(windows)
+        owner = sp.csr_matrix((np.ones(len(owners), dtype=np.float32),
+                               (np.array(owners, dtype=np.int64), np.arange(len(owners)))),
+                              shape=(len(distinct), len(owners)))
+        deltas = sp.csr_matrix(owner @ change)
+        deltas.eliminate_zeros()
+        return distinct, deltas
+
     # N-grams: each is an int64 code whose base-(V+1) digits are its words' full-vocabulary
     # positions, so counting and lookup are NumPy sorts and Arrow hash lookups, not Python
     # dicts. An "occurrence" list holds, per n, the row and code of every n-gram in the texts.
@@ -351,3 +403,16 @@ def _most_frequent(counts: np.ndarray, k: int) -> np.ndarray:
     ties = np.flatnonzero(counts == cut)[: k - int(chosen.sum())]
     chosen[ties] = True
     return np.flatnonzero(chosen)
+
+
+def _windows(positions: list[int], margin: int, length: int) -> list[tuple[int, int]]:
+    """``[start, stop)`` token windows reaching ``margin`` tokens either side of each position,
+    merged where they touch, so no n-gram that a removal changes is counted twice."""
+    merged: list[tuple[int, int]] = []
+    for position in positions:
+        start, stop = max(position - margin, 0), min(position + margin + 1, length)
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], stop)
+        else:
+            merged.append((start, stop))
+    return merged

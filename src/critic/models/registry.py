@@ -11,6 +11,7 @@ Nothing here imports PyTorch: a bundle is read and scored without it.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -122,11 +123,15 @@ class NetworkModel(ModelType):
         return cls(network, weights)
 
     def logits(self, features: sp.csr_matrix) -> np.ndarray:
-        (w1, b1), *rest = self._layers
-        hidden = self._activate(np.asarray(features @ w1) + b1)
-        for weight, bias in rest[:-1]:
+        w1, b1 = self._layers[0]
+        return self._from_first_layer(np.asarray(features @ w1) + b1)
+
+    def _from_first_layer(self, values: np.ndarray) -> np.ndarray:
+        """Logits from the first layer's pre-activations ``(n, units)``."""
+        hidden = self._activate(values)
+        for weight, bias in self._layers[1:-1]:
             hidden = self._activate(hidden @ weight.T + bias)
-        weight, bias = rest[-1]
+        weight, bias = self._layers[-1]
         return (hidden @ weight.T + bias)[:, 0].astype(np.float64)
 
     def _activate(self, values: np.ndarray) -> np.ndarray:
@@ -134,16 +139,56 @@ class NetworkModel(ModelType):
 
     def explain(self, tokens: list[str], featurizer: Featurizer
                 ) -> tuple[float, list[WordContribution], float | None]:
-        distinct = list(dict.fromkeys(tokens))
-        # Tokens joined by spaces tokenise back to themselves, so each variant is exactly the
-        # review without one word.
-        variants = [" ".join(tokens)] + [" ".join(t for t in tokens if t != word)
-                                         for word in distinct]
-        logits = self.logits(featurizer.transform(variants))
-        base = float(logits[0])
+        # Occlusion without re-scoring the review once per word: removing a word changes a
+        # few feature columns, so the first layer's pre-activation moves by those columns'
+        # weight rows (and, for tf-idf, by the change of the row's length). All words are
+        # one sparse product, linear in the review's length.
+        joined = " ".join(tokens)  # tokenises back to ``tokens``
+        distinct, deltas = featurizer.occlusion_deltas(tokens)
+        first = self._occluded_first_layer(featurizer.counts([joined]), deltas, featurizer)
+        logits = self._from_first_layer(first)
+        contributions = logits[0] - logits[1:]
         covered = featurizer.vocabulary_.covers(distinct)
-        return base, [WordContribution(word, base - float(logits[i + 1]), tokens.count(word),
-                                       covered[i]) for i, word in enumerate(distinct)], None
+        occurrences = Counter(tokens)
+        logit = float(self.logits(featurizer.transform([joined]))[0])  # exactly as predicted
+        return logit, [WordContribution(word, float(contributions[i]), occurrences[word],
+                                        covered[i]) for i, word in enumerate(distinct)], None
+
+    def _occluded_first_layer(self, counts: sp.csr_matrix, deltas: sp.csr_matrix,
+                              featurizer: Featurizer) -> np.ndarray:
+        """First-layer pre-activations ``(1 + words, units)``: the review's, then the
+        review's without each word, from its raw ``counts`` and each word's ``deltas``."""
+        w1, b1 = self._layers[0]
+        columns, raw = counts.indices, counts.data.astype(np.float64)
+        values = featurizer.column_values(raw, columns)
+        base = values @ w1[columns]
+        change = deltas.tocoo()
+        before = _counts_at(columns, raw, change.col)
+        old = featurizer.column_values(before, change.col)
+        new = featurizer.column_values(before + change.data, change.col)
+        moved = sp.csr_matrix((new - old, (change.row, change.col)), shape=deltas.shape)
+        variants = base + np.asarray(moved @ w1, dtype=np.float64)
+        if featurizer.normalises_rows:
+            square = float(values @ values)
+            squares = square + np.bincount(change.row, weights=new**2 - old**2,
+                                           minlength=deltas.shape[0])
+            base = base / _length(np.array([square]))[0]
+            variants = variants / _length(squares)[:, np.newaxis]
+        return np.vstack([base, variants]) + b1
+
+
+def _counts_at(columns: np.ndarray, counts: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """``counts`` at the ``wanted`` columns of a sparse row (0 where the row has none)."""
+    if not len(columns):
+        return np.zeros(len(wanted))
+    at = np.minimum(np.searchsorted(columns, wanted), len(columns) - 1)
+    return np.where(columns[at] == wanted, counts[at], 0.0)
+
+
+def _length(squares: np.ndarray) -> np.ndarray:
+    """Row lengths from squared lengths, 1 for an empty row (as :meth:`Featurizer.weigh`)."""
+    lengths = np.sqrt(np.maximum(squares, 0.0))
+    return np.where(lengths > 1e-12, lengths, 1.0)
 
 
 class LinearModel(ModelType):
