@@ -6,9 +6,11 @@ import contextlib
 import io
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tarfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from unittest import mock
@@ -130,3 +132,38 @@ def headless_chromium(profile: Path, *, phone: bool = False) -> Iterator[object]
         yield driver
     finally:
         driver.quit()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def serving(bundle: Path, *options: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """``critic serve BUNDLE OPTIONS`` in its own process on a free loopback port, ready:
+    the process and its base URL. Killed on the way out if it is still running."""
+    import httpx
+
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "critic", "serve", str(bundle), "--port",
+                                str(port), *options],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    try:
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        else:
+            process.kill()
+            pytest.fail("critic serve did not become ready: " + (process.stdout.read() or ""))
+        yield process, url
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=30)

@@ -15,12 +15,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import headless_chromium, needs_chromium
+from conftest import free_port, headless_chromium, needs_chromium, serving
 from fastapi.testclient import TestClient
 from test_bundle import tiny_options, tiny_reviews, toy_recipe
 
 import critic
-from critic.serve.app import Limits, create_app
+from critic.serve.app import create_app
+from critic.serve.guard import Limits
 from critic.train import train_bundle
 
 
@@ -115,41 +116,19 @@ def test_unknown_paths_and_methods_are_json(client: TestClient) -> None:
 
 def test_too_many_concurrent_requests_get_503(bundle: Path) -> None:
     guard = create_app(critic.load(bundle), Limits(max_concurrent=2))
-    guard.in_flight = 2  # as if two requests were being scored
+    guard.app.state.slots.taken = 2  # as if two requests were being scored
     response = TestClient(guard).post("/v1/predict", json={"inputs": "x"})
     assert response.status_code == 503 and response.headers["retry-after"] == "1"
     assert response.json()["error"]["code"] == "overloaded"
-    guard.in_flight = 0
+    guard.app.state.slots.taken = 0
     assert TestClient(guard).post("/v1/predict", json={"inputs": "x"}).status_code == 200
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def server(bundle: Path) -> Iterator[str]:
     """``critic serve`` in its own process on a free loopback port."""
-    port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "critic", "serve", str(bundle), "--port",
-                                str(port), "--max-concurrent", "8"],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    else:
-        process.kill()
-        pytest.fail("critic serve did not become ready: " + (process.stdout.read() or ""))
-    yield url
-    if process.poll() is None:
-        process.kill()
+    with serving(bundle, "--max-concurrent", "8") as (_, url):
+        yield url
 
 
 def test_real_server_answers_over_http(server: str) -> None:

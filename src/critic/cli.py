@@ -384,13 +384,24 @@ def serve(
     max_inputs: Annotated[int, _help("Reviews per request (413 beyond).")] = 1_000,
     max_chars: Annotated[int, _help("Characters per review (413 beyond).")] = 100_000,
     max_body_bytes: Annotated[int, _help("Request body size (413 beyond).")] = 10_000_000,
-    max_concurrent: Annotated[int, _help("Requests in progress at once, per worker (503 with "
-                                         "Retry-After beyond).")] = 64,
+    max_concurrent: Annotated[int, _help("Requests being scored at once, per worker (503 "
+                                         "with Retry-After beyond).")] = 64,
+    max_explain_chars: Annotated[int, _help("Characters explained in one request (413 "
+                                            "beyond).")] = 1_000_000,
+    max_header_bytes: Annotated[int, _help("Request line and headers (431 beyond).")] = 16_384,
+    read_timeout_ms: Annotated[int, _help("Time to receive a request's headers, and then its "
+                                          "body (408 beyond).")] = 10_000,
+    max_delay_ms: Annotated[int, _help("Queueing delay beyond which new predictions are "
+                                       "shed (503 with Retry-After).")] = 50,
+    graceful_timeout_s: Annotated[int, _help("On SIGTERM, time for the requests in flight "
+                                             "to finish.")] = 30,
 ) -> None:
     """Serve a bundle over HTTP: POST /v1/predict, the web page at /, OpenAPI at /docs."""
-    from critic.serve.app import Limits, run
+    from critic.serve.guard import Limits
+    from critic.serve.server import run
 
-    limits = Limits(max_inputs, max_chars, max_body_bytes, max_concurrent)
+    limits = Limits(max_inputs, max_chars, max_body_bytes, max_concurrent, max_explain_chars,
+                    max_header_bytes, read_timeout_ms, max_delay_ms, graceful_timeout_s)
     run(bundle, host=host, port=port, workers=workers, limits=limits)
 
 

@@ -18,7 +18,8 @@ from __future__ import annotations
 import itertools
 import json
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +31,7 @@ import pyarrow.compute as pc
 import scipy.sparse as sp
 
 from critic._atomic import write_json
-from critic.errors import ConfigError
+from critic.errors import ConfigError, DataError
 
 # A break is matched whole before the punctuation class can swallow its "<" (RE2 takes the
 # leftmost match, so the space before a break must belong to the break's alternative).
@@ -101,6 +102,9 @@ def ensure_texts(texts: Any, name: str = "texts") -> Sequence[str]:
     if isinstance(texts, (str, bytes)):
         raise TypeError(f"`{name}` must be a list of strings, not a single string; wrap one "
                         f"review in a list: [{texts[:30]!r}...]")
+    if isinstance(texts, (Mapping, AbstractSet)):
+        raise TypeError(f"`{name}` must be a list of strings, not a {type(texts).__name__}: "
+                        "pass the reviews themselves, in order")
     if not isinstance(texts, Iterable):
         raise TypeError(f"`{name}` must be a list of strings. Received: {type(texts).__name__}")
     texts = list(texts)
@@ -225,7 +229,7 @@ def tokenize_texts(texts: Sequence[str]) -> Tokens:
     Large inputs are cut in pieces tokenised on all cores; each piece is dictionary-encoded as
     soon as it is split, so no array of 12 million token strings is ever held.
     """
-    array = texts.arrow if isinstance(texts, TextColumn) else pa.array(texts, pa.large_string())
+    array = texts.arrow if isinstance(texts, TextColumn) else _arrow_strings(texts)
     threads = os.cpu_count() or 1
     # Small pieces bound the temporaries each thread holds (and its malloc arena keeps).
     pieces = max(1, -(-len(array) // _PIECE_TEXTS))
@@ -254,6 +258,23 @@ def tokenize_texts(texts: Sequence[str]) -> Tokens:
         at, first = at + len(piece), first + len(piece.dictionary)
         encoded[k] = (None, None)  # type: ignore[assignment]
     return Tokens(words, Ragged(flat, np.concatenate(offsets)))
+
+
+def _arrow_strings(texts: Sequence[str]) -> pa.Array:
+    try:
+        return pa.array(texts, pa.large_string())
+    except UnicodeEncodeError:
+        # A lone surrogate: from JSON's "\\ud800", or from a command-line byte that is not
+        # UTF-8 (Python keeps it as U+DCxx). It is not text, and no review can be scored with it.
+        for i, text in enumerate(texts):
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise DataError(f"review {i} is not valid Unicode text: character {exc.start} "
+                                f"is a lone surrogate (U+{ord(text[exc.start]):04X}), as left "
+                                "by bytes that are not UTF-8; re-encode the review as UTF-8"
+                                ) from None
+        raise
 
 
 def _tokenize_chunk(array: pa.Array) -> tuple[pa.DictionaryArray, np.ndarray]:

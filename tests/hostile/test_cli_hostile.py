@@ -16,7 +16,7 @@ from test_bundle import tiny_options, tiny_reviews
 
 from critic.bundle import read_bundle
 from critic.errors import BundleError, ConfigError
-from critic.serve.app import run as serve
+from critic.serve.server import run as serve
 from critic.train import train_bundle
 
 

@@ -1,0 +1,266 @@
+"""What stands between the network and the model: the request's time and size limits, load
+shedding, concurrency slots for scoring, and request metrics.
+
+The guard is pure ASGI (no ``BaseHTTPMiddleware``) and reads each request's body itself, under
+a size cap and a deadline, before the application sees it. So a client that sends half a body
+and waits costs a connection, not a slot; a body larger than the cap is refused while it
+streams in (chunked or not); and no error raised while reading can surface as a 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from critic.models.config import check_positive
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+#: Cheap routes answered even under overload, so health checks do not fail a busy service.
+_NEVER_SHED = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may ask for and how long it may take to arrive.
+
+    Beyond these the service answers 408 (too slow), 413 (too large), 431 (headers too large)
+    or 503 with ``Retry-After`` (overloaded). Each has a ``critic serve`` option.
+    """
+
+    max_inputs: int = 1_000  # reviews per request
+    max_chars: int = 100_000  # characters per review
+    max_body_bytes: int = 10_000_000  # request body
+    max_concurrent: int = 64  # requests being scored at once
+    max_explain_chars: int = 1_000_000  # characters explained in one request (~1 s of work)
+    max_header_bytes: int = 16_384  # request line and headers
+    read_timeout_ms: int = 10_000  # to receive a request's headers, and then its body
+    max_delay_ms: int = 50  # event-loop delay beyond which new predictions are shed
+    graceful_timeout_s: int = 30  # for requests in flight to finish on SIGTERM
+
+    def __post_init__(self) -> None:
+        for name, value in asdict(self).items():
+            check_positive(name, value)
+
+    @property
+    def read_timeout(self) -> float:
+        return self.read_timeout_ms / 1000
+
+
+def error_body(code: str, message: str) -> bytes:
+    """The JSON every error answer carries: ``{"error": {"code", "message"}}``."""
+    return json.dumps({"error": {"code": code, "message": message}}).encode()
+
+
+async def send_error(send: Send, status: int, code: str, message: str,
+                     headers: dict[str, str] | None = None) -> None:
+    """Answer with the JSON error shape straight over ASGI (cheap: no framework)."""
+    body = error_body(code, message)
+    raw_headers = [(b"content-type", b"application/json"),
+                   (b"content-length", str(len(body)).encode())]
+    raw_headers += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class Metrics:
+    """Counters and a latency histogram, exposed in Prometheus's text format."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.requests: dict[tuple[str, str, int], int] = {}
+        self.buckets = [0] * (len(_LATENCY_BUCKETS) + 1)
+        self.latency_sum = 0.0
+        self.latency_count = 0
+        self.inputs_scored = 0
+
+    def observe(self, method: str, path: str, status: int, seconds: float) -> None:
+        with self._lock:
+            key = (method, path, status)
+            self.requests[key] = self.requests.get(key, 0) + 1
+            index = next((i for i, b in enumerate(_LATENCY_BUCKETS) if seconds <= b),
+                         len(_LATENCY_BUCKETS))
+            self.buckets[index] += 1
+            self.latency_sum += seconds
+            self.latency_count += 1
+
+    def scored(self, n: int) -> None:
+        with self._lock:
+            self.inputs_scored += n
+
+    def render(self) -> str:
+        with self._lock:
+            lines = ["# TYPE critic_requests_total counter"]
+            lines += [f'critic_requests_total{{method="{m}",path="{p}",status="{s}"}} {n}'
+                      for (m, p, s), n in sorted(self.requests.items())]
+            lines.append("# TYPE critic_request_seconds histogram")
+            running = 0
+            for bound, count in zip((*_LATENCY_BUCKETS, "+Inf"), self.buckets, strict=True):
+                running += count
+                lines.append(f'critic_request_seconds_bucket{{le="{bound}"}} {running}')
+            lines += [f"critic_request_seconds_sum {self.latency_sum:.6f}",
+                      f"critic_request_seconds_count {self.latency_count}",
+                      "# TYPE critic_inputs_scored_total counter",
+                      f"critic_inputs_scored_total {self.inputs_scored}"]
+        return "\n".join(lines) + "\n"
+
+
+class Slots:
+    """At most ``size`` requests scoring at once; taking a slot never waits."""
+
+    def __init__(self, size: int) -> None:
+        self.size, self.taken = size, 0
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def take(self) -> Iterator[bool]:
+        """Yields whether a slot was free (and holds it for the block if so)."""
+        with self._lock:
+            free = self.taken < self.size
+            self.taken += free
+        try:
+            yield free
+        finally:
+            if free:
+                with self._lock:
+                    self.taken -= 1
+
+
+class LoadShedder:
+    """Tells when the event loop has fallen behind, so new work is refused, not queued.
+
+    Every request waits for the loop; with more arriving than it can score, they queue
+    inside the server and every answer gets slow. A timer that should fire every few
+    milliseconds measures how late the loop runs: beyond ``max_delay`` the loop has work
+    queued for that long, and a new prediction is answered 503 at once. The timer runs only
+    while requests arrive, so an idle service never wakes.
+    """
+
+    _BEAT = 0.005  # seconds between heartbeats while busy
+    _IDLE = 1.0  # seconds without a request before the heartbeat stops
+
+    def __init__(self, max_delay: float) -> None:
+        self.max_delay = max_delay
+        self._beat_at = self._seen_at = 0.0
+        self._loop: asyncio.AbstractEventLoop | None = None  # where the heartbeat runs
+
+    def overloaded(self) -> bool:
+        now = time.perf_counter()
+        self._seen_at = now
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:  # idle until now (or a new loop, as in tests)
+            self._loop, self._beat_at = loop, now
+            loop.call_later(self._BEAT, self._beat, loop)
+            return False
+        return now - self._beat_at > self.max_delay
+
+    def _beat(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._loop is not loop:
+            return
+        self._beat_at = now = time.perf_counter()
+        if now - self._seen_at > self._IDLE:
+            self._loop = None
+            return
+        loop.call_later(self._BEAT, self._beat, loop)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class _TooSlow(Exception):
+    pass
+
+
+class GuardMiddleware:
+    """Load shedding, the body's size and time limits, and request metrics, in front of the
+    application (see the module docstring)."""
+
+    def __init__(self, app: ASGIApp, limits: Limits, metrics: Metrics) -> None:
+        self.app, self.limits, self.metrics = app, limits, metrics
+        self.shedder = LoadShedder(limits.max_delay_ms / 1000)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = {"code": 500}
+
+        async def send_counting(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self._guarded(scope, receive, send_counting)
+        finally:
+            self.metrics.observe(scope["method"], route(scope["path"]), status["code"],
+                                 time.perf_counter() - started)
+
+    async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["path"] not in _NEVER_SHED and self.shedder.overloaded():
+            await send_error(send, 503, "overloaded", "the service is overloaded; retry "
+                             "shortly", {"Retry-After": "1"})
+            return
+        try:
+            body = await self._read_body(scope, receive)
+        except _TooLarge:
+            await send_error(send, 413, "body_too_large", "the request body is larger than "
+                             f"{self.limits.max_body_bytes:,} bytes")
+            return
+        except _TooSlow:
+            await send_error(send, 408, "request_timeout", "the request body did not arrive "
+                             f"within {self.limits.read_timeout:g} s", {"Connection": "close"})
+            return
+        await self.app(scope, _replay(body, receive), send)
+
+    async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.limits.max_body_bytes:
+            raise _TooLarge
+        deadline = time.monotonic() + self.limits.read_timeout
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            try:
+                message = await asyncio.wait_for(receive(), deadline - time.monotonic())
+            except TimeoutError:
+                raise _TooSlow from None
+            if message["type"] != "http.request":  # the client went away
+                return b"".join(chunks)
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limits.max_body_bytes:
+                raise _TooLarge
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that hands over the body already read, then the client's own events
+    (a disconnect)."""
+    delivered = False
+
+    async def replay() -> Message:
+        nonlocal delivered
+        if delivered:
+            return await receive()
+        delivered = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
+
+
+def route(path: str) -> str:
+    """The path as a metrics label: known routes, or ``other`` (bounded label values)."""
+    known = {"/", "/healthz", "/readyz", "/metrics", "/v1/predict", "/v1/model", "/docs",
+             "/openapi.json"}
+    return path if path in known else "other"

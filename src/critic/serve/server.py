@@ -1,0 +1,229 @@
+"""``critic serve``: uvicorn with an HTTP protocol that holds up against careless and hostile
+clients.
+
+uvicorn's httptools protocol, with four changes, each for a way the service could be held
+hostage or answer outside its JSON error shape:
+
+- the request line and headers are capped (431), as uvicorn does not cap them;
+- they must arrive within the read timeout (408), so a client that connects, or starts a
+  request, and then waits holds nothing for long;
+- a request that is not HTTP gets the JSON error shape (400), not plain text;
+- on SIGTERM a connection that looks idle is given a moment to deliver a request its client
+  already sent, which is then answered, instead of being reset; requests in progress finish
+  (up to the graceful timeout) and new connections are refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from critic._startup import freeze_heap
+from critic.errors import ConfigError
+from critic.models.config import check_positive
+from critic.predict import load
+from critic.serve.app import create_app
+from critic.serve.guard import Limits, error_body
+
+log = logging.getLogger("critic.serve")
+_DRAIN_IDLE = 0.5  # seconds an idle connection may still deliver a request after SIGTERM
+_REASONS = {400: b"Bad Request", 408: b"Request Timeout",
+            431: b"Request Header Fields Too Large"}
+
+
+class GuardedHttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with header limits, read timeouts, JSON protocol errors and
+    a draining shutdown (see the module docstring)."""
+
+    def __init__(self, *args: Any, limits: Limits, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.limits = limits
+        self._header_bytes = self._pending_header_bytes = 0
+        self._in_headers = False
+        self._headers_too_large = False
+        self._draining = False
+        self._timer: asyncio.TimerHandle | None = None
+
+    # A timer runs from the connection's start, and from each request's first byte, until
+    # the request's headers are complete.
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm(self._headers_timed_out, self.limits.read_timeout)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._header_bytes, self._in_headers = 0, True
+        self._pending_header_bytes = 0
+        self._arm(self._headers_timed_out, self.limits.read_timeout)
+
+    def on_url(self, url: bytes) -> None:
+        self._count_header_bytes(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_header_bytes(len(name) + len(value) + 4)
+        super().on_header(name, value)
+
+    def _count_header_bytes(self, size: int) -> None:
+        self._header_bytes += size
+        if self._header_bytes > self.limits.max_header_bytes:
+            self._headers_too_large = True
+            raise _HeadersTooLarge  # stops the parser; uvicorn then calls send_400_response
+
+    def on_headers_complete(self) -> None:
+        self._in_headers = False
+        self._disarm()
+        super().on_headers_complete()
+        if self._draining and self.cycle is not None:
+            self.cycle.keep_alive = False  # answer this one, then close
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self._in_headers and not self.transport.is_closing():
+            # The parser holds a header until it is complete, so the callbacks cannot see one
+            # that never ends: count what is fed while the headers are incomplete (for the
+            # tail of a pipelined request's body in the same read, a safe over-count).
+            self._pending_header_bytes += len(data)
+            if self._pending_header_bytes > self.limits.max_header_bytes:
+                self._headers_too_large = True
+                self.send_400_response("")
+        else:
+            self._pending_header_bytes = 0
+
+    def send_400_response(self, msg: str) -> None:
+        if self._headers_too_large:
+            self._reject(431, "headers_too_large", "the request line and headers are larger "
+                         f"than {self.limits.max_header_bytes:,} bytes")
+        else:
+            self._reject(400, "bad_request", "the request is not valid HTTP/1.1")
+
+    def shutdown(self) -> None:
+        if self.cycle is None or self.cycle.response_complete:
+            # Idle, as far as we have read: the client may have sent a request just before
+            # the signal that is still in the socket's buffer. Closing now would reset it.
+            self._draining = True
+            self._arm(self._close_if_idle, _DRAIN_IDLE)
+        else:
+            self.cycle.keep_alive = False
+
+    def _close_if_idle(self) -> None:
+        if self.cycle is None or self.cycle.response_complete:
+            self.transport.close()
+
+    def _headers_timed_out(self) -> None:
+        if self.cycle is None or self.cycle.response_complete or self._in_headers:
+            self._reject(408, "request_timeout", "the request did not arrive within "
+                         f"{self.limits.read_timeout:g} s")
+
+    def _reject(self, status: int, code: str, message: str) -> None:
+        """Answer a request the application never saw, then close the connection."""
+        self._disarm()
+        if self.transport.is_closing():
+            return
+        body = error_body(code, message)
+        self.transport.write(b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\n"
+                             b"content-length: %d\r\nconnection: close\r\n\r\n%s"
+                             % (status, _REASONS[status], len(body), body))
+        self.transport.close()
+
+    def _arm(self, callback: Any, seconds: float) -> None:
+        self._disarm()
+        self._timer = self.loop.call_later(seconds, callback)
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
+class _HeadersTooLarge(Exception):
+    pass
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server, but on shutdown the connections the kernel has already accepted
+    for it (its listen backlog, whose clients have sent their requests) are taken in and
+    answered before the listening socket closes, instead of being reset with it."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await self._take_in_waiting_connections()
+        await super().shutdown(sockets)
+
+    async def _take_in_waiting_connections(self) -> None:
+        loop = asyncio.get_running_loop()
+        # The factory uvicorn's own start-up builds for its listening sockets.
+        protocol_class: Any = self.config.http_protocol_class
+        protocol = functools.partial(protocol_class, config=self.config,
+                                     server_state=self.server_state,
+                                     app_state=self.lifespan.state)
+        waiting = [connection for server in self.servers for listening in server.sockets
+                   for connection in _accept_all(listening.fileno())]
+        await asyncio.gather(*(loop.connect_accepted_socket(protocol, connection)
+                               for connection in waiting), return_exceptions=True)
+
+
+def _accept_all(fd: int) -> list[socket.socket]:
+    """Every connection waiting on the listening socket ``fd``, without blocking."""
+    accepted: list[socket.socket] = []
+    with socket.socket(fileno=os.dup(fd)) as listening:
+        listening.setblocking(False)
+        while True:
+            try:
+                connection, _ = listening.accept()
+            except OSError:  # none left (BlockingIOError), or the socket is gone
+                return accepted
+            connection.setblocking(False)
+            accepted.append(connection)
+
+
+def app_from_environment() -> Any:
+    """Factory for ``uvicorn --factory`` worker processes: the bundle and limits come from
+    ``CRITIC_SERVE_BUNDLE`` and ``CRITIC_SERVE_LIMITS`` (JSON), set by :func:`run`."""
+    limits = Limits(**json.loads(os.environ.get("CRITIC_SERVE_LIMITS", "{}")))
+    app = create_app(load(os.environ["CRITIC_SERVE_BUNDLE"]), limits)
+    freeze_heap()
+    return app
+
+
+def run(bundle: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int = 8000,
+        workers: int = 1, limits: Limits | None = None) -> None:
+    """Serve ``bundle`` with uvicorn until stopped (what ``critic serve`` does)."""
+    import dataclasses
+
+    limits = limits or Limits()
+    check_positive("workers", workers)
+    if not 1 <= port <= 65_535:
+        raise ConfigError(f"`port` must be between 1 and 65535. Received: port={port}",
+                          parameter="port")
+    predictor = load(bundle)  # refuse to start on a missing or damaged bundle
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("serving on %s, reachable from other machines", host)
+    options: dict[str, Any] = {
+        "host": host, "port": port, "log_level": "info",
+        "http": functools.partial(GuardedHttpProtocol, limits=limits),
+        "timeout_graceful_shutdown": limits.graceful_timeout_s}
+    if workers == 1:
+        app = create_app(predictor, limits)
+        freeze_heap()
+        DrainingServer(uvicorn.Config(app, **options)).run()
+        return
+    # Worker processes run uvicorn's own server: each drains its connections, but the
+    # listen backlog they share is not taken in before it closes.
+    os.environ["CRITIC_SERVE_BUNDLE"] = str(Path(bundle).resolve())
+    os.environ["CRITIC_SERVE_LIMITS"] = json.dumps(dataclasses.asdict(limits))
+    uvicorn.run("critic.serve.server:app_from_environment", factory=True, workers=workers,
+                **options)

@@ -1,0 +1,238 @@
+"""``critic serve`` against careless and hostile clients (issue 12, items 3-7 and 12): slow and
+oversized requests, malformed HTTP, text that is not text, deep JSON, overload and SIGTERM.
+Protocol-level cases run against a real server over loopback; the rest in process. Every
+answer must be the JSON error shape with a 4xx (or 503), never a 500 or a reset."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import signal
+import socket
+import string
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import serving
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_bundle import tiny_options, tiny_reviews
+
+import critic
+from critic.serve.app import create_app
+from critic.serve.guard import Limits, LoadShedder
+from critic.train import train_bundle
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return train_bundle(tiny_options(), tmp_path_factory.mktemp("serve-hostile") / "model",
+                        reviews=tiny_reviews()).path
+
+
+@pytest.fixture(scope="module")
+def server(bundle: Path) -> Iterator[str]:
+    with serving(bundle, "--read-timeout-ms", "800", "--max-concurrent", "2",
+                 "--max-body-bytes", "200000") as (_, url):
+        yield url
+
+
+@pytest.fixture(scope="module")
+def client(bundle: Path) -> TestClient:
+    return TestClient(create_app(critic.load(bundle), Limits(max_body_bytes=200_000,
+                                                             max_explain_chars=5_000)),
+                      raise_server_exceptions=False)
+
+
+def address(url: str) -> tuple[str, int]:
+    host, port = url.removeprefix("http://").split(":")
+    return host, int(port)
+
+
+def exchange(url: str, raw: bytes, *, timeout: float = 10) -> tuple[int, dict[str, object]]:
+    """Send raw bytes, read the answer until the server closes: its status and JSON body."""
+    with socket.create_connection(address(url), timeout=timeout) as conn:
+        conn.sendall(raw)
+        return read_answer(conn)
+
+
+def read_answer(conn: socket.socket) -> tuple[int, dict[str, object]]:
+    data = b""
+    while b"\r\n\r\n" not in data or len(data.partition(b"\r\n\r\n")[2]) < _length(data):
+        chunk = conn.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body)
+
+
+def _length(data: bytes) -> int:
+    for line in data.partition(b"\r\n\r\n")[0].split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value)
+    return 1 << 30
+
+
+# 3. A client that sends part of a request and waits holds no slot, and is timed out.
+
+def test_slow_bodies_hold_no_slot_and_get_408(server: str) -> None:
+    started = time.monotonic()
+    slow = []
+    for _ in range(8):  # four times the two scoring slots
+        conn = socket.create_connection(address(server))
+        conn.sendall(b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+                     b"\r\nContent-Length: 1000\r\n\r\n{\"inputs\": \"gre")
+        slow.append(conn)
+    time.sleep(0.2)
+    answer = httpx.post(f"{server}/v1/predict", json={"inputs": "superb"}, timeout=10)
+    assert answer.status_code == 200  # not locked out by the stalled clients
+    for conn in slow:
+        with conn:
+            conn.settimeout(10)
+            status, body = read_answer(conn)
+            assert status == 408 and body["error"]["code"] == "request_timeout"  # type: ignore[index]
+    assert time.monotonic() - started < 5
+
+
+def test_a_connection_that_never_finishes_its_headers_gets_408(server: str) -> None:
+    status, body = exchange(server, b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+    assert status == 408 and body["error"]["code"] == "request_timeout"  # type: ignore[index]
+
+
+# 6. Headers are bounded. 12. Malformed HTTP gets the JSON error shape.
+
+def test_oversized_headers_get_431(server: str) -> None:
+    raw = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n"
+    status, body = exchange(server, raw)
+    assert status == 431 and body["error"]["code"] == "headers_too_large"  # type: ignore[index]
+    assert httpx.get(f"{server}/healthz", headers={"X-Fine": "a" * 8_000}).status_code == 200
+
+
+@pytest.mark.parametrize("raw", [
+    b"\x16\x03\x01 garbage that is not a request line\r\n\r\n",
+    b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n{}",
+])
+def test_malformed_http_gets_a_json_400(server: str, raw: bytes) -> None:
+    status, body = exchange(server, raw)
+    assert status == 400 and body["error"]["code"] == "bad_request"  # type: ignore[index]
+
+
+def test_a_chunked_body_over_the_limit_gets_413_not_500(server: str) -> None:
+    def chunks() -> Iterator[bytes]:
+        for _ in range(40):  # 1.2 MB against a 200 kB limit, with no Content-Length
+            yield b" " * 30_000
+
+    answer = httpx.post(f"{server}/v1/predict", content=chunks(),
+                        headers={"Content-Type": "application/json"}, timeout=10)
+    assert answer.status_code == 413 and answer.json()["error"]["code"] == "body_too_large"
+    assert httpx.get(f"{server}/healthz").status_code == 200
+
+
+def test_head_is_answered(server: str) -> None:
+    for path in ("/", "/healthz", "/readyz"):
+        assert httpx.head(f"{server}{path}").status_code == 200
+
+
+# 12. Text that is not text, and JSON nested too deeply, are 422.
+
+@pytest.mark.parametrize("body", [b'{"inputs": "bad \\ud800 text"}',
+                                  b'{"inputs": ["fine", "\\udcff"]}',
+                                  b"[" * 100_000, b'{"inputs": ' + b"{" * 100_000])
+def test_unscorable_bodies_get_422(client: TestClient, body: bytes) -> None:
+    answer = client.post("/v1/predict", content=body,
+                         headers={"Content-Type": "application/json"})
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"]["code"] in {"invalid_text", "invalid_request"}
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
+                    | st.text(), lambda inner: st.lists(inner, max_size=4)
+                    | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=12)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=JSON | st.fixed_dictionaries({"inputs": JSON}, optional={"explain": JSON}))
+def test_any_json_body_gets_an_answer_not_a_500(client: TestClient, body: object) -> None:
+    answer = client.post("/v1/predict", content=json.dumps(body),
+                         headers={"Content-Type": "application/json"})
+    assert answer.status_code in {200, 413, 422}, answer.text
+    if answer.status_code != 200:
+        assert set(answer.json()["error"]) == {"code", "message"}
+
+
+# 4. The cost of explaining is bounded per request.
+
+def test_explaining_beyond_the_limit_gets_413(client: TestClient) -> None:
+    review = " ".join(random.Random(0).choices(string.ascii_lowercase, k=2_000))
+    answer = client.post("/v1/predict", json={"inputs": [review] * 3, "explain": True})
+    assert answer.status_code == 413
+    assert answer.json()["error"]["code"] == "explanation_too_large"
+    assert client.post("/v1/predict", json={"inputs": [review], "explain": True}
+                       ).status_code == 200
+
+
+# 7. Overload: new predictions are shed at once when the loop falls behind.
+
+def test_the_shedder_refuses_work_while_the_loop_is_behind() -> None:
+    async def scenario() -> list[bool]:
+        shedder = LoadShedder(max_delay=0.05)
+        seen = [shedder.overloaded()]  # the first request starts the heartbeat
+        await asyncio.sleep(0.02)
+        seen.append(shedder.overloaded())  # the loop keeps up
+        time.sleep(0.2)  # the loop is blocked, as by a queue of requests
+        seen.append(shedder.overloaded())
+        await asyncio.sleep(0.02)  # the loop has caught up
+        seen.append(shedder.overloaded())
+        return seen
+
+    assert asyncio.run(scenario()) == [False, False, True, False]
+
+
+def test_shed_requests_get_503_with_retry_after_and_health_checks_pass(bundle: Path) -> None:
+    guard = create_app(critic.load(bundle), Limits())
+    guard.shedder.overloaded = lambda: True  # type: ignore[method-assign]
+    client = TestClient(guard)
+    answer = client.post("/v1/predict", json={"inputs": "superb"})
+    assert answer.status_code == 503 and answer.headers["retry-after"] == "1"
+    assert answer.json()["error"]["code"] == "overloaded"
+    assert client.get("/healthz").status_code == 200
+
+
+# 5. SIGTERM: every request in flight is answered; new connections are refused.
+
+def test_sigterm_answers_every_request_in_flight(bundle: Path) -> None:
+    words = [" ".join(random.Random(i).choices(string.ascii_lowercase, k=6)) for i in range(700)]
+    review = " ".join(w.replace(" ", "") for w in words)
+    # No shedding here: this is about the signal, so every request must be scored.
+    with serving(bundle, "--max-delay-ms", "60000") as (process, url):
+        statuses: list[int | str] = []
+        lock = threading.Lock()
+
+        def call() -> None:
+            try:
+                code: int | str = httpx.post(f"{url}/v1/predict", json={
+                    "inputs": [review] * 5, "explain": True}, timeout=60).status_code
+            except httpx.HTTPError as exc:
+                code = type(exc).__name__
+            with lock:
+                statuses.append(code)
+
+        threads = [threading.Thread(target=call) for _ in range(50)]
+        for thread in threads:
+            thread.start()
+        time.sleep(0.5)
+        process.send_signal(signal.SIGTERM)
+        for thread in threads:
+            thread.join(timeout=90)
+        assert process.wait(timeout=60) in (0, -signal.SIGTERM)
+        assert statuses == [200] * 50
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"{url}/healthz", timeout=2)
