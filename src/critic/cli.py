@@ -392,7 +392,7 @@ def serve(
     read_timeout_ms: Annotated[int, _help("Time to receive a request's headers, and then its "
                                           "body (408 beyond).")] = 10_000,
     max_delay_ms: Annotated[int, _help("Queueing delay beyond which new predictions are "
-                                       "shed (503 with Retry-After).")] = 50,
+                                       "shed (503 with Retry-After).")] = 20,
     graceful_timeout_s: Annotated[int, _help("On SIGTERM, time for the requests in flight "
                                              "to finish.")] = 30,
 ) -> None:

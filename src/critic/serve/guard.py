@@ -41,7 +41,7 @@ class Limits:
     max_explain_chars: int = 1_000_000  # characters explained in one request (~1 s of work)
     max_header_bytes: int = 16_384  # request line and headers
     read_timeout_ms: int = 10_000  # to receive a request's headers, and then its body
-    max_delay_ms: int = 50  # event-loop delay beyond which new predictions are shed
+    max_delay_ms: int = 20  # event-loop delay beyond which new predictions are shed
     graceful_timeout_s: int = 30  # for requests in flight to finish on SIGTERM
 
     def __post_init__(self) -> None:
@@ -67,6 +67,14 @@ async def send_error(send: Send, status: int, code: str, message: str,
     raw_headers += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": raw_headers})
     await send({"type": "http.response.body", "body": body})
+
+
+_SHED = error_body("overloaded", "the service is overloaded; retry shortly")
+_OVERLOADED_START: Message = {
+    "type": "http.response.start", "status": 503,
+    "headers": [(b"content-type", b"application/json"), (b"retry-after", b"1"),
+                (b"content-length", str(len(_SHED)).encode())]}
+_OVERLOADED_BODY: Message = {"type": "http.response.body", "body": _SHED}
 
 
 class Metrics:
@@ -137,9 +145,10 @@ class LoadShedder:
 
     Every request waits for the loop; with more arriving than it can score, they queue
     inside the server and every answer gets slow. A timer that should fire every few
-    milliseconds measures how late the loop runs: beyond ``max_delay`` the loop has work
-    queued for that long, and a new prediction is answered 503 at once. The timer runs only
-    while requests arrive, so an idle service never wakes.
+    milliseconds measures how late the loop runs: when it ran more than ``max_delay`` late
+    last time and is that late again now, the loop is overloaded, not hiccuping (a garbage
+    collection, a big batch holding the GIL), and a new prediction is answered 503 at once.
+    The timer runs only while requests arrive, so an idle service never wakes.
     """
 
     _BEAT = 0.005  # seconds between heartbeats while busy
@@ -148,6 +157,7 @@ class LoadShedder:
     def __init__(self, max_delay: float) -> None:
         self.max_delay = max_delay
         self._beat_at = self._seen_at = 0.0
+        self._was_late = False  # the last heartbeat came more than max_delay late
         self._loop: asyncio.AbstractEventLoop | None = None  # where the heartbeat runs
 
     def overloaded(self) -> bool:
@@ -155,15 +165,17 @@ class LoadShedder:
         self._seen_at = now
         loop = asyncio.get_running_loop()
         if self._loop is not loop:  # idle until now (or a new loop, as in tests)
-            self._loop, self._beat_at = loop, now
+            self._loop, self._beat_at, self._was_late = loop, now, False
             loop.call_later(self._BEAT, self._beat, loop)
             return False
-        return now - self._beat_at > self.max_delay
+        return self._was_late and now - self._beat_at > self.max_delay
 
     def _beat(self, loop: asyncio.AbstractEventLoop) -> None:
         if self._loop is not loop:
             return
-        self._beat_at = now = time.perf_counter()
+        now = time.perf_counter()
+        self._was_late = now - self._beat_at > self._BEAT + self.max_delay
+        self._beat_at = now
         if now - self._seen_at > self._IDLE:
             self._loop = None
             return
@@ -206,8 +218,9 @@ class GuardMiddleware:
 
     async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["path"] not in _NEVER_SHED and self.shedder.overloaded():
-            await send_error(send, 503, "overloaded", "the service is overloaded; retry "
-                             "shortly", {"Retry-After": "1"})
+            # As cheap as an answer can be: under overload, most requests take this path.
+            await send(_OVERLOADED_START)
+            await send(_OVERLOADED_BODY)
             return
         try:
             body = await self._read_body(scope, receive)
@@ -225,12 +238,15 @@ class GuardMiddleware:
         declared = dict(scope["headers"]).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > self.limits.max_body_bytes:
             raise _TooLarge
-        deadline = time.monotonic() + self.limits.read_timeout
+        deadline = asyncio.get_running_loop().time() + self.limits.read_timeout
         chunks: list[bytes] = []
         size = 0
         while True:
             try:
-                message = await asyncio.wait_for(receive(), deadline - time.monotonic())
+                # asyncio.timeout, not wait_for: no task of its own, so a body that is all
+                # here already is read without giving the loop away (see LoadShedder).
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
             except TimeoutError:
                 raise _TooSlow from None
             if message["type"] != "http.request":  # the client went away
