@@ -142,9 +142,11 @@ def corrupt(path: Path, offset: int = 200) -> None:
 
 @pytest.mark.parametrize(("damage", "message"), [
     (lambda b: corrupt(b / "weights.safetensors"), "weights.safetensors does not match"),
-    (lambda b: (b / "vocabulary.json").write_text("{}"), "vocabulary.json does not match"),
+    (lambda b: (b / "vocabulary.json").write_text("{}"), "vocabulary.json is 2 bytes, not the"),
+    (lambda b: (b / "vocabulary.json").write_bytes(b" " * (b / "vocabulary.json").stat().st_size),
+     "vocabulary.json does not match"),
     (lambda b: (b / "metrics.json").unlink(), "metrics.json is missing"),
-    (lambda b: (b / "manifest.json").write_text("not json"), "manifest.json is unreadable"),
+    (lambda b: (b / "manifest.json").write_text("not json"), "manifest.json is not valid JSON"),
     (lambda b: (b / "manifest.json").unlink(), "is not a critic bundle"),
 ])
 def test_damaged_bundles_are_refused(bundle: Path, damage, message: str) -> None:
@@ -172,7 +174,7 @@ def rewrite_config(bundle: Path, change) -> None:
     (lambda c: c["model"]["network"].update(units=32), "do not fit a network model"),
     (lambda c: c["model"].update(type="forest"), "unknown model type 'forest'"),
     (lambda c: c["model"].update(type="linear"), "do not fit a linear model"),
-    (lambda c: c.update(features={"kind": "tfidf"}), "do not fit together"),
+    (lambda c: c.update(features={"kind": "tfidf"}), "features.weighting: field required"),
     (lambda c: c["features"].update(num_words=80, dimension=80), "do not fit together"),
     (lambda c: c["features"].update(weighting="tfidf"), "need an idf"),
     (lambda c: c["features"].update(ngram_range=[1, 4]), "ngram_range"),

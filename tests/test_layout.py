@@ -11,7 +11,7 @@ import critic
 SRC = Path(critic.__file__).parent
 #: The stages in data-flow order; a module belongs to the first prefix that matches it.
 STAGES = [
-    ("critic.errors", "critic._atomic", "critic._startup"),
+    ("critic.errors", "critic._atomic", "critic._reading", "critic._startup"),
     ("critic.text",),
     ("critic.datasets",),
     ("critic.features",),

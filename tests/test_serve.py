@@ -193,7 +193,9 @@ def test_serve_refuses_a_bad_bundle(bundle: Path, tmp_path: Path, damage: str) -
     target = tmp_path / "b"
     if damage == "corrupt":
         shutil.copytree(bundle, target)
-        (target / "weights.safetensors").write_bytes(b"\0" * 10)
+        weights = bytearray((target / "weights.safetensors").read_bytes())
+        weights[-1] ^= 0xFF
+        (target / "weights.safetensors").write_bytes(bytes(weights))
     done = subprocess.run([sys.executable, "-m", "critic", "serve", str(target), "--port",
                            str(free_port())], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "Traceback" not in done.stderr

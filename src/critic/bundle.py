@@ -25,12 +25,14 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from critic import __version__
 from critic._atomic import write_folder
+from critic._reading import read_regular
 from critic.errors import BundleError, ConfigError
 from critic.features import FeatureConfig, Featurizer
 from critic.models.registry import ModelType, model_from_config
@@ -42,6 +44,74 @@ BUNDLE_FORMAT = "critic.bundle"
 BUNDLE_VERSION = 3
 LABELS = ("negative", "positive")
 REQUIRED = ("config.json", "vocabulary.json", "weights.safetensors", "metrics.json")
+
+
+_MAX_MANIFEST_BYTES = 1 << 20
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=True)
+
+
+class ManifestEntry(_Section):
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    bytes: int = Field(ge=0)
+
+
+class Manifest(_Section):
+    format: Literal["critic.bundle.manifest"]
+    files: dict[str, ManifestEntry]
+
+
+class ModelSection(_Section):
+    name: str
+    type: str
+
+
+class FeatureSection(_Section):
+    weighting: str
+    num_words: int
+    ngram_range: list[int] = Field(min_length=2, max_length=2)
+    max_ngrams: int
+    start_char: int | None
+    oov_char: int | None
+    sublinear_tf: bool
+    dimension: int
+
+
+class TokenizerSection(_Section):
+    version: int
+    module: str
+
+
+class BundleConfig(_Section):
+    """``config.json``: the parts read back (the rest is kept for the record)."""
+
+    format: Literal["critic.bundle"]
+    format_version: int
+    critic_version: str
+    model: ModelSection
+    features: FeatureSection
+    tokenizer: TokenizerSection
+    labels: list[str] = Field(min_length=2, max_length=2)
+    threshold: float = Field(gt=0.0, lt=1.0)
+    training: dict[str, Any]
+    data: dict[str, Any]
+
+    @field_validator("labels")
+    @classmethod
+    def _distinct(cls, labels: list[str]) -> list[str]:
+        if labels[0] == labels[1] or not all(label.strip() for label in labels):
+            raise ValueError("the two labels must be distinct, non-empty names")
+        return labels
+
+
+class VocabularyFile(_Section):
+    format: Literal["critic.vocabulary"]
+    version: Literal[1]
+    words: list[str]
+    counts: list[int]
+    settings: dict[str, int | None]
 
 
 @dataclass(frozen=True)
@@ -115,36 +185,43 @@ def write_bundle(path: str | os.PathLike[str], files: dict[str, bytes], *,
 
 
 def read_bundle(path: str | os.PathLike[str]) -> Bundle:
-    """Read and check a bundle folder; raise :class:`BundleError` if anything is off."""
+    """Read and check a bundle folder; raise :class:`BundleError` if anything is off.
+
+    Every file must be a regular file inside the folder (no links, FIFOs or devices) of the
+    size and SHA-256 the manifest records, checked before it is used; every JSON file must
+    fit its schema, and the tensors must be finite float32 of the shapes the model expects.
+    """
     folder = Path(path)
-    if not (folder / "manifest.json").is_file():
+    if not os.path.lexists(folder / "manifest.json"):
         what = "is not a critic bundle (no manifest.json)" if folder.is_dir() else "does not exist"
         raise BundleError(f"{folder} {what}; pass the folder written by critic train or "
                           "critic reproduce (runs/NAME/model)")
-    blobs = _verified_files(folder)
+    blobs = _verified_files(folder, _manifest(folder))
     config = _load_json(blobs, "config.json", folder)
     _check_config(config, folder)
     try:
         featurizer = _featurizer(config, blobs, folder)
-        check_threshold(config["threshold"])
         model = model_from_config(config["model"],
                                   _load_tensors(blobs, "weights.safetensors", folder),
                                   featurizer.dimension)
-    except (ConfigError, BundleError, KeyError, TypeError) as exc:
+    except (ConfigError, BundleError, KeyError, TypeError, ValueError) as exc:
         raise BundleError(f"{folder}: the features, vocabulary and model do not fit together "
                           f"({exc}); the bundle was edited by hand or damaged: retrain it"
                           ) from exc
-    return Bundle(folder, config, featurizer, model, _load_json(blobs, "metrics.json", folder))
+    metrics = _load_json(blobs, "metrics.json", folder)
+    if not isinstance(metrics, dict):
+        raise BundleError(f"{folder}/metrics.json is not a JSON object")
+    return Bundle(folder, config, featurizer, model, metrics)
 
 
 def _featurizer(config: dict[str, Any], blobs: dict[str, bytes], folder: Path) -> Featurizer:
     settings = {k: v for k, v in config["features"].items() if k != "dimension"}
     arrays = (_load_tensors(blobs, "features.safetensors", folder)
               if "features.safetensors" in blobs else {})
+    vocabulary = _load_json(blobs, "vocabulary.json", folder)
+    _validate(VocabularyFile, vocabulary, "vocabulary.json", folder)
     featurizer = Featurizer.from_fitted(FeatureConfig.from_dict(settings),
-                                        Vocabulary.from_dict(
-                                            _load_json(blobs, "vocabulary.json", folder)),
-                                        arrays)
+                                        Vocabulary.from_dict(vocabulary), arrays)
     if config["features"].get("dimension") != featurizer.dimension:
         raise ConfigError(f"config.json says {config['features'].get('dimension')} feature "
                           f"columns but the features make {featurizer.dimension}")
@@ -170,52 +247,75 @@ def check_threshold(threshold: Any) -> None:
         raise ConfigError(f"`threshold` must be a number in (0, 1). Received: {threshold!r}")
 
 
-def _verified_files(folder: Path) -> dict[str, bytes]:
-    try:
-        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-        listed = manifest["files"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise BundleError(f"{folder}/manifest.json is unreadable ({exc}); the bundle is damaged"
-                          ) from exc
-    missing = [name for name in REQUIRED if name not in listed]
+def _manifest(folder: Path) -> Manifest:
+    raw = read_regular(folder / "manifest.json", error=BundleError, follow_links=False,
+                       max_bytes=_MAX_MANIFEST_BYTES)
+    manifest = _validate(Manifest, _parse_json(raw, "manifest.json", folder), "manifest.json",
+                         folder)
+    missing = [name for name in REQUIRED if name not in manifest.files]
     if missing:
         raise BundleError(f"{folder}/manifest.json does not list {', '.join(missing)}")
+    return manifest
+
+
+def _verified_files(folder: Path, manifest: Manifest) -> dict[str, bytes]:
     blobs = {}
-    for name, entry in listed.items():
-        if Path(name).name != name:
+    for name, entry in manifest.files.items():
+        if Path(name).name != name or name in ("", ".", ".."):
             raise BundleError(f"{folder}/manifest.json names {name!r}, outside the bundle")
-        try:
-            blob = (folder / name).read_bytes()
-        except OSError as exc:
-            raise BundleError(f"{folder}/{name} is missing or unreadable ({exc.strerror}); "
-                              "the bundle is incomplete") from exc
-        if hashlib.sha256(blob).hexdigest() != entry.get("sha256"):
+        if not os.path.lexists(folder / name):
+            raise BundleError(f"{folder}/{name} is missing; the bundle is incomplete")
+        # The size is checked before reading: a file swapped for a huge one is never read.
+        blob = read_regular(folder / name, error=BundleError, follow_links=False,
+                            size=entry.bytes)
+        if hashlib.sha256(blob).hexdigest() != entry.sha256:
             raise BundleError(f"{folder}/{name} does not match its checksum in manifest.json: "
                               "the file was changed or damaged; retrain or restore the bundle")
         blobs[name] = blob
     return blobs
 
 
-def _check_config(config: dict[str, Any], folder: Path) -> None:
-    if config.get("format") != BUNDLE_FORMAT:
+def _check_config(config: Any, folder: Path) -> None:
+    """The format first (an older bundle is told so, not given a list of fields), then the
+    schema, then the tokenizer the features depend on."""
+    if not isinstance(config, dict) or config.get("format") != BUNDLE_FORMAT:
         raise BundleError(f"{folder}/config.json is not a critic bundle configuration")
     if config.get("format_version") != BUNDLE_VERSION:
         raise BundleError(f"{folder} is bundle format {config.get('format_version')!r}; this "
                           f"critic ({__version__}) reads format {BUNDLE_VERSION}")
-    if config.get("tokenizer", {}).get("version") != TOKENIZER_VERSION:
+    checked = _validate(BundleConfig, config, "config.json", folder)
+    if checked.tokenizer.version != TOKENIZER_VERSION:
         raise BundleError(f"{folder} was made with tokenizer version "
-                          f"{config.get('tokenizer', {}).get('version')!r}; this critic "
-                          f"tokenises with version {TOKENIZER_VERSION}, so its features would "
-                          "differ: retrain the model")
-    if not isinstance(config.get("features"), dict):
-        raise BundleError(f"{folder}/config.json has no feature configuration")
+                          f"{checked.tokenizer.version!r}; this critic tokenises with version "
+                          f"{TOKENIZER_VERSION}, so its features would differ: retrain the model")
 
 
 def _load_json(blobs: dict[str, bytes], name: str, folder: Path) -> Any:
+    return _parse_json(blobs[name], name, folder)
+
+
+def _parse_json(raw: bytes, name: str, folder: Path) -> Any:
     try:
-        return json.loads(blobs[name].decode("utf-8"))
+        return json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise BundleError(f"{folder}/{name} is not valid JSON ({exc})") from exc
+    except RecursionError:
+        raise BundleError(f"{folder}/{name} nests JSON too deeply to be a critic file"
+                          ) from None
+
+
+_Schema = TypeVar("_Schema", bound=BaseModel)
+
+
+def _validate(schema: type[_Schema], data: Any, name: str, folder: Path) -> _Schema:
+    """``data`` checked against ``schema``; refused with the first wrong field named."""
+    try:
+        return schema.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "the top level"
+        raise BundleError(f"{folder}/{name}: {where}: {first['msg'].lower()} (the file was "
+                          "edited by hand or damaged; retrain or restore the bundle)") from None
 
 
 def _load_tensors(blobs: dict[str, bytes], name: str, folder: Path) -> dict[str, np.ndarray]:
