@@ -46,14 +46,17 @@ def _umask() -> int:
 
 def write_text(target: Path, text: str) -> None:
     """Write ``text`` to ``target`` atomically."""
-    with atomic_path(target) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+    write_bytes(target, text.encode("utf-8"))
 
 
 def write_bytes(target: Path, data: bytes) -> None:
-    """Write ``data`` to ``target`` atomically."""
-    with atomic_path(target) as tmp:
-        tmp.write_bytes(data)
+    """Write ``data`` to ``target`` atomically; a failure (a full disk, a read-only folder)
+    is an :class:`OutputError` and leaves what was there."""
+    try:
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(data)
+    except OSError as exc:
+        raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from exc
 
 
 def write_json(target: Path, obj: Any) -> None:

@@ -47,7 +47,7 @@ def read_regular(path: Path, *, error: type[CriticError] = DataError,
         if exc.errno == errno.ELOOP and not follow_links:
             raise error(f"{path} is a symbolic link; refusing to follow it") from None
         raise error(f"{path} cannot be read ({exc.strerror})") from None
-    with os.fdopen(fd, "rb") as handle:
+    try:
         found = os.fstat(fd)
         if not stat.S_ISREG(found.st_mode):
             raise error(f"{path} is {kind_of(found.st_mode)}, not a regular file")
@@ -56,7 +56,11 @@ def read_regular(path: Path, *, error: type[CriticError] = DataError,
         if max_bytes is not None and found.st_size > max_bytes:
             raise error(f"{path} is {found.st_size:,} bytes, more than the {max_bytes:,} "
                         "such a file may have")
-        limit = size if size is not None else max_bytes
+    except BaseException:
+        os.close(fd)
+        raise
+    limit = size if size is not None else max_bytes
+    with os.fdopen(fd, "rb") as handle:
         data = handle.read(-1 if limit is None else limit + 1)
     if limit is not None and len(data) > limit:  # it grew while being read
         raise error(f"{path} changed while it was read")

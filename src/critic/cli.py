@@ -8,18 +8,22 @@ Library imports happen inside the commands, so ``critic --help`` and ``--version
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import io
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, BinaryIO
 
 import typer
 from typer.exceptions import TyperException
 
 from critic import __version__
-from critic.errors import CriticError
+from critic.errors import CriticError, DataError
 
 _STARTED = time.perf_counter()
 
@@ -242,7 +246,7 @@ def predict(
         claim_output(output, overwrite=True, kind="file")
     model = load(bundle)
     reviews = reviews_from_arguments(texts, input_file, text_column=text_column,
-                                     id_column=id_column, stdin=sys.stdin.buffer)
+                                     id_column=id_column, stdin=_stdin())
     lines: list[str] = []
     with progress_bar("scoring", len(reviews)) as bar:
         for n, p in enumerate(predict_reviews(model, reviews.texts, reviews.ids,
@@ -419,22 +423,64 @@ def _say(message: str) -> None:
 
 def run(argv: list[str]) -> int:
     """Run one command line; return its exit code: user errors become one line on stderr and
-    code 2, an interrupt code 130 (what :func:`main` exits with; tests call this in-process)."""
+    code 2, a failing system (a full disk, a closed stdout) code 1, an interrupt code 130
+    (what :func:`main` exits with; tests call this in-process)."""
+    if sys.stdout is None:  # started with stdout closed (`>&-`)
+        sys.stdout = _ClosedStream("standard output")
     try:
         code = app(argv, prog_name="critic", standalone_mode=False)
+        sys.stdout.flush()  # a full disk shows here, while it can still be reported
     except CriticError as exc:
         flag = _FLAGS.get(exc.parameter or "", f"--{(exc.parameter or '').replace('_', '-')}")
         hint = f" (see {flag})" if exc.parameter else ""
-        print(f"critic: error: {exc}{hint}", file=sys.stderr)  # one line, grep-able
+        _complain(f"critic: error: {exc}{hint}")  # one line, grep-able
         return 2
     except (typer.Abort, KeyboardInterrupt):
         code = 130
     except TyperException as exc:  # usage errors: the message and their exit code (2)
         exc.show()  # type: ignore[attr-defined]
         return int(exc.exit_code)
+    except BrokenPipeError:  # the reader went away (`critic predict … | head`)
+        _silence_stdout()
+        return 141
+    except OSError as exc:
+        _silence_stdout()
+        where = f" ({exc.filename})" if exc.filename else ""
+        _complain(f"critic: error: {exc.strerror or exc}{where}")
+        return 1
     if code == 130:  # click turns Ctrl-C into exit code 130 without a word
-        print("critic: interrupted", file=sys.stderr)
+        _complain("critic: interrupted")
     return code if isinstance(code, int) else 0
+
+
+def _stdin() -> BinaryIO:
+    if sys.stdin is None:  # started with stdin closed (`<&-`)
+        raise DataError("stdin is closed: there are no reviews to read from '-'",
+                        parameter="input")
+    return sys.stdin.buffer
+
+
+class _ClosedStream(io.TextIOBase):
+    """Stands in for a closed standard stream: writing to it is an error that says so."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def write(self, text: str) -> int:
+        raise OSError(errno.EBADF, f"{self.name} is closed; give --output or open it")
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush of what could not be
+    written does not fail again on the way out."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
+def _complain(message: str) -> None:
+    if sys.stderr is not None:
+        print(message, file=sys.stderr)
 
 
 def main() -> None:

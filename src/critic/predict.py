@@ -49,9 +49,18 @@ class Prediction:
         """A JSON line, or a TSV line: id (when there is one), label, probability."""
         if as_json:
             return json.dumps(self.to_dict()) + "\n"
-        fields = ([self.id] if self.id is not None else []) + [self.label,
-                                                                f"{self.probability:.6f}"]
+        fields = ([_tsv_field(self.id)] if self.id is not None else []) + [
+            self.label, f"{self.probability:.6f}"]
         return "\t".join(fields) + "\n"
+
+
+_TSV_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _tsv_field(value: str) -> str:
+    r"""A value that cannot break a TSV line: backslash, tab, newline and carriage return
+    escaped as ``\\``, ``\t``, ``\n``, ``\r`` (PostgreSQL's and MySQL's text format)."""
+    return value.translate(_TSV_ESCAPES)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pyarrow as pa
 
+from critic._reading import read_regular
 from critic.errors import DataError
 
 #: Reviews per folder in the official release; a local copy is accepted if it has exactly these.
@@ -26,6 +27,8 @@ IMDB_COUNTS: dict[str, int] = {
     "test/pos": 12_500, "test/neg": 12_500,
     "train/unsup": 50_000,
 }
+#: The longest review in the release is 14,282 bytes; a "review" far longer is not one.
+MAX_REVIEW_BYTES = 1 << 20
 _REVIEW = re.compile(r"(?:^|/)(train|test)/(pos|neg|unsup)/(\d+)_(\d+)\.txt$")
 
 
@@ -108,6 +111,7 @@ def _iter_archive(path: Path) -> Iterator[tuple[str, bytes]]:
             for member in archive:
                 _refuse_unsafe(member, path)
                 if member.isfile() and _REVIEW.search(member.name):
+                    _check_size(member.name, member.size, path)  # before reading it
                     handle = archive.extractfile(member)
                     yield member.name, handle.read() if handle else b""
     except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
@@ -127,15 +131,23 @@ def _refuse_unsafe(member: tarfile.TarInfo, archive: Path) -> None:
                         "refusing to read this archive")
 
 
+def _check_size(name: str, size: int, source: Path) -> None:
+    if size > MAX_REVIEW_BYTES:
+        raise DataError(f"{name} in {source} is {size:,} bytes; no IMDB review is over "
+                        f"{MAX_REVIEW_BYTES:,}: this is not the aclImdb data")
+
+
 def _iter_folder(root: Path) -> Iterator[tuple[str, bytes]]:
     base = root / "aclImdb" if (root / "aclImdb").is_dir() else root
     for path in sorted(base.glob("*/*/*.txt")):
         name = path.relative_to(base).as_posix()
         if not _REVIEW.search(name):
             continue
-        if path.is_symlink():
-            raise DataError(f"{path} is a symbolic link; refusing to follow links in the data")
-        yield name, path.read_bytes()
+        for folder in (path.parent, path.parent.parent):  # glob follows folder links
+            if folder.is_symlink():
+                raise DataError(f"{folder} is a symbolic link; refusing to follow links in "
+                                "the data")
+        yield name, read_regular(path, follow_links=False, max_bytes=MAX_REVIEW_BYTES)
 
 
 def _check_counts(found: Counter[str], source: Path, expected: dict[str, int]) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
+from critic._reading import require_file_or_folder
 from critic.errors import DataError
 
 CANONICAL_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
@@ -53,6 +54,7 @@ def resolve_source(path: str | os.PathLike[str] | None = None, *, download: bool
                     f"{origin} {str(candidate)!r} does not exist: point it at aclImdb_v1.tar.gz "
                     "or an extracted aclImdb/ folder"
                 )
+            require_file_or_folder(candidate, parameter="data")  # a FIFO would hang
             return candidate
     cached = critic_home() / ARCHIVE_NAME
     if cached.exists():

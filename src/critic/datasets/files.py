@@ -6,6 +6,7 @@ case); anything else is refused with the row that holds it.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from critic._reading import read_regular, require_file_or_folder
 from critic.errors import DataError
 from critic.text import TextColumn
 
@@ -53,6 +55,7 @@ def read_reviews_file(path: str | os.PathLike[str], *, text_column: str = "text"
     source = Path(path)
     if not source.exists():
         raise DataError(f"{source} does not exist")
+    require_file_or_folder(source)  # a FIFO or a device would hang or never end
     if source.is_dir():
         return _read_folder(source)
     kind = FORMATS.get(source.suffix.lower())
@@ -133,7 +136,38 @@ def read_reviews_bytes(raw: bytes, *, source: str = "stdin", text_column: str = 
 _LARGE_BLOCK_BYTES = 64 << 20
 
 
+#: JSON deeper than this is refused before Arrow parses it: Arrow's parser recurses, and a
+#: line nested some 20,000 deep overflows its stack (the process dies with SIGSEGV).
+_MAX_JSON_DEPTH = 1_000
+
+
+def _check_nesting(source: Path | bytes, where: str) -> None:
+    """Refuse JSON lines nested deeper than :data:`_MAX_JSON_DEPTH`. A line can only be that
+    deep if it holds that many ``[`` or ``{``, so only such (rare) lines are parsed here."""
+    data = pa.memory_map(str(source)) if isinstance(source, Path) else pa.py_buffer(source)
+    raw = np.frombuffer(data.read_buffer() if isinstance(source, Path) else data,
+                        dtype=np.uint8)
+    openers = np.flatnonzero((raw | 0x20) == ord("{"))  # "[" is 0x5B, "{" 0x7B: one test
+    if len(openers) <= _MAX_JSON_DEPTH:
+        return
+    ends = np.flatnonzero(raw == ord("\n"))
+    per_line = np.bincount(np.searchsorted(ends, openers))
+    for line in np.flatnonzero(per_line > _MAX_JSON_DEPTH).tolist():
+        start = int(ends[line - 1]) + 1 if line else 0
+        stop = int(ends[line]) if line < len(ends) else len(raw)
+        try:
+            json.loads(raw[start:stop].tobytes())
+        except RecursionError:
+            raise DataError(f"{where}: line {line + 1} nests JSON more than "
+                            f"{_MAX_JSON_DEPTH:,} levels deep; a review is one flat object"
+                            ) from None
+        except ValueError:
+            pass  # not JSON at all: Arrow says so, with its reason
+
+
 def _read_table(source: Path | bytes, kind: str, where: str) -> pa.Table:
+    if kind == "jsonl":
+        _check_nesting(source, where)
     try:
         try:
             return _arrow_read(source, kind, None)
@@ -190,12 +224,30 @@ def _from_table(table: pa.Table, source: Path | str, text_column: str,
     if text.null_count:
         row = int(pc.index(pc.is_null(text), True).as_py()) + 1
         raise DataError(f"{source}: column {text_column!r} is empty in row {row}")
+    _check_utf8(text, source, text_column)
     labels = (parse_labels(table.column(label_column).to_pylist(), str(source))
               if label_column else None)
     if id_column is None and "id" in columns:
         id_column = "id"
     ids = [str(v) for v in table.column(id_column).to_pylist()] if id_column else None
     return Reviews(TextColumn(text), labels, ids, str(source))
+
+
+def _check_utf8(text: pa.ChunkedArray, source: Path | str, column: str) -> None:
+    """Arrow's JSON reader passes bytes that are not UTF-8 into string columns (a file in
+    latin-1): find the first such row and name it."""
+    row = 0
+    for chunk in text.chunks:
+        try:
+            chunk.validate(full=True)
+        except pa.ArrowInvalid:
+            for offset, value in enumerate(chunk.cast(pa.large_binary()).to_pylist()):
+                try:
+                    value.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise DataError(f"{source}: column {column!r} in row {row + offset + 1} is "
+                                    "not valid UTF-8; save the file as UTF-8") from None
+        row += len(chunk)
 
 
 def _read_lines(source: Path) -> list[str]:
@@ -215,7 +267,7 @@ def _read_folder(root: Path) -> Reviews:
     for folder, label in (("neg", 0), ("pos", 1)):
         for path in sorted((root / folder).glob("*.txt")):
             try:
-                texts.append(path.read_text(encoding="utf-8"))
+                texts.append(read_regular(path).decode("utf-8"))
             except UnicodeDecodeError as exc:
                 raise DataError(f"{path} is not valid UTF-8; save it as UTF-8") from exc
             labels.append(label)
