@@ -238,3 +238,14 @@ def test_default_limits_refuse_a_5_mb_review_and_10000_inputs(bundle: Path) -> N
     many = client.post("/v1/predict", json={"inputs": ["fine"] * 10_000})
     assert many.status_code == 413 and many.json()["error"]["code"] == "too_many_inputs"
     assert client.post("/v1/predict", json={"inputs": ["fine"] * 1_000}).status_code == 200
+
+
+def test_the_command_line_defaults_are_the_limits_defaults() -> None:
+    import dataclasses
+    import inspect
+
+    from critic.cli import serve
+
+    options = inspect.signature(serve).parameters
+    for field in dataclasses.fields(Limits):
+        assert options[field.name].default == getattr(Limits(), field.name), field.name
