@@ -52,8 +52,8 @@ def error_response(status: int, code: str, message: str,
 
 
 def create_app(predictor: Predictor, limits: Limits | None = None) -> ASGIApp:
-    """The service for one loaded model: the FastAPI app behind its guard (body size,
-    concurrency and metrics), as an ASGI application."""
+    """The service for one loaded model: the FastAPI app behind its guard (the body read
+    under its limits, load shedding, metrics), as an ASGI application."""
     limits = limits or Limits()
     metrics = Metrics()
     app = FastAPI(title="critic", version=__version__,
