@@ -20,6 +20,8 @@ def test_the_books_cells_run_unchanged(real_data: Path) -> None:
     assert len(train_data) == len(test_data) == len(test_labels) == 25_000
     assert isinstance(train_data[0], list) and train_data[0][0] == 1
     assert train_labels[0] in (0, 1) and train_labels.mean() == 0.5
+    assert train_labels.dtype == test_labels.dtype == np.int64  # as Keras: 2 * y - 1 is -1/+1
+    assert set((2 * train_labels - 1).tolist()) == {-1, 1}
     assert max([max(sequence) for sequence in train_data]) == 9999
     word_index = imdb.get_word_index()
     reverse_word_index = dict([(value, key) for (key, value) in word_index.items()])

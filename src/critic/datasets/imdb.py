@@ -9,8 +9,8 @@ The book's cells run unchanged with only the import changed::
 
 Differences from ``keras.datasets.imdb`` (whose preprocessed ``imdb.npz`` has no raw text):
 the word ranking is computed here from the training reviews with the documented tokenizer in
-:mod:`critic.text`, so indices differ from Keras's file, and ``maxlen`` filters each split on
-its own (Keras filters the concatenation, which shifts reviews across the split boundary).
+:mod:`critic.text`, so indices differ from Keras's file. ``maxlen`` filters each split on its
+own, as Keras 2.6 and later do (Keras 2.4 and earlier filtered train and test together).
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def load_data(
 
     Returns:
         ``(train_data, train_labels), (test_data, test_labels)``: object arrays of ``list[int]``
-        (shape ``(n,)``) and ``uint8`` labels (1 positive).
+        (shape ``(n,)``) and ``int64`` labels (1 positive), as Keras.
 
     Example:
         >>> (x, y), _ = load_data(num_words=10000)  # doctest: +SKIP
@@ -261,7 +261,8 @@ def _as_keras(encoded: Ragged, labels: np.ndarray, maxlen: int | None) -> tuple[
         encoded, labels = encoded.take(keep), labels[keep]
     data = np.empty(len(encoded), dtype=object)
     data[:] = encoded.to_lists()
-    return data, labels
+    # int64, as Keras's arrays: with uint8, the common ``2 * y - 1`` wraps to 255.
+    return data, labels.astype(np.int64)
 
 
 
