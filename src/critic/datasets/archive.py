@@ -139,14 +139,13 @@ def _check_size(name: str, size: int, source: Path) -> None:
 
 def _iter_folder(root: Path) -> Iterator[tuple[str, bytes]]:
     base = root / "aclImdb" if (root / "aclImdb").is_dir() else root
+    for folder in (*base.glob("*"), *base.glob("*/*")):  # the glob below follows their links
+        if folder.is_symlink() and folder.is_dir():
+            raise DataError(f"{folder} is a symbolic link; refusing to follow links in the data")
     for path in sorted(base.glob("*/*/*.txt")):
         name = path.relative_to(base).as_posix()
         if not _REVIEW.search(name):
             continue
-        for folder in (path.parent, path.parent.parent):  # glob follows folder links
-            if folder.is_symlink():
-                raise DataError(f"{folder} is a symbolic link; refusing to follow links in "
-                                "the data")
         yield name, read_regular(path, follow_links=False, max_bytes=MAX_REVIEW_BYTES)
 
 

@@ -141,12 +141,10 @@ _LARGE_BLOCK_BYTES = 64 << 20
 _MAX_JSON_DEPTH = 1_000
 
 
-def _check_nesting(source: Path | bytes, where: str) -> None:
+def _check_nesting(source: bytes | pa.Buffer, where: str) -> None:
     """Refuse JSON lines nested deeper than :data:`_MAX_JSON_DEPTH`. A line can only be that
     deep if it holds that many ``[`` or ``{``, so only such (rare) lines are parsed here."""
-    data = pa.memory_map(str(source)) if isinstance(source, Path) else pa.py_buffer(source)
-    raw = np.frombuffer(data.read_buffer() if isinstance(source, Path) else data,
-                        dtype=np.uint8)
+    raw = np.frombuffer(source, dtype=np.uint8)
     openers = np.flatnonzero((raw | 0x20) == ord("{"))  # "[" is 0x5B, "{" 0x7B: one test
     if len(openers) <= _MAX_JSON_DEPTH:
         return
@@ -166,9 +164,12 @@ def _check_nesting(source: Path | bytes, where: str) -> None:
 
 
 def _read_table(source: Path | bytes, kind: str, where: str) -> pa.Table:
-    if kind == "jsonl":
-        _check_nesting(source, where)
     try:
+        if kind == "jsonl":  # checked, then parsed, from one mapping of the file
+            if isinstance(source, Path):
+                with pa.memory_map(str(source)) as mapped:
+                    source = mapped.read_buffer()
+            _check_nesting(source, where)
         try:
             return _arrow_read(source, kind, None)
         except pa.ArrowInvalid as exc:
@@ -185,12 +186,12 @@ def _read_table(source: Path | bytes, kind: str, where: str) -> pa.Table:
         raise DataError(f"{where} cannot be read as {kind} ({message})") from exc
 
 
-def _arrow_read(source: Path | bytes, kind: str, block: int | None) -> pa.Table:
+def _arrow_read(source: Path | bytes | pa.Buffer, kind: str, block: int | None) -> pa.Table:
     import pyarrow.csv as csv
     import pyarrow.json as json
     import pyarrow.parquet as parquet
 
-    readable = pa.BufferReader(source) if isinstance(source, bytes) else source
+    readable = source if isinstance(source, Path) else pa.BufferReader(source)
     if kind in ("csv", "tsv"):
         options = csv.ParseOptions(delimiter="\t" if kind == "tsv" else ",",
                                    newlines_in_values=True)

@@ -18,7 +18,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp
@@ -26,7 +26,7 @@ from starlette.types import ASGIApp
 from critic import __version__
 from critic.errors import DataError
 from critic.predict import Predictor
-from critic.serve.guard import GuardMiddleware, Limits, Metrics, Slots
+from critic.serve.guard import GuardMiddleware, Limits, Metrics, Slots, error_body
 
 _INLINE_CHARS = 20_000
 
@@ -46,9 +46,9 @@ class ApiError(Exception):
 
 
 def error_response(status: int, code: str, message: str,
-                   headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status,
-                        headers=headers)
+                   headers: dict[str, str] | None = None) -> Response:
+    return Response(error_body(code, message), status_code=status, headers=headers,
+                    media_type="application/json")
 
 
 def create_app(predictor: Predictor, limits: Limits | None = None) -> ASGIApp:
@@ -73,12 +73,12 @@ def create_app(predictor: Predictor, limits: Limits | None = None) -> ASGIApp:
         # that, and the scoring itself runs in the thread pool.
         request = _parse_predict_request(await http_request.body())
         texts = [request.inputs] if isinstance(request.inputs, str) else request.inputs
-        _check_inputs(texts, request.explain, limits)
+        characters = _check_inputs(texts, request.explain, limits)
         with slots.take() as free:
             if not free:
                 raise ApiError(503, "overloaded", "too many requests are being scored; retry "
                                "shortly", {"Retry-After": "1"})
-            if sum(map(len, texts)) <= _INLINE_CHARS and not request.explain:
+            if characters <= _INLINE_CHARS and not request.explain:
                 # A short request scores in well under a millisecond: cheaper than handing it
                 # to the thread pool and back, which showed in the latency tail under load.
                 return _predictions(predictor, texts, False, metrics)
@@ -161,7 +161,8 @@ def _parse_predict_request(body: bytes) -> PredictRequest:
         raise ApiError(422, "invalid_request", message) from exc
 
 
-def _check_inputs(texts: list[str], explain: bool, limits: Limits) -> None:
+def _check_inputs(texts: list[str], explain: bool, limits: Limits) -> int:
+    """Refuse what the limits do not allow; return the request's characters."""
     if not texts:
         raise ApiError(422, "empty_inputs", "`inputs` must hold at least one review")
     if len(texts) > limits.max_inputs:
@@ -171,11 +172,12 @@ def _check_inputs(texts: list[str], explain: bool, limits: Limits) -> None:
         if len(text) > limits.max_chars:
             raise ApiError(413, "review_too_long", f"review {i} has {len(text):,} characters; "
                            f"the limit is {limits.max_chars:,}")
-    explained = sum(map(len, texts)) if explain else 0
-    if explained > limits.max_explain_chars:
-        raise ApiError(413, "explanation_too_large", f"explaining {explained:,} characters in "
-                       f"one request; the limit is {limits.max_explain_chars:,}: explain "
+    characters = sum(map(len, texts))
+    if explain and characters > limits.max_explain_chars:
+        raise ApiError(413, "explanation_too_large", f"explaining {characters:,} characters "
+                       f"in one request; the limit is {limits.max_explain_chars:,}: explain "
                        "fewer reviews per request")
+    return characters
 
 
 def _test_metrics(metrics: dict[str, Any]) -> dict[str, Any] | None:
@@ -187,11 +189,11 @@ def _test_metrics(metrics: dict[str, Any]) -> dict[str, Any] | None:
 
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
-    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
+    async def api_error(_: Request, exc: ApiError) -> Response:
         return error_response(exc.status, exc.code, exc.message, exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid(_: Request, exc: RequestValidationError) -> Response:
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
         if first.get("type") == "json_invalid":
@@ -201,11 +203,11 @@ def _add_error_handlers(app: FastAPI) -> None:
         return error_response(422, "invalid_request", message)
 
     @app.exception_handler(HTTPException)
-    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+    async def http_error(_: Request, exc: HTTPException) -> Response:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return error_response(exc.status_code, code, str(exc.detail))
 
     @app.exception_handler(Exception)
-    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+    async def unexpected(_: Request, exc: Exception) -> Response:
         return error_response(500, "internal_error", "the service failed to answer; the error "
                               "is in its log")

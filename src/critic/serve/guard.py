@@ -58,23 +58,27 @@ def error_body(code: str, message: str) -> bytes:
     return json.dumps({"error": {"code": code, "message": message}}).encode()
 
 
-async def send_error(send: Send, status: int, code: str, message: str,
-                     headers: dict[str, str] | None = None) -> None:
-    """Answer with the JSON error shape straight over ASGI (cheap: no framework)."""
+def error_messages(status: int, code: str, message: str,
+                   headers: dict[str, str] | None = None) -> tuple[Message, Message]:
+    """The ASGI start and body messages of a JSON error answer."""
     body = error_body(code, message)
     raw_headers = [(b"content-type", b"application/json"),
                    (b"content-length", str(len(body)).encode())]
     raw_headers += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
-    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
-    await send({"type": "http.response.body", "body": body})
+    return ({"type": "http.response.start", "status": status, "headers": raw_headers},
+            {"type": "http.response.body", "body": body})
 
 
-_SHED = error_body("overloaded", "the service is overloaded; retry shortly")
-_OVERLOADED_START: Message = {
-    "type": "http.response.start", "status": 503,
-    "headers": [(b"content-type", b"application/json"), (b"retry-after", b"1"),
-                (b"content-length", str(len(_SHED)).encode())]}
-_OVERLOADED_BODY: Message = {"type": "http.response.body", "body": _SHED}
+async def send_error(send: Send, status: int, code: str, message: str,
+                     headers: dict[str, str] | None = None) -> None:
+    """Answer with the JSON error shape straight over ASGI (cheap: no framework)."""
+    for event in error_messages(status, code, message, headers):
+        await send(event)
+
+
+#: Built once: under overload, most requests get this answer.
+_OVERLOADED = error_messages(503, "overloaded", "the service is overloaded; retry shortly",
+                             {"Retry-After": "1"})
 
 
 class Metrics:
@@ -218,9 +222,8 @@ class GuardMiddleware:
 
     async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["path"] not in _NEVER_SHED and self.shedder.overloaded():
-            # As cheap as an answer can be: under overload, most requests take this path.
-            await send(_OVERLOADED_START)
-            await send(_OVERLOADED_BODY)
+            for event in _OVERLOADED:
+                await send(event)
             return
         try:
             body = await self._read_body(scope, receive)
@@ -275,8 +278,10 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
+_ROUTES = frozenset({"/", "/healthz", "/readyz", "/metrics", "/v1/predict", "/v1/model",
+                     "/docs", "/openapi.json"})
+
+
 def route(path: str) -> str:
     """The path as a metrics label: known routes, or ``other`` (bounded label values)."""
-    known = {"/", "/healthz", "/readyz", "/metrics", "/v1/predict", "/v1/model", "/docs",
-             "/openapi.json"}
-    return path if path in known else "other"
+    return path if path in _ROUTES else "other"

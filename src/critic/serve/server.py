@@ -124,10 +124,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if self.cycle is None or self.cycle.response_complete:
             self.transport.close()
 
-    def _headers_timed_out(self) -> None:
-        if self.cycle is None or self.cycle.response_complete or self._in_headers:
-            self._reject(408, "request_timeout", "the request did not arrive within "
-                         f"{self.limits.read_timeout:g} s")
+    def _headers_timed_out(self) -> None:  # armed only while headers are awaited
+        self._reject(408, "request_timeout", "the request did not arrive within "
+                     f"{self.limits.read_timeout:g} s")
 
     def _reject(self, status: int, code: str, message: str) -> None:
         """Answer a request the application never saw, then close the connection."""
