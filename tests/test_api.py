@@ -10,8 +10,8 @@ import critic
 
 def test_public_api() -> None:
     assert sorted(critic.__all__) == [
-        "BundleError", "ConfigError", "Corpus", "CriticError", "DataError", "__version__",
-        "load", "load_corpus"]
+        "BundleError", "ConfigError", "Corpus", "CriticError", "DataError", "Featurizer",
+        "NBLogisticRegression", "NetworkClassifier", "__version__", "load", "load_corpus"]
     for name in critic.__all__:
         assert hasattr(critic, name)
     with pytest.raises(AttributeError):

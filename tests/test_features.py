@@ -63,7 +63,7 @@ def columns_by_term(featurizer: Featurizer) -> dict[str, int]:
 def test_featurizer_matches_scikit_learn(weighting: str, ngram_range: tuple[int, int]) -> None:
     config = FeatureConfig(weighting=weighting, num_words=1000, ngram_range=ngram_range,
                            max_ngrams=1000, start_char=None, oov_char=None)
-    ours = Featurizer(config).fit(CORPUS)
+    ours = Featurizer.from_config(config).fit(CORPUS)
     peer_type = TfidfVectorizer if weighting == "tfidf" else CountVectorizer
     peer = peer_type(analyzer=sklearn_analyzer(ngram_range)).fit(CORPUS)
     new = ["The plot is moving and the acting is awful.", "Never again!"]
@@ -76,7 +76,7 @@ def test_featurizer_matches_scikit_learn(weighting: str, ngram_range: tuple[int,
 
 
 def test_binary_featurizer_is_multi_hot_with_markers() -> None:
-    featurizer = Featurizer(FeatureConfig(num_words=8)).fit(CORPUS)
+    featurizer = Featurizer(num_words=8).fit(CORPUS)
     x = featurizer.transform(["loved it, loved it", "zebra"])
     ids = featurizer.vocabulary_.encode(["loved it, loved it", "zebra"])
     assert np.array_equal(x.toarray(), vectorize_sequences(ids, 8))
@@ -84,7 +84,7 @@ def test_binary_featurizer_is_multi_hot_with_markers() -> None:
 
 
 def test_max_ngrams_keeps_the_most_frequent() -> None:
-    featurizer = Featurizer(FeatureConfig(ngram_range=(2, 2), max_ngrams=2)).fit(CORPUS)
+    featurizer = Featurizer(ngram_range=(2, 2), max_ngrams=2).fit(CORPUS)
     # Four bigrams occur twice; ties go to the bigram of more frequent words ("the" ranks 1st).
     assert featurizer.ngram_strings() == ["the acting", "the plot"]
 

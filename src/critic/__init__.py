@@ -14,14 +14,20 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.2.0"
 
 if TYPE_CHECKING:
+    from critic.classifier import NetworkClassifier
     from critic.datasets.corpus import Corpus, load_corpus
     from critic.errors import BundleError, ConfigError, CriticError, DataError
+    from critic.features import Featurizer
+    from critic.models.linear import NBLogisticRegression
     from critic.predict import Predictor
 
 #: Public names imported on first use, and the module each comes from.
 _LAZY = {"Corpus": "critic.datasets.corpus", "load_corpus": "critic.datasets.corpus",
          "BundleError": "critic.errors", "ConfigError": "critic.errors",
-         "CriticError": "critic.errors", "DataError": "critic.errors"}
+         "CriticError": "critic.errors", "DataError": "critic.errors",
+         # scikit-learn estimators: texts → features, features → labels.
+         "Featurizer": "critic.features", "NBLogisticRegression": "critic.models.linear",
+         "NetworkClassifier": "critic.classifier"}
 
 
 def load(path: str | os.PathLike[str]) -> Predictor:
@@ -37,5 +43,5 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'critic' has no attribute {name!r}")
 
 
-__all__ = ["BundleError", "ConfigError", "Corpus", "CriticError", "DataError", "__version__",
-           "load", "load_corpus"]
+__all__ = ["BundleError", "ConfigError", "Corpus", "CriticError", "DataError", "Featurizer",
+           "NBLogisticRegression", "NetworkClassifier", "__version__", "load", "load_corpus"]

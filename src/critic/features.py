@@ -19,6 +19,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import scipy.sparse as sp
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils import Tags
+from sklearn.utils.validation import check_is_fitted
 
 from critic.errors import ConfigError
 from critic.text import Ragged, Tokens, Vocabulary, ensure_texts, tokenize_texts
@@ -112,17 +115,36 @@ class FeatureConfig:
         return asdict(self)
 
 
-class Featurizer:
-    """Texts → CSR features, fitted on training texts only.
+class Featurizer(TransformerMixin, BaseEstimator):
+    """Texts → CSR features, fitted on training texts only; a scikit-learn transformer.
+
+    The keyword arguments are :class:`FeatureConfig`'s fields (checked in ``fit``), so a grid
+    search can vary them (``featurizer__ngram_range``); :meth:`from_config` builds one from a
+    saved configuration.
 
     Example:
-        >>> f = Featurizer(FeatureConfig(num_words=8)).fit(["a good film", "a bad film"])
+        >>> f = Featurizer(num_words=8).fit(["a good film", "a bad film"])
         >>> f.transform(["a good film"]).shape
         (1, 8)
     """
 
-    def __init__(self, config: FeatureConfig | None = None) -> None:
-        self.config = config or FeatureConfig()
+    def __init__(self, *, weighting: Weighting = "binary", num_words: int = 10_000,
+                 ngram_range: tuple[int, int] = (1, 1), max_ngrams: int = 0,
+                 start_char: int | None = 1, oov_char: int | None = 2,
+                 sublinear_tf: bool = False) -> None:
+        self.weighting, self.num_words, self.ngram_range = weighting, num_words, ngram_range
+        self.max_ngrams, self.start_char, self.oov_char = max_ngrams, start_char, oov_char
+        self.sublinear_tf = sublinear_tf
+
+    @classmethod
+    def from_config(cls, config: FeatureConfig | None = None) -> Featurizer:
+        """An unfitted featurizer with ``config``'s settings (the defaults: the book's)."""
+        return cls(**(config or FeatureConfig()).to_dict())
+
+    @property
+    def config(self) -> FeatureConfig:
+        """The settings as a checked :class:`FeatureConfig` (what a bundle saves)."""
+        return FeatureConfig(**{**self.get_params(), "ngram_range": tuple(self.ngram_range)})
 
     @classmethod
     def from_fitted(cls, config: FeatureConfig, vocabulary: Vocabulary,
@@ -133,7 +155,7 @@ class Featurizer:
             ConfigError: the parts do not belong together (e.g. a hand-edited bundle).
         """
         arrays = arrays or {}
-        featurizer = cls(config)
+        featurizer = cls.from_config(config)
         if vocabulary.settings() != {**featurizer._vocabulary_settings(), "skip_top": 0,
                                      "index_from": 3}:
             raise ConfigError(f"the vocabulary's settings {vocabulary.settings()} do not match "
@@ -151,11 +173,14 @@ class Featurizer:
         out = {"ngrams": self.ngrams_} if len(self.ngrams_) else {}
         return out | ({"idf": self.idf_} if self.idf_ is not None else {})
 
-    def fit(self, texts: Sequence[str]) -> Featurizer:
+    def fit(self, texts: Sequence[str], y: Any = None) -> Featurizer:
+        """Learn the vocabulary (and n-grams, idf) of ``texts``; ``y`` is ignored."""
         self._fit_tokens(tokenize_texts(ensure_texts(texts)))
         return self
 
-    def fit_transform(self, texts: Sequence[str]) -> sp.csr_matrix:
+    def fit_transform(self, texts: Sequence[str], y: Any = None, **fit_params: Any
+                      ) -> sp.csr_matrix:
+        """:meth:`fit`, then :meth:`transform`, in one pass over ``texts``."""
         return self.weigh(self._fit_tokens(tokenize_texts(ensure_texts(texts))))
 
     def _fit_tokens(self, tokens: Tokens) -> sp.csr_matrix:
@@ -165,15 +190,16 @@ class Featurizer:
         self.ngrams_ = self._fit_ngrams(occurrences)
         self._ngram_set = pa.array(self.ngrams_)  # the hash set transform looks codes up in
         counts = self._counts_of(tokens, occurrences)
-        self.idf_ = _idf(counts) if self.config.weighting == "tfidf" else None
+        self.idf_ = _idf(counts) if self.weighting == "tfidf" else None
         return counts
 
     @property
     def dimension(self) -> int:
-        return self.config.num_words + len(self.ngrams_)
+        return self.num_words + len(self.ngrams_)
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         """Features of ``texts``: CSR, shape ``(n, dimension)``, float32."""
+        check_is_fitted(self, "vocabulary_")
         return self.transform_tokens(tokenize_texts(ensure_texts(texts)))
 
     def transform_tokens(self, tokens: Tokens) -> sp.csr_matrix:
@@ -184,9 +210,19 @@ class Featurizer:
         """How often each feature occurs in each text, before any weighting."""
         return self._counts(tokenize_texts(ensure_texts(texts)))
 
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """Each column's name (see :meth:`column_name`), as scikit-learn's vectorizers give."""
+        check_is_fitted(self, "vocabulary_")
+        return np.array([self.column_name(c) for c in range(self.dimension)], dtype=object)
+
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array, tags.input_tags.string = False, True  # a list of texts
+        return tags
+
     def column_name(self, column: int) -> str:
         """A readable name for one column: the word, the n-gram, or a marker like ``<start>``."""
-        vocabulary, first = self.vocabulary_, self.config.num_words
+        vocabulary, first = self.vocabulary_, self.num_words
         if column >= first:
             return self._ngram_string(int(self.ngrams_[column - first]))
         if column in (vocabulary.start_char, vocabulary.oov_char):
@@ -204,7 +240,7 @@ class Featurizer:
     def _counts_of(self, tokens: Tokens, occurrences: list[tuple[np.ndarray, np.ndarray]]
                    ) -> sp.csr_matrix:
         """The word block's counts, with the n-gram block's to its right."""
-        words = self.vocabulary_.encode_tokens(tokens).count_matrix(self.config.num_words)
+        words = self.vocabulary_.encode_tokens(tokens).count_matrix(self.num_words)
         if not occurrences or not len(self.ngrams_):  # (training texts may have no n-grams)
             return words
         ngrams = self._ngram_counts(occurrences, len(tokens))
@@ -212,12 +248,12 @@ class Featurizer:
 
     def weigh(self, counts: sp.csr_matrix) -> sp.csr_matrix:
         """Features from :meth:`counts` (binary, counts or tf-idf); may change ``counts``."""
-        if self.config.weighting == "binary":
+        if self.weighting == "binary":
             counts.data[:] = 1.0
             return counts
-        if self.config.weighting == "count":
+        if self.weighting == "count":
             return counts
-        if self.config.sublinear_tf:
+        if self.sublinear_tf:
             counts.data = 1.0 + np.log(counts.data)
         if self.idf_ is None:
             raise ConfigError("tf-idf features need an idf: fit the featurizer first")
@@ -230,21 +266,21 @@ class Featurizer:
         """What :meth:`weigh` makes of raw ``counts`` at ``columns``, before any row
         normalisation (float64; a count of 0 gives 0)."""
         counts = np.asarray(counts, dtype=np.float64)
-        if self.config.weighting == "binary":
+        if self.weighting == "binary":
             return (counts > 0).astype(np.float64)
-        if self.config.weighting == "count":
+        if self.weighting == "count":
             return counts
         if self.idf_ is None:
             raise ConfigError("tf-idf features need an idf: fit the featurizer first")
         present = counts > 0
         tf = np.where(present, 1.0 + np.log(np.where(present, counts, 1.0)), 0.0) \
-            if self.config.sublinear_tf else counts
+            if self.sublinear_tf else counts
         return tf * self.idf_[columns]
 
     @property
     def normalises_rows(self) -> bool:
         """Whether :meth:`weigh` scales each row to unit length (tf-idf)."""
-        return self.config.weighting == "tfidf"
+        return self.weighting == "tfidf"
 
     def occlusion_deltas(self, tokens: list[str]) -> tuple[list[str], sp.csr_matrix]:
         """The review's distinct words and, one row per word, how the review's raw counts
@@ -257,7 +293,7 @@ class Featurizer:
         vocabulary.
         """
         distinct = list(dict.fromkeys(tokens))
-        margin = self.config.ngram_range[1] - 1
+        margin = self.ngram_range[1] - 1
         where: dict[str, list[int]] = {word: [] for word in distinct}
         for position, token in enumerate(tokens):
             where[token].append(position)
@@ -283,7 +319,7 @@ class Featurizer:
     # dicts. An "occurrence" list holds, per n, the row and code of every n-gram in the texts.
 
     def _occurrences(self, tokens: Tokens) -> list[tuple[np.ndarray, np.ndarray]]:
-        lo, hi = self.config.ngram_range
+        lo, hi = self.ngram_range
         if hi < 2:
             return []
         positions = self.vocabulary_.positions(tokens)
@@ -300,7 +336,7 @@ class Featurizer:
             return codes
         starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
         unique, counts = codes[starts], np.diff(np.r_[starts, len(codes)])
-        return unique[_most_frequent(counts, self.config.max_ngrams)]
+        return unique[_most_frequent(counts, self.max_ngrams)]
 
     def _lookup(self, codes: np.ndarray) -> np.ndarray:
         """Each code's column among the kept n-grams, -1 if not kept."""

@@ -236,18 +236,18 @@ def _fit_network(options: TrainOptions, split: _Split, callbacks: Sequence[Callb
 def _fit_linear(options: TrainOptions, split: _Split) -> _Fitted:
     chosen, table = select_nblr(split.x_train, split.y_train, split.x_val, split.y_val,
                                 options.linear)
-    validation = evaluate_probabilities(split.y_val, chosen.predict_proba(split.x_val))
+    validation = evaluate_probabilities(split.y_val, chosen.predict_proba(split.x_val)[:, 1])
     # The choice is made; now every training review, held-out ones included, trains the model.
     final = NBLogisticRegression(C=chosen.C, beta=chosen.beta, alpha=chosen.alpha).fit(
         sp.vstack([split.x_train, split.x_val], format="csr"),
         np.concatenate([split.y_train, split.y_val]))
     metrics: dict[str, Any] = {"chosen": {"C": chosen.C, "beta": chosen.beta},
                                "selection": table, "validation": validation}
-    metrics |= _test_metrics(final.predict_proba, split)
+    metrics |= _test_metrics(lambda x: final.predict_proba(x)[:, 1], split)
     training = options.linear.to_dict() | {
         "C": chosen.C, "beta": chosen.beta, "solver": "scikit-learn liblinear (dual)",
         "refit_on": len(split.y_train) + len(split.y_val)}
-    return _Fitted(LinearModel.from_coefficients(final.coef_, final.intercept_), metrics,
+    return _Fitted(LinearModel.from_coefficients(final.coef_, final.intercept_[0]), metrics,
                    training)
 
 
@@ -275,7 +275,7 @@ def _imdb_split(options: TrainOptions, data: Any) -> _Split:
     corpus = load_corpus(data)
     train, test = corpus.subset("train"), corpus.subset("test")
     order = training_order(len(train))
-    featurizer = Featurizer(options.features)
+    featurizer = Featurizer.from_config(options.features)
     x = featurizer.fit_transform(train.texts)[order]  # fitted on training reviews only
     y = train.labels[order].astype(np.uint8)
     n_val = _validation_count(options, len(y), options.imdb_validation)
@@ -316,7 +316,7 @@ def _file_split(options: TrainOptions, reviews: Reviews) -> _Split:
         raise ConfigError(f"{reviews.source} has only one label; training needs both")
     order = np.random.RandomState(options.training.seed).permutation(len(reviews))
     n_val = _validation_count(options, len(reviews), 0.2)
-    featurizer = Featurizer(options.features)
+    featurizer = Featurizer.from_config(options.features)
     x = featurizer.fit_transform(reviews.texts)[order]
     y = reviews.labels[order]
     return _Split(x[n_val:], y[n_val:], x[:n_val], y[:n_val], featurizer,

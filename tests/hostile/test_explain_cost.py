@@ -52,7 +52,7 @@ def naive_occlusion(model: NetworkModel, featurizer: Featurizer, tokens: list[st
 @given(tokens=st.lists(st.sampled_from(WORDS), min_size=0, max_size=30))
 def test_fast_occlusion_equals_scoring_the_review_without_each_word(
         name: str, tokens: list[str]) -> None:
-    featurizer = Featurizer(FEATURES[name]).fit(CORPUS)
+    featurizer = Featurizer.from_config(FEATURES[name]).fit(CORPUS)
     model = network(featurizer, "tanh" if "tf-idf" in name else "relu")
     logit, words, intercept = model.explain(tokens, featurizer)
     expected = naive_occlusion(model, featurizer, tokens)
@@ -67,7 +67,7 @@ def test_explaining_featurises_a_bounded_multiple_of_the_review(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """40,000 characters of random words (about 5,700 distinct ones) used to mean featurising
     5,700 copies of the review; now each word's neighbourhood is featurised once."""
-    featurizer = Featurizer(FEATURES["tf-idf 1-3-grams"]).fit(CORPUS)
+    featurizer = Featurizer.from_config(FEATURES["tf-idf 1-3-grams"]).fit(CORPUS)
     model = network(featurizer)
     rng = random.Random(0)
     tokens = ["".join(rng.choices(string.ascii_lowercase, k=6)) for _ in range(5_700)]

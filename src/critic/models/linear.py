@@ -18,11 +18,16 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.base import BaseEstimator
+from sklearn.utils import Tags
+from sklearn.utils.validation import check_is_fitted, check_non_negative, validate_data
 
 from critic.errors import ConfigError
+from critic.models.binary import BinaryClassifierMixin, encode_two_classes
 
 
 @dataclass(frozen=True)
@@ -76,32 +81,51 @@ class _Fit:
     c: float
 
 
-class NBLogisticRegression:
-    """NB-weighted logistic regression with NBSVM interpolation.
+class NBLogisticRegression(BinaryClassifierMixin, BaseEstimator):
+    """NB-weighted logistic regression with NBSVM interpolation, a scikit-learn classifier.
+
+    Features must be non-negative (binary or counts: the NB ratios count them); any two
+    labels will do (``classes_`` holds them sorted, the second is the "positive" one of
+    ``decision_function`` and ``predict_proba[:, 1]``).
 
     Example:
         >>> model = NBLogisticRegression(C=1.0, beta=0.25).fit(x_train, y_train)  # doctest: +SKIP
-        >>> model.decision_function(x_test)  # doctest: +SKIP
+        >>> model.predict_proba(x_test)[:, 1]  # doctest: +SKIP
     """
 
     def __init__(self, *, C: float = 1.0, beta: float = 1.0, alpha: float = 1.0) -> None:
-        LinearConfig(alpha=alpha, c_grid=(C,), beta_grid=(beta,))  # validates
         self.C, self.beta, self.alpha = C, beta, alpha
 
-    def fit(self, x: sp.csr_matrix, y: np.ndarray) -> NBLogisticRegression:
-        """Fit on binary CSR features ``x`` ``(n, d)`` and labels ``y`` ``(n,)`` in {0, 1}."""
-        fit = _fit_many(x, y, [self.C], self.alpha)[0]
-        scale, self.intercept_ = _scale_and_bias(fit, self.beta, _score_parts(fit, x), y)
-        self.coef_ = _coef(fit, self.beta, scale)
+    def fit(self, X: Any, y: Any) -> NBLogisticRegression:
+        """Fit on non-negative features ``X`` ``(n, d)`` (sparse or dense) and two-class ``y``."""
+        LinearConfig(alpha=self.alpha, c_grid=(self.C,), beta_grid=(self.beta,))  # validates
+        x, labels = self._check_training_data(X, y)
+        fit = _fit_many(x, labels, [self.C], self.alpha)[0]
+        scale, bias = _scale_and_bias(fit, self.beta, _score_parts(fit, x), labels)
+        return self._set_fitted(_coef(fit, self.beta, scale), bias)
+
+    def _check_training_data(self, X: Any, y: Any) -> tuple[sp.csr_matrix, np.ndarray]:
+        x, y = validate_data(self, X, y, accept_sparse="csr", dtype=(np.float64, np.float32))
+        labels = encode_two_classes(self, y)
+        check_non_negative(x, "NBLogisticRegression (input X)")
+        return sp.csr_matrix(x), labels
+
+    def _set_fitted(self, coef: np.ndarray, intercept: float) -> NBLogisticRegression:
+        self.coef_ = coef.reshape(1, -1)
+        self.intercept_ = np.array([intercept])
         return self
 
-    def decision_function(self, x: sp.csr_matrix) -> np.ndarray:
-        """Logits ``(n,)``."""
-        return np.asarray(x @ self.coef_).ravel() + self.intercept_
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Logits ``(n,)``: > 0 leans to ``classes_[1]``."""
+        check_is_fitted(self)
+        x = validate_data(self, X, accept_sparse="csr", reset=False)
+        return np.asarray(x @ self.coef_[0]).ravel() + self.intercept_[0]
 
-    def predict_proba(self, x: sp.csr_matrix) -> np.ndarray:
-        """Probability that each review is positive, ``(n,)``."""
-        return 1.0 / (1.0 + np.exp(-self.decision_function(x)))
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.input_tags.positive_only = True  # NB ratios count feature occurrences
+        return tags
 
 
 def select_nblr(x_train: sp.csr_matrix, y_train: np.ndarray, x_val: sp.csr_matrix,
@@ -127,8 +151,8 @@ def select_nblr(x_train: sp.csr_matrix, y_train: np.ndarray, x_val: sp.csr_matri
                key=lambda i: (table[i]["val_accuracy"], -table[i]["val_loss"]))
     fit, beta, scale, bias = candidates[best]
     model = NBLogisticRegression(C=fit.c, beta=beta, alpha=config.alpha)
-    model.coef_, model.intercept_ = _coef(fit, beta, scale), bias
-    return model, table
+    model.classes_, model.n_features_in_ = np.array([0, 1]), x_train.shape[1]
+    return model._set_fitted(_coef(fit, beta, scale), bias), table
 
 
 def _fit_many(x: sp.csr_matrix, y: np.ndarray, cs: Sequence[float], alpha: float
