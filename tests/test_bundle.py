@@ -113,6 +113,35 @@ def test_predictor_refuses_a_bare_string(bundle: Path) -> None:
         model.explain(["great movie"])  # type: ignore[arg-type]
 
 
+def test_a_loaded_model_answers_like_a_hugging_face_pipeline(bundle: Path) -> None:
+    model = critic.load(bundle)
+    texts = ["a wonderful film", "dull and boring"]
+    positive = model.predict_proba(texts)
+    labels = ["positive" if p >= 0.5 else "negative" for p in positive]
+    confidence = [p if label == "positive" else 1 - p for p, label in zip(positive, labels,
+                                                                          strict=True)]
+    one = model(texts[0])
+    assert len(one) == 1 and one[0]["label"] == labels[0]
+    assert one[0]["score"] == pytest.approx(confidence[0], abs=1e-6)
+    many = model(texts)
+    assert [x["label"] for x in many] == labels
+    assert [x["score"] for x in many] == pytest.approx(confidence, abs=1e-6)
+    every = model(texts, top_k=None)  # per text, both labels, the more likely first
+    assert [[x["label"] for x in ranked] for ranked in every] == [
+        [labels[0], "negative" if labels[0] == "positive" else "positive"],
+        [labels[1], "negative" if labels[1] == "positive" else "positive"]]
+    assert all(ranked[0]["score"] >= ranked[1]["score"] for ranked in every)
+    assert all(sum(x["score"] for x in ranked) == pytest.approx(1) for ranked in every)
+    alone = model(texts[1], top_k=1)  # one text, top_k given: its list
+    assert len(alone) == 1 and alone[0]["label"] == every[1][0]["label"]
+    assert model(texts, top_k=5) == every
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ConfigError, match="top_k"):
+            model(texts, top_k=bad)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        model({"text": "great"})  # type: ignore[arg-type]
+
+
 def test_empty_and_very_long_reviews_are_scored(bundle: Path) -> None:
     model = critic.load(bundle)
     long_review = ("the plot was dull and boring " * 300_000) + "but the ending was superb"

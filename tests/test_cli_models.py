@@ -77,8 +77,12 @@ def test_predict_gives_the_obvious_labels(imdb_bundle: tuple[dict, Path]) -> Non
     done = run_cli("predict", str(bundle), *OBVIOUS)
     assert done.returncode == 0, done.stderr
     rows = [line.split("\t") for line in done.stdout.splitlines()]
-    assert [label for label, _ in rows] == list(OBVIOUS.values())
-    assert all(0 <= float(p) <= 1 for _, p in rows)
+    assert [label for label, _, _ in rows] == list(OBVIOUS.values())
+    # label, the confidence in it, P(positive): the confidence is P(label).
+    for label, score, positive in rows:
+        assert 0.5 <= float(score) <= 1
+        assert float(score) == pytest.approx(float(positive) if label == "positive"
+                                             else 1 - float(positive), abs=2e-6)
 
 
 def test_predict_a_jsonl_file_of_the_test_reviews(imdb_bundle: tuple[dict, Path],
@@ -111,6 +115,8 @@ def test_explain_removing_top_positive_words_lowers_the_probability(
     model = critic.load(bundle)
     without = " ".join(w for w in critic.text.tokenize([text])[0] if w not in positive)
     assert model.predict_proba([without])[0] < explanation["probability"]
+    assert explanation["label"] == "positive"
+    assert explanation["score"] == pytest.approx(explanation["probability"])
     shown = run_cli("explain", str(bundle), text)
     assert shown.returncode == 0 and positive[0] in shown.stdout
 

@@ -44,9 +44,49 @@ def test_predict_one_or_many_in_order(client: TestClient) -> None:
     many = client.post("/v1/predict", json={"inputs": ["dull awful", "great superb", "boring"]})
     labels = [p["label"] for p in many.json()["predictions"]]
     assert labels == ["negative", "positive", "negative"]
+    positive = critic.load(client.app.app.state.predictor.bundle.path).predict_proba(
+        ["dull awful", "great superb", "boring"])
+    # score is the confidence in the label (Hugging Face's meaning), not P(positive).
     scores = [p["score"] for p in many.json()["predictions"]]
-    assert scores == pytest.approx(critic.load(client.app.app.state.predictor.bundle.path)
-                                   .predict_proba(["dull awful", "great superb", "boring"]))
+    assert scores == pytest.approx([1 - positive[0], positive[1], 1 - positive[2]], abs=1e-6)
+    probabilities = [p["probabilities"] for p in many.json()["predictions"]]
+    assert [p["positive"] for p in probabilities] == pytest.approx(positive, abs=1e-6)
+    assert all(p["negative"] + p["positive"] == pytest.approx(1) for p in probabilities)
+
+
+def test_hugging_face_bodies_and_answers(client: TestClient) -> None:
+    texts = ["dull awful", "great superb"]
+    positive = client.app.app.state.predictor.predict_proba(texts)
+    ranked = client.post("/v1/predict", json={"inputs": texts, "parameters": {"top_k": None}})
+    assert ranked.status_code == 200
+    first = ranked.json()["predictions"][0]["labels"]
+    assert [x["label"] for x in first] == ["negative", "positive"]
+    assert [x["score"] for x in first] == pytest.approx([1 - positive[0], positive[0]])
+    # POST / answers as a Hugging Face Inference Endpoint: the pipeline's own shapes.
+    one = client.post("/", json={"inputs": "great superb"}).json()
+    assert one == [{"label": "positive", "score": pytest.approx(positive[1])}]
+    many = client.post("/", json={"inputs": texts, "parameters": {"top_k": 1}}).json()
+    assert [[x["label"] for x in r] for r in many] == [["negative"], ["positive"]]
+    both = client.post("/", json={"inputs": "dull awful", "parameters": {"top_k": None}}).json()
+    assert [x["label"] for x in both] == ["negative", "positive"]
+    assert client.post("/", json={"inputs": texts}).json() == \
+        client.app.app.state.predictor(texts)
+    for bad in ({"top_k": 0}, {"top_k": "2"}, {"function": "x"}):
+        refused = client.post("/v1/predict", json={"inputs": "x", "parameters": bad})
+        assert refused.status_code == 422
+        assert "top_k" in refused.json()["error"]["message"]
+
+
+def test_kserve_v2_health_and_metadata(client: TestClient) -> None:
+    name = client.app.app.state.predictor.bundle.path.name
+    assert client.get("/v2/health/live").json() == {"live": True}
+    assert client.get("/v2/health/ready").json() == {"ready": True}
+    assert client.get("/v2").json()["name"] == "critic"
+    metadata = client.get(f"/v2/models/{name}").json()
+    assert metadata["name"] == name and metadata["inputs"][0]["datatype"] == "BYTES"
+    assert client.get(f"/v2/models/{name}/ready").json() == {"name": name, "ready": True}
+    missing = client.get("/v2/models/another")
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "model_not_found"
 
 
 def test_a_linear_n_gram_bundle_is_served_and_explained(tmp_path: Path) -> None:
@@ -218,7 +258,9 @@ def test_page_in_headless_chromium(server: str, tmp_path: Path) -> None:
         box.send_keys(Keys.CONTROL, Keys.ENTER)  # the keyboard path, no mouse
         wait.until(ec.visibility_of_element_located((By.ID, "verdict")))
         verdict = driver.find_element(By.ID, "verdict").text
-        assert verdict in ("Positive", "Negative")
+        label, _, sure = verdict.partition(" (")
+        assert label in ("Positive", "Negative") and sure.endswith("% sure)")
+        assert float(sure.split()[0]) >= 50  # the confidence in the verdict, not P(positive)
         marks = driver.find_elements(By.CSS_SELECTOR, "#highlighted mark")
         assert [m.text for m in marks][:3] == ["the", "plot", "was"]
         classes = {m.text: m.get_attribute("class") for m in marks}

@@ -25,6 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from critic.bundle import LABELS, Bundle, read_bundle
+from critic.errors import ConfigError
 from critic.models.registry import WordContribution
 from critic.text import ensure_texts, tokenize, tokenize_texts
 
@@ -32,25 +33,57 @@ _BATCH = 25_000  # n-gram lookups pay ~0.4 s per batch to hash the kept n-grams
 _PARALLEL_FROM = 2_000  # reviews; below, a second thread costs more than it saves
 
 
+class Unset:
+    """The type of :data:`UNSET`: "not given", where ``None`` means something."""
+
+
+UNSET = Unset()
+
+
 @dataclass(frozen=True)
 class Prediction:
-    """One review's verdict, as the command line and the service hand it out."""
+    """One review's verdict, as the command line and the service hand it out.
+
+    ``score`` has Hugging Face's meaning: the confidence in ``label`` (a negative verdict at
+    P(positive) = 0.22 has score 0.78); ``positive_probability`` is P(positive) itself.
+    """
 
     label: str
-    probability: float  # that the review is positive
+    positive_probability: float
     words: int  # words found in the review; 0: scored from the model's prior alone
     id: str | None = None
+    labels: tuple[str, str] = LABELS  # (negative, positive) as the bundle names them
+
+    @property
+    def probabilities(self) -> dict[str, float]:
+        """Each label's probability, negative first."""
+        negative, positive = self.labels
+        return {negative: 1.0 - self.positive_probability, positive: self.positive_probability}
+
+    @property
+    def score(self) -> float:
+        """The probability of ``label``: the confidence in the verdict."""
+        return self.probabilities[self.label]
+
+    def ranked(self) -> list[dict[str, Any]]:
+        """Both labels as ``{"label", "score"}``, the verdict first (Hugging Face's
+        ``top_k=None``); with the usual threshold of 0.5 that is the higher score first."""
+        other = self.labels[0] if self.label == self.labels[1] else self.labels[1]
+        return [{"label": name, "score": self.probabilities[name]}
+                for name in (self.label, other)]
 
     def to_dict(self) -> dict[str, Any]:
         record: dict[str, Any] = {"id": self.id} if self.id is not None else {}
-        return record | {"label": self.label, "probability": round(self.probability, 6)}
+        return record | {"label": self.label, "score": round(self.score, 6),
+                         "probabilities": {k: round(v, 6)
+                                           for k, v in self.probabilities.items()}}
 
     def to_line(self, *, as_json: bool = False) -> str:
-        """A JSON line, or a TSV line: id (when there is one), label, probability."""
+        """A JSON line, or a TSV line: id (when there is one), label, score, P(positive)."""
         if as_json:
             return json.dumps(self.to_dict()) + "\n"
         fields = ([_tsv_field(self.id)] if self.id is not None else []) + [
-            self.label, f"{self.probability:.6f}"]
+            self.label, f"{self.score:.6f}", f"{self.positive_probability:.6f}"]
         return "\t".join(fields) + "\n"
 
 
@@ -75,9 +108,13 @@ class Explanation:
     words: list[WordContribution]  # strongest first
     method: str = "occlusion"
     intercept: float | None = None  # linear models: the logit of a review with no features
+    labels: tuple[str, str] = LABELS
 
     def to_dict(self) -> dict[str, Any]:
-        return {"probability": self.probability, "label": self.label, "logit": self.logit,
+        """``probability`` is P(positive); ``score`` the confidence in ``label``."""
+        score = self.probability if self.label == self.labels[1] else 1.0 - self.probability
+        return {"probability": self.probability, "label": self.label, "score": score,
+                "logit": self.logit,
                 "method": self.method, "intercept": self.intercept,
                 "words": [asdict(w) for w in self.words]}
 
@@ -99,7 +136,8 @@ class Predictor:
         self.featurizer = bundle.featurizer
         self.vocabulary = bundle.vocabulary
         self.threshold = bundle.threshold
-        self.labels = tuple(bundle.config.get("labels", LABELS))
+        negative, positive = bundle.config.get("labels", LABELS)
+        self.labels = (str(negative), str(positive))
         self.model = bundle.model
 
     @property
@@ -157,8 +195,22 @@ class Predictor:
         probabilities, words = self.score(texts)
         labels = self.label_names(probabilities >= self.threshold)
         ids = ids if ids is not None else [None] * len(labels)  # type: ignore[list-item]
-        return [Prediction(label, float(p), int(n), review_id) for label, p, n, review_id
-                in zip(labels, probabilities, words, ids, strict=True)]
+        return [Prediction(label, float(p), int(n), review_id, self.labels)
+                for label, p, n, review_id in zip(labels, probabilities, words, ids, strict=True)]
+
+    def __call__(self, inputs: str | Sequence[str], *, top_k: int | Unset | None = UNSET
+                 ) -> list[Any]:
+        """Hugging Face's text-classification pipeline: ``model("Loved it.")`` →
+        ``[{"label": "positive", "score": 0.97}]``, ``score`` being the confidence in
+        ``label``.
+
+        As the pipeline does: one text or a list gives one ``{"label", "score"}`` per text;
+        ``top_k=None`` (or a number) gives, per text, a list of labels ranked best first,
+        and for one text just that list. :meth:`predict_proba` still gives P(positive).
+        """
+        texts = [inputs] if isinstance(inputs, str) else ensure_texts(inputs, "inputs")
+        return pipeline_output(self.predictions(texts), single=isinstance(inputs, str),
+                               top_k=top_k)
 
     def explain(self, text: str) -> Explanation:
         """Why the model scored ``text`` as it did.
@@ -176,7 +228,21 @@ class Predictor:
         probability = float(_sigmoid(np.array([logit]))[0])
         return Explanation(text, tokens, probability,
                            self.labels[int(probability >= self.threshold)], logit, words,
-                           self.model.explanation_method, intercept)
+                           self.model.explanation_method, intercept, self.labels)
+
+
+def pipeline_output(predictions: Sequence[Prediction], *, single: bool,
+                    top_k: int | Unset | None = UNSET) -> list[Any]:
+    """Predictions in the shape Hugging Face's text-classification pipeline returns (see
+    :meth:`Predictor.__call__`)."""
+    if isinstance(top_k, Unset):
+        return [{"label": p.label, "score": p.score} for p in predictions]
+    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int)
+                              or top_k < 1):
+        raise ConfigError(f"`top_k` must be a positive integer or None. Received: {top_k!r}",
+                          parameter="top_k")
+    ranked = [p.ranked()[:top_k] for p in predictions]
+    return ranked[0] if single else ranked
 
 
 def predict_reviews(predictor: Predictor, texts: Sequence[str], ids: Sequence[str] | None = None,

@@ -1,16 +1,19 @@
 """The prediction service behind ``critic serve``: FastAPI on uvicorn, plus the web page.
 
-Endpoints: ``POST /v1/predict``, ``GET /v1/model``, ``GET /healthz``, ``GET /readyz``,
-``GET /metrics`` (Prometheus text), ``GET /`` (the page), ``GET /docs`` (OpenAPI). Every error
-is JSON ``{"error": {"code", "message"}}`` with a 4xx status (503 when overloaded); no stack
-trace ever leaves the process. The guard in front (:mod:`critic.serve.guard`) reads the body
-under its limits and sheds load; here each request is checked against the per-request limits
-and scored in one of a bounded number of slots. :mod:`critic.serve.server` runs it.
+Endpoints: ``POST /v1/predict``, ``POST /`` (Hugging Face's text-classification answer, as an
+Inference Endpoint gives it), ``GET /v1/model``, ``GET /healthz``, ``GET /readyz``, the KServe
+v2 health and metadata routes, ``GET /metrics`` (Prometheus text), ``GET /`` (the page),
+``GET /docs`` (OpenAPI). Every error is JSON ``{"error": {"code", "message"}}`` with a 4xx
+status (503 when overloaded); no stack trace ever leaves the process. The guard in front
+(:mod:`critic.serve.guard`) reads the body under its limits and sheds load; here each request
+is checked against the per-request limits and scored in one of a bounded number of slots.
+:mod:`critic.serve.server` runs it.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict
 from importlib import resources
 from typing import Any
@@ -25,17 +28,36 @@ from starlette.types import ASGIApp
 
 from critic import __version__
 from critic.errors import DataError
-from critic.predict import Predictor
+from critic.predict import UNSET, Prediction, Predictor, Unset, pipeline_output
 from critic.serve.guard import GuardMiddleware, Limits, Metrics, Slots, error_body
 
 _INLINE_CHARS = 20_000
 
 
+class Parameters(BaseModel):
+    top_k: int | None = Field(
+        None, ge=1, description="Give each review its labels ranked best first, this many "
+        "of them (null: all); Hugging Face's parameter.")
+
+    model_config = {"extra": "forbid", "strict": True}
+
+
 class PredictRequest(BaseModel):
     inputs: str | list[str] = Field(description="One review, or a list of reviews.")
     explain: bool = Field(False, description="Add the words that pushed each decision.")
+    parameters: Parameters | None = Field(None, description="Hugging Face's body parameters.")
 
     model_config = {"extra": "forbid", "strict": True}
+
+    @property
+    def texts(self) -> list[str]:
+        return [self.inputs] if isinstance(self.inputs, str) else self.inputs
+
+    @property
+    def top_k(self) -> int | Unset | None:
+        """``top_k`` as given, or :data:`UNSET` when the body does not name it."""
+        given = self.parameters is not None and "top_k" in self.parameters.model_fields_set
+        return self.parameters.top_k if given and self.parameters else UNSET
 
 
 class ApiError(Exception):
@@ -66,14 +88,12 @@ def create_app(predictor: Predictor, limits: Limits | None = None) -> ASGIApp:
 
     slots = app.state.slots = Slots(limits.max_concurrent)
 
-    @app.post("/v1/predict", openapi_extra=schema)
-    async def predict(http_request: Request) -> dict[str, Any]:
+    async def scored(http_request: Request, answer: Answer) -> Any:
         # The body is parsed here, not by FastAPI, so that a client that forgets the JSON
         # content type, sends bytes that are not UTF-8, or gets a type wrong is told exactly
         # that, and the scoring itself runs in the thread pool.
         request = _parse_predict_request(await http_request.body())
-        texts = [request.inputs] if isinstance(request.inputs, str) else request.inputs
-        characters = _check_inputs(texts, request.explain, limits)
+        characters = _check_inputs(request.texts, request.explain, limits)
         with slots.take() as free:
             if not free:
                 raise ApiError(503, "overloaded", "too many requests are being scored; retry "
@@ -81,9 +101,18 @@ def create_app(predictor: Predictor, limits: Limits | None = None) -> ASGIApp:
             if characters <= _INLINE_CHARS and not request.explain:
                 # A short request scores in well under a millisecond: cheaper than handing it
                 # to the thread pool and back, which showed in the latency tail under load.
-                return _predictions(predictor, texts, False, metrics)
-            return await run_in_threadpool(_predictions, predictor, texts, request.explain,
-                                           metrics)
+                return answer(predictor, request, metrics)
+            return await run_in_threadpool(answer, predictor, request, metrics)
+
+    @app.post("/v1/predict", openapi_extra=schema)
+    async def predict(http_request: Request) -> dict[str, Any]:
+        """Each review's label, score (the confidence in that label) and probabilities."""
+        return await scored(http_request, _predictions)
+
+    @app.post("/", openapi_extra=schema)
+    async def pipeline(http_request: Request) -> list[Any]:
+        """Hugging Face's text-classification answer, as an Inference Endpoint gives it."""
+        return await scored(http_request, _pipeline_predictions)
 
     @app.get("/v1/model")
     def model_info() -> dict[str, Any]:
@@ -105,6 +134,8 @@ def create_app(predictor: Predictor, limits: Limits | None = None) -> ASGIApp:
     def readyz() -> dict[str, str]:
         return {"status": "ready"}  # the model is loaded before the app exists
 
+    _add_kserve_routes(app, predictor)
+
     @app.get("/metrics", response_class=PlainTextResponse)
     def prometheus() -> str:
         return metrics.render()
@@ -117,26 +148,44 @@ def create_app(predictor: Predictor, limits: Limits | None = None) -> ASGIApp:
     return GuardMiddleware(app, limits, metrics)
 
 
-def _predictions(predictor: Predictor, texts: list[str], explain: bool,
-                 metrics: Metrics) -> dict[str, Any]:
-    try:
-        scored = predictor.predictions(texts)
-    except DataError as exc:  # text that is not text: a lone surrogate from a JSON escape
-        raise ApiError(422, "invalid_text", str(exc)) from None
+Answer = Callable[[Predictor, "PredictRequest", Metrics], Any]
+
+
+def _predictions(predictor: Predictor, request: PredictRequest, metrics: Metrics
+                 ) -> dict[str, Any]:
     predictions = []
-    for text, prediction in zip(texts, scored, strict=True):
-        item: dict[str, Any] = {"label": prediction.label, "score": prediction.probability}
+    for text, prediction in zip(request.texts, _score(predictor, request.texts, metrics),
+                                strict=True):
+        item = prediction.to_dict()
+        if not isinstance(request.top_k, Unset):
+            item["labels"] = prediction.ranked()[:request.top_k]
         if prediction.words == 0:
             item["warning"] = "no words found; scored from the model's prior alone"
-        if explain:
+        if request.explain:
             explanation = predictor.explain(text)
             item["tokens"] = explanation.tokens
             item["explanation"] = [{"word": w.word, "contribution": w.contribution}
                                    for w in explanation.words]
             item["explanation_method"] = explanation.method  # occlusion, or additive n-grams
         predictions.append(item)
-    metrics.scored(len(texts))
     return {"predictions": predictions}
+
+
+def _pipeline_predictions(predictor: Predictor, request: PredictRequest, metrics: Metrics
+                          ) -> list[Any]:
+    if request.explain:
+        raise ApiError(422, "invalid_request", "explanations are given by /v1/predict")
+    return pipeline_output(_score(predictor, request.texts, metrics),
+                           single=isinstance(request.inputs, str), top_k=request.top_k)
+
+
+def _score(predictor: Predictor, texts: list[str], metrics: Metrics) -> list[Prediction]:
+    try:
+        predictions = predictor.predictions(texts)
+    except DataError as exc:  # text that is not text: a lone surrogate from a JSON escape
+        raise ApiError(422, "invalid_text", str(exc)) from None
+    metrics.scored(len(texts))
+    return predictions
 
 
 def _parse_predict_request(body: bytes) -> PredictRequest:
@@ -157,6 +206,7 @@ def _parse_predict_request(body: bytes) -> PredictRequest:
         message = {
             "inputs": "`inputs` must be a string or a list of strings",
             "explain": "`explain` must be true or false",
+            "parameters": "`parameters` takes `top_k`: a positive integer or null",
         }.get(field, f"{field}: {first['msg']}")
         raise ApiError(422, "invalid_request", message) from exc
 
@@ -185,6 +235,42 @@ def _test_metrics(metrics: dict[str, Any]) -> dict[str, Any] | None:
     if isinstance(test, dict):
         return {k: test.get(k) for k in ("accuracy", "loss", "roc_auc", "reviews")}
     return None  # a bundle trained on the user's own reviews has no test split
+
+
+def _add_kserve_routes(app: FastAPI, predictor: Predictor) -> None:
+    """KServe's open inference protocol (v2): server and model health and metadata, so its
+    probes and tools find their way around; scoring stays on ``/v1/predict``."""
+    name = predictor.bundle.path.name
+
+    @app.get("/v2")
+    def server_metadata() -> dict[str, Any]:
+        return {"name": "critic", "version": __version__, "extensions": []}
+
+    @app.get("/v2/health/live")
+    def live() -> dict[str, bool]:
+        return {"live": True}
+
+    @app.get("/v2/health/ready")
+    def ready() -> dict[str, bool]:
+        return {"ready": True}  # the model is loaded before the app exists
+
+    def known(model: str) -> None:
+        if model != name:
+            raise ApiError(404, "model_not_found", f"this server holds the model {name!r}, "
+                           f"not {model!r}")
+
+    @app.get("/v2/models/{model}")
+    def model_metadata(model: str) -> dict[str, Any]:
+        known(model)
+        return {"name": name, "versions": [], "platform": f"critic-{__version__}",
+                "inputs": [{"name": "text", "datatype": "BYTES", "shape": [-1]}],
+                "outputs": [{"name": "label", "datatype": "BYTES", "shape": [-1]},
+                            {"name": "probabilities", "datatype": "FP64", "shape": [-1, 2]}]}
+
+    @app.get("/v2/models/{model}/ready")
+    def model_ready(model: str) -> dict[str, Any]:
+        known(model)
+        return {"name": name, "ready": True}
 
 
 def _add_error_handlers(app: FastAPI) -> None:

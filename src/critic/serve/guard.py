@@ -23,7 +23,8 @@ from critic.models.config import check_positive
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 #: Cheap routes answered even under overload, so health checks do not fail a busy service.
-_NEVER_SHED = frozenset({"/healthz", "/readyz", "/metrics"})
+_NEVER_SHED = frozenset({"/healthz", "/readyz", "/metrics", "/v2/health/live",
+                         "/v2/health/ready"})
 
 
 @dataclass(frozen=True)
@@ -279,9 +280,11 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 
 _ROUTES = frozenset({"/", "/healthz", "/readyz", "/metrics", "/v1/predict", "/v1/model",
-                     "/docs", "/openapi.json"})
+                     "/docs", "/openapi.json", "/v2", "/v2/health/live", "/v2/health/ready"})
 
 
 def route(path: str) -> str:
     """The path as a metrics label: known routes, or ``other`` (bounded label values)."""
-    return path if path in _ROUTES else "other"
+    if path in _ROUTES:
+        return path
+    return "/v2/models/{model}" if path.startswith("/v2/models/") else "other"
