@@ -141,15 +141,18 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serving(bundle: Path, *options: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
+def serving(bundle: Path, *options: str, env: dict[str, str] | None = None
+            ) -> Iterator[tuple[subprocess.Popen[str], str]]:
     """``critic serve BUNDLE OPTIONS`` in its own process on a free loopback port, ready:
-    the process and its base URL. Killed on the way out if it is still running."""
+    the process and its base URL. Killed on the way out if it is still running. ``env``
+    adds to the environment."""
     import httpx
 
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "critic", "serve", str(bundle), "--port",
                                 str(port), *options],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env={**os.environ, **(env or {})})
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     try:

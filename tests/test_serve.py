@@ -291,3 +291,59 @@ def test_the_command_line_defaults_are_the_limits_defaults() -> None:
     options = inspect.signature(serve).parameters
     for field in dataclasses.fields(Limits):
         assert options[field.name].default == getattr(Limits(), field.name), field.name
+
+
+def _samples(exposition: str, name: str) -> dict[str, float]:
+    """``{labels: value}`` of one metric in a Prometheus text exposition."""
+    found = {}
+    for line in exposition.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            series, _, value = line.rpartition(" ")
+            found[series[len(name):]] = float(value)
+    return found
+
+
+def test_metrics_add_up_every_worker_and_never_go_backwards(bundle: Path,
+                                                            tmp_path: Path) -> None:
+    with serving(bundle, "--workers", "2", env={"TMPDIR": str(tmp_path)}) as (process, url):
+        for _ in range(30):  # a new connection each: both workers get some
+            assert httpx.post(f"{url}/v1/predict", json={"inputs": ["great", "dull"]}
+                              ).status_code == 200
+        scrapes = [httpx.get(f"{url}/metrics").text for _ in range(8)]
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+    text = scrapes[0]
+    for name, kind in (("critic_requests_total", "counter"),
+                       ("critic_request_seconds", "histogram"),
+                       ("critic_inputs_scored_total", "counter")):
+        assert f"# HELP {name} " in text and f"# TYPE {name} {kind}\n" in text
+    for scrape in scrapes:  # whichever worker answers, the sums are all the workers'
+        assert _samples(scrape, "critic_inputs_scored_total") == {"": 60.0}
+        predicted = _samples(scrape, "critic_requests_total")
+        assert predicted['{method="POST",path="/v1/predict",status="200"}'] == 30.0
+    # The workers' metric files lived in a folder of their own, removed at the end.
+    assert not list(tmp_path.glob("critic-metrics-*"))
+
+
+def test_api_docs_load_without_the_internet(client: TestClient) -> None:
+    page = client.get("/docs")
+    assert page.status_code == 200
+    sources = [part.split('"')[1] for part in page.text.split("src=")[1:]]
+    sources += [part.split('"')[1] for part in page.text.split("href=")[1:]]
+    assert sources and all(src.startswith("/") for src in sources), sources
+    for src in sources:
+        assert client.get(src).status_code == 200, src
+    assert client.get("/openapi.json").json()["info"]["title"] == "critic"
+
+
+@needs_chromium
+def test_api_docs_render_in_a_browser_offline(server: str, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    with headless_chromium(tmp_path / "profile") as driver:
+        driver.get(server + "/docs")  # these machines reach no CDN: the assets are local
+        WebDriverWait(driver, 20).until(
+            ec.text_to_be_present_in_element((By.CSS_SELECTOR, ".swagger-ui .title"), "critic"))
+        assert driver.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")

@@ -22,6 +22,7 @@ from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field, ValidationError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp
@@ -78,8 +79,9 @@ def create_app(predictor: Predictor, limits: Limits | None = None) -> ASGIApp:
     under its limits, load shedding, metrics), as an ASGI application."""
     limits = limits or Limits()
     metrics = Metrics()
-    app = FastAPI(title="critic", version=__version__,
-                  description="Sentiment of reviews: positive or negative, with reasons.")
+    # /docs and /redoc from assets in the installed package, not a CDN: they work offline.
+    app = FastAPIOffline(title="critic", version=__version__,
+                         description="Sentiment of reviews: positive or negative, with reasons.")
     app.state.predictor, app.state.limits, app.state.metrics = predictor, limits, metrics
     _add_error_handlers(app)
 
@@ -137,8 +139,10 @@ def create_app(predictor: Predictor, limits: Limits | None = None) -> ASGIApp:
     _add_kserve_routes(app, predictor)
 
     @app.get("/metrics", response_class=PlainTextResponse)
-    def prometheus() -> str:
-        return metrics.render()
+    def prometheus() -> Response:
+        from prometheus_client import CONTENT_TYPE_LATEST
+
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/", response_class=HTMLResponse)
     @app.head("/", response_class=HTMLResponse, include_in_schema=False)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -83,45 +84,40 @@ _OVERLOADED = error_messages(503, "overloaded", "the service is overloaded; retr
 
 
 class Metrics:
-    """Counters and a latency histogram, exposed in Prometheus's text format."""
+    """Request counts, latencies and reviews scored, in Prometheus's text format (HELP, TYPE).
+
+    With several worker processes (``critic serve --workers N``) each worker's values live in
+    ``PROMETHEUS_MULTIPROC_DIR`` (``prometheus_client``'s multiprocess mode) and every scrape
+    adds up all the workers, whichever one answers it; in one process they stay in memory.
+    """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.requests: dict[tuple[str, str, int], int] = {}
-        self.buckets = [0] * (len(_LATENCY_BUCKETS) + 1)
-        self.latency_sum = 0.0
-        self.latency_count = 0
-        self.inputs_scored = 0
+        from prometheus_client import CollectorRegistry, Counter, Histogram
+
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._requests = Counter("critic_requests", "Requests answered, by route and status.",
+                                 ["method", "path", "status"], registry=self.registry)
+        self._latency = Histogram("critic_request_seconds", "Time to answer a request.",
+                                  buckets=_LATENCY_BUCKETS, registry=self.registry)
+        self._scored = Counter("critic_inputs_scored", "Reviews scored.",
+                               registry=self.registry)
 
     def observe(self, method: str, path: str, status: int, seconds: float) -> None:
-        with self._lock:
-            key = (method, path, status)
-            self.requests[key] = self.requests.get(key, 0) + 1
-            index = next((i for i, b in enumerate(_LATENCY_BUCKETS) if seconds <= b),
-                         len(_LATENCY_BUCKETS))
-            self.buckets[index] += 1
-            self.latency_sum += seconds
-            self.latency_count += 1
+        self._requests.labels(method, path, str(status)).inc()
+        self._latency.observe(seconds)
 
     def scored(self, n: int) -> None:
-        with self._lock:
-            self.inputs_scored += n
+        self._scored.inc(n)
 
-    def render(self) -> str:
-        with self._lock:
-            lines = ["# TYPE critic_requests_total counter"]
-            lines += [f'critic_requests_total{{method="{m}",path="{p}",status="{s}"}} {n}'
-                      for (m, p, s), n in sorted(self.requests.items())]
-            lines.append("# TYPE critic_request_seconds histogram")
-            running = 0
-            for bound, count in zip((*_LATENCY_BUCKETS, "+Inf"), self.buckets, strict=True):
-                running += count
-                lines.append(f'critic_request_seconds_bucket{{le="{bound}"}} {running}')
-            lines += [f"critic_request_seconds_sum {self.latency_sum:.6f}",
-                      f"critic_request_seconds_count {self.latency_count}",
-                      "# TYPE critic_inputs_scored_total counter",
-                      f"critic_inputs_scored_total {self.inputs_scored}"]
-        return "\n".join(lines) + "\n"
+    def render(self) -> bytes:
+        """The exposition: this process's metrics, or every worker's in multiprocess mode."""
+        from prometheus_client import CollectorRegistry, generate_latest, multiprocess
+
+        if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            return bytes(generate_latest(self.registry))
+        merged = CollectorRegistry()
+        multiprocess.MultiProcessCollector(merged)  # type: ignore[no-untyped-call]  # untyped
+        return bytes(generate_latest(merged))
 
 
 class Slots:
@@ -280,11 +276,14 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 
 _ROUTES = frozenset({"/", "/healthz", "/readyz", "/metrics", "/v1/predict", "/v1/model",
-                     "/docs", "/openapi.json", "/v2", "/v2/health/live", "/v2/health/ready"})
+                     "/docs", "/redoc", "/openapi.json", "/v2", "/v2/health/live",
+                     "/v2/health/ready"})
 
 
 def route(path: str) -> str:
     """The path as a metrics label: known routes, or ``other`` (bounded label values)."""
     if path in _ROUTES:
         return path
+    if path.startswith("/static-offline-docs/"):  # the /docs page's scripts and styles
+        return "/static-offline-docs"
     return "/v2/models/{model}" if path.startswith("/v2/models/") else "other"

@@ -16,11 +16,14 @@ hostage or answer outside its JSON error shape:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import logging
 import os
 import socket
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -224,5 +227,22 @@ def run(bundle: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int = 
     # listen backlog they share is not taken in before it closes.
     os.environ["CRITIC_SERVE_BUNDLE"] = str(Path(bundle).resolve())
     os.environ["CRITIC_SERVE_LIMITS"] = json.dumps(dataclasses.asdict(limits))
-    uvicorn.run("critic.serve.server:app_from_environment", factory=True, workers=workers,
-                **options)
+    with _shared_metrics_folder():
+        uvicorn.run("critic.serve.server:app_from_environment", factory=True,
+                    workers=workers, **options)
+
+
+@contextlib.contextmanager
+def _shared_metrics_folder() -> Iterator[None]:
+    """Where the workers keep their metrics so any of them can report all (prometheus_client's
+    multiprocess mode): the user's ``PROMETHEUS_MULTIPROC_DIR`` if set, else a fresh folder
+    removed at the end (one left from an earlier run would add its counts to this one's)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="critic-metrics-") as folder:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+        try:
+            yield
+        finally:
+            del os.environ["PROMETHEUS_MULTIPROC_DIR"]
