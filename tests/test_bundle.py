@@ -197,9 +197,23 @@ def rewrite_config(bundle: Path, change) -> None:
         (bundle / name).write_bytes(blob)
 
 
+def test_a_bundle_tokenises_with_the_tokenizer_it_was_trained_with(bundle: Path) -> None:
+    text = "I don\u2019t &amp; <i>won't</i>"
+    assert json.loads((bundle / "config.json").read_text())["tokenizer"]["version"] == 2
+    assert critic.load(bundle).featurizer.tokenize([text]).to_lists() == [
+        ["i", "don't", "won't"]]
+    rewrite_config(bundle, lambda c: c["tokenizer"].update(version=1))  # as critic 0.2 wrote
+    older = critic.load(bundle)
+    assert older.featurizer.tokenize([text]).to_lists() == [
+        ["i", "don", "t", "amp", "i", "won't", "i"]]
+    assert older.explain(text).tokens == ["i", "don", "t", "amp", "i", "won't", "i"]
+    assert older.predict_proba([text]).shape == (1,)
+
+
 @pytest.mark.parametrize(("change", "message"), [
     (lambda c: c.update(format_version=99), "bundle format 99"),
-    (lambda c: c["tokenizer"].update(version=0), "tokenizer version 0"),
+    (lambda c: c["tokenizer"].update(version=0), "tokenizer version 0.*upgrade critic"),
+    (lambda c: c["tokenizer"].update(version=3), "tokenizer version 3"),
     (lambda c: c["model"]["network"].update(units=32), "do not fit a network model"),
     (lambda c: c["model"].update(type="forest"), "unknown model type 'forest'"),
     (lambda c: c["model"].update(type="linear"), "do not fit a linear model"),

@@ -103,6 +103,23 @@ def test_predict_a_jsonl_file_of_the_test_reviews(imdb_bundle: tuple[dict, Path]
     assert 0.870 <= accuracy <= 0.895
 
 
+def _as_on_a_web_page(review: str) -> str:
+    """The review as a web page would carry it: paragraphs, curly apostrophes, entities."""
+    review = review.replace("<br />", "</p><p>").replace("'", "\u2019")
+    return "<p>" + review.replace("&", "&amp;").replace('"', "&quot;") + "</p>"
+
+
+def test_reviews_typed_as_on_a_web_page_get_the_same_verdicts(
+        imdb_bundle: tuple[dict, Path]) -> None:
+    _, bundle = imdb_bundle
+    model = critic.load(bundle)
+    texts = list(load_corpus().subset("test").texts[:5_000])
+    web = [_as_on_a_web_page(t) for t in texts]
+    assert sum(t != w for t, w in zip(texts, web, strict=True)) > 4_900
+    assert np.array_equal(model.predict(web), model.predict(texts))
+    assert np.allclose(model.predict_proba(web), model.predict_proba(texts), atol=1e-6)
+
+
 def test_explain_removing_top_positive_words_lowers_the_probability(
         imdb_bundle: tuple[dict, Path]) -> None:
     _, bundle = imdb_bundle

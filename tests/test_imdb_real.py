@@ -89,3 +89,19 @@ def test_token_cache_holds_no_pickles(real_data: Path) -> None:
     with np.load(tokens, allow_pickle=False) as data:  # reading an object array would raise
         assert all(data[key].dtype != object for key in data.files)
         assert data["train_values"].dtype == np.int32
+
+
+def test_test_words_never_seen_in_training_are_out_of_vocabulary(real_data: Path) -> None:
+    """Keras's pre-built index ranks train and test words together, so with num_words=None a
+    test-only word keeps an index of its own there; critic ranks training words only (the
+    test text is not looked at), so such a word is oov_char, or dropped with oov_char=None,
+    as Keras drops out-of-vocabulary words then."""
+    from critic.datasets import imdb
+
+    (train, _), (test, _) = imdb.load_data()
+    assert not any(2 in review for review in train)  # every training word has its index
+    unseen = sum(review.count(2) for review in test)
+    assert unseen > 50_000  # 57,726 with tokenizer version 2
+    (_, _), (dropped, _) = imdb.load_data(oov_char=None)
+    assert sum(map(len, test)) - sum(map(len, dropped)) == unseen
+    assert not any(2 in review for review in dropped)

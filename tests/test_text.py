@@ -24,6 +24,50 @@ from critic.text import Vocabulary, tokenize
 ])
 def test_tokenizer_rules(text: str, tokens: list[str]) -> None:
     assert tokenize([text]) == [tokens]
+    assert tokenize([text], version=1) == [tokens]  # what both versions agree on
+
+
+# Text from the web: the same words typed another way get the same tokens (version 2).
+@pytest.mark.parametrize(("typed", "plain"), [
+    ("I don\u2019t like it", "I don't like it"),  # curly apostrophe
+    ("I don\u2018t, I won\u02bct, it\u00b4s, can`t", "I don't, I won't, it's, can't"),
+    ("Tom &amp; Jerry &quot;rocks&quot;", "Tom & Jerry \"rocks\""),  # entities
+    ("it&#8217;s &#x263A; fun&nbsp;here", "it's \u263a fun here"),  # numeric references
+    ("a <i>great</i> <b class='x'>film</b>", "a great film"),  # tags
+    ("<p>Good.</p><!-- hidden -->Really<br />good", "Good. Really good"),
+    ("<a href=\"https://x.org/a<b\">link</a>", "link"),
+    ("\uff27\uff4f\uff4f\uff44 \uff11\uff10/10", "Good 10/10"),  # full width
+    ("\ufb01lm", "film"),  # a ligature
+])
+def test_real_world_text_is_normalised(typed: str, plain: str) -> None:
+    assert tokenize([typed]) == tokenize([plain])
+
+
+@pytest.mark.parametrize(("text", "tokens"), [
+    ("<3 this film", ["3", "this", "film"]),  # not a tag: the words stay
+    ("he said <sighs> fine", ["he", "said", "sighs", "fine"]),
+    ("AT&T and R&D", ["at", "t", "and", "r", "d"]),  # an ampersand that is not an entity
+    ("x < y > z", ["x", "y", "z"]),
+])
+def test_angle_brackets_and_ampersands_that_are_not_markup(text: str, tokens: list[str]
+                                                           ) -> None:
+    assert tokenize([text]) == [tokens]
+
+
+def test_version_1_tokenises_as_critic_0_2_did() -> None:
+    text = "It&#8217;s a <i>well-made</i> film &amp; I don\u2019t regret it"
+    assert tokenize([text], version=1) == [
+        ["it", "8217", "s", "a", "i", "well", "made", "i", "film", "amp", "i", "don", "t",
+         "regret", "it"]]
+    with pytest.raises(ConfigError, match="tokenizer version 3"):
+        tokenize([text], version=3)
+
+
+def test_normalising_a_large_input_matches_one_text_at_a_time() -> None:
+    wide = "\uff27ood"
+    texts = [f"Review {i}: it's <i>good</i> &amp; {wide if i > 2000 else 'ok'}"
+             for i in range(4000)]  # several pieces: the first all-ASCII, later ones not
+    assert tokenize(texts) == [tokenize([t])[0] for t in texts]
 
 
 def test_a_bare_string_is_refused() -> None:

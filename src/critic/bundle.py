@@ -36,7 +36,7 @@ from critic._reading import read_regular
 from critic.errors import BundleError, ConfigError
 from critic.features import FeatureConfig, Featurizer
 from critic.models.registry import ModelType, model_from_config
-from critic.text import TOKENIZER_VERSION, Vocabulary
+from critic.text import TOKENIZER_VERSIONS, Vocabulary
 
 BUNDLE_FORMAT = "critic.bundle"
 # 2: any feature configuration, network or linear models; 3: network layers named dense_1 …
@@ -159,7 +159,7 @@ def bundle_files(*, name: str, featurizer: Featurizer, model: ModelType,
         "critic_version": __version__,
         "model": {"name": name, "type": model.name, **model.to_config()},
         "features": featurizer.config.to_dict() | {"dimension": featurizer.dimension},
-        "tokenizer": {"version": TOKENIZER_VERSION, "module": "critic.text"},
+        "tokenizer": {"version": featurizer.tokenizer_version_, "module": "critic.text"},
         "labels": list(LABELS), "threshold": threshold,
         "training": training, "data": data,
     }
@@ -221,7 +221,8 @@ def _featurizer(config: dict[str, Any], blobs: dict[str, bytes], folder: Path) -
     vocabulary = _load_json(blobs, "vocabulary.json", folder)
     _validate(VocabularyFile, vocabulary, "vocabulary.json", folder)
     featurizer = Featurizer.from_fitted(FeatureConfig.from_dict(settings),
-                                        Vocabulary.from_dict(vocabulary), arrays)
+                                        Vocabulary.from_dict(vocabulary), arrays,
+                                        tokenizer_version=config["tokenizer"]["version"])
     if config["features"].get("dimension") != featurizer.dimension:
         raise ConfigError(f"config.json says {config['features'].get('dimension')} feature "
                           f"columns but the features make {featurizer.dimension}")
@@ -284,10 +285,11 @@ def _check_config(config: Any, folder: Path) -> None:
         raise BundleError(f"{folder} is bundle format {config.get('format_version')!r}; this "
                           f"critic ({__version__}) reads format {BUNDLE_VERSION}")
     checked = _validate(BundleConfig, config, "config.json", folder)
-    if checked.tokenizer.version != TOKENIZER_VERSION:
+    if checked.tokenizer.version not in TOKENIZER_VERSIONS:
         raise BundleError(f"{folder} was made with tokenizer version "
-                          f"{checked.tokenizer.version!r}; this critic tokenises with version "
-                          f"{TOKENIZER_VERSION}, so its features would differ: retrain the model")
+                          f"{checked.tokenizer.version!r}; this critic ({__version__}) knows "
+                          f"versions {list(TOKENIZER_VERSIONS)}: upgrade critic or retrain "
+                          "the model")
 
 
 def _load_json(blobs: dict[str, bytes], name: str, folder: Path) -> Any:

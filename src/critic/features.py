@@ -24,7 +24,15 @@ from sklearn.utils import Tags
 from sklearn.utils.validation import check_is_fitted
 
 from critic.errors import ConfigError
-from critic.text import Ragged, Tokens, Vocabulary, ensure_texts, tokenize_texts
+from critic.text import (
+    TOKENIZER_VERSION,
+    Ragged,
+    Tokens,
+    Vocabulary,
+    check_tokenizer_version,
+    ensure_texts,
+    tokenize_texts,
+)
 
 Weighting = Literal["binary", "count", "tfidf"]
 _HASH_LOOKUP_FROM = 1_000_000  # n-gram codes; below, binary search beats building a hash set
@@ -148,14 +156,18 @@ class Featurizer(TransformerMixin, BaseEstimator):
 
     @classmethod
     def from_fitted(cls, config: FeatureConfig, vocabulary: Vocabulary,
-                    arrays: dict[str, np.ndarray] | None = None) -> Featurizer:
-        """A fitted featurizer from saved parts (see :meth:`arrays`), checked for consistency.
+                    arrays: dict[str, np.ndarray] | None = None, *,
+                    tokenizer_version: int = TOKENIZER_VERSION) -> Featurizer:
+        """A fitted featurizer from saved parts (see :meth:`arrays`), checked for consistency;
+        it tokenises texts with the tokenizer it was fitted with (``tokenizer_version``).
 
         Raises:
             ConfigError: the parts do not belong together (e.g. a hand-edited bundle).
         """
         arrays = arrays or {}
+        check_tokenizer_version(tokenizer_version)
         featurizer = cls.from_config(config)
+        featurizer.tokenizer_version_ = tokenizer_version
         if vocabulary.settings() != {**featurizer._vocabulary_settings(), "skip_top": 0,
                                      "index_from": 3}:
             raise ConfigError(f"the vocabulary's settings {vocabulary.settings()} do not match "
@@ -175,13 +187,15 @@ class Featurizer(TransformerMixin, BaseEstimator):
 
     def fit(self, texts: Sequence[str], y: Any = None) -> Featurizer:
         """Learn the vocabulary (and n-grams, idf) of ``texts``; ``y`` is ignored."""
-        self._fit_tokens(tokenize_texts(ensure_texts(texts)))
+        self.tokenizer_version_ = TOKENIZER_VERSION
+        self._fit_tokens(self.tokenize(texts))
         return self
 
     def fit_transform(self, texts: Sequence[str], y: Any = None, **fit_params: Any
                       ) -> sp.csr_matrix:
         """:meth:`fit`, then :meth:`transform`, in one pass over ``texts``."""
-        return self.weigh(self._fit_tokens(tokenize_texts(ensure_texts(texts))))
+        self.tokenizer_version_ = TOKENIZER_VERSION
+        return self.weigh(self._fit_tokens(self.tokenize(texts)))
 
     def _fit_tokens(self, tokens: Tokens) -> sp.csr_matrix:
         """Fit on ``tokens``; return their counts, which fitting computes on the way."""
@@ -200,7 +214,11 @@ class Featurizer(TransformerMixin, BaseEstimator):
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         """Features of ``texts``: CSR, shape ``(n, dimension)``, float32."""
         check_is_fitted(self, "vocabulary_")
-        return self.transform_tokens(tokenize_texts(ensure_texts(texts)))
+        return self.transform_tokens(self.tokenize(texts))
+
+    def tokenize(self, texts: Sequence[str]) -> Tokens:
+        """``texts`` tokenised as this featurizer's training texts were."""
+        return tokenize_texts(ensure_texts(texts), version=self.tokenizer_version_)
 
     def transform_tokens(self, tokens: Tokens) -> sp.csr_matrix:
         """Like :meth:`transform`, from already-tokenised texts (see :func:`tokenize_texts`)."""
@@ -208,7 +226,7 @@ class Featurizer(TransformerMixin, BaseEstimator):
 
     def counts(self, texts: Sequence[str]) -> sp.csr_matrix:
         """How often each feature occurs in each text, before any weighting."""
-        return self._counts(tokenize_texts(ensure_texts(texts)))
+        return self._counts(self.tokenize(texts))
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """Each column's name (see :meth:`column_name`), as scikit-learn's vectorizers give."""

@@ -27,7 +27,7 @@ import scipy.sparse as sp
 from critic.bundle import LABELS, Bundle, read_bundle
 from critic.errors import ConfigError
 from critic.models.registry import WordContribution
-from critic.text import ensure_texts, tokenize, tokenize_texts
+from critic.text import ensure_texts
 
 _BATCH = 25_000  # n-gram lookups pay ~0.4 s per batch to hash the kept n-grams
 _PARALLEL_FROM = 2_000  # reviews; below, a second thread costs more than it saves
@@ -175,7 +175,7 @@ class Predictor:
                 np.concatenate([lengths for _, lengths in scored]))
 
     def _score_batch(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        tokens = tokenize_texts(texts)
+        tokens = self.featurizer.tokenize(texts)
         return self.model.logits(self.featurizer.transform_tokens(tokens)), tokens.ids.lengths
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
@@ -222,7 +222,7 @@ class Predictor:
         """
         if not isinstance(text, str):
             raise TypeError("`explain` takes one review as a string")
-        tokens = tokenize([text])[0]
+        tokens = self.featurizer.tokenize([text]).to_lists()[0]
         logit, words, intercept = self.model.explain(tokens, self.featurizer)
         words.sort(key=lambda w: -abs(w.contribution))
         probability = float(_sigmoid(np.array([logit]))[0])

@@ -2,19 +2,26 @@
 
 Normalisation, in order (one implementation, used at training and at prediction time):
 
-1. lower-case (Unicode-aware);
-2. HTML line breaks (``<br />``, ``<br>``, ``<br/>``) become spaces;
-3. every run of characters that are not letters, digits or apostrophes becomes a space
+1. HTML character references are unescaped (``&amp;`` → ``&``, ``&#8217;`` → ``’``);
+2. apostrophe look-alikes (``’ ‘ ‛ ʼ ′ ´ ` ＇``) become ``'``, then Unicode NFKC folds
+   compatibility forms (full-width ``Ｇｏｏｄ`` → ``Good``, ligatures, non-breaking spaces);
+3. lower-case (Unicode-aware);
+4. HTML tags (``<br />``, ``<i>``, ``</p>``, ``<a href="…">``: the elements of HTML, not any
+   text between angle brackets, so ``<3`` and ``<grin>`` keep their words) become spaces;
+5. every run of characters that are not letters, digits or apostrophes becomes a space
    (so punctuation, hyphens and other HTML splits words: ``well-made`` → ``well made``);
-4. apostrophes at the edge of a word are dropped (``'quoted'`` → ``quoted``), inside a word kept
+6. apostrophes at the edge of a word are dropped (``'quoted'`` → ``quoted``), inside a word kept
    (``don't``, ``it's``).
 
 Tokens are then the space-separated pieces. The work runs in Arrow's C++ string kernels (RE2),
-split across threads for large inputs.
+split across threads for large inputs. Version 1 of the tokenizer (critic ≤ 0.2) did steps 3, 5
+and 6 and removed only line breaks; it is kept, so bundles trained with it still predict with
+the tokens they were trained on.
 """
 
 from __future__ import annotations
 
+import html
 import itertools
 import json
 import os
@@ -33,22 +40,38 @@ import scipy.sparse as sp
 from critic._atomic import write_json
 from critic.errors import ConfigError, DataError
 
-# A break is matched whole before the punctuation class can swallow its "<" (RE2 takes the
-# leftmost match, so the space before a break must belong to the break's alternative).
+# Version 1's patterns. A break is matched whole before the punctuation class can swallow its
+# "<" (RE2 takes the leftmost match, so the space before a break must belong to the break's
+# alternative); version 2 does the same with every tag.
 _BREAKS_AND_PUNCTUATION = r"\s*<br\s*/?>|[^\p{L}\p{N}'<]+|<"
 # The same pattern for lower-cased ASCII text, where \p{L} is a-z and \p{N} is 0-9. RE2 takes
 # ~1.8 ms to compile the Unicode classes, and Arrow compiles on every call: for one short
 # review that was most of the cost of a prediction.
 _BREAKS_AND_PUNCTUATION_ASCII = r"\s*<br\s*/?>|[^a-z0-9'<]+|<"
 _EDGE_APOSTROPHES = r"(?:^| )'+|'+(?: |$)"
+# The elements of HTML (and comments): a tag is removed only if it names one, so the angle
+# brackets of "<3" or "<sighs>" in a review are punctuation, not markup.
+_HTML_ELEMENTS = (
+    "a|abbr|address|article|aside|b|big|blockquote|body|br|button|caption|center|cite|code|"
+    "col|dd|del|details|dfn|div|dl|dt|em|embed|font|footer|form|h[1-6]|head|header|hr|html|i|"
+    "iframe|img|input|ins|kbd|label|li|link|main|mark|meta|nav|noscript|ol|p|pre|q|s|samp|"
+    "script|section|small|span|strike|strong|style|sub|summary|sup|table|tbody|td|tfoot|th|"
+    "thead|title|tr|tt|u|ul|var|wbr")
+# Attribute values in quotes may hold anything, angle brackets included.
+_TAG = rf"""<!--.*?-->|</?(?:{_HTML_ELEMENTS})(?:[\s/](?:"[^"]*"|'[^']*'|[^<>"'])*)?>"""
+_TAGS_AND_PUNCTUATION = rf"\s*(?:{_TAG})|[^\p{{L}}\p{{N}}'<]+|<"
+_TAGS_AND_PUNCTUATION_ASCII = rf"\s*(?:{_TAG})|[^a-z0-9'<]+|<"
+_APOSTROPHES = "[\u2019\u2018\u201b\u02bc\u2032\u00b4`\uff07]"
 _DICT_LOOKUP_MAX = 5_000  # distinct words; beyond, Arrow's index_in is faster
 _PIECE_TEXTS = 1_500  # 50,000 reviews: 34 pieces; peak RSS 380 MB against 530 MB with 8
 # The tokenizer's large temporaries go to the C allocator, which hands freed memory back to
 # the system; Arrow's default pool keeps it, which raised peak RSS by ~150 MB on 50,000 reviews.
 _POOL = pa.system_memory_pool()
 _VOCAB_FORMAT = "critic.vocabulary"
-#: Bumped whenever normalisation or tokenisation changes, so caches of tokens are not reused.
-TOKENIZER_VERSION = 1
+#: Bumped whenever normalisation or tokenisation changes, so caches of tokens are not reused
+#: and a bundle tokenises as it was trained.
+TOKENIZER_VERSION = 2
+TOKENIZER_VERSIONS = (1, 2)
 
 
 class TextColumn(Sequence[str]):
@@ -114,14 +137,14 @@ def ensure_texts(texts: Any, name: str = "texts") -> Sequence[str]:
     return texts
 
 
-def tokenize(texts: Sequence[str]) -> list[list[str]]:
+def tokenize(texts: Sequence[str], *, version: int = TOKENIZER_VERSION) -> list[list[str]]:
     """Split each text into normalised tokens (see the module docstring for the rules).
 
     Example:
         >>> tokenize(["It's a <br />well-made film!"])
         [["it's", 'a', 'well', 'made', 'film']]
     """
-    return tokenize_texts(ensure_texts(texts)).to_lists()
+    return tokenize_texts(ensure_texts(texts), version=version).to_lists()
 
 
 @dataclass(frozen=True)
@@ -223,23 +246,26 @@ class Tokens:
         return [flat[lo:hi] for lo, hi in itertools.pairwise(self.ids.offsets.tolist())]
 
 
-def tokenize_texts(texts: Sequence[str]) -> Tokens:
-    """Tokenise many texts at once (the fast path behind :func:`tokenize`).
+def tokenize_texts(texts: Sequence[str], *, version: int = TOKENIZER_VERSION) -> Tokens:
+    """Tokenise many texts at once (the fast path behind :func:`tokenize`), with the
+    tokenizer of ``version`` (see the module docstring).
 
     Large inputs are cut in pieces tokenised on all cores; each piece is dictionary-encoded as
     soon as it is split, so no array of 12 million token strings is ever held.
     """
+    check_tokenizer_version(version)
     array = texts.arrow if isinstance(texts, TextColumn) else _arrow_strings(texts)
     threads = os.cpu_count() or 1
     # Small pieces bound the temporaries each thread holds (and its malloc arena keeps).
     pieces = max(1, -(-len(array) // _PIECE_TEXTS))
     bounds = [len(array) * i // pieces for i in range(pieces + 1)]
     chunks = [array.slice(lo, hi - lo) for lo, hi in itertools.pairwise(bounds)]
+    tokenize_chunk = _tokenize_chunk if version == TOKENIZER_VERSION else _tokenize_chunk_v1
     if len(chunks) == 1:  # a thread pool costs more than one small piece takes
-        encoded = [_tokenize_chunk(chunks[0])]
+        encoded = [tokenize_chunk(chunks[0])]
     else:
         with ThreadPoolExecutor(threads) as pool:  # Arrow's kernels release the GIL
-            encoded = list(pool.map(_tokenize_chunk, chunks))
+            encoded = list(pool.map(tokenize_chunk, chunks))
     offsets, total = [np.zeros(1, dtype=np.int64)], 0
     for _, chunk_offsets in encoded:
         offsets.append(chunk_offsets[1:] + total)
@@ -277,13 +303,58 @@ def _arrow_strings(texts: Sequence[str]) -> pa.Array:
         raise
 
 
+def check_tokenizer_version(version: Any) -> None:
+    if version not in TOKENIZER_VERSIONS:
+        raise ConfigError(f"tokenizer version {version!r} is unknown to this critic, which "
+                          f"knows versions {list(TOKENIZER_VERSIONS)}")
+
+
 def _tokenize_chunk(array: pa.Array) -> tuple[pa.DictionaryArray, np.ndarray]:
     pool = _POOL
+    array = _fold_unicode(_unescape_html(array))
+    array = pc.replace_substring(array, "`", "'", memory_pool=pool)
     lowered = pc.utf8_lower(array, memory_pool=pool)
+    del array
+    all_ascii = pc.all(pc.string_is_ascii(lowered)).as_py() is not False
+    pattern = _TAGS_AND_PUNCTUATION_ASCII if all_ascii else _TAGS_AND_PUNCTUATION
+    return _split_words(pc.replace_substring_regex(lowered, pattern, " ", memory_pool=pool))
+
+
+def _fold_unicode(array: pa.Array) -> pa.Array:
+    """Apostrophe look-alikes and NFKC, in the texts that are not pure ASCII (NFKC leaves
+    ASCII as it is; on IMDB one review in ten has another character)."""
+    other = pc.invert(pc.string_is_ascii(array, memory_pool=_POOL), memory_pool=_POOL)
+    if not pc.any(other).as_py():
+        return array
+    folded = pc.replace_substring_regex(pc.filter(array, other), _APOSTROPHES, "'",
+                                        memory_pool=_POOL)
+    folded = pc.utf8_normalize(folded, form="NFKC", memory_pool=_POOL)
+    return pc.replace_with_mask(array, other, folded)
+
+
+def _unescape_html(array: pa.Array) -> pa.Array:
+    """HTML character references unescaped, in the few texts that may hold one (a reference
+    starts with ``&`` and a letter or ``#``; "Tom & Jerry" is left alone, as
+    ``html.unescape`` would leave it)."""
+    may_hold = pc.match_substring_regex(array, "&[#a-zA-Z]", memory_pool=_POOL)
+    if not pc.any(may_hold).as_py():
+        return array
+    unescaped = [html.unescape(text) for text in pc.filter(array, may_hold).to_pylist()]
+    return pc.replace_with_mask(array, may_hold, pa.array(unescaped, array.type))
+
+
+def _tokenize_chunk_v1(array: pa.Array) -> tuple[pa.DictionaryArray, np.ndarray]:
+    """Version 1: lower-case, line breaks and punctuation to spaces, edge apostrophes."""
+    lowered = pc.utf8_lower(array, memory_pool=_POOL)
     all_ascii = pc.all(pc.string_is_ascii(lowered)).as_py() is not False
     pattern = _BREAKS_AND_PUNCTUATION_ASCII if all_ascii else _BREAKS_AND_PUNCTUATION
-    spaced = pc.replace_substring_regex(lowered, pattern, " ", memory_pool=pool)
-    del lowered
+    return _split_words(pc.replace_substring_regex(lowered, pattern, " ", memory_pool=_POOL))
+
+
+def _split_words(spaced: pa.Array) -> tuple[pa.DictionaryArray, np.ndarray]:
+    """Edge apostrophes dropped, then the words between spaces: dictionary-encoded words
+    and each text's offsets into them."""
+    pool = _POOL
     trimmed = pc.replace_substring_regex(spaced, _EDGE_APOSTROPHES, " ", memory_pool=pool)
     del spaced
     pieces = pc.ascii_split_whitespace(trimmed, memory_pool=pool)

@@ -10,7 +10,10 @@ The book's cells run unchanged with only the import changed::
 Differences from ``keras.datasets.imdb`` (whose preprocessed ``imdb.npz`` has no raw text):
 the word ranking is computed here from the training reviews with the documented tokenizer in
 :mod:`critic.text`, so indices differ from Keras's file. ``maxlen`` filters each split on its
-own, as Keras 2.6 and later do (Keras 2.4 and earlier filtered train and test together).
+own, as Keras 2.6 and later do (Keras 2.4 and earlier filtered train and test together). A
+test word never seen in training is ``oov_char`` (dropped with ``oov_char=None``) even with
+``num_words=None``: Keras's file ranks train and test words together, so there such a word
+keeps an index of its own; critic does not look at the test text to rank words.
 """
 
 from __future__ import annotations
