@@ -162,7 +162,8 @@ def _predictions(predictor: Predictor, request: PredictRequest, metrics: Metrics
                                 strict=True):
         item = prediction.to_dict()
         if not isinstance(request.top_k, Unset):
-            item["labels"] = prediction.ranked()[:request.top_k]
+            item["labels"] = [{"label": x["label"], "score": round(x["score"], 6)}
+                              for x in prediction.ranked()[:request.top_k]]
         if prediction.words == 0:
             item["warning"] = "no words found; scored from the model's prior alone"
         if request.explain:

@@ -92,8 +92,16 @@ class Metrics:
     """
 
     def __init__(self) -> None:
-        from prometheus_client import CollectorRegistry, Counter, Histogram
+        from prometheus_client import (
+            CollectorRegistry,
+            Counter,
+            Histogram,
+            disable_created_metrics,
+        )
 
+        # No *_created series: multiprocess mode has none, so one worker or many expose the
+        # same names (the setting is the process's; this process is the service).
+        disable_created_metrics()
         self.registry = CollectorRegistry(auto_describe=True)
         self._requests = Counter("critic_requests", "Requests answered, by route and status.",
                                  ["method", "path", "status"], registry=self.registry)
