@@ -49,6 +49,18 @@ def test_start_up_imports_nothing_heavy(code: str) -> None:
     assert done.stdout.strip().splitlines()[-1] == "[]"
 
 
+@pytest.mark.parametrize("code", [
+    "import critic.predict, critic.bundle, critic.features",  # what predicting needs
+    "import critic.classifier, critic.experiments.reproduce",  # what the book's run needs
+])
+def test_predicting_and_reproducing_never_import_scikit_learn(code: str) -> None:
+    """scikit-learn costs 0.7 s to import: only its estimators, training and metrics use it."""
+    done = subprocess.run([sys.executable, "-c", PROBE % (("sklearn",), code)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
 def test_version_and_help() -> None:
     from conftest import run_cli
 

@@ -16,9 +16,9 @@ from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from critic.classifier import NetworkClassifier
 from critic.errors import ConfigError
-from critic.features import FeatureConfig, Featurizer
+from critic.estimators import Featurizer, NetworkClassifier
+from critic.features import FeatureConfig
 from critic.models.linear import NBLogisticRegression
 
 GOOD, BAD = ["great", "superb", "moving", "loved"], ["awful", "dull", "boring", "hated"]

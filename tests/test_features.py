@@ -7,7 +7,7 @@ import pytest
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
 from critic.errors import ConfigError
-from critic.features import FeatureConfig, Featurizer, multi_hot
+from critic.features import FeatureConfig, FeatureSpace, multi_hot
 from critic.text import tokenize
 
 CORPUS = [
@@ -50,7 +50,7 @@ def sklearn_analyzer(ngram_range=(1, 1)):
     return analyze
 
 
-def columns_by_term(featurizer: Featurizer) -> dict[str, int]:
+def columns_by_term(featurizer: FeatureSpace) -> dict[str, int]:
     columns = {w: rank + 3 for w, rank in featurizer.vocabulary_.word_index().items()
                if rank + 3 < featurizer.config.num_words}
     first = featurizer.config.num_words
@@ -63,7 +63,7 @@ def columns_by_term(featurizer: Featurizer) -> dict[str, int]:
 def test_featurizer_matches_scikit_learn(weighting: str, ngram_range: tuple[int, int]) -> None:
     config = FeatureConfig(weighting=weighting, num_words=1000, ngram_range=ngram_range,
                            max_ngrams=1000, start_char=None, oov_char=None)
-    ours = Featurizer.from_config(config).fit(CORPUS)
+    ours = FeatureSpace.from_config(config).fit(CORPUS)
     peer_type = TfidfVectorizer if weighting == "tfidf" else CountVectorizer
     peer = peer_type(analyzer=sklearn_analyzer(ngram_range)).fit(CORPUS)
     new = ["The plot is moving and the acting is awful.", "Never again!"]
@@ -76,7 +76,7 @@ def test_featurizer_matches_scikit_learn(weighting: str, ngram_range: tuple[int,
 
 
 def test_binary_featurizer_is_multi_hot_with_markers() -> None:
-    featurizer = Featurizer(num_words=8).fit(CORPUS)
+    featurizer = FeatureSpace(num_words=8).fit(CORPUS)
     x = featurizer.transform(["loved it, loved it", "zebra"])
     ids = featurizer.vocabulary_.encode(["loved it, loved it", "zebra"])
     assert np.array_equal(x.toarray(), vectorize_sequences(ids, 8))
@@ -84,7 +84,7 @@ def test_binary_featurizer_is_multi_hot_with_markers() -> None:
 
 
 def test_max_ngrams_keeps_the_most_frequent() -> None:
-    featurizer = Featurizer(ngram_range=(2, 2), max_ngrams=2).fit(CORPUS)
+    featurizer = FeatureSpace(ngram_range=(2, 2), max_ngrams=2).fit(CORPUS)
     # Four bigrams occur twice; ties go to the bigram of more frequent words ("the" ranks 1st).
     assert featurizer.ngram_strings() == ["the acting", "the plot"]
 

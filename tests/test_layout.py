@@ -17,6 +17,7 @@ STAGES = [
     ("critic.features",),
     ("critic.models",),
     ("critic.classifier",),
+    ("critic.estimators",),
     ("critic.bundle",),
     ("critic.predict",),
     ("critic.evaluation",),

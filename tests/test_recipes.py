@@ -19,7 +19,7 @@ import critic.datasets.corpus as corpus_module
 import critic.features as features_module
 from critic.errors import ConfigError
 from critic.experiments.leaderboard import parse_models
-from critic.features import Featurizer, _most_frequent
+from critic.features import FeatureSpace, _most_frequent
 from critic.models.linear import LinearConfig, NBLogisticRegression, nb_ratios, select_nblr
 from critic.train import MODELS, TrainOptions, recipe, train_bundle
 
@@ -49,7 +49,7 @@ def test_plain_nblr_is_scikit_learns_logistic_regression_on_scaled_features() ->
     from sklearn.linear_model import LogisticRegression
 
     texts, y = toy_texts(300, seed=0)
-    x = Featurizer(num_words=30, ngram_range=(1, 2), max_ngrams=100,
+    x = FeatureSpace(num_words=30, ngram_range=(1, 2), max_ngrams=100,
                    start_char=None, oov_char=None).fit_transform(texts)
     ours = NBLogisticRegression(C=0.5, beta=1.0).fit(x, y)
     r = nb_ratios(x, y)
@@ -64,7 +64,7 @@ def test_plain_nblr_is_scikit_learns_logistic_regression_on_scaled_features() ->
 
 def test_selection_picks_the_best_validation_accuracy() -> None:
     texts, y = toy_texts(400, seed=1)
-    featurizer = Featurizer(num_words=30, start_char=None, oov_char=None)
+    featurizer = FeatureSpace(num_words=30, start_char=None, oov_char=None)
     x = featurizer.fit_transform(texts)
     model, table = select_nblr(x[:300], y[:300], x[300:], y[300:],
                                LinearConfig(c_grid=(0.01, 1.0), beta_grid=(0.5, 1.0)))
@@ -95,7 +95,7 @@ def test_most_frequent_matches_a_full_sort(counts: list[int], k: int) -> None:
 
 def test_binary_search_and_hash_lookup_agree(monkeypatch: pytest.MonkeyPatch) -> None:
     texts, _ = toy_texts(200, seed=2)
-    featurizer = Featurizer(num_words=30, ngram_range=(1, 3), max_ngrams=50)
+    featurizer = FeatureSpace(num_words=30, ngram_range=(1, 3), max_ngrams=50)
     searched = featurizer.fit_transform(texts)
     monkeypatch.setattr(features_module, "_HASH_LOOKUP_FROM", 0)
     hashed = featurizer.transform(texts)
@@ -103,28 +103,28 @@ def test_binary_search_and_hash_lookup_agree(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_training_texts_without_any_n_gram() -> None:
-    featurizer = Featurizer(num_words=10, ngram_range=(1, 3), max_ngrams=5)
+    featurizer = FeatureSpace(num_words=10, ngram_range=(1, 3), max_ngrams=5)
     assert featurizer.fit_transform(["good", "bad"]).shape == (2, 10)
     assert featurizer.transform(["good bad good"]).shape == (1, 10)
 
 
 def test_a_saved_featurizer_must_fit_its_configuration() -> None:
     texts, _ = toy_texts(50, seed=3)
-    fitted = Featurizer(weighting="tfidf", num_words=30, ngram_range=(1, 2),
+    fitted = FeatureSpace(weighting="tfidf", num_words=30, ngram_range=(1, 2),
                         max_ngrams=40).fit(texts)
     arrays = fitted.arrays()
-    again = Featurizer.from_fitted(fitted.config, fitted.vocabulary_, arrays)
+    again = FeatureSpace.from_fitted(fitted.config, fitted.vocabulary_, arrays)
     assert (again.transform(texts) != fitted.transform(texts)).nnz == 0
     with pytest.raises(ConfigError, match="need an idf"):
-        Featurizer.from_fitted(fitted.config, fitted.vocabulary_, {"ngrams": arrays["ngrams"]})
+        FeatureSpace.from_fitted(fitted.config, fitted.vocabulary_, {"ngrams": arrays["ngrams"]})
     with pytest.raises(ConfigError, match="max_ngrams"):
-        Featurizer.from_fitted(dataclasses.replace(fitted.config, max_ngrams=3),
+        FeatureSpace.from_fitted(dataclasses.replace(fitted.config, max_ngrams=3),
                                fitted.vocabulary_, arrays)
     with pytest.raises(ConfigError, match="vocabulary's settings"):
-        Featurizer.from_fitted(dataclasses.replace(fitted.config, num_words=31),
+        FeatureSpace.from_fitted(dataclasses.replace(fitted.config, num_words=31),
                                fitted.vocabulary_, arrays)
     with pytest.raises(ConfigError, match="are not"):
-        Featurizer.from_fitted(fitted.config, fitted.vocabulary_,
+        FeatureSpace.from_fitted(fitted.config, fitted.vocabulary_,
                                {**arrays, "ngrams": arrays["ngrams"][::-1].copy()})
 
 

@@ -14,10 +14,9 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.3.0"
 
 if TYPE_CHECKING:
-    from critic.classifier import NetworkClassifier
     from critic.datasets.corpus import Corpus, load_corpus
     from critic.errors import BundleError, ConfigError, CriticError, DataError
-    from critic.features import Featurizer
+    from critic.estimators import Featurizer, NetworkClassifier
     from critic.models.linear import NBLogisticRegression
     from critic.predict import Predictor
 
@@ -26,8 +25,8 @@ _LAZY = {"Corpus": "critic.datasets.corpus", "load_corpus": "critic.datasets.cor
          "BundleError": "critic.errors", "ConfigError": "critic.errors",
          "CriticError": "critic.errors", "DataError": "critic.errors",
          # scikit-learn estimators: texts → features, features → labels.
-         "Featurizer": "critic.features", "NBLogisticRegression": "critic.models.linear",
-         "NetworkClassifier": "critic.classifier"}
+         "Featurizer": "critic.estimators", "NBLogisticRegression": "critic.models.linear",
+         "NetworkClassifier": "critic.estimators"}
 
 
 def load(path: str | os.PathLike[str]) -> Predictor:

@@ -34,7 +34,7 @@ from critic import __version__
 from critic._atomic import write_folder
 from critic._reading import read_regular
 from critic.errors import BundleError, ConfigError
-from critic.features import FeatureConfig, Featurizer
+from critic.features import FeatureConfig, FeatureSpace
 from critic.models.registry import ModelType, model_from_config
 from critic.text import TOKENIZER_VERSIONS, Vocabulary
 
@@ -120,7 +120,7 @@ class Bundle:
 
     path: Path
     config: dict[str, Any]
-    featurizer: Featurizer
+    featurizer: FeatureSpace
     model: ModelType
     metrics: dict[str, Any]
 
@@ -137,7 +137,7 @@ class Bundle:
         return str(self.config["model"].get("name", self.config["model"]["type"]))
 
 
-def bundle_files(*, name: str, featurizer: Featurizer, model: ModelType,
+def bundle_files(*, name: str, featurizer: FeatureSpace, model: ModelType,
                  metrics: dict[str, Any], training: dict[str, Any], data: dict[str, Any],
                  threshold: float = 0.5, extra: dict[str, bytes] | None = None
                  ) -> dict[str, bytes]:
@@ -214,13 +214,13 @@ def read_bundle(path: str | os.PathLike[str]) -> Bundle:
     return Bundle(folder, config, featurizer, model, metrics)
 
 
-def _featurizer(config: dict[str, Any], blobs: dict[str, bytes], folder: Path) -> Featurizer:
+def _featurizer(config: dict[str, Any], blobs: dict[str, bytes], folder: Path) -> FeatureSpace:
     settings = {k: v for k, v in config["features"].items() if k != "dimension"}
     arrays = (_load_tensors(blobs, "features.safetensors", folder)
               if "features.safetensors" in blobs else {})
     vocabulary = _load_json(blobs, "vocabulary.json", folder)
     _validate(VocabularyFile, vocabulary, "vocabulary.json", folder)
-    featurizer = Featurizer.from_fitted(FeatureConfig.from_dict(settings),
+    featurizer = FeatureSpace.from_fitted(FeatureConfig.from_dict(settings),
                                         Vocabulary.from_dict(vocabulary), arrays,
                                         tokenizer_version=config["tokenizer"]["version"])
     if config["features"].get("dimension") != featurizer.dimension:

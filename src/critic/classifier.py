@@ -16,21 +16,10 @@ from typing import Any, Protocol
 import numpy as np
 import scipy.sparse as sp
 import torch
-from sklearn.base import BaseEstimator
-from sklearn.utils import Tags
-from sklearn.utils.validation import check_is_fitted, validate_data
 from torch.nn import functional
 
 from critic.errors import ConfigError
-from critic.models.binary import BinaryClassifierMixin, encode_two_classes
-from critic.models.config import (
-    Activation,
-    Loss,
-    NetworkConfig,
-    Optimizer,
-    TrainConfig,
-    check_positive,
-)
+from critic.models.config import NetworkConfig, TrainConfig, check_positive
 from critic.models.network import Network
 
 _EVAL_BATCH = 8192
@@ -227,59 +216,6 @@ class Classifier:
         loss = float(self._loss(logits, torch.from_numpy(y)))
         accuracy = float(((logits > 0).numpy() == (y > 0.5)).mean())
         return [loss, accuracy]
-
-
-class NetworkClassifier(BinaryClassifierMixin, BaseEstimator):
-    """The book's network as a scikit-learn classifier, for ``Pipeline`` and ``GridSearchCV``.
-
-    :class:`Classifier` keeps Keras's contract (``fit`` returns a History, ``predict`` returns
-    probabilities shaped ``(n, 1)``), which the book's code relies on; this class wraps it
-    with scikit-learn's: ``fit`` returns ``self``, ``predict`` returns labels, any two labels
-    train it, and the constructor's arguments are the hyper-parameters, checked in ``fit``.
-
-    Example:
-        >>> model = NetworkClassifier(epochs=4).fit(x_train, y_train)  # doctest: +SKIP
-        >>> model.score(x_test, y_test)  # doctest: +SKIP
-        0.88
-    """
-
-    def __init__(self, *, hidden_layers: int = 2, units: int = 16,
-                 activation: Activation = "relu", dropout: float = 0.0, loss: Loss = "bce",
-                 optimizer: Optimizer = "rmsprop",
-                 learning_rate: float = 1e-3, batch_size: int = 512, epochs: int = 4,
-                 seed: int = 0) -> None:
-        self.hidden_layers, self.units, self.activation = hidden_layers, units, activation
-        self.dropout, self.loss, self.optimizer = dropout, loss, optimizer
-        self.learning_rate, self.batch_size = learning_rate, batch_size
-        self.epochs, self.seed = epochs, seed
-
-    def fit(self, X: Any, y: Any) -> NetworkClassifier:
-        """Train ``epochs`` epochs on features ``X`` ``(n, d)`` (sparse or dense) and ``y``."""
-        x, y = validate_data(self, X, y, accept_sparse="csr", dtype=np.float32)
-        labels = encode_two_classes(self, y)
-        check_positive("epochs", self.epochs)
-        self.model_ = Classifier(self._network_config(x.shape[1]), TrainConfig(
-            loss=self.loss, optimizer=self.optimizer, learning_rate=self.learning_rate,
-            batch_size=self.batch_size, seed=self.seed))
-        self.history_ = self.model_.fit(x, labels, epochs=self.epochs).history
-        return self
-
-    def _network_config(self, input_dim: int) -> NetworkConfig:
-        return NetworkConfig(input_dim=input_dim, hidden_layers=self.hidden_layers,
-                             units=self.units, activation=self.activation,
-                             dropout=self.dropout)
-
-    def decision_function(self, X: Any) -> np.ndarray:
-        """Logits ``(n,)``: > 0 leans to ``classes_[1]``."""
-        check_is_fitted(self)
-        x = validate_data(self, X, accept_sparse="csr", dtype=np.float32, reset=False)
-        return self.model_.decision_function(x).astype(np.float64)
-
-    def __sklearn_tags__(self) -> Tags:
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True
-        tags.non_deterministic = False  # the seed fixes initialisation and batch order
-        return tags
 
 
 @contextlib.contextmanager

@@ -13,15 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils import Tags
-from sklearn.utils.validation import check_is_fitted
 
 from critic.errors import ConfigError
 from critic.text import (
@@ -123,15 +120,16 @@ class FeatureConfig:
         return asdict(self)
 
 
-class Featurizer(TransformerMixin, BaseEstimator):
-    """Texts → CSR features, fitted on training texts only; a scikit-learn transformer.
+class FeatureSpace:
+    """Texts → CSR features, fitted on training texts only.
 
-    The keyword arguments are :class:`FeatureConfig`'s fields (checked in ``fit``), so a grid
-    search can vary them (``featurizer__ngram_range``); :meth:`from_config` builds one from a
-    saved configuration.
+    The keyword arguments are :class:`FeatureConfig`'s fields (checked in ``fit``);
+    :meth:`from_config` builds one from a saved configuration. Bundles and prediction use this
+    class, which needs no scikit-learn (importing it costs 0.7 s); its scikit-learn face, for
+    pipelines and grid searches, is :class:`critic.estimators.Featurizer`.
 
     Example:
-        >>> f = Featurizer(num_words=8).fit(["a good film", "a bad film"])
+        >>> f = FeatureSpace(num_words=8).fit(["a good film", "a bad film"])
         >>> f.transform(["a good film"]).shape
         (1, 8)
     """
@@ -145,19 +143,23 @@ class Featurizer(TransformerMixin, BaseEstimator):
         self.sublinear_tf = sublinear_tf
 
     @classmethod
-    def from_config(cls, config: FeatureConfig | None = None) -> Featurizer:
-        """An unfitted featurizer with ``config``'s settings (the defaults: the book's)."""
+    def from_config(cls, config: FeatureConfig | None = None) -> Self:
+        """An unfitted feature space with ``config``'s settings (the defaults: the book's)."""
         return cls(**(config or FeatureConfig()).to_dict())
 
     @property
     def config(self) -> FeatureConfig:
         """The settings as a checked :class:`FeatureConfig` (what a bundle saves)."""
-        return FeatureConfig(**{**self.get_params(), "ngram_range": tuple(self.ngram_range)})
+        return FeatureConfig(
+            weighting=self.weighting, num_words=self.num_words,
+            ngram_range=tuple(self.ngram_range),  # type: ignore[arg-type]  # checked there
+            max_ngrams=self.max_ngrams, start_char=self.start_char, oov_char=self.oov_char,
+            sublinear_tf=self.sublinear_tf)
 
     @classmethod
     def from_fitted(cls, config: FeatureConfig, vocabulary: Vocabulary,
                     arrays: dict[str, np.ndarray] | None = None, *,
-                    tokenizer_version: int = TOKENIZER_VERSION) -> Featurizer:
+                    tokenizer_version: int = TOKENIZER_VERSION) -> Self:
         """A fitted featurizer from saved parts (see :meth:`arrays`), checked for consistency;
         it tokenises texts with the tokenizer it was fitted with (``tokenizer_version``).
 
@@ -185,7 +187,7 @@ class Featurizer(TransformerMixin, BaseEstimator):
         out = {"ngrams": self.ngrams_} if len(self.ngrams_) else {}
         return out | ({"idf": self.idf_} if self.idf_ is not None else {})
 
-    def fit(self, texts: Sequence[str], y: Any = None) -> Featurizer:
+    def fit(self, texts: Sequence[str], y: Any = None) -> Self:
         """Learn the vocabulary (and n-grams, idf) of ``texts``; ``y`` is ignored."""
         self.tokenizer_version_ = TOKENIZER_VERSION
         self._fit_tokens(self.tokenize(texts))
@@ -213,7 +215,7 @@ class Featurizer(TransformerMixin, BaseEstimator):
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         """Features of ``texts``: CSR, shape ``(n, dimension)``, float32."""
-        check_is_fitted(self, "vocabulary_")
+        self._check_fitted()
         return self.transform_tokens(self.tokenize(texts))
 
     def tokenize(self, texts: Sequence[str]) -> Tokens:
@@ -230,13 +232,15 @@ class Featurizer(TransformerMixin, BaseEstimator):
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """Each column's name (see :meth:`column_name`), as scikit-learn's vectorizers give."""
-        check_is_fitted(self, "vocabulary_")
+        self._check_fitted()
         return np.array([self.column_name(c) for c in range(self.dimension)], dtype=object)
 
-    def __sklearn_tags__(self) -> Tags:
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array, tags.input_tags.string = False, True  # a list of texts
-        return tags
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "vocabulary_"):
+            from sklearn.exceptions import NotFittedError  # only on this error path
+
+            raise NotFittedError(f"This {type(self).__name__} is not fitted yet: call `fit` "
+                                 "with training texts first")
 
     def column_name(self, column: int) -> str:
         """A readable name for one column: the word, the n-gram, or a marker like ``<start>``."""
@@ -414,7 +418,7 @@ class Featurizer(TransformerMixin, BaseEstimator):
 
 
 def _check_ngrams(codes: np.ndarray, config: FeatureConfig, words: int) -> None:
-    """Saved n-gram codes must be what :meth:`Featurizer._fit_ngrams` makes for ``config``."""
+    """Saved n-gram codes must be what :meth:`FeatureSpace._fit_ngrams` makes for ``config``."""
     lo, hi = config.ngram_range
     if codes.ndim != 1 or codes.dtype != np.int64:
         raise ConfigError(f"n-gram codes must be a 1-d int64 array; found {codes.dtype} "

@@ -31,7 +31,7 @@ from critic.datasets.files import Reviews
 from critic.datasets.imdb import book_matrices, book_split, training_order
 from critic.errors import ConfigError
 from critic.evaluation import evaluate_probabilities
-from critic.features import FeatureConfig, Featurizer
+from critic.features import FeatureConfig, FeatureSpace
 from critic.models.config import NetworkConfig, TrainConfig, check_positive
 from critic.models.linear import LinearConfig, NBLogisticRegression, select_nblr
 from critic.models.registry import LinearModel, ModelType, NetworkModel
@@ -174,7 +174,7 @@ class _Split:
     y_train: np.ndarray
     x_val: sp.csr_matrix
     y_val: np.ndarray
-    featurizer: Featurizer
+    featurizer: FeatureSpace
     data: dict[str, Any]
     test: Callable[[], tuple[sp.csr_matrix, np.ndarray]] | None  # IMDB's test split, when ready
 
@@ -275,7 +275,7 @@ def _imdb_split(options: TrainOptions, data: Any) -> _Split:
     corpus = load_corpus(data)
     train, test = corpus.subset("train"), corpus.subset("test")
     order = training_order(len(train))
-    featurizer = Featurizer.from_config(options.features)
+    featurizer = FeatureSpace.from_config(options.features)
     x = featurizer.fit_transform(train.texts)[order]  # fitted on training reviews only
     y = train.labels[order].astype(np.uint8)
     n_val = _validation_count(options, len(y), options.imdb_validation)
@@ -297,7 +297,7 @@ def _imdb_book_split(options: TrainOptions, data: Any) -> _Split:
     num_words = options.features.num_words
     book = book_matrices(data, num_words)
     n_val = _validation_count(options, len(book.y_train), options.imdb_validation)
-    featurizer = Featurizer.from_fitted(options.features,
+    featurizer = FeatureSpace.from_fitted(options.features,
                                         Vocabulary(book.words, num_words=num_words))
     return _Split(*book.split(n_val), featurizer,
                   _imdb_data(book.checksum, n_val, options), lambda: (book.x_test, book.y_test))
@@ -316,7 +316,7 @@ def _file_split(options: TrainOptions, reviews: Reviews) -> _Split:
         raise ConfigError(f"{reviews.source} has only one label; training needs both")
     order = np.random.RandomState(options.training.seed).permutation(len(reviews))
     n_val = _validation_count(options, len(reviews), 0.2)
-    featurizer = Featurizer.from_config(options.features)
+    featurizer = FeatureSpace.from_config(options.features)
     x = featurizer.fit_transform(reviews.texts)[order]
     y = reviews.labels[order]
     return _Split(x[n_val:], y[n_val:], x[:n_val], y[:n_val], featurizer,

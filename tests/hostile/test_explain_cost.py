@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from critic.features import FeatureConfig, Featurizer
+from critic.features import FeatureConfig, FeatureSpace
 from critic.models.config import NetworkConfig
 from critic.models.registry import NetworkModel
 
@@ -31,7 +31,7 @@ FEATURES = {
 }
 
 
-def network(featurizer: Featurizer, activation: str = "relu") -> NetworkModel:
+def network(featurizer: FeatureSpace, activation: str = "relu") -> NetworkModel:
     config = NetworkConfig(input_dim=featurizer.dimension, units=8, hidden_layers=2,
                            activation=activation)
     rng = np.random.default_rng(0)
@@ -40,7 +40,7 @@ def network(featurizer: Featurizer, activation: str = "relu") -> NetworkModel:
                                  for name, shape in shapes.items()})
 
 
-def naive_occlusion(model: NetworkModel, featurizer: Featurizer, tokens: list[str]
+def naive_occlusion(model: NetworkModel, featurizer: FeatureSpace, tokens: list[str]
                     ) -> dict[str, float]:
     base = model.logits(featurizer.transform([" ".join(tokens)]))[0]
     return {word: base - model.logits(featurizer.transform(
@@ -52,7 +52,7 @@ def naive_occlusion(model: NetworkModel, featurizer: Featurizer, tokens: list[st
 @given(tokens=st.lists(st.sampled_from(WORDS), min_size=0, max_size=30))
 def test_fast_occlusion_equals_scoring_the_review_without_each_word(
         name: str, tokens: list[str]) -> None:
-    featurizer = Featurizer.from_config(FEATURES[name]).fit(CORPUS)
+    featurizer = FeatureSpace.from_config(FEATURES[name]).fit(CORPUS)
     model = network(featurizer, "tanh" if "tf-idf" in name else "relu")
     logit, words, intercept = model.explain(tokens, featurizer)
     expected = naive_occlusion(model, featurizer, tokens)
@@ -67,18 +67,18 @@ def test_explaining_featurises_a_bounded_multiple_of_the_review(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """40,000 characters of random words (about 5,700 distinct ones) used to mean featurising
     5,700 copies of the review; now each word's neighbourhood is featurised once."""
-    featurizer = Featurizer.from_config(FEATURES["tf-idf 1-3-grams"]).fit(CORPUS)
+    featurizer = FeatureSpace.from_config(FEATURES["tf-idf 1-3-grams"]).fit(CORPUS)
     model = network(featurizer)
     rng = random.Random(0)
     tokens = ["".join(rng.choices(string.ascii_lowercase, k=6)) for _ in range(5_700)]
     featurised: list[int] = []
-    counts = Featurizer.counts
+    counts = FeatureSpace.counts
 
-    def counting(self: Featurizer, texts: list[str]) -> object:
+    def counting(self: FeatureSpace, texts: list[str]) -> object:
         featurised.append(sum(len(t.split()) for t in texts))
         return counts(self, texts)
 
-    monkeypatch.setattr(Featurizer, "counts", counting)
+    monkeypatch.setattr(FeatureSpace, "counts", counting)
     _, words, _ = model.explain(tokens, featurizer)
     assert len(words) == len(set(tokens)) > 5_000
     # windows of 2 (n - 1) + 1 tokens, with and without the word, plus the review itself

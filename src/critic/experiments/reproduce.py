@@ -27,7 +27,7 @@ from critic.classifier import Callback, Classifier, History
 from critic.datasets.imdb import BookMatrices, book_matrices
 from critic.errors import ConfigError
 from critic.experiments.config import ReproduceConfig
-from critic.features import FeatureConfig, Featurizer
+from critic.features import FeatureConfig, FeatureSpace
 from critic.figures import FigureWorker
 from critic.models.registry import NetworkModel
 from critic.runs import RunFolder, RunRecord
@@ -143,7 +143,7 @@ def _artifacts(config: ReproduceConfig, history: History, metrics: dict[str, Any
                model: Classifier, vocabulary: Vocabulary) -> dict[str, bytes]:
     """Every file of the run folder except the figures and predictions, by relative path."""
     bundle = bundle_files(
-        name="dense", featurizer=Featurizer.from_fitted(
+        name="dense", featurizer=FeatureSpace.from_fitted(
             FeatureConfig(num_words=config.num_words), vocabulary),
         model=NetworkModel(config.network, model.state_arrays()),
         metrics={"test": metrics["test"]},

@@ -19,7 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from critic.errors import BundleError, ConfigError
-from critic.features import Featurizer
+from critic.features import FeatureSpace
 from critic.models.config import NetworkConfig
 
 
@@ -79,7 +79,7 @@ class ModelType(ABC):
         """Logits ``(n,)`` float64 for feature rows ``(n, dimension)``."""
 
     @abstractmethod
-    def explain(self, tokens: list[str], featurizer: Featurizer
+    def explain(self, tokens: list[str], featurizer: FeatureSpace
                 ) -> tuple[float, list[WordContribution], float | None]:
         """``(logit, contributions, intercept or None)`` for one review's ``tokens``, featurised
         by the ``featurizer`` the model was trained with."""
@@ -137,7 +137,7 @@ class NetworkModel(ModelType):
     def _activate(self, values: np.ndarray) -> np.ndarray:
         return np.tanh(values) if self._tanh else np.maximum(values, 0, out=values)
 
-    def explain(self, tokens: list[str], featurizer: Featurizer
+    def explain(self, tokens: list[str], featurizer: FeatureSpace
                 ) -> tuple[float, list[WordContribution], float | None]:
         # Occlusion without re-scoring the review once per word: removing a word changes a
         # few feature columns, so the first layer's pre-activation moves by those columns'
@@ -155,7 +155,7 @@ class NetworkModel(ModelType):
                                         covered[i]) for i, word in enumerate(distinct)], None
 
     def _occluded_first_layer(self, counts: sp.csr_matrix, deltas: sp.csr_matrix,
-                              featurizer: Featurizer) -> np.ndarray:
+                              featurizer: FeatureSpace) -> np.ndarray:
         """First-layer pre-activations ``(1 + words, units)``: the review's, then the
         review's without each word, from its raw ``counts`` and each word's ``deltas``."""
         w1, b1 = self._layers[0]
@@ -186,7 +186,7 @@ def _counts_at(columns: np.ndarray, counts: np.ndarray, wanted: np.ndarray) -> n
 
 
 def _length(squares: np.ndarray) -> np.ndarray:
-    """Row lengths from squared lengths, 1 for an empty row (as :meth:`Featurizer.weigh`)."""
+    """Row lengths from squared lengths, 1 for an empty row (as :meth:`FeatureSpace.weigh`)."""
     lengths = np.sqrt(np.maximum(squares, 0.0))
     return np.where(lengths > 1e-12, lengths, 1.0)
 
@@ -224,7 +224,7 @@ class LinearModel(ModelType):
     def logits(self, features: sp.csr_matrix) -> np.ndarray:
         return np.asarray(features @ self.coef, dtype=np.float64).ravel() + self.intercept
 
-    def explain(self, tokens: list[str], featurizer: Featurizer
+    def explain(self, tokens: list[str], featurizer: FeatureSpace
                 ) -> tuple[float, list[WordContribution], float | None]:
         # The tokens joined by spaces tokenise back to themselves: the review's own counts.
         counts = featurizer.counts([" ".join(tokens)])

@@ -101,7 +101,7 @@ class Metrics:
 
         # No *_created series: multiprocess mode has none, so one worker or many expose the
         # same names (the setting is the process's; this process is the service).
-        disable_created_metrics()
+        disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped
         self.registry = CollectorRegistry(auto_describe=True)
         self._requests = Counter("critic_requests", "Requests answered, by route and status.",
                                  ["method", "path", "status"], registry=self.registry)
