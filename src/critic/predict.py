@@ -27,7 +27,7 @@ import scipy.sparse as sp
 from critic.bundle import LABELS, Bundle, read_bundle
 from critic.errors import ConfigError
 from critic.models.registry import WordContribution
-from critic.text import ensure_texts
+from critic.text import ensure_texts, tokenize_texts
 
 _BATCH = 25_000  # n-gram lookups pay ~0.4 s per batch to hash the kept n-grams
 _PARALLEL_FROM = 2_000  # reviews; below, a second thread costs more than it saves
@@ -38,6 +38,11 @@ class Unset:
 
 
 UNSET = Unset()
+
+
+def label_probabilities(labels: tuple[str, str], positive: float) -> dict[str, float]:
+    """``{negative label: 1 - p, positive label: p}`` for P(positive) ``positive``."""
+    return {labels[0]: 1.0 - positive, labels[1]: positive}
 
 
 @dataclass(frozen=True)
@@ -57,8 +62,7 @@ class Prediction:
     @property
     def probabilities(self) -> dict[str, float]:
         """Each label's probability, negative first."""
-        negative, positive = self.labels
-        return {negative: 1.0 - self.positive_probability, positive: self.positive_probability}
+        return label_probabilities(self.labels, self.positive_probability)
 
     @property
     def score(self) -> float:
@@ -112,7 +116,7 @@ class Explanation:
 
     def to_dict(self) -> dict[str, Any]:
         """``probability`` is P(positive); ``score`` the confidence in ``label``."""
-        score = self.probability if self.label == self.labels[1] else 1.0 - self.probability
+        score = label_probabilities(self.labels, self.probability)[self.label]
         return {"probability": self.probability, "label": self.label, "score": score,
                 "logit": self.logit,
                 "method": self.method, "intercept": self.intercept,
@@ -175,7 +179,8 @@ class Predictor:
                 np.concatenate([lengths for _, lengths in scored]))
 
     def _score_batch(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        tokens = self.featurizer.tokenize(texts)
+        # The texts were checked once by the caller: tokenise them as they are.
+        tokens = tokenize_texts(texts, version=self.featurizer.tokenizer_version_)
         return self.model.logits(self.featurizer.transform_tokens(tokens)), tokens.ids.lengths
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:

@@ -57,8 +57,9 @@ class PredictRequest(BaseModel):
     @property
     def top_k(self) -> int | Unset | None:
         """``top_k`` as given, or :data:`UNSET` when the body does not name it."""
-        given = self.parameters is not None and "top_k" in self.parameters.model_fields_set
-        return self.parameters.top_k if given and self.parameters else UNSET
+        if self.parameters is None or "top_k" not in self.parameters.model_fields_set:
+            return UNSET
+        return self.parameters.top_k
 
 
 class ApiError(Exception):
