@@ -35,6 +35,7 @@ from critic._atomic import write_folder
 from critic._reading import read_regular
 from critic.errors import BundleError, ConfigError
 from critic.features import FeatureConfig, FeatureSpace
+from critic.hashing import fitted_feature_space
 from critic.models.registry import ModelType, model_from_config
 from critic.text import TOKENIZER_VERSIONS, Vocabulary
 
@@ -76,6 +77,7 @@ class FeatureSection(_Section):
     start_char: int | None
     oov_char: int | None
     sublinear_tf: bool
+    hashing: bool = False  # absent from bundles made before critic 0.4
     dimension: int
 
 
@@ -220,9 +222,9 @@ def _featurizer(config: dict[str, Any], blobs: dict[str, bytes], folder: Path) -
               if "features.safetensors" in blobs else {})
     vocabulary = _load_json(blobs, "vocabulary.json", folder)
     _validate(VocabularyFile, vocabulary, "vocabulary.json", folder)
-    featurizer = FeatureSpace.from_fitted(FeatureConfig.from_dict(settings),
-                                        Vocabulary.from_dict(vocabulary), arrays,
-                                        tokenizer_version=config["tokenizer"]["version"])
+    featurizer = fitted_feature_space(FeatureConfig.from_dict(settings),
+                                      Vocabulary.from_dict(vocabulary), arrays,
+                                      tokenizer_version=config["tokenizer"]["version"])
     if config["features"].get("dimension") != featurizer.dimension:
         raise ConfigError(f"config.json says {config['features'].get('dimension')} feature "
                           f"columns but the features make {featurizer.dimension}")

@@ -128,10 +128,15 @@ def reproduce(
 def train(
     output: Annotated[Path, _help("Bundle folder to write.")] = Path("model"),
     data: DataOption = None,
-    input_file: Annotated[Path | None, typer.Option("--input", help="Your labelled reviews "
-                          "(CSV, JSON lines, Parquet, or pos/ and neg/ folders).")] = None,
+    input_file: Annotated[str | None, typer.Option("--input", help="Your labelled reviews: "
+                          "a file, folder or glob of CSV, JSON lines or Parquet (local, or "
+                          "s3://… and other pyarrow filesystems), or pos/ and neg/ folders."
+                          )] = None,
     text_column: TextColumnOption = "text",
     label_column: LabelColumnOption = "label",
+    memory_budget: Annotated[str | None, _help(
+        "Memory to train in, e.g. 2.5G (default: a quarter of this machine's). nblr trains "
+        "from a stream when the reviews need more.")] = None,
     model: Annotated[str, _help("dense (the book's network), tfidf-dense or nblr "
                                        "(see the README); the options below default to the "
                                        "model's own settings.")] = "dense",
@@ -163,8 +168,9 @@ def train(
     from critic._startup import freeze_heap
     from critic.console import EpochReporter, show_training
     from critic.datasets.files import read_labelled
+    from critic.datasets.stream import ReviewStream
     from critic.features import parse_ngram_range
-    from critic.train import options_for, train_bundle
+    from critic.train import options_for, parse_memory, train_bundle
 
     freeze_heap()
     options = options_for(
@@ -173,10 +179,17 @@ def train(
         activation=activation, dropout=dropout, loss=loss, optimizer=optimizer,
         learning_rate=learning_rate, batch_size=batch_size, seed=seed, epochs=epochs,
         patience=patience, validation_size=validation_size)
+    budget = parse_memory(memory_budget) if memory_budget is not None else None
     claim_output(output, overwrite=overwrite)  # before reading or training anything
-    reviews = read_labelled(input_file, text_column=text_column, label_column=label_column)
-    result = train_bundle(options, output, data=data, reviews=reviews, overwrite=overwrite,
-                          callbacks=[EpochReporter()])
+    reviews, stream = None, None
+    if input_file is not None and _is_label_folders(input_file):
+        reviews = read_labelled(input_file, text_column=text_column, label_column=label_column)
+    elif input_file is not None:
+        stream = ReviewStream(input_file, text_column=text_column, label_column=label_column,
+                              require_labels=True)
+    result = train_bundle(options, output, data=data, reviews=reviews, stream=stream,
+                          memory_budget=budget, overwrite=overwrite,
+                          callbacks=[EpochReporter()], progress=_say)
     summary = {key: value for key, value in result.metrics.items() if key != "history"}
     _emit(as_json, summary | {"bundle": str(result.path)}, lambda: show_training(summary))
     _say(f"Wrote the bundle {result.path}/")
@@ -228,37 +241,78 @@ def predict(
     bundle: BundleArgument,
     texts: Annotated[list[str] | None, typer.Argument(help="Reviews to score; '-' reads stdin "
                      "(one review a line, or JSON lines).")] = None,
-    input_file: Annotated[Path | None, typer.Option("--input", help="A file of reviews: .txt "
-                          "(one a line), .csv, .jsonl or .parquet.")] = None,
-    output: Annotated[Path | None, _help("Write results here (default stdout).")] = None,
+    input_file: Annotated[str | None, typer.Option("--input", help="Reviews to score, read as "
+                          "they are scored: a file, folder or glob of .txt (one a line), "
+                          ".csv, .jsonl or .parquet, local or s3://… .")] = None,
+    output: Annotated[Path | None, _help("Write results here, atomically (default stdout): "
+                                         ".parquet, or TSV / JSON lines.")] = None,
     text_column: TextColumnOption = "text",
     id_column: Annotated[str | None, _help("Column of review ids (default: 'id' if any)")] = None,
-    batch_size: Annotated[int, _help("Reviews scored per batch.")] = 25_000,
+    batch_size: Annotated[int, _help("Reviews scored per batch.")] = 8_192,
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of TSV.")] = False,
 ) -> None:
-    """Label and probability per review: TSV (id, label, probability) or JSON lines."""
-    from critic._atomic import claim_output, write_text
-    from critic.console import progress_bar
-    from critic.datasets.files import reviews_from_arguments
-    from critic.predict import load, predict_reviews
+    """Label and probability per review: TSV (id, label, score, P(positive)), JSON lines or
+    Parquet. Any number of reviews, in constant memory."""
+    from critic._atomic import claim_output
+    from critic.models.config import check_positive
+    from critic.predict import load
+    from critic.prediction_files import score_stream, write_stream
 
+    check_positive("batch_size", batch_size)
     if output is not None:
         claim_output(output, overwrite=True, kind="file")
     model = load(bundle)
+    batches, total = _review_batches(texts, input_file, text_column, id_column, batch_size)
+    with _ScoringProgress(total) as progress:
+        written = write_stream(score_stream(model, batches), output, as_json=as_json,
+                               stdout=sys.stdout, on_batch=progress.update)
+    if output is not None:
+        _say(f"wrote {written:,} predictions to {output}")
+
+
+def _review_batches(texts: list[str] | None, input_file: str | None, text_column: str,
+                    id_column: str | None, batch_size: int) -> tuple[Any, int | None]:
+    """The reviews ``critic predict`` names, as batches, and their number when known."""
+    from critic.datasets.files import reviews_from_arguments
+    from critic.datasets.stream import ReviewStream, reviews_batches
+
+    if input_file is not None and not texts and not _is_label_folders(input_file):
+        stream = ReviewStream(input_file, text_column=text_column, id_column=id_column,
+                              batch_reviews=batch_size)
+        return stream, stream.count()
     reviews = reviews_from_arguments(texts, input_file, text_column=text_column,
                                      id_column=id_column, stdin=_stdin())
-    lines: list[str] = []
-    with progress_bar("scoring", len(reviews)) as bar:
-        for n, p in enumerate(predict_reviews(model, reviews.texts, reviews.ids,
-                                              batch_size=batch_size, on_batch=bar.advance), 1):
-            if p.words == 0:
-                _say(f"warning: review {n} has no words; it is scored from the model's prior")
-            lines.append(p.to_line(as_json=as_json))
-    if output is None:
-        sys.stdout.write("".join(lines))
-        return
-    write_text(output, "".join(lines))  # atomic: an existing file is replaced only when done
-    _say(f"wrote {len(reviews):,} predictions to {output}")
+    return reviews_batches(reviews, batch_size), len(reviews)
+
+
+class _ScoringProgress:
+    """A bar with reviews/s and time left on a terminal; warns about reviews without words."""
+
+    _WARNINGS = 10
+
+    def __init__(self, total: int | None) -> None:
+        self.total, self.done, self.empty = total, 0, 0
+
+    def __enter__(self) -> _ScoringProgress:
+        from critic.console import rate_bar
+
+        self._bar = rate_bar("scoring", self.total)
+        self._handle = self._bar.__enter__()
+        return self
+
+    def update(self, verdicts: Any) -> None:
+        for offset in (verdicts.words == 0).nonzero()[0].tolist():
+            self.empty += 1
+            if self.empty <= self._WARNINGS:
+                _say(f"warning: review {self.done + offset + 1} has no words; it is scored "
+                     "from the model's prior")
+        self.done += len(verdicts.words)
+        self._handle.advance(len(verdicts.words))
+
+    def __exit__(self, *exc: object) -> None:
+        self._bar.__exit__(*exc)
+        if self.empty > self._WARNINGS:
+            _say(f"warning: {self.empty:,} reviews in all had no words")
 
 
 @app.command()
@@ -407,6 +461,13 @@ def serve(
     limits = Limits(max_inputs, max_chars, max_body_bytes, max_concurrent, max_explain_chars,
                     max_header_bytes, read_timeout_ms, max_delay_ms, graceful_timeout_s)
     run(bundle, host=host, port=port, workers=workers, limits=limits)
+
+
+def _is_label_folders(source: str) -> bool:
+    """A folder of pos/ and neg/ text files (read whole, as IMDB's own layout)."""
+    path = Path(source)
+    return "://" not in source and path.is_dir() and (
+        (path / "pos").is_dir() or (path / "neg").is_dir())
 
 
 def _emit(as_json: bool, data: Any, show: Callable[[], object]) -> None:

@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TimeElapsedColumn,
+)
 from rich.text import Text
 
 if TYPE_CHECKING:
@@ -46,6 +53,32 @@ def progress_bar(description: str, total: int | None, *, piped_lines: bool = Fal
                     print(f"{description} {done}/{total} done", file=sys.stderr, flush=True)
 
         yield _Handle()
+
+
+@contextmanager
+def rate_bar(description: str, total: int | None) -> Iterator[Any]:
+    """A bar with items per second and time left, on a terminal only; ``advance(n)`` on what
+    it yields. Without a ``total`` it shows the count and the rate."""
+    from rich.progress import TaskProgressColumn, TimeRemainingColumn
+
+    columns = [description, BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+               _RateColumn(), TimeElapsedColumn(), "left", TimeRemainingColumn()]
+    with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar:
+        task = bar.add_task(description, total=total)
+
+        class _Handle:
+            def advance(self, n: int) -> None:
+                bar.advance(task, n)
+
+        yield _Handle()
+
+
+class _RateColumn(ProgressColumn):
+    """Items per second, as ``21,500/s``."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:,.0f}/s" if speed else "?/s")
 
 
 class EpochReporter:
@@ -115,7 +148,10 @@ def show_reproduction(result: ReproduceResult, epochs: int) -> None:
 
 
 def show_training(m: dict[str, Any]) -> None:
-    if "chosen" in m:
+    if "chosen" in m and m["chosen"]["C"] is None:  # trained from a stream
+        print(f"Chose beta={m['chosen']['beta']} on validation (accuracy "
+              f"{m['validation']['accuracy']:.4f}); trained on the other reviews")
+    elif "chosen" in m:
         print(f"Chose C={m['chosen']['C']}, beta={m['chosen']['beta']} on validation "
               f"(accuracy {m['validation']['accuracy']:.4f}); refitted on all training reviews")
     else:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Literal, Self
+from typing import Any, ClassVar, Literal, Self
 
 import numpy as np
 import pyarrow as pa
@@ -86,6 +86,9 @@ class FeatureConfig:
         max_ngrams: how many of the most frequent training n-grams (n ≥ 2) to keep.
         start_char, oov_char: the book's marker columns; ``None`` leaves them out.
         sublinear_tf: with tf-idf, use ``1 + log(count)``.
+        hashing: hash every n-gram of ``ngram_range`` (words too) into ``num_words`` columns
+            instead of counting a vocabulary (:mod:`critic.hashing`): a width that does not
+            grow with the data. ``max_ngrams`` is then unused and there are no markers.
     """
 
     weighting: Weighting = "binary"
@@ -95,6 +98,7 @@ class FeatureConfig:
     start_char: int | None = 1
     oov_char: int | None = 2
     sublinear_tf: bool = False
+    hashing: bool = False
 
     def __post_init__(self) -> None:
         if self.weighting not in _WEIGHTINGS:
@@ -104,7 +108,10 @@ class FeatureConfig:
         if not (1 <= lo <= hi <= 3):
             raise ConfigError("`ngram_range` must satisfy 1 <= low <= high <= 3. "
                               f"Received: ngram_range={self.ngram_range}")
-        if hi > 1 and self.max_ngrams < 1:
+        if self.hashing and (self.start_char is not None or self.oov_char is not None):
+            raise ConfigError("hashed features have no markers: set start_char and oov_char "
+                              "to None")
+        if hi > 1 and self.max_ngrams < 1 and not self.hashing:
             raise ConfigError("`max_ngrams` must be positive when ngram_range includes n-grams")
         if self.num_words < 5:
             raise ConfigError("`num_words` must be at least 5. "
@@ -134,13 +141,16 @@ class FeatureSpace:
         (1, 8)
     """
 
+    #: Whether this class hashes n-grams (:class:`critic.hashing.HashedFeatureSpace`).
+    hashes: ClassVar[bool] = False
+
     def __init__(self, *, weighting: Weighting = "binary", num_words: int = 10_000,
                  ngram_range: tuple[int, int] = (1, 1), max_ngrams: int = 0,
                  start_char: int | None = 1, oov_char: int | None = 2,
-                 sublinear_tf: bool = False) -> None:
+                 sublinear_tf: bool = False, hashing: bool = False) -> None:
         self.weighting, self.num_words, self.ngram_range = weighting, num_words, ngram_range
         self.max_ngrams, self.start_char, self.oov_char = max_ngrams, start_char, oov_char
-        self.sublinear_tf = sublinear_tf
+        self.sublinear_tf, self.hashing = sublinear_tf, hashing
 
     @classmethod
     def from_config(cls, config: FeatureConfig | None = None) -> Self:
@@ -154,7 +164,7 @@ class FeatureSpace:
             weighting=self.weighting, num_words=self.num_words,
             ngram_range=tuple(self.ngram_range),  # type: ignore[arg-type]  # checked there
             max_ngrams=self.max_ngrams, start_char=self.start_char, oov_char=self.oov_char,
-            sublinear_tf=self.sublinear_tf)
+            sublinear_tf=self.sublinear_tf, hashing=self.hashing)
 
     @classmethod
     def from_fitted(cls, config: FeatureConfig, vocabulary: Vocabulary,
@@ -168,6 +178,7 @@ class FeatureSpace:
         """
         arrays = arrays or {}
         check_tokenizer_version(tokenizer_version)
+        _check_kind(cls, config)
         featurizer = cls.from_config(config)
         featurizer.tokenizer_version_ = tokenizer_version
         if vocabulary.settings() != {**featurizer._vocabulary_settings(), "skip_top": 0,
@@ -201,6 +212,7 @@ class FeatureSpace:
 
     def _fit_tokens(self, tokens: Tokens) -> sp.csr_matrix:
         """Fit on ``tokens``; return their counts, which fitting computes on the way."""
+        _check_kind(type(self), self.config)
         self.vocabulary_ = Vocabulary.fit_tokens(tokens, **self._vocabulary_settings())
         occurrences = self._occurrences(tokens)  # computed once, for fitting and counting
         self.ngrams_ = self._fit_ngrams(occurrences)
@@ -251,6 +263,15 @@ class FeatureSpace:
             return "<start>" if column == vocabulary.start_char else "<unknown>"
         rank = column - vocabulary.index_from - 1
         return vocabulary.words[rank] if 0 <= rank < len(vocabulary.words) else "<unused>"
+
+    def column_names(self, tokens: list[str]) -> dict[int, str]:
+        """Names of the columns one review's ``tokens`` fill, where they differ from
+        :meth:`column_name` (a hashed space names its columns from the review's n-grams)."""
+        return {}
+
+    def covers(self, words: Sequence[str]) -> list[bool]:
+        """Whether each word has a column of its own (see :meth:`Vocabulary.covers`)."""
+        return self.vocabulary_.covers(words)
 
     def _vocabulary_settings(self) -> dict[str, Any]:
         c = self.config
@@ -415,6 +436,13 @@ class FeatureSpace:
             code, position = divmod(code, base)
             parts.append(self.vocabulary_.words[position - 1])
         return " ".join(reversed(parts))
+
+
+def _check_kind(kind: type[FeatureSpace], config: FeatureConfig) -> None:
+    """Hashed configurations belong to :class:`critic.hashing.HashedFeatureSpace`."""
+    if config.hashing != kind.hashes:
+        raise ConfigError(f"{kind.__name__} does not do {'' if config.hashing else 'un'}hashed "
+                          "features; build it with critic.hashing.feature_space(config)")
 
 
 def _check_ngrams(codes: np.ndarray, config: FeatureConfig, words: int) -> None:

@@ -262,7 +262,7 @@ def tokenize_texts(texts: Sequence[str], *, version: int = TOKENIZER_VERSION) ->
     soon as it is split, so no array of 12 million token strings is ever held.
     """
     check_tokenizer_version(version)
-    array = texts.arrow if isinstance(texts, TextColumn) else _arrow_strings(texts)
+    array = texts.arrow if isinstance(texts, TextColumn) else arrow_strings(texts)
     threads = os.cpu_count() or 1
     # Small pieces bound the temporaries each thread holds (and its malloc arena keeps).
     pieces = max(1, -(-len(array) // _PIECE_TEXTS))
@@ -294,7 +294,8 @@ def tokenize_texts(texts: Sequence[str], *, version: int = TOKENIZER_VERSION) ->
     return Tokens(words, Ragged(flat, np.concatenate(offsets)))
 
 
-def _arrow_strings(texts: Sequence[str]) -> pa.Array:
+def arrow_strings(texts: Sequence[str]) -> pa.Array:
+    """``texts`` as an Arrow ``large_string`` array; a lone surrogate is a DataError."""
     try:
         return pa.array(texts, pa.large_string())
     except UnicodeEncodeError:

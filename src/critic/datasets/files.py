@@ -141,9 +141,10 @@ _LARGE_BLOCK_BYTES = 64 << 20
 _MAX_JSON_DEPTH = 1_000
 
 
-def _check_nesting(source: bytes | pa.Buffer, where: str) -> None:
+def check_nesting(source: bytes | pa.Buffer, where: str, *, first_line: int = 1) -> None:
     """Refuse JSON lines nested deeper than :data:`_MAX_JSON_DEPTH`. A line can only be that
-    deep if it holds that many ``[`` or ``{``, so only such (rare) lines are parsed here."""
+    deep if it holds that many ``[`` or ``{``, so only such (rare) lines are parsed here.
+    ``first_line``: the number of the source's first line, for the message."""
     raw = np.frombuffer(source, dtype=np.uint8)
     openers = np.flatnonzero((raw | 0x20) == ord("{"))  # "[" is 0x5B, "{" 0x7B: one test
     if len(openers) <= _MAX_JSON_DEPTH:
@@ -156,7 +157,7 @@ def _check_nesting(source: bytes | pa.Buffer, where: str) -> None:
         try:
             json.loads(raw[start:stop].tobytes())
         except RecursionError:
-            raise DataError(f"{where}: line {line + 1} nests JSON more than "
+            raise DataError(f"{where}: line {line + first_line} nests JSON more than "
                             f"{_MAX_JSON_DEPTH:,} levels deep; a review is one flat object"
                             ) from None
         except ValueError:
@@ -169,7 +170,7 @@ def _read_table(source: Path | bytes, kind: str, where: str) -> pa.Table:
             if isinstance(source, Path):
                 with pa.memory_map(str(source)) as mapped:
                     source = mapped.read_buffer()
-            _check_nesting(source, where)
+            check_nesting(source, where)
         try:
             return _arrow_read(source, kind, None)
         except pa.ArrowInvalid as exc:

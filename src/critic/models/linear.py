@@ -72,13 +72,13 @@ def nb_ratios(x: sp.csr_matrix, y: np.ndarray, alpha: float = 1.0) -> np.ndarray
 
 
 @dataclass(frozen=True)
-class _Fit:
+class Fit:
     """One logistic regression on NB-scaled features, before interpolation."""
 
     ratios: np.ndarray
     weights: np.ndarray
     bias: float
-    c: float
+    c: float | None  # liblinear's C; None when fitted by minibatches (models.online)
 
 
 class NBLogisticRegression(BinaryClassifierMixin, BaseEstimator):
@@ -139,24 +139,57 @@ def select_nblr(x_train: sp.csr_matrix, y_train: np.ndarray, x_val: sp.csr_matri
     config = config or LinearConfig()
     table, candidates = [], []
     for fit in _fit_many(x_train, y_train, config.c_grid, config.alpha):
-        train_parts, val_parts = _score_parts(fit, x_train), _score_parts(fit, x_val)
-        for beta in config.beta_grid:
-            scale, bias = _scale_and_bias(fit, beta, train_parts, y_train)
-            logits = _combine(fit, beta, val_parts) * scale + bias
-            table.append({"C": fit.c, "beta": beta,
-                          "val_accuracy": float(((logits > 0) == (y_val == 1)).mean()),
-                          "val_loss": _log_loss(logits, y_val)})
-            candidates.append((fit, beta, scale, bias))
+        rows, tried = interpolations(fit, _score_parts(fit, x_train), y_train,
+                                     _score_parts(fit, x_val), y_val, config.beta_grid)
+        table += rows
+        candidates += tried
+    model, _ = _best(table, candidates, config.alpha)
+    model.classes_, model.n_features_in_ = np.array([0, 1]), x_train.shape[1]
+    return model, table
+
+
+Parts = tuple[np.ndarray, np.ndarray]
+_Candidate = tuple["Fit", float, float, float]
+
+
+def interpolations(fit: Fit, train_parts: Parts, y_train: np.ndarray, val_parts: Parts,
+                   y_val: np.ndarray, betas: Sequence[float]
+                   ) -> tuple[list[dict[str, float]], list[_Candidate]]:
+    """Each interpolation ``beta`` of ``fit``, scaled on the training scores and judged on
+    the held-out ones: the table rows and the candidates behind them."""
+    table, candidates = [], []
+    for beta in betas:
+        scale, bias = _scale_and_bias(fit, beta, train_parts, y_train)
+        logits = _combine(fit, beta, val_parts) * scale + bias
+        table.append({"C": fit.c, "beta": beta,
+                      "val_accuracy": float(((logits > 0) == (y_val == 1)).mean()),
+                      "val_loss": _log_loss(logits, y_val)})
+        candidates.append((fit, beta, scale, bias))
+    return table, candidates
+
+
+def _best(table: list[dict[str, float]], candidates: list[_Candidate], alpha: float
+          ) -> tuple[NBLogisticRegression, dict[str, float]]:
+    """The candidate of highest validation accuracy (ties: lower loss), as a fitted model."""
     best = max(range(len(table)),
                key=lambda i: (table[i]["val_accuracy"], -table[i]["val_loss"]))
     fit, beta, scale, bias = candidates[best]
-    model = NBLogisticRegression(C=fit.c, beta=beta, alpha=config.alpha)
-    model.classes_, model.n_features_in_ = np.array([0, 1]), x_train.shape[1]
-    return model._set_fitted(_coef(fit, beta, scale), bias), table
+    model = NBLogisticRegression(C=fit.c, beta=beta, alpha=alpha)
+    return model._set_fitted(_coef(fit, beta, scale), bias), table[best]
+
+
+def choose_interpolation(fit: Fit, train_parts: Parts, y_train: np.ndarray,
+                         val_parts: Parts, y_val: np.ndarray, config: LinearConfig
+                         ) -> tuple[NBLogisticRegression, list[dict[str, float]]]:
+    """The best interpolation of one ``fit`` (the streaming path's choice of ``beta``) and
+    the table of what each gave on validation."""
+    table, candidates = interpolations(fit, train_parts, y_train, val_parts, y_val,
+                                       config.beta_grid)
+    return _best(table, candidates, config.alpha)[0], table
 
 
 def _fit_many(x: sp.csr_matrix, y: np.ndarray, cs: Sequence[float], alpha: float
-              ) -> list[_Fit]:
+              ) -> list[Fit]:
     """One fit per ``C``, one after the other: liblinear draws its coordinate order from one
     process-wide generator, so fits in parallel threads would not be reproducible."""
     ratios = nb_ratios(x, y, alpha)
@@ -165,7 +198,7 @@ def _fit_many(x: sp.csr_matrix, y: np.ndarray, cs: Sequence[float], alpha: float
     return [_liblinear(scaled, y, c, ratios) for c in cs]
 
 
-def _liblinear(x: sp.csr_matrix, y: np.ndarray, c: float, ratios: np.ndarray) -> _Fit:
+def _liblinear(x: sp.csr_matrix, y: np.ndarray, c: float, ratios: np.ndarray) -> Fit:
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
 
@@ -177,22 +210,22 @@ def _liblinear(x: sp.csr_matrix, y: np.ndarray, c: float, ratios: np.ndarray) ->
         # C = 0.3 and 1, in 60 % of the time.
         model = LogisticRegression(C=c, solver="liblinear", dual=True, tol=1e-2,
                                    max_iter=200, random_state=0).fit(x, y)
-    return _Fit(ratios, model.coef_.ravel(), float(model.intercept_[0]), c)
+    return Fit(ratios, model.coef_.ravel(), float(model.intercept_[0]), c)
 
 
-def _score_parts(fit: _Fit, x: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+def _score_parts(fit: Fit, x: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
     """``x @ r`` and ``x @ (r ∘ w)``: every interpolation's score is a mix of the two, so
     trying several ``beta`` costs two sparse products, not one each."""
     return np.asarray(x @ fit.ratios).ravel(), np.asarray(x @ (fit.ratios * fit.weights)).ravel()
 
 
-def _combine(fit: _Fit, beta: float, parts: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+def _combine(fit: Fit, beta: float, parts: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
     """Scores under ``w' = (1 - beta)·mean|w| + beta·w`` (before scale and bias)."""
     by_ratio, by_weight = parts
     return (1.0 - beta) * np.abs(fit.weights).mean() * by_ratio + beta * by_weight
 
 
-def _scale_and_bias(fit: _Fit, beta: float, parts: tuple[np.ndarray, np.ndarray],
+def _scale_and_bias(fit: Fit, beta: float, parts: tuple[np.ndarray, np.ndarray],
                     y: np.ndarray) -> tuple[float, float]:
     """Plain logistic regression keeps its own bias; an interpolation gets a fitted one."""
     if beta == 1.0:
@@ -200,7 +233,7 @@ def _scale_and_bias(fit: _Fit, beta: float, parts: tuple[np.ndarray, np.ndarray]
     return _platt(_combine(fit, beta, parts), y)
 
 
-def _coef(fit: _Fit, beta: float, scale: float) -> np.ndarray:
+def _coef(fit: Fit, beta: float, scale: float) -> np.ndarray:
     """One weight per binary feature, the NB ratios folded in."""
     weights = (1.0 - beta) * np.abs(fit.weights).mean() + beta * fit.weights
     return (fit.ratios * weights * scale).astype(np.float32)

@@ -148,7 +148,7 @@ class NetworkModel(ModelType):
         first = self._occluded_first_layer(featurizer.counts([joined]), deltas, featurizer)
         logits = self._from_first_layer(first)
         contributions = logits[0] - logits[1:]
-        covered = featurizer.vocabulary_.covers(distinct)
+        covered = featurizer.covers(distinct)
         occurrences = Counter(tokens)
         logit = float(self.logits(featurizer.transform([joined]))[0])  # exactly as predicted
         return logit, [WordContribution(word, float(contributions[i]), occurrences[word],
@@ -231,8 +231,9 @@ class LinearModel(ModelType):
         occurrences = dict(zip(counts.indices.tolist(), counts.data.tolist(), strict=True))
         values = featurizer.weigh(counts.copy())
         contributions = values.data.astype(np.float64) * self.coef[values.indices]
-        words = [WordContribution(featurizer.column_name(column), float(c),
-                                  int(occurrences[column]), True)
+        names = featurizer.column_names(tokens)
+        words = [WordContribution(names.get(column) or featurizer.column_name(column),
+                                  float(c), int(occurrences[column]), True)
                  for column, c in zip(values.indices.tolist(), contributions, strict=True)]
         return float(contributions.sum() + self.intercept), words, self.intercept
 

@@ -1,0 +1,367 @@
+"""Reviews as a stream of record batches: any number of them in bounded memory.
+
+A source is a file, a folder, or a glob of Parquet, CSV/TSV, JSON lines or plain-text files
+(one review a line), local or on any filesystem pyarrow knows (``s3://…``, ``gs://…``, where
+the user has installed it). Files are read one after the other in sorted order, in record
+batches (``pyarrow.dataset``), so memory does not grow with the number of reviews.
+
+Every batch knows the file it came from and the row its first review sits in, so bad input
+met after hours (a broken CSV row, bytes that are not UTF-8, a file of a folder without the
+text column) is a :class:`~critic.errors.DataError` naming the file and the row.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from critic._reading import require_file_or_folder
+from critic.datasets.files import FORMATS, Reviews, check_nesting, parse_labels
+from critic.errors import DataError
+from critic.text import TextColumn, arrow_strings
+
+#: Reviews per record batch: large enough that per-batch costs vanish, small enough that a
+#: batch of long reviews stays a few tens of MB.
+BATCH_REVIEWS = 8_192
+_GLOB = re.compile(r"[*?\[]")
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Consecutive reviews of one file.
+
+    Attributes:
+        texts: the review texts (valid UTF-8, no nulls), held in Arrow.
+        labels: 0/1 per review, when the stream reads labels.
+        ids: the id column as strings, when there is one.
+        source: the file the reviews come from.
+        first_row: 1-based row (data row, header not counted) of ``texts[0]`` in ``source``.
+        position: 0-based index of ``texts[0]`` in the whole stream.
+    """
+
+    texts: TextColumn
+    labels: np.ndarray | None
+    ids: list[str] | None
+    source: str
+    first_row: int
+    position: int
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+class ReviewStream:
+    """The reviews of ``source`` (a file, folder or glob), batch by batch; iterate it as often
+    as needed (each pass reads the files again).
+
+    Args:
+        source: a path, a glob (``reviews/*.parquet``) or a URI (``s3://bucket/reviews/``).
+        text_column, label_column, id_column: column names; ``id_column`` defaults to ``id``
+            when a file has one. Plain-text files have no labels and no ids.
+        require_labels: refuse sources without labels (training, evaluation).
+        batch_reviews: reviews per batch.
+
+    Example:
+        >>> stream = ReviewStream("reviews/*.parquet", label_column="label")  # doctest: +SKIP
+        >>> sum(len(batch) for batch in stream)  # doctest: +SKIP
+        2000000
+    """
+
+    def __init__(self, source: str | os.PathLike[str], *, text_column: str = "text",
+                 label_column: str | None = None, id_column: str | None = None,
+                 require_labels: bool = False, batch_reviews: int = BATCH_REVIEWS) -> None:
+        if require_labels and label_column is None:
+            raise DataError(f"{source}: name the label column", parameter="label_column")
+        self.source = str(source)
+        self.text_column, self.label_column, self.id_column = text_column, label_column, id_column
+        self.batch_reviews = batch_reviews
+        self.filesystem, self.files = _resolve(self.source)
+        if require_labels and any(_kind(f) == "txt" for f in self.files):
+            raise DataError(f"{self.source}: plain text (one review a line) has no labels; "
+                            "use CSV, JSON lines or Parquet")
+
+    def __iter__(self) -> Iterator[Batch]:
+        position = 0
+        for path in self.files:
+            for batch in self._file_batches(path, position):
+                position += len(batch)
+                yield batch
+        if position == 0:
+            raise DataError(f"{self.source} is empty: no reviews to read")
+
+    @property
+    def data_bytes(self) -> int:
+        """The data's size once read: the files' sizes, Parquet's uncompressed (what a
+        memory estimate starts from)."""
+        total = 0
+        for path, info in zip(self.files, self.filesystem.get_file_info(self.files),
+                              strict=True):
+            total += self._parquet_bytes(path) if _kind(path) == "parquet" else info.size or 0
+        return total
+
+    def _parquet_bytes(self, path: str) -> int:
+        metadata = self._parquet_metadata(path)
+        return sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups))
+
+    def _parquet_metadata(self, path: str) -> Any:
+        import pyarrow.parquet as parquet
+
+        try:
+            with self.filesystem.open_input_file(path) as handle:
+                return parquet.ParquetFile(handle).metadata
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise DataError(f"{path} cannot be read as parquet ({exc})") from exc
+
+    def count(self) -> int | None:
+        """How many reviews the stream holds, when the files say so without being read
+        (Parquet footers); ``None`` otherwise."""
+        if any(_kind(path) != "parquet" for path in self.files):
+            return None
+        return sum(self._parquet_metadata(path).num_rows for path in self.files)
+
+    def _file_batches(self, path: str, position: int) -> Iterator[Batch]:
+        kind = _kind(path)
+        rows = 0
+        try:
+            if kind == "jsonl":
+                _check_json_nesting(self.filesystem, path)  # before Arrow's parser sees it
+            batches = (_text_lines(self.filesystem, path, self.batch_reviews, self.text_column)
+                       if kind == "txt"
+                       else self._table_batches(path, kind))
+            for record, id_column in batches:
+                if record.num_rows:
+                    yield self._batch(record, id_column, path, rows + 1, position + rows)
+                    rows += record.num_rows
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OSError,
+                UnicodeDecodeError) as exc:
+            raise _read_error(exc, path, kind, rows) from exc
+
+    def _table_batches(self, path: str, kind: str
+                       ) -> Iterator[tuple[pa.RecordBatch, str | None]]:
+        import pyarrow.dataset as ds
+
+        dataset = ds.dataset(path, format=_format(kind), filesystem=self.filesystem)
+        names = dataset.schema.names
+        id_column = self.id_column or ("id" if "id" in names else None)
+        wanted = [self.text_column, self.label_column, id_column]
+        for name, parameter in zip(wanted, ("text_column", "label_column", "id_column"),
+                                   strict=True):
+            if name is not None and name not in names:
+                raise DataError(f"{path} has no column {name!r} (columns: {', '.join(names)}); "
+                                "name the right one", parameter=parameter)
+        columns = [name for name in dict.fromkeys(wanted) if name is not None]
+        # Little read-ahead: Arrow's default (16 batches, 4 files) held ~700 MB of reviews.
+        for record in dataset.to_batches(columns=columns, batch_size=self.batch_reviews,
+                                         batch_readahead=1, fragment_readahead=1,
+                                         use_threads=False):
+            yield record, id_column
+
+    def _batch(self, record: pa.RecordBatch, id_column: str | None, path: str,
+               first_row: int, position: int) -> Batch:
+        texts = _checked_texts(record.column(self.text_column), path, first_row,
+                               self.text_column)
+        labels = None
+        if self.label_column is not None:
+            labels = _labels(record.column(self.label_column), path, first_row)
+        ids = ([str(v) for v in record.column(id_column).to_pylist()]
+               if id_column is not None else None)
+        return Batch(TextColumn(texts), labels, ids, path, first_row, position)
+
+
+def _resolve(source: str) -> tuple[Any, list[str]]:
+    """The filesystem and the sorted data files that ``source`` names."""
+    from pyarrow import fs
+
+    try:
+        filesystem, path = fs.FileSystem.from_uri(source) if "://" in source else (
+            fs.LocalFileSystem(), str(Path(source).absolute()))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as exc:
+        raise DataError(f"{source}: cannot open this location ({exc})") from exc
+    if "://" not in source and not _GLOB.search(path) and os.path.exists(path):
+        require_file_or_folder(Path(path))  # a FIFO or a device would hang or never end
+    if _GLOB.search(path):
+        base = path[: _GLOB.search(path).start()].rpartition("/")[0] or "/"  # type: ignore[union-attr]
+        candidates = _listing(filesystem, base, source)
+        files = [f for f in candidates if fnmatch.fnmatchcase(f, path)]
+    else:
+        info = filesystem.get_file_info(path)
+        if info.type == fs.FileType.NotFound:
+            raise DataError(f"{source} does not exist")
+        if info.type == fs.FileType.Directory:
+            files = _listing(filesystem, path, source)
+        elif info.type == fs.FileType.File:
+            _kind(path, strict=True)
+            return filesystem, [path]
+        else:
+            raise DataError(f"{source} is not a regular file or folder")
+    files = sorted(f for f in files if _kind(f) is not None)
+    if not files:
+        raise DataError(f"{source} holds no review files ({', '.join(sorted(FORMATS))})")
+    return filesystem, files
+
+
+def _listing(filesystem: Any, base: str, source: str) -> list[str]:
+    from pyarrow import fs
+
+    try:
+        infos = filesystem.get_file_info(fs.FileSelector(base, recursive=True))
+    except (FileNotFoundError, pa.ArrowInvalid, OSError) as exc:
+        raise DataError(f"{source}: cannot list {base} ({exc})") from exc
+    # Hidden files and folders (.part files of a write in progress, _SUCCESS markers) are
+    # not data, as Spark and pyarrow.dataset treat them.
+    return [info.path for info in infos if info.type == fs.FileType.File
+            and not any(part.startswith((".", "_")) for part in
+                        info.path[len(base):].split("/") if part)]
+
+
+def _kind(path: str, *, strict: bool = False) -> str | None:
+    kind = FORMATS.get(os.path.splitext(path)[1].lower())
+    if kind is None and strict:
+        raise DataError(f"{path}: unknown file type; use one of {', '.join(sorted(FORMATS))}")
+    return kind
+
+
+def _format(kind: str) -> Any:
+    import pyarrow.csv as csv
+    import pyarrow.dataset as ds
+
+    if kind == "parquet":
+        return ds.ParquetFileFormat()
+    if kind == "jsonl":
+        return ds.JsonFileFormat()
+    return ds.CsvFileFormat(
+        parse_options=csv.ParseOptions(delimiter="\t" if kind == "tsv" else ",",
+                                       newlines_in_values=True),
+        # A row must fit in one block: 16 MB holds any review a person wrote.
+        read_options=csv.ReadOptions(block_size=16 << 20))
+
+
+def _text_lines(filesystem: Any, path: str, batch_reviews: int, text_column: str
+                ) -> Iterator[tuple[pa.RecordBatch, None]]:
+    """A plain-text file, one review a line, in batches (the line is the row)."""
+    with filesystem.open_input_stream(path) as raw:
+        lines: list[str] = []
+        for number, line in enumerate(_binary_lines(raw), 1):
+            try:
+                lines.append(line.decode("utf-8").rstrip("\r\n"))
+            except UnicodeDecodeError:
+                raise DataError(f"{path} is not valid UTF-8 (line {number}); save it as "
+                                "UTF-8") from None
+            if len(lines) == batch_reviews:
+                yield _lines_record(lines, text_column), None
+                lines = []
+        if lines:
+            yield _lines_record(lines, text_column), None
+
+
+def _lines_record(lines: list[str], text_column: str) -> pa.RecordBatch:
+    return pa.RecordBatch.from_pydict({text_column: pa.array(lines, pa.large_string())})
+
+
+def _check_json_nesting(filesystem: Any, path: str) -> None:
+    """Refuse a JSON line nested too deep for Arrow's parser, a chunk of whole lines at a
+    time (see :func:`critic.datasets.files.check_nesting`)."""
+    with filesystem.open_input_stream(path) as raw:
+        rest, line = b"", 1
+        while chunk := raw.read(16 << 20):
+            complete, _, rest = (rest + chunk).rpartition(b"\n")
+            check_nesting(complete, path, first_line=line)
+            line += complete.count(b"\n") + 1 if complete else 0
+        check_nesting(rest, path, first_line=line)
+
+
+def _binary_lines(raw: Any) -> Iterator[bytes]:
+    rest = b""
+    while chunk := raw.read(1 << 20):
+        *complete, rest = (rest + chunk).split(b"\n")
+        yield from complete
+    if rest:
+        yield rest
+
+
+def _checked_texts(column: pa.Array, path: str, first_row: int, name: str) -> pa.Array:
+    if pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type):
+        column = column.cast(pa.large_string())  # validated below, with the row named
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        raise DataError(f"{path}: column {name!r} holds {column.type}, not text")
+    if column.null_count:
+        row = int(pc.index(pc.is_null(column), True).as_py())
+        raise DataError(f"{path}: column {name!r} is empty in row {first_row + row}")
+    try:
+        column.validate(full=True)
+    except pa.ArrowInvalid:
+        for offset, value in enumerate(column.cast(pa.large_binary()).to_pylist()):
+            try:
+                value.decode("utf-8")
+            except UnicodeDecodeError:
+                raise DataError(f"{path}: column {name!r} in row {first_row + offset} is not "
+                                "valid UTF-8; save the file as UTF-8") from None
+    return column if column.type == pa.large_string() else column.cast(pa.large_string())
+
+
+def _labels(column: pa.Array, path: str, first_row: int) -> np.ndarray:
+    """0/1 labels, vectorised for the usual columns (integers, booleans, words)."""
+    if pa.types.is_boolean(column.type) and not column.null_count:
+        return column.to_numpy(zero_copy_only=False).astype(np.uint8)
+    if pa.types.is_integer(column.type) and not column.null_count:
+        values = column.to_numpy()
+        if np.isin(values, (0, 1)).all():
+            return values.astype(np.uint8)
+    elif pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        words = pc.utf8_lower(pc.utf8_trim_whitespace(column))
+        positive = pc.is_in(words, pa.array(["1", "pos", "positive", "true"]))
+        negative = pc.is_in(words, pa.array(["0", "neg", "negative", "false"]))
+        known = pc.or_(positive, negative).fill_null(False)
+        if pc.all(known).as_py():
+            return positive.to_numpy(zero_copy_only=False).astype(np.uint8)
+    try:  # the slow path names the first bad row
+        return parse_labels(column.to_pylist(), path)
+    except DataError as exc:
+        found = re.search(r"in row (\d+)", str(exc))
+        row = first_row + int(found.group(1)) - 1 if found else first_row
+        raise DataError(re.sub(r"in row \d+", f"in row {row}", str(exc))) from None
+
+
+def _read_error(exc: Exception, path: str, kind: str, rows_before: int) -> DataError:
+    """A reader's failure as one line naming the file and, where known, the row."""
+    if isinstance(exc, DataError):
+        return exc
+    message = (str(exc).splitlines() or [type(exc).__name__])[0]
+    csv_row = re.search(r"Row #(\d+)", message)
+    if csv_row:  # Arrow counts the header as row 1
+        where = f"row {int(csv_row.group(1)) - 1}"
+    else:
+        where = f"after row {rows_before}" if rows_before else "at its start"
+    if "utf8" in message.lower() or "utf-8" in message.lower():
+        return DataError(f"{path}: {where}: not valid UTF-8 ({message}); save it as UTF-8")
+    if "No match for FieldRef" in message:
+        return DataError(f"{path} lacks a column the other files have ({message})")
+    return DataError(f"{path}: {where}: cannot be read as {kind} ({message})")
+
+
+def array_batches(texts: pa.Array, labels: np.ndarray | None, *, source: str,
+                  ids: Sequence[str] | None = None, batch_reviews: int = BATCH_REVIEWS
+                  ) -> Iterator[Batch]:
+    """Reviews already in memory (IMDB's, or a command's arguments) as a stream of batches."""
+    for start in range(0, len(texts), batch_reviews):
+        stop = min(start + batch_reviews, len(texts))
+        yield Batch(TextColumn(texts.slice(start, stop - start)),
+                    None if labels is None else labels[start:stop],
+                    None if ids is None else list(ids[start:stop]), source, start + 1, start)
+
+
+def reviews_batches(reviews: Reviews, batch_reviews: int = BATCH_REVIEWS) -> Iterator[Batch]:
+    """:class:`~critic.datasets.files.Reviews` read whole, as a stream of batches."""
+    texts = (reviews.texts.arrow if isinstance(reviews.texts, TextColumn)
+             else arrow_strings(reviews.texts))
+    return array_batches(texts, reviews.labels, source=reviews.source, ids=reviews.ids,
+                         batch_reviews=batch_reviews)

@@ -1,0 +1,145 @@
+"""``nblr`` learned from a stream: Naive Bayes ratios as running per-class sums, then the
+logistic regression on NB-scaled features by Adagrad minibatches.
+
+Nothing here holds more than one minibatch of reviews: the sums and the weights are one
+float64 per feature column, whatever the number of reviews. A minibatch is kept in a
+*local* form (:class:`Minibatch`: the columns it touches, and its rows indexing into them),
+so a step costs what the minibatch holds, not the width of the feature space.
+
+Measured on IMDB with 2**22 hashed columns (training 20,000 reviews, 5,000 held out, test
+accuracy): Adagrad at step size 0.02, 3 epochs, 256 reviews a step 0.9166 (0.05: 0.9125,
+0.1: 0.9036; Adam at 1e-3: 0.9107; averaged iterates: 0.9036); dropping columns seen fewer
+than 3 times in training (their NB ratio set to 0, as a vocabulary's cut-off would)
++0.15 points over keeping them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from critic.errors import ConfigError
+from critic.models.config import check_positive
+from critic.text import Ragged
+
+_BIAS_STEP = 0.1
+
+
+@dataclass(frozen=True)
+class OnlineConfig:
+    """How the streaming ``nblr`` is fitted.
+
+    Attributes:
+        min_count: columns seen in fewer training reviews get NB ratio 0 (no say).
+        learning_rate: Adagrad's step size.
+        epochs: passes over the training reviews.
+        batch_size: reviews per step.
+        seed: seeds the order of minibatches in each epoch.
+    """
+
+    min_count: int = 3
+    learning_rate: float = 0.02
+    epochs: int = 3
+    batch_size: int = 256
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("min_count", "epochs", "batch_size"):
+            check_positive(name, getattr(self, name))
+        if not self.learning_rate > 0:
+            raise ConfigError("`learning_rate` must be positive. "
+                              f"Received: learning_rate={self.learning_rate!r}")
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Minibatch:
+    """Binary feature rows in local form: row ``i`` holds ``columns[local[i]]``."""
+
+    columns: np.ndarray  # int64, the distinct feature columns the rows touch, sorted
+    local: sp.csr_matrix  # (rows, len(columns)) binary, indices into ``columns``
+    labels: np.ndarray  # uint8 (rows,)
+
+    @classmethod
+    def from_ragged(cls, rows: Ragged, labels: np.ndarray) -> Minibatch:
+        """From each row's distinct feature columns."""
+        columns, local = np.unique(rows.values, return_inverse=True)
+        return cls.from_local(columns, rows.offsets, local, labels)
+
+    @classmethod
+    def from_local(cls, columns: np.ndarray, offsets: np.ndarray, local: np.ndarray,
+                   labels: np.ndarray) -> Minibatch:
+        """From the distinct ``columns`` and each row's ``local`` indices into them."""
+        matrix = sp.csr_matrix((np.ones(len(local), dtype=np.float32),
+                                local.astype(np.int32, copy=False), offsets),
+                               shape=(len(offsets) - 1, len(columns)))
+        return cls(columns.astype(np.int64, copy=False), matrix, labels.astype(np.uint8))
+
+    def __len__(self) -> int:
+        return self.local.shape[0]
+
+    def scores(self, weights: np.ndarray) -> np.ndarray:
+        """``x @ weights`` for a full-width ``weights`` vector, float64 ``(rows,)``."""
+        return np.asarray(self.local @ weights[self.columns], dtype=np.float64)
+
+
+class ClassSums:
+    """Per-class counts of each binary column: the Naive Bayes statistics, summed as
+    minibatches stream by (exact: the same ratios as :func:`critic.models.linear.nb_ratios`
+    on all the rows at once)."""
+
+    def __init__(self, width: int) -> None:
+        self.positive = np.zeros(width, dtype=np.float64)
+        self.negative = np.zeros(width, dtype=np.float64)
+
+    def add(self, batch: Minibatch) -> None:
+        for label, sums in ((1, self.positive), (0, self.negative)):
+            rows = batch.local[batch.labels == label]
+            if rows.nnz:
+                sums[batch.columns] += np.bincount(rows.indices, minlength=len(batch.columns))
+
+    def ratios(self, alpha: float, min_count: int) -> np.ndarray:
+        """Log-count ratios, 0 for columns seen fewer than ``min_count`` times."""
+        positive, negative = alpha + self.positive, alpha + self.negative
+        ratios = np.log(positive / positive.sum()) - np.log(negative / negative.sum())
+        ratios[self.positive + self.negative < min_count] = 0.0
+        return ratios
+
+
+class AdagradLogistic:
+    """Logistic regression on ``x ∘ ratios`` by Adagrad, one :class:`Minibatch` a step.
+
+    The weights start at 0; only the columns a minibatch touches are read and written.
+    """
+
+    def __init__(self, ratios: np.ndarray, learning_rate: float) -> None:
+        self.ratios, self.learning_rate = ratios, learning_rate
+        self.weights = np.zeros(len(ratios), dtype=np.float64)
+        self._squares = np.full(len(ratios), 1e-8)
+        self.bias = 0.0
+
+    def step(self, batch: Minibatch) -> float:
+        """One Adagrad step on ``batch``; returns its mean log-loss before the step."""
+        ratios = self.ratios[batch.columns]
+        logits = batch.local @ (ratios * self.weights[batch.columns]) + self.bias
+        error = 1.0 / (1.0 + np.exp(-logits)) - batch.labels
+        gradient = ratios * (batch.local.T @ error) / len(batch)
+        squares = self._squares[batch.columns] + gradient * gradient
+        self._squares[batch.columns] = squares
+        self.weights[batch.columns] -= self.learning_rate * gradient / np.sqrt(squares)
+        # The bias by plain SGD: one number, seen by every step (and refitted with the
+        # interpolation's scale when beta < 1).
+        self.bias -= _BIAS_STEP * float(error.mean())
+        signed = np.where(batch.labels == 1, logits, -logits)
+        return float(np.logaddexp(0.0, -signed).mean())
+
+    def score_parts(self, batch: Minibatch) -> tuple[np.ndarray, np.ndarray]:
+        """``x @ r`` and ``x @ (r ∘ w)`` per row: what NBSVM's interpolation mixes."""
+        ratios = self.ratios[batch.columns]
+        return (np.asarray(batch.local @ ratios, dtype=np.float64),
+                np.asarray(batch.local @ (ratios * self.weights[batch.columns]),
+                           dtype=np.float64))

@@ -1,0 +1,152 @@
+"""Predictions written as they are made: TSV, JSON lines or Parquet, in constant memory.
+
+:func:`score_stream` scores a :class:`~critic.datasets.stream.ReviewStream` batch by batch
+and hands each batch's verdicts to a writer, so ``critic predict`` holds one batch of reviews
+whatever the size of its input. A file is written under a temporary name in its folder and
+renamed when the last review is scored: bad input met half way (or Ctrl-C) leaves no output
+that looks complete, and what was there before stays.
+
+The lines are those of :meth:`critic.predict.Prediction.to_line`, made for a whole batch at
+once (one review's Python objects would cost more than its scoring).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Protocol
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from critic._atomic import atomic_path
+from critic.datasets.stream import Batch
+from critic.errors import OutputError
+from critic.predict import Predictor, _tsv_field
+
+
+@dataclass(frozen=True)
+class Verdicts:
+    """One batch's predictions as columns."""
+
+    ids: list[str] | None
+    positive: np.ndarray  # P(positive), float64
+    words: np.ndarray  # words found per review (0: scored from the prior)
+    labels: tuple[str, str]  # (negative, positive)
+    threshold: float
+
+    @property
+    def is_positive(self) -> np.ndarray:
+        return self.positive >= self.threshold
+
+    @property
+    def scores(self) -> np.ndarray:
+        """Confidence in each verdict (Hugging Face's ``score``)."""
+        return np.where(self.is_positive, self.positive, 1.0 - self.positive)
+
+    def names(self) -> list[str]:
+        negative, positive = self.labels
+        return [positive if p else negative for p in self.is_positive.tolist()]
+
+
+def score_stream(predictor: Predictor, batches: Iterable[Batch]) -> Iterator[Verdicts]:
+    """The :class:`Verdicts` of each batch of reviews, in order."""
+    for batch in batches:
+        probabilities, words = predictor.score(batch.texts)
+        yield Verdicts(batch.ids, probabilities, words, predictor.labels, predictor.threshold)
+
+
+class Writer(Protocol):
+    def write(self, verdicts: Verdicts) -> None: ...
+
+
+class LinesWriter:
+    """TSV (id, label, score, P(positive)) or JSON lines, as ``Prediction.to_line``."""
+
+    def __init__(self, out: IO[str], *, as_json: bool) -> None:
+        self.out, self.as_json = out, as_json
+
+    def write(self, verdicts: Verdicts) -> None:
+        self.out.write("".join(self._json_lines(verdicts) if self.as_json
+                               else self._tsv_lines(verdicts)))
+
+    @staticmethod
+    def _tsv_lines(v: Verdicts) -> Iterator[str]:
+        ids = [_tsv_field(i) + "\t" for i in v.ids] if v.ids is not None else None
+        for k, (name, score, positive) in enumerate(zip(
+                v.names(), v.scores.tolist(), v.positive.tolist(), strict=True)):
+            yield f"{ids[k] if ids else ''}{name}\t{score:.6f}\t{positive:.6f}\n"
+
+    @staticmethod
+    def _json_lines(v: Verdicts) -> Iterator[str]:
+        negative_name, positive_name = v.labels
+        for k, (name, score, positive) in enumerate(zip(
+                v.names(), v.scores.tolist(), v.positive.tolist(), strict=True)):
+            record: dict[str, object] = {"id": v.ids[k]} if v.ids is not None else {}
+            record |= {"label": name, "score": round(score, 6),
+                       "probabilities": {negative_name: round(1.0 - positive, 6),
+                                         positive_name: round(positive, 6)}}
+            yield json.dumps(record) + "\n"
+
+
+class ParquetWriter:
+    """Columns ``id`` (when the first batch has ids), ``label``, ``score``,
+    ``positive_probability`` and ``words``; one row group per batch."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._writer: pq.ParquetWriter | None = None
+
+    def write(self, verdicts: Verdicts) -> None:
+        if self._writer is None:
+            fields = [("id", pa.string())] if verdicts.ids is not None else []
+            schema = pa.schema([*fields, ("label", pa.string()), ("score", pa.float64()),
+                                ("positive_probability", pa.float64()), ("words", pa.int32())])
+            self._writer = pq.ParquetWriter(self.path, schema)
+        schema = self._writer.schema_arrow
+        columns = []
+        if "id" in schema.names:  # a file of the input without ids: nulls
+            columns.append(pa.array(verdicts.ids, pa.string()) if verdicts.ids is not None
+                           else pa.nulls(len(verdicts.positive), pa.string()))
+        columns += [pa.array(verdicts.names(), pa.string()), pa.array(verdicts.scores),
+                    pa.array(verdicts.positive), pa.array(verdicts.words.astype(np.int32))]
+        self._writer.write_batch(pa.record_batch(columns, schema=schema))
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+
+
+def write_stream(verdicts: Iterable[Verdicts], output: Path | None, *, as_json: bool,
+                 stdout: IO[str],
+                 on_batch: Callable[[Verdicts], None] = lambda verdicts: None) -> int:
+    """Write every batch of ``verdicts`` to ``output`` (by its suffix: ``.parquet``, else TSV
+    or JSON lines) atomically, or to ``stdout`` as they come; return the number written."""
+    written = 0
+
+    def each(writer: Writer) -> int:
+        count = 0
+        for batch in verdicts:
+            writer.write(batch)
+            count += len(batch.positive)
+            on_batch(batch)
+        return count
+
+    if output is None:
+        return each(LinesWriter(stdout, as_json=as_json))
+    try:
+        with atomic_path(output) as part:
+            if output.suffix.lower() == ".parquet":
+                parquet = ParquetWriter(part)
+                with contextlib.closing(parquet):
+                    written = each(parquet)
+            else:
+                with open(part, "w", encoding="utf-8") as out:
+                    written = each(LinesWriter(out, as_json=as_json))
+    except OSError as exc:
+        raise OutputError(f"cannot write {output}: {exc.strerror or exc}") from exc
+    return written

@@ -1,0 +1,239 @@
+"""``critic train`` in bounded memory: ``nblr`` learned from a stream of reviews.
+
+Used when the reviews do not fit the memory budget (:mod:`critic.train` decides). Memory
+holds one batch of reviews and a few float64 arrays as wide as the feature space (2**22
+hashed columns: ~170 MB), whatever the number of reviews:
+
+1. one pass over the stream: each batch is tokenised and hashed (:mod:`critic.hashing`),
+   its held-out reviews set aside by a hash of their position, the others mixed within a
+   window, cut into minibatches, counted per class for the Naive Bayes ratios and spilled
+   to a temporary file in their compact local form;
+2. ``epochs`` passes over the spilled minibatches, in a new random order each time, fit
+   the logistic regression by Adagrad (:mod:`critic.models.online`);
+3. one pass scores training and held-out reviews and chooses NBSVM's interpolation on the
+   held-out ones, as the in-memory path does.
+
+The held-out reviews are those whose stream position ``i`` hashes below the validation
+fraction: ``fmix64(i + seed) / 2**64 < fraction``. The choice depends on nothing but the
+position, so it is the same for any batch size, any split of the data into files, and any
+machine. The spill file lives in the system's temporary folder (``TMPDIR``) and is removed
+at the end, failed runs included.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from critic.datasets.stream import Batch
+from critic.errors import ConfigError
+from critic.evaluation import evaluate_probabilities
+from critic.features import FeatureConfig, FeatureSpace
+from critic.hashing import HashedFeatureSpace, _finalise
+from critic.models.linear import Fit, LinearConfig, choose_interpolation
+from critic.models.online import AdagradLogistic, ClassSums, Minibatch, OnlineConfig
+from critic.models.registry import LinearModel
+from critic.text import Ragged, TextColumn
+
+#: The streaming ``nblr``'s features: words, bigrams and trigrams hashed into 2**22 columns.
+STREAM_FEATURES = FeatureConfig(weighting="binary", num_words=1 << 22, ngram_range=(1, 3),
+                                start_char=None, oov_char=None, hashing=True)
+#: Training reviews mixed before they are cut into minibatches (a stream's order is often
+#: by label or by product: minibatches must not be).
+MIX_WINDOW = 65_536
+_FEATURISE_SLICE = 2_048
+_THREADS = min(4, os.cpu_count() or 1)
+
+Progress = Callable[[str], None]
+
+
+def held_out(positions: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Whether each review at stream ``positions`` is held out for validation."""
+    mixed = _finalise(positions.astype(np.uint64) + np.uint64(seed * 0x9E3779B97F4A7C15
+                                                             % 2**64))
+    return mixed < np.uint64(min(fraction, 1.0) * 2.0**64 - 1)
+
+
+@dataclass(frozen=True)
+class StreamFit:
+    """What :func:`fit_streaming_nblr` returns: the model and what it measured."""
+
+    model: LinearModel
+    featurizer: FeatureSpace
+    metrics: dict[str, Any]
+    training: dict[str, Any]
+    reviews: int
+    held_out: int
+
+
+def fit_streaming_nblr(stream: Iterable[Batch], *, validation_fraction: float,
+                       linear: LinearConfig | None = None, online: OnlineConfig | None = None,
+                       features: FeatureConfig = STREAM_FEATURES,
+                       progress: Progress = lambda message: None) -> StreamFit:
+    """Fit ``nblr`` on a labelled ``stream`` in bounded memory (see the module docstring)."""
+    linear, online = linear or LinearConfig(), online or OnlineConfig()
+    featurizer = HashedFeatureSpace.from_config(features).fit([])
+    with tempfile.TemporaryDirectory(prefix="critic-spill-") as folder:
+        train, validation = _Spill(os.path.join(folder, "train")), _Spill(
+            os.path.join(folder, "validation"))
+        started = time.perf_counter()
+        sums = _read_stream(stream, featurizer, validation_fraction, online, train,
+                            validation)
+        if not len(validation) or not len(train):
+            raise ConfigError("the validation split left no reviews on one side; give "
+                              "more reviews or another --validation-size")
+        progress(f"read {train.reviews + validation.reviews:,} reviews "
+                 f"({validation.reviews:,} held out) in {time.perf_counter() - started:.1f} s")
+        ratios = sums.ratios(linear.alpha, online.min_count)
+        learner = AdagradLogistic(ratios, online.learning_rate)
+        rng = np.random.default_rng(online.seed)
+        for epoch in range(1, online.epochs + 1):
+            losses = [learner.step(batch) for batch in train.read(rng.permutation(len(train)))]
+            progress(f"epoch {epoch}/{online.epochs}: loss {np.mean(losses):.4f}")
+        fit = Fit(ratios, learner.weights, learner.bias, None)
+        train_parts, y_train = _parts(learner, train)
+        val_parts, y_val = _parts(learner, validation)
+        chosen, table = choose_interpolation(fit, train_parts, y_train, val_parts, y_val,
+                                             linear)
+        coef, intercept = chosen.coef_[0], float(chosen.intercept_[0])
+        val_logits = np.concatenate([batch.scores(coef) for batch in validation.read()])
+    metrics = {"chosen": {"C": None, "beta": chosen.beta}, "selection": table,
+               "validation": evaluate_probabilities(y_val, _sigmoid(val_logits + intercept))}
+    training = linear.to_dict() | online.to_dict() | {
+        "beta": chosen.beta, "solver": "Adagrad minibatches over a stream (critic.models.online)",
+        "trained_on": train.reviews, "held_out": validation.reviews}
+    return StreamFit(LinearModel.from_coefficients(coef, intercept), featurizer, metrics,
+                     training, train.reviews + validation.reviews, validation.reviews)
+
+
+def _sigmoid(logits: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-logits))
+
+
+def _parts(learner: AdagradLogistic, spill: _Spill
+           ) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
+    """Both score parts of every review in ``spill``, and their labels."""
+    by_ratio, by_weight, labels = [], [], []
+    for batch in spill.read():
+        ratio, weight = learner.score_parts(batch)
+        by_ratio.append(ratio)
+        by_weight.append(weight)
+        labels.append(batch.labels)
+    return (np.concatenate(by_ratio), np.concatenate(by_weight)), np.concatenate(labels)
+
+
+def _read_stream(stream: Iterable[Batch], featurizer: FeatureSpace, fraction: float,
+                 online: OnlineConfig, train: _Spill, validation: _Spill) -> ClassSums:
+    """The one pass over the stream: featurise, split, mix, count and spill."""
+    sums = ClassSums(featurizer.dimension)
+    rng = np.random.default_rng(online.seed)
+    window: list[tuple[Ragged, np.ndarray]] = []
+    for columns, labels, positions in _featurised(stream, featurizer):
+        aside = held_out(positions, fraction, online.seed)
+        if aside.any():
+            kept = np.flatnonzero(aside)
+            validation.append(Minibatch.from_ragged(columns.take(kept), labels[kept]))
+        kept = np.flatnonzero(~aside)
+        window.append((columns.take(kept), labels[kept]))
+        if sum(len(y) for _, y in window) >= MIX_WINDOW:
+            _spill_window(window, rng, online.batch_size, sums, train)
+            window = []
+    if window:
+        _spill_window(window, rng, online.batch_size, sums, train)
+    return sums
+
+
+def _featurised(stream: Iterable[Batch], featurizer: FeatureSpace
+                ) -> Iterator[tuple[Ragged, np.ndarray, np.ndarray]]:
+    """Each batch's feature columns per review, labels and positions, in order; the next
+    batches are featurised on every core while this one is split and spilled (NumPy and
+    Arrow release the GIL)."""
+    def featurise(batch: Batch) -> tuple[Ragged, np.ndarray, np.ndarray]:
+        if batch.labels is None:
+            raise ConfigError(f"{batch.source} has no labels to train on")
+        positions = np.arange(batch.position, batch.position + len(batch), dtype=np.int64)
+        return _columns(featurizer, batch.texts), batch.labels, positions
+
+    with ThreadPoolExecutor(max_workers=_THREADS) as pool:
+        pending: deque[Future[tuple[Ragged, np.ndarray, np.ndarray]]] = deque()
+        for batch in stream:
+            pending.append(pool.submit(featurise, batch))
+            if len(pending) > _THREADS:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def _columns(featurizer: FeatureSpace, texts: TextColumn) -> Ragged:
+    """The distinct feature columns of each text, featurised a slice at a time: hashing's
+    temporaries (several int64 per token) stay those of a few thousand reviews."""
+    values, offsets, total = [], [np.zeros(1, dtype=np.int64)], 0
+    for start in range(0, len(texts), _FEATURISE_SLICE):
+        x = featurizer.transform(texts.take(np.arange(start, min(start + _FEATURISE_SLICE,
+                                                                  len(texts)))))
+        values.append(x.indices.astype(np.int32, copy=False))
+        offsets.append(x.indptr[1:].astype(np.int64) + total)
+        total += x.nnz
+    return Ragged(np.concatenate(values), np.concatenate(offsets))
+
+
+def _spill_window(window: list[tuple[Ragged, np.ndarray]], rng: np.random.Generator,
+                  batch_size: int, sums: ClassSums, train: _Spill) -> None:
+    """Mix the window's reviews, cut them into minibatches, count and spill each."""
+    columns = _concatenate([rows for rows, _ in window])
+    labels = np.concatenate([y for _, y in window])
+    window.clear()
+    order = rng.permutation(len(labels))
+    for start in range(0, len(order), batch_size):
+        rows = order[start:start + batch_size]
+        batch = Minibatch.from_ragged(columns.take(rows), labels[rows])
+        sums.add(batch)
+        train.append(batch)
+
+
+def _concatenate(parts: list[Ragged]) -> Ragged:
+    offsets, total = [np.zeros(1, dtype=np.int64)], 0
+    for part in parts:
+        offsets.append(part.offsets[1:] + total)
+        total += int(part.offsets[-1])
+    return Ragged(np.concatenate([part.values for part in parts]), np.concatenate(offsets))
+
+
+class _Spill:
+    """Minibatches written one after another to a file, read back in any order: the
+    training reviews' features cost disk, not memory."""
+
+    def __init__(self, path: str) -> None:
+        self._file = open(path, "w+b")  # noqa: SIM115  # closed with its folder's removal
+        self._index: list[tuple[int, int, int, int]] = []  # offset, columns, nnz, rows
+        self.reviews = 0
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def append(self, batch: Minibatch) -> None:
+        rows, (columns,) = len(batch), batch.columns.shape
+        offset = self._file.seek(0, os.SEEK_END)
+        for array in (batch.columns.astype(np.int32), batch.local.indptr.astype(np.int32),
+                      batch.local.indices.astype(np.int32), batch.labels):
+            self._file.write(np.ascontiguousarray(array).tobytes())
+        self._index.append((offset, columns, batch.local.nnz, rows))
+        self.reviews += rows
+
+    def read(self, order: Iterable[int] | None = None) -> Iterator[Minibatch]:
+        for i in range(len(self)) if order is None else order:
+            offset, columns, nnz, rows = self._index[int(i)]
+            self._file.seek(offset)
+            cols = np.fromfile(self._file, dtype=np.int32, count=columns)
+            indptr = np.fromfile(self._file, dtype=np.int32, count=rows + 1)
+            indices = np.fromfile(self._file, dtype=np.int32, count=nnz)
+            labels = np.fromfile(self._file, dtype=np.uint8, count=rows)
+            yield Minibatch.from_local(cols, indptr, indices, labels)
