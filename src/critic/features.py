@@ -16,8 +16,6 @@ from dataclasses import asdict, dataclass
 from typing import Any, ClassVar, Literal, Self
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 import scipy.sparse as sp
 
 from critic.errors import ConfigError
@@ -32,7 +30,8 @@ from critic.text import (
 )
 
 Weighting = Literal["binary", "count", "tfidf"]
-_HASH_LOOKUP_FROM = 1_000_000  # n-gram codes; below, binary search beats building a hash set
+_HASH_LOOKUP_FROM = 100_000  # n-gram codes; below, binary search beats the hash table
+_MIX_1, _MIX_2 = np.uint64(0xFF51AFD7ED558CCD), np.uint64(0xC4CEB9FE1A85EC53)
 _WEIGHTINGS = ("binary", "count", "tfidf")
 
 
@@ -188,7 +187,7 @@ class FeatureSpace:
         featurizer.vocabulary_ = vocabulary
         featurizer.ngrams_ = np.asarray(arrays.get("ngrams", np.zeros(0, dtype=np.int64)))
         _check_ngrams(featurizer.ngrams_, config, len(vocabulary.words))
-        featurizer._ngram_set = pa.array(featurizer.ngrams_)
+        featurizer._ngram_table = None
         featurizer.idf_ = arrays.get("idf")
         _check_idf(featurizer.idf_, config, featurizer.dimension)
         return featurizer
@@ -216,7 +215,7 @@ class FeatureSpace:
         self.vocabulary_ = Vocabulary.fit_tokens(tokens, **self._vocabulary_settings())
         occurrences = self._occurrences(tokens)  # computed once, for fitting and counting
         self.ngrams_ = self._fit_ngrams(occurrences)
-        self._ngram_set = pa.array(self.ngrams_)  # the hash set transform looks codes up in
+        self._ngram_table = None  # built when first needed
         counts = self._counts_of(tokens, occurrences)
         self.idf_ = _idf(counts) if self.weighting == "tfidf" else None
         return counts
@@ -387,10 +386,9 @@ class FeatureSpace:
             # Binary search: ~0.4 µs a code, and nothing to build first.
             at = np.minimum(np.searchsorted(self.ngrams_, codes), len(self.ngrams_) - 1)
             return np.where(self.ngrams_[at] == codes, at, -1)
-        # Arrow hashes the kept codes on every call (0.4 s for 2 M), then looks up at ~0.1 µs
-        # a code: the winner for millions of codes.
-        found = pc.index_in(pa.array(codes), value_set=self._ngram_set).fill_null(-1)
-        return found.to_numpy()
+        if self._ngram_table is None:
+            self._ngram_table = CodeTable(self.ngrams_)
+        return self._ngram_table.lookup(codes)
 
     def _ngram_counts(self, occurrences: list[tuple[np.ndarray, np.ndarray]], texts: int
                       ) -> sp.csr_matrix:
@@ -436,6 +434,63 @@ class FeatureSpace:
             code, position = divmod(code, base)
             parts.append(self.vocabulary_.words[position - 1])
         return " ".join(reversed(parts))
+
+
+def mix64(h: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 64-bit finaliser (fmix64) of uint64 values, in place: every input bit
+    moves every output bit."""
+    with np.errstate(over="ignore"):
+        h ^= h >> np.uint64(33)
+        h *= _MIX_1
+        h ^= h >> np.uint64(33)
+        h *= _MIX_2
+        h ^= h >> np.uint64(33)
+    return h
+
+
+class CodeTable:
+    """A hash table from the kept n-gram codes to their columns, in NumPy, built once.
+
+    Open addressing with linear probing at load factor 1/2, every probe round vectorised:
+    looking up the 4.5 million codes of 4,000 reviews takes ~0.1 s, where Arrow's
+    ``index_in`` hashed the 2 million kept codes anew on every call (0.4 s) — which made
+    ``nblr`` predictions of batches below 25,000 reviews half as fast.
+    """
+
+    def __init__(self, codes: np.ndarray) -> None:
+        size = 1 << max(4, int(2 * len(codes) - 1).bit_length())
+        self._mask = np.uint64(size - 1)
+        self._keys = np.full(size, -1, dtype=np.int64)
+        self._columns = np.full(size, -1, dtype=np.int32)
+        slots = self._slots(codes)
+        pending = np.arange(len(codes))
+        while len(pending):
+            free = self._keys[slots[pending]] == -1
+            # Of the codes that want the same free slot, the first takes it; the rest probe on.
+            taken, first = np.unique(slots[pending[free]], return_index=True)
+            winners = pending[free][first]
+            self._keys[taken], self._columns[taken] = codes[winners], winners
+            pending = np.setdiff1d(pending, winners, assume_unique=True)
+            slots[pending] = (slots[pending] + np.uint64(1)) & self._mask
+
+    def _slots(self, codes: np.ndarray) -> np.ndarray:
+        return mix64(codes.astype(np.uint64)) & self._mask
+
+    def lookup(self, codes: np.ndarray) -> np.ndarray:
+        """Each code's column, -1 for codes not in the table."""
+        slots = self._slots(codes)
+        keys = self._keys[slots]
+        found = np.where(keys == codes, self._columns[slots], -1)
+        # The first probe settles most codes; the rest (a collision on the way) probe on.
+        active = np.flatnonzero((found < 0) & (keys != -1))
+        slots = (slots[active] + np.uint64(1)) & self._mask
+        while len(active):
+            keys = self._keys[slots]
+            hit = keys == codes[active]
+            found[active[hit]] = self._columns[slots[hit]]
+            going = ~hit & (keys != -1)  # an empty slot ends a miss
+            active, slots = active[going], (slots[going] + np.uint64(1)) & self._mask
+        return found
 
 
 def _check_kind(kind: type[FeatureSpace], config: FeatureConfig) -> None:

@@ -24,24 +24,12 @@ import pyarrow as pa
 import scipy.sparse as sp
 
 from critic.errors import ConfigError
-from critic.features import FeatureConfig, FeatureSpace
+from critic.features import FeatureConfig, FeatureSpace, mix64
 from critic.text import TOKENIZER_VERSION, Tokens, Vocabulary
 
 _PRIME = np.uint64(1099511628211)  # FNV-1a's 64-bit prime
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_MIX_1, _MIX_2 = np.uint64(0xFF51AFD7ED558CCD), np.uint64(0xC4CEB9FE1A85EC53)
 _UNIQUE_BELOW = 8  # entries per column below which sorting keys beats two transposes
-
-
-def _finalise(h: np.ndarray) -> np.ndarray:
-    """MurmurHash3's fmix64: every input bit moves every output bit (in place)."""
-    with np.errstate(over="ignore"):
-        h ^= h >> np.uint64(33)
-        h *= _MIX_1
-        h ^= h >> np.uint64(33)
-        h *= _MIX_2
-        h ^= h >> np.uint64(33)
-    return h
 
 
 def hash_words(words: pa.Array) -> np.ndarray:
@@ -73,7 +61,7 @@ def hash_words(words: pa.Array) -> np.ndarray:
         present = lengths > 0
         if present.any():
             sums[present] = np.add.reduceat(term, (offsets[:-1] - offsets[0])[present])
-        return _finalise(sums ^ (lengths.astype(np.uint64) * _GOLDEN))
+        return mix64(sums ^ (lengths.astype(np.uint64) * _GOLDEN))
 
 
 def ngram_hashes(word_hashes: np.ndarray, rows: np.ndarray, n: int
@@ -83,9 +71,9 @@ def ngram_hashes(word_hashes: np.ndarray, rows: np.ndarray, n: int
     if count <= 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint64)
     with np.errstate(over="ignore"):
-        code = _finalise(word_hashes[:count] + np.uint64(n))
+        code = mix64(word_hashes[:count] + np.uint64(n))
         for k in range(1, n):
-            code = _finalise(code * _GOLDEN + word_hashes[k: k + count])
+            code = mix64(code * _GOLDEN + word_hashes[k: k + count])
     inside = rows[:count] == rows[n - 1: n - 1 + count]
     return rows[:count][inside], code[inside]
 
@@ -110,7 +98,7 @@ class HashedFeatureSpace(FeatureSpace):
         _check_hashed(self.config)
         self.vocabulary_ = Vocabulary([], **self._vocabulary_settings())
         self.ngrams_ = np.zeros(0, dtype=np.int64)
-        self._ngram_set = pa.array(self.ngrams_)
+        self._ngram_table = None
         self.idf_ = None
         counts = self._counts(tokens)
         if self.weighting == "tfidf":

@@ -107,7 +107,7 @@ class ParquetWriter:
             schema = pa.schema([*fields, ("label", pa.string()), ("score", pa.float64()),
                                 ("positive_probability", pa.float64()), ("words", pa.int32())])
             self._writer = pq.ParquetWriter(self.path, schema)
-        schema = self._writer.schema_arrow
+        schema = self._writer.schema
         columns = []
         if "id" in schema.names:  # a file of the input without ids: nulls
             columns.append(pa.array(verdicts.ids, pa.string()) if verdicts.ids is not None

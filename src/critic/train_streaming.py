@@ -36,8 +36,8 @@ import numpy as np
 from critic.datasets.stream import Batch
 from critic.errors import ConfigError
 from critic.evaluation import evaluate_probabilities
-from critic.features import FeatureConfig, FeatureSpace
-from critic.hashing import HashedFeatureSpace, _finalise
+from critic.features import FeatureConfig, FeatureSpace, mix64
+from critic.hashing import HashedFeatureSpace
 from critic.models.linear import Fit, LinearConfig, choose_interpolation
 from critic.models.online import AdagradLogistic, ClassSums, Minibatch, OnlineConfig
 from critic.models.registry import LinearModel
@@ -57,7 +57,7 @@ Progress = Callable[[str], None]
 
 def held_out(positions: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     """Whether each review at stream ``positions`` is held out for validation."""
-    mixed = _finalise(positions.astype(np.uint64) + np.uint64(seed * 0x9E3779B97F4A7C15
+    mixed = mix64(positions.astype(np.uint64) + np.uint64(seed * 0x9E3779B97F4A7C15
                                                              % 2**64))
     return mixed < np.uint64(min(fraction, 1.0) * 2.0**64 - 1)
 

