@@ -309,7 +309,7 @@ class _ScoringProgress:
         self.done += len(verdicts.words)
         self._handle.advance(len(verdicts.words))
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *exc: Any) -> None:
         self._bar.__exit__(*exc)
         if self.empty > self._WARNINGS:
             _say(f"warning: {self.empty:,} reviews in all had no words")

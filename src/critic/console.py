@@ -61,8 +61,9 @@ def rate_bar(description: str, total: int | None) -> Iterator[Any]:
     it yields. Without a ``total`` it shows the count and the rate."""
     from rich.progress import TaskProgressColumn, TimeRemainingColumn
 
-    columns = [description, BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
-               _RateColumn(), TimeElapsedColumn(), "left", TimeRemainingColumn()]
+    columns: list[str | ProgressColumn] = [
+        description, BarColumn(), MofNCompleteColumn(), TaskProgressColumn(), _RateColumn(),
+        TimeElapsedColumn(), "left", TimeRemainingColumn()]
     with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar:
         task = bar.add_task(description, total=total)
 

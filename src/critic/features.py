@@ -142,6 +142,7 @@ class FeatureSpace:
 
     #: Whether this class hashes n-grams (:class:`critic.hashing.HashedFeatureSpace`).
     hashes: ClassVar[bool] = False
+    _ngram_table: CodeTable | None
 
     def __init__(self, *, weighting: Weighting = "binary", num_words: int = 10_000,
                  ngram_range: tuple[int, int] = (1, 1), max_ngrams: int = 0,

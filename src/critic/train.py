@@ -279,6 +279,8 @@ def read_stream(stream: ReviewStream) -> Reviews:
     """All of ``stream``'s reviews in memory (what the in-memory path trains on)."""
     texts, labels, ids = [], [], []
     for batch in stream:
+        if batch.labels is None:
+            raise ConfigError(f"{batch.source} has no labels to train on")
         texts.append(batch.texts.arrow)
         labels.append(batch.labels)
         ids.append(batch.ids)

@@ -103,7 +103,7 @@ def fit_streaming_nblr(stream: Iterable[Batch], *, validation_fraction: float,
         val_parts, y_val = _parts(learner, validation)
         chosen, table = choose_interpolation(fit, train_parts, y_train, val_parts, y_val,
                                              linear)
-        coef, intercept = chosen.coef_[0], float(chosen.intercept_[0])
+        coef, intercept = chosen.coef, chosen.intercept
         val_logits = np.concatenate([batch.scores(coef) for batch in validation.read()])
     metrics = {"chosen": {"C": None, "beta": chosen.beta}, "selection": table,
                "validation": evaluate_probabilities(y_val, _sigmoid(val_logits + intercept))}

@@ -129,7 +129,7 @@ class ReviewStream:
         return sum(self._parquet_metadata(path).num_rows for path in self.files)
 
     def _file_batches(self, path: str, position: int) -> Iterator[Batch]:
-        kind = _kind(path)
+        kind = _file_kind(path)
         rows = 0
         try:
             if kind == "jsonl":
@@ -218,7 +218,7 @@ def _resolve(source: str) -> tuple[Any, list[str]]:
         if info.type == fs.FileType.Directory:
             files = _listing(filesystem, path, source)
         elif info.type == fs.FileType.File:
-            _kind(path, strict=True)
+            _file_kind(path)
             return filesystem, [path]
         else:
             raise DataError(f"{source} is not a regular file or folder")
@@ -242,9 +242,13 @@ def _listing(filesystem: Any, base: str, source: str) -> list[str]:
                         info.path[len(base):].split("/") if part)]
 
 
-def _kind(path: str, *, strict: bool = False) -> str | None:
-    kind = FORMATS.get(os.path.splitext(path)[1].lower())
-    if kind is None and strict:
+def _kind(path: str) -> str | None:
+    return FORMATS.get(os.path.splitext(path)[1].lower())
+
+
+def _file_kind(path: str) -> str:
+    kind = _kind(path)
+    if kind is None:
         raise DataError(f"{path}: unknown file type; use one of {', '.join(sorted(FORMATS))}")
     return kind
 
@@ -348,14 +352,17 @@ def _labels(column: pa.Array, path: str, first_row: int) -> np.ndarray:
         raise DataError(re.sub(r"in row \d+", f"in row {row}", str(exc))) from None
 
 
-def _read_error(exc: Exception, path: str, kind: str, rows_before: int) -> DataError:
+def _read_error(exc: BaseException, path: str, kind: str, rows_before: int) -> DataError:
     """A reader's failure as one line naming the file and, where known, the row."""
-    if isinstance(exc, DataError):
-        return exc
     message = (str(exc).splitlines() or [type(exc).__name__])[0]
+    if "CSV parse error" in message:
+        message = message[message.index("CSV parse error"):]
     csv_row = re.search(r"Row #(\d+)", message)
+    json_row = re.search(r"JSON parse error: .* in row (\d+)", message)
     if csv_row:  # Arrow counts the header as row 1
         where = f"row {int(csv_row.group(1)) - 1}"
+    elif json_row:  # counted from 0
+        where = f"row {int(json_row.group(1)) + 1}"
     else:
         where = f"after row {rows_before}" if rows_before else "at its start"
     if "utf8" in message.lower() or "utf-8" in message.lower():

@@ -130,31 +130,43 @@ class NBLogisticRegression(BinaryClassifierMixin, BaseEstimator):
 
 def select_nblr(x_train: sp.csr_matrix, y_train: np.ndarray, x_val: sp.csr_matrix,
                 y_val: np.ndarray, config: LinearConfig | None = None
-                ) -> tuple[NBLogisticRegression, list[dict[str, float]]]:
+                ) -> tuple[NBLogisticRegression, list[dict[str, Any]]]:
     """Try every ``(C, beta)`` of ``config`` on the validation split; return the best model
     (fitted on ``x_train``) and the table of validation accuracies and log-losses.
 
     Ties in accuracy go to the lower validation log-loss.
     """
     config = config or LinearConfig()
-    table, candidates = [], []
+    table: list[dict[str, Any]] = []
+    candidates: list[_Candidate] = []
     for fit in _fit_many(x_train, y_train, config.c_grid, config.alpha):
         rows, tried = interpolations(fit, _score_parts(fit, x_train), y_train,
                                      _score_parts(fit, x_val), y_val, config.beta_grid)
         table += rows
         candidates += tried
-    model, _ = _best(table, candidates, config.alpha)
+    chosen = _best(table, candidates)
+    model = NBLogisticRegression(C=chosen.c, beta=chosen.beta, alpha=config.alpha)
     model.classes_, model.n_features_in_ = np.array([0, 1]), x_train.shape[1]
-    return model, table
+    return model._set_fitted(chosen.coef, chosen.intercept), table
 
 
 Parts = tuple[np.ndarray, np.ndarray]
 _Candidate = tuple["Fit", float, float, float]
 
 
+@dataclass(frozen=True)
+class Interpolation:
+    """The chosen interpolation of a fit: one weight per feature, NB ratios folded in."""
+
+    coef: np.ndarray  # float32 (d,)
+    intercept: float
+    beta: float
+    c: float  # the fit's C (0.0 for a fit by minibatches, which has none)
+
+
 def interpolations(fit: Fit, train_parts: Parts, y_train: np.ndarray, val_parts: Parts,
                    y_val: np.ndarray, betas: Sequence[float]
-                   ) -> tuple[list[dict[str, float]], list[_Candidate]]:
+                   ) -> tuple[list[dict[str, Any]], list[_Candidate]]:
     """Each interpolation ``beta`` of ``fit``, scaled on the training scores and judged on
     the held-out ones: the table rows and the candidates behind them."""
     table, candidates = [], []
@@ -168,24 +180,22 @@ def interpolations(fit: Fit, train_parts: Parts, y_train: np.ndarray, val_parts:
     return table, candidates
 
 
-def _best(table: list[dict[str, float]], candidates: list[_Candidate], alpha: float
-          ) -> tuple[NBLogisticRegression, dict[str, float]]:
-    """The candidate of highest validation accuracy (ties: lower loss), as a fitted model."""
+def _best(table: list[dict[str, Any]], candidates: list[_Candidate]) -> Interpolation:
+    """The candidate of highest validation accuracy (ties: lower loss)."""
     best = max(range(len(table)),
                key=lambda i: (table[i]["val_accuracy"], -table[i]["val_loss"]))
     fit, beta, scale, bias = candidates[best]
-    model = NBLogisticRegression(C=fit.c, beta=beta, alpha=alpha)
-    return model._set_fitted(_coef(fit, beta, scale), bias), table[best]
+    return Interpolation(_coef(fit, beta, scale), bias, beta, fit.c or 0.0)
 
 
 def choose_interpolation(fit: Fit, train_parts: Parts, y_train: np.ndarray,
                          val_parts: Parts, y_val: np.ndarray, config: LinearConfig
-                         ) -> tuple[NBLogisticRegression, list[dict[str, float]]]:
+                         ) -> tuple[Interpolation, list[dict[str, Any]]]:
     """The best interpolation of one ``fit`` (the streaming path's choice of ``beta``) and
     the table of what each gave on validation."""
     table, candidates = interpolations(fit, train_parts, y_train, val_parts, y_val,
                                        config.beta_grid)
-    return _best(table, candidates, config.alpha)[0], table
+    return _best(table, candidates), table
 
 
 def _fit_many(x: sp.csr_matrix, y: np.ndarray, cs: Sequence[float], alpha: float
