@@ -39,6 +39,7 @@ from _measure import Measurement, measure
 HERE = Path(__file__).parent
 CRITIC = [sys.executable, "-m", "critic"]
 PEERS = [sys.executable, str(HERE / "scale_peers.py")]
+COLOURS = {"critic nblr": "C0", "critic dense": "C4", "fastText": "C1", "scikit-learn": "C2"}
 
 
 def build_corpus(reviews: int, folder: Path) -> tuple[Path, Path]:
@@ -125,23 +126,29 @@ def table(rows: list[dict[str, object]]) -> str:
     return "\n".join(lines)
 
 
-def figure(rows: list[dict[str, object]], path: Path) -> None:
+def figure(rows: list[dict[str, object]], path: Path, budget_mb: float) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
-    panels = (("train", "seconds", "Training time (s)"),
-              ("train", "peak_mb", "Training peak RSS (MB)"),
-              ("predict", "seconds", "Prediction time (s)"))
+    fig, axes = plt.subplots(1, 4, figsize=(18, 4.5))
+    panels = (("train", "seconds", "Training: wall time (s)"),
+              ("train", "peak_mb", "Training: peak RSS (MB)"),
+              ("predict", "seconds", "Prediction: wall time (s)"),
+              ("predict", "peak_mb", "Prediction: peak RSS (MB)"))
     for axis, (kind, key, title) in zip(axes, panels, strict=True):
         for who in dict.fromkeys(r["who"] for r in rows if r["kind"] == kind):
             mine = [r for r in rows if r["kind"] == kind and r["who"] == who]
-            axis.plot([r["reviews"] for r in mine], [r[key] for r in mine], "o-", label=who)
+            axis.plot([r["reviews"] for r in mine], [r[key] for r in mine], "o-", label=who,
+                      color=COLOURS.get(str(who)))
         axis.set(xscale="log", yscale="log", xlabel="reviews", title=title)
+        if key == "peak_mb":
+            axis.set_ylim(100, 10_000)
+            if kind == "train":
+                axis.axhline(budget_mb, color="grey", linestyle="--", label="--memory-budget")
         axis.grid(True, which="both", alpha=0.3)
-        axis.legend()
+        axis.legend(fontsize="small")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
@@ -153,7 +160,16 @@ def main() -> None:
     parser.add_argument("--figure", type=Path, default=HERE.parent / "docs" / "scale.png")
     parser.add_argument("--results", type=Path, default=None,
                         help="Also write the rows as JSON here.")
+    parser.add_argument("--redraw", type=Path, default=None,
+                        help="Print the table and draw the figure from rows saved with "
+                             "--results, without measuring.")
     args = parser.parse_args()
+    budget_mb = _megabytes(args.memory_budget)
+    if args.redraw:
+        rows = json.loads(args.redraw.read_text())
+        print(table(rows))
+        figure(rows, args.figure, budget_mb)
+        return
     work = Path(tempfile.mkdtemp(prefix="critic-scale-"))
     try:
         test = imdb_test(work)
@@ -167,10 +183,16 @@ def main() -> None:
             if args.results:
                 args.results.write_text(json.dumps(rows, indent=2))
         print(table(rows))
-        figure(rows, args.figure)
+        figure(rows, args.figure, budget_mb)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"figure: {args.figure}", file=sys.stderr)
+
+
+def _megabytes(amount: str) -> float:
+    from critic.train import parse_memory
+
+    return parse_memory(amount) / 2**20
 
 
 if __name__ == "__main__":

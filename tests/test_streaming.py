@@ -63,6 +63,9 @@ def test_a_folder_of_mixed_files_streams_in_order_with_positions(tmp_path: Path)
     assert batches[0].ids[:2] == ["r0", "r1"]
     assert stream.count() is None  # CSV and JSON lines do not say
     assert ReviewStream(tmp_path / "data" / "*.parquet").count() == 600
+    # A URI goes through pyarrow's filesystems (s3://, gs://, … where installed).
+    by_uri = ReviewStream((tmp_path / "data").as_uri(), label_column="label")
+    assert [t for b in by_uri for t in b.texts] == texts
 
 
 def test_bad_input_mid_stream_names_the_file_and_the_row(tmp_path: Path) -> None:
