@@ -228,12 +228,18 @@ def test_imdb_through_the_streaming_path(real_data: Path, tmp_path: Path) -> Non
 
 # Predicting as a stream.
 
-def test_predictions_stream_to_parquet_tsv_and_json_alike(tmp_path: Path) -> None:
+def small_nblr(tmp_path: Path) -> Path:
+    """A bundle trained in memory on 400 reviews written to ``tmp_path / "data"``."""
     write_reviews(tmp_path / "data", n=400)
     bundle = tmp_path / "model"
     assert invoke("train", "--model", "nblr", "--input", str(tmp_path / "data"),
                   "--num-words", "40", "--max-ngrams", "100", "--output",
                   str(bundle)).returncode == 0
+    return bundle
+
+
+def test_predictions_stream_to_parquet_tsv_and_json_alike(tmp_path: Path) -> None:
+    bundle = small_nblr(tmp_path)
     outputs = {}
     for name, extra in (("out.parquet", []), ("out.tsv", []), ("out.jsonl", ["--json"])):
         done = invoke("predict", str(bundle), "--input", str(tmp_path / "data"), "--output",
@@ -256,11 +262,7 @@ def test_predictions_stream_to_parquet_tsv_and_json_alike(tmp_path: Path) -> Non
 
 
 def test_a_failed_prediction_stream_leaves_no_output(tmp_path: Path) -> None:
-    write_reviews(tmp_path / "data", n=400)
-    bundle = tmp_path / "model"
-    assert invoke("train", "--model", "nblr", "--input", str(tmp_path / "data"),
-                  "--num-words", "40", "--max-ngrams", "100", "--output",
-                  str(bundle)).returncode == 0
+    bundle = small_nblr(tmp_path)
     (tmp_path / "data" / "d.csv").write_text('text\n"fine"\n"broken",1\n')
     for name in ("new.parquet", "old.tsv"):
         if name == "old.tsv":

@@ -238,18 +238,24 @@ def _from_table(table: pa.Table, source: Path | str, text_column: str,
 def _check_utf8(text: pa.ChunkedArray, source: Path | str, column: str) -> None:
     """Arrow's JSON reader passes bytes that are not UTF-8 into string columns (a file in
     latin-1): find the first such row and name it."""
-    row = 0
+    row = 1
     for chunk in text.chunks:
-        try:
-            chunk.validate(full=True)
-        except pa.ArrowInvalid:
-            for offset, value in enumerate(chunk.cast(pa.large_binary()).to_pylist()):
-                try:
-                    value.decode("utf-8")
-                except UnicodeDecodeError:
-                    raise DataError(f"{source}: column {column!r} in row {row + offset + 1} is "
-                                    "not valid UTF-8; save the file as UTF-8") from None
+        check_utf8(chunk, str(source), column, first_row=row)
         row += len(chunk)
+
+
+def check_utf8(texts: pa.Array, where: str, column: str, *, first_row: int = 1) -> None:
+    """Refuse a string array holding bytes that are not UTF-8, naming the row (``texts[0]``
+    being row ``first_row``)."""
+    try:
+        texts.validate(full=True)
+    except pa.ArrowInvalid:
+        for offset, value in enumerate(texts.cast(pa.large_binary()).to_pylist()):
+            try:
+                value.decode("utf-8")
+            except UnicodeDecodeError:
+                raise DataError(f"{where}: column {column!r} in row {first_row + offset} is "
+                                "not valid UTF-8; save the file as UTF-8") from None
 
 
 def _read_lines(source: Path) -> list[str]:

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from critic._reading import require_file_or_folder
-from critic.datasets.files import FORMATS, Reviews, check_nesting, parse_labels
+from critic.datasets.files import FORMATS, Reviews, check_nesting, check_utf8, parse_labels
 from critic.errors import DataError
 from critic.text import TextColumn, arrow_strings
 
@@ -317,15 +317,7 @@ def _checked_texts(column: pa.Array, path: str, first_row: int, name: str) -> pa
     if column.null_count:
         row = int(pc.index(pc.is_null(column), True).as_py())
         raise DataError(f"{path}: column {name!r} is empty in row {first_row + row}")
-    try:
-        column.validate(full=True)
-    except pa.ArrowInvalid:
-        for offset, value in enumerate(column.cast(pa.large_binary()).to_pylist()):
-            try:
-                value.decode("utf-8")
-            except UnicodeDecodeError:
-                raise DataError(f"{path}: column {name!r} in row {first_row + offset} is not "
-                                "valid UTF-8; save the file as UTF-8") from None
+    check_utf8(column, path, name, first_row=first_row)
     return column if column.type == pa.large_string() else column.cast(pa.large_string())
 
 
