@@ -59,7 +59,7 @@ def held_out(positions: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     """Whether each review at stream ``positions`` is held out for validation."""
     mixed = mix64(positions.astype(np.uint64) + np.uint64(seed * 0x9E3779B97F4A7C15
                                                              % 2**64))
-    return mixed < np.uint64(min(fraction, 1.0) * 2.0**64 - 1)
+    return mixed < np.uint64(min(int(fraction * 2**64), 2**64 - 1))
 
 
 @dataclass(frozen=True)
@@ -81,9 +81,9 @@ def fit_streaming_nblr(stream: Iterable[Batch], *, validation_fraction: float,
     """Fit ``nblr`` on a labelled ``stream`` in bounded memory (see the module docstring)."""
     linear, online = linear or LinearConfig(), online or OnlineConfig()
     featurizer = HashedFeatureSpace.from_config(features).fit([])
-    with tempfile.TemporaryDirectory(prefix="critic-spill-") as folder:
-        train, validation = _Spill(os.path.join(folder, "train")), _Spill(
-            os.path.join(folder, "validation"))
+    with tempfile.TemporaryDirectory(prefix="critic-spill-") as folder, \
+            _Spill(os.path.join(folder, "train")) as train, \
+            _Spill(os.path.join(folder, "validation")) as validation:
         started = time.perf_counter()
         sums = _read_stream(stream, featurizer, validation_fraction, online, train,
                             validation)
@@ -212,9 +212,15 @@ class _Spill:
     training reviews' features cost disk, not memory."""
 
     def __init__(self, path: str) -> None:
-        self._file = open(path, "w+b")  # noqa: SIM115  # closed with its folder's removal
+        self._file = open(path, "w+b")  # noqa: SIM115  # closed by __exit__
         self._index: list[tuple[int, int, int, int]] = []  # offset, columns, nnz, rows
         self.reviews = 0
+
+    def __enter__(self) -> _Spill:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._file.close()
 
     def __len__(self) -> int:
         return len(self._index)
