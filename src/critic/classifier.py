@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -23,6 +23,8 @@ from critic.models.config import NetworkConfig, TrainConfig, check_positive
 from critic.models.network import Network
 
 _EVAL_BATCH = 8192
+#: Features and 0/1 labels of a minibatch.
+Batch = tuple[sp.csr_matrix, np.ndarray]
 
 
 @dataclass
@@ -136,7 +138,46 @@ class Classifier:
              validation_data: tuple[sp.csr_matrix, np.ndarray] | None, patience: int | None,
              callbacks: Sequence[Callback]) -> History:
         batch = self.training.batch_size
-        steps = -(-x.shape[0] // batch)
+
+        def epoch_batches(rng: np.random.Generator) -> Iterator[Batch]:
+            order = rng.permutation(x.shape[0])
+            shuffled_x, shuffled_y = x[order], y[order]
+            for start in range(0, x.shape[0], batch):
+                yield row_block(shuffled_x, start, start + batch), shuffled_y[start:start + batch]
+
+        validate = None if validation_data is None else (lambda: self.evaluate(*validation_data))
+        return self._epochs(epoch_batches, -(-x.shape[0] // batch), epochs, validate, patience,
+                            callbacks)
+
+    def fit_batches(self, epoch_batches: Callable[[np.random.Generator], Iterable[Batch]], *,
+                    steps: int, epochs: int = 20,
+                    validation_batches: Callable[[], Iterable[Batch]] | None = None,
+                    patience: int | None = None, callbacks: Sequence[Callback] = ()
+                    ) -> History:
+        """:meth:`fit` from minibatches that need not fit in memory (read from disk, say).
+
+        Args:
+            epoch_batches: given this epoch's random generator, the ``(x, y)`` minibatches
+                of one epoch, in the order to train on them.
+            steps: minibatches per epoch (for progress bars).
+            validation_batches: the held-out ``(x, y)`` minibatches, scored after each epoch.
+        """
+        check_positive("epochs", epochs)
+        if patience is not None:
+            check_positive("patience", patience)
+            if validation_batches is None:
+                raise ConfigError("early stopping (patience) needs validation data")
+        validate = None if validation_batches is None else (
+            lambda: self.evaluate_batches(validation_batches()))
+        with _single_threaded():
+            return self._epochs(
+                lambda rng: (_check_xy(xb, yb, self.config.input_dim)
+                             for xb, yb in epoch_batches(rng)),
+                steps, epochs, validate, patience, callbacks)
+
+    def _epochs(self, epoch_batches: Callable[[np.random.Generator], Iterable[Batch]],
+                steps: int, epochs: int, validate: Callable[[], list[float]] | None,
+                patience: int | None, callbacks: Sequence[Callback]) -> History:
         rng = np.random.default_rng([self.training.seed, self._fitted_epochs])
         stopper = _EarlyStopping(self.network, patience) if patience is not None else None
         history = History()
@@ -144,10 +185,9 @@ class Classifier:
             cb.on_train_begin(epochs, steps)
         for epoch in range(1, epochs + 1):
             started = time.perf_counter()
-            order = rng.permutation(x.shape[0])
-            logs = self._train_epoch(x[order], y[order], batch, epoch, callbacks)
-            if validation_data is not None:
-                val_loss, val_accuracy = self.evaluate(*validation_data)
+            logs = self._train_epoch(epoch_batches(rng), epoch, callbacks)
+            if validate is not None:
+                val_loss, val_accuracy = validate()
                 logs |= {"val_loss": val_loss, "val_accuracy": val_accuracy}
             self._fitted_epochs += 1
             history.append(epoch, logs, time.perf_counter() - started)
@@ -162,23 +202,24 @@ class Classifier:
             cb.on_train_end()
         return history
 
-    def _train_epoch(self, x: sp.csr_matrix, y: np.ndarray, batch: int, epoch: int,
+    def _train_epoch(self, batches: Iterable[Batch], epoch: int,
                      callbacks: Sequence[Callback]) -> dict[str, float]:
         self.network.train()
-        targets = torch.from_numpy(y)
         loss_sum = correct = 0.0
-        for step, start in enumerate(range(0, x.shape[0], batch), start=1):
-            stop = min(start + batch, x.shape[0])
-            logits = self.network(row_block(x, start, stop))
-            loss = self._loss(logits, targets[start:stop])
+        seen = 0
+        for step, (x, y) in enumerate(batches, start=1):
+            targets = torch.from_numpy(y)
+            logits = self.network(x)
+            loss = self._loss(logits, targets)
             self._optimizer.zero_grad(set_to_none=True)
             loss.backward()  # type: ignore[no-untyped-call]  # torch leaves it bare
             self._optimizer.step()
-            loss_sum += loss.item() * (stop - start)
-            correct += float(((logits > 0) == (targets[start:stop] > 0.5)).sum())
+            loss_sum += loss.item() * len(y)
+            correct += float(((logits > 0) == (targets > 0.5)).sum())
+            seen += len(y)
             for cb in callbacks:
                 cb.on_batch_end(epoch, step)
-        return {"loss": loss_sum / x.shape[0], "accuracy": correct / x.shape[0]}
+        return {"loss": loss_sum / seen, "accuracy": correct / seen}
 
     def _loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         if self.training.loss == "mse":
@@ -212,9 +253,21 @@ class Classifier:
     def evaluate(self, x: sp.csr_matrix, y: np.ndarray) -> list[float]:
         """``[loss, accuracy]`` over the whole of ``(x, y)``, as Keras's ``model.evaluate``."""
         x, y = _check_xy(x, y, self.config.input_dim)
-        logits = torch.from_numpy(self.decision_function(x))
-        loss = float(self._loss(logits, torch.from_numpy(y)))
-        accuracy = float(((logits > 0).numpy() == (y > 0.5)).mean())
+        return self._loss_and_accuracy(self.decision_function(x), y)
+
+    def evaluate_batches(self, batches: Iterable[Batch]) -> list[float]:
+        """:meth:`evaluate` over ``(x, y)`` minibatches, as if they were one matrix."""
+        logits, labels = [], []
+        for x, y in batches:
+            x, y = _check_xy(x, y, self.config.input_dim)
+            logits.append(self.decision_function(x))
+            labels.append(y)
+        return self._loss_and_accuracy(np.concatenate(logits), np.concatenate(labels))
+
+    @torch.no_grad()
+    def _loss_and_accuracy(self, logits: np.ndarray, y: np.ndarray) -> list[float]:
+        loss = float(self._loss(torch.from_numpy(logits), torch.from_numpy(y)))
+        accuracy = float(((logits > 0) == (y > 0.5)).mean())
         return [loss, accuracy]
 
 
