@@ -45,10 +45,15 @@ from critic.models.online import OnlineConfig
 from critic.models.registry import LinearModel, ModelType, NetworkModel
 from critic.runs import RUN_FILE, RunFolder, RunRecord
 from critic.text import TextColumn, Vocabulary
-from critic.train_streaming import STREAM_FEATURES, StreamFit, fit_streaming_nblr
+from critic.train_streaming import (
+    STREAM_FEATURES,
+    fit_streaming_nblr,
+    fit_streaming_network,
+    sigmoid,
+)
 
 if TYPE_CHECKING:  # PyTorch is imported only when a network is trained
-    from critic.classifier import Callback, History
+    from critic.classifier import Callback, Classifier, History
 
 #: Models made of a feature configuration and a network; the others are linear.
 NETWORK_MODELS = ("dense", "tfidf-dense")
@@ -250,12 +255,14 @@ def train_bundle(options: TrainOptions, output: str | os.PathLike[str], *,
         if needed > budget:
             progress(f"the reviews need ~{needed / 2**30:.1f} GB in memory, over the budget "
                      f"of {budget / 2**30:.1f} GB: training from the stream")
-            return _write(options, folder, _streamed(options, stream, progress), overwrite)
+            return _write(options, folder, _streamed(options, stream, progress, callbacks),
+                          overwrite)
         reviews = read_stream(stream)
     if reviews is None and in_memory_estimate(options.model, _IMDB_TEXT_BYTES) > budget:
         progress(f"IMDB needs ~{in_memory_estimate(options.model, _IMDB_TEXT_BYTES) / 2**30:.1f}"
                  f" GB in memory, over the budget: training from the stream")
-        return _write(options, folder, _imdb_streamed(options, data, progress), overwrite)
+        return _write(options, folder, _imdb_streamed(options, data, progress, callbacks),
+                      overwrite)
     split = _imdb_split(options, data) if reviews is None else _file_split(options, reviews)
     fitted = (_fit_linear(options, split) if options.is_linear
               else _fit_network(options, split, callbacks))
@@ -306,57 +313,79 @@ def _stream_fraction(options: TrainOptions, total: int | None, default: float) -
     return _validation_count(options, total, size) / total
 
 
-def _streamed(options: TrainOptions, stream: ReviewStream, progress: Callable[[str], None]
-              ) -> tuple[FeatureSpace, _Fitted, dict[str, Any]]:
+@dataclass(frozen=True)
+class _Streamed:
+    """A model trained from a stream, as the bundle and the IMDB test need it."""
+
+    featurizer: FeatureSpace
+    fitted: _Fitted
+    reviews: int
+    held_out: int
+    logits: Callable[[sp.csr_matrix], np.ndarray]
+
+
+def _streamed(options: TrainOptions, stream: ReviewStream, progress: Callable[[str], None],
+              callbacks: Sequence[Callback]) -> tuple[FeatureSpace, _Fitted, dict[str, Any]]:
     fraction = _stream_fraction(options, stream.count(), 0.2)
-    checksum = _StreamChecksum()
-    fit = _fit_stream(options, checksum.watch(stream), fraction, progress)
-    return fit.featurizer, _stream_fitted(fit), {
-        "source": stream.source, "reviews": fit.reviews, "checksum": checksum.hexdigest(),
-        "validation": _stream_validation(fit, fraction, options)}
+    checksum, watched = _StreamChecksum(), []
+
+    def passes() -> Iterable[Batch]:  # the first pass is checksummed, the others not
+        watched.append(True)
+        return checksum.watch(stream) if len(watched) == 1 else iter(stream)
+
+    trained = _train_stream(options, passes, fraction, progress, callbacks)
+    return trained.featurizer, trained.fitted, {
+        "source": stream.source, "reviews": trained.reviews, "checksum": checksum.hexdigest(),
+        "validation": _stream_validation(trained.held_out, fraction, options)}
 
 
-def _imdb_streamed(options: TrainOptions, data: Any, progress: Callable[[str], None]
+def _imdb_streamed(options: TrainOptions, data: Any, progress: Callable[[str], None],
+                   callbacks: Sequence[Callback]
                    ) -> tuple[FeatureSpace, _Fitted, dict[str, Any]]:
     from critic.datasets.corpus import load_corpus
 
     corpus = load_corpus(data)
     train, test = corpus.subset("train"), corpus.subset("test")
     order = training_order(len(train))
+    texts, labels = train.texts.take(order).arrow, train.labels[order].astype(np.uint8)
     fraction = _stream_fraction(options, len(train), options.imdb_validation)
-    fit = _fit_stream(options, array_batches(train.texts.take(order).arrow,
-                                             train.labels[order].astype(np.uint8),
-                                             source="imdb"), fraction, progress)
-    logits = np.concatenate([fit.model.logits(fit.featurizer.transform(batch.texts))
+    trained = _train_stream(options, lambda: array_batches(texts, labels, source="imdb"),
+                            fraction, progress, callbacks)
+    logits = np.concatenate([trained.logits(trained.featurizer.transform(batch.texts))
                              for batch in array_batches(test.texts.arrow, None, source="imdb")])
-    fitted = _stream_fitted(fit)
-    fitted.metrics["test"] = evaluate_probabilities(test.labels.astype(np.uint8),
-                                                    1.0 / (1.0 + np.exp(-logits)))
-    return fit.featurizer, fitted, {
+    trained.fitted.metrics["test"] = evaluate_probabilities(test.labels.astype(np.uint8),
+                                                            sigmoid(logits))
+    return trained.featurizer, trained.fitted, {
         "source": "imdb", "checksum": corpus.checksum,
-        "validation": _stream_validation(fit, fraction, options) | {
+        "validation": _stream_validation(trained.held_out, fraction, options) | {
             "order": "load_data seed 113, then held out by a hash of the position"}}
 
 
-def _fit_stream(options: TrainOptions, batches: Iterable[Batch], fraction: float,
-                progress: Callable[[str], None]) -> StreamFit:
-    if not options.is_linear:
-        raise ConfigError(f"{options.model} does not train from a stream yet; give a larger "
-                          "--memory-budget, fewer reviews, or --model nblr",
-                          parameter="memory_budget")
-    features = dataclasses.replace(STREAM_FEATURES, ngram_range=options.features.ngram_range)
-    return fit_streaming_nblr(batches, validation_fraction=fraction, linear=options.linear,
-                              online=OnlineConfig(seed=options.training.seed),
-                              features=features, progress=progress)
+def _train_stream(options: TrainOptions, passes: Callable[[], Iterable[Batch]],
+                  fraction: float, progress: Callable[[str], None],
+                  callbacks: Sequence[Callback]) -> _Streamed:
+    """Train ``options.model`` from a stream; ``passes()`` reads it once more."""
+    if options.is_linear:
+        features = dataclasses.replace(STREAM_FEATURES,
+                                       ngram_range=options.features.ngram_range)
+        fit = fit_streaming_nblr(passes(), validation_fraction=fraction, linear=options.linear,
+                                 online=OnlineConfig(seed=options.training.seed),
+                                 features=features, progress=progress)
+        fitted = _Fitted(fit.model, dict(fit.metrics), fit.training | {"streamed": True})
+        return _Streamed(fit.featurizer, fitted, fit.reviews, fit.held_out, fit.model.logits)
+    net = fit_streaming_network(passes, features=options.features, network=options.network,
+                                training=options.training, epochs=options.epochs,
+                                patience=options.patience, validation_fraction=fraction,
+                                callbacks=callbacks, progress=progress)
+    fitted = _network_fitted(options, net.classifier, net.history, net.validation)
+    fitted.training["streamed"] = True
+    return _Streamed(net.featurizer, fitted, net.reviews, net.held_out,
+                     net.classifier.decision_function)
 
 
-def _stream_fitted(fit: StreamFit) -> _Fitted:
-    return _Fitted(fit.model, dict(fit.metrics), fit.training | {"streamed": True})
-
-
-def _stream_validation(fit: StreamFit, fraction: float, options: TrainOptions
+def _stream_validation(held_out: int, fraction: float, options: TrainOptions
                        ) -> dict[str, Any]:
-    return {"reviews": fit.held_out, "fraction": fraction,
+    return {"reviews": held_out, "fraction": fraction,
             "order": f"stream position hashed with seed {options.training.seed}",
             "trained_on_after_choice": False}
 
@@ -384,27 +413,35 @@ class _StreamChecksum:
 def _fit_network(options: TrainOptions, split: _Split, callbacks: Sequence[Callback]
                  ) -> _Fitted:
     from critic.classifier import Classifier
-    from critic.figures import render_history
 
     network = dataclasses.replace(options.network, input_dim=split.featurizer.dimension)
     model = Classifier(network, options.training)
     history = model.fit(split.x_train, split.y_train, epochs=options.epochs,
                         validation_data=(split.x_val, split.y_val), patience=options.patience,
                         callbacks=callbacks)
+    fitted = _network_fitted(options, model, history,
+                             evaluate_probabilities(split.y_val, model.predict_proba(split.x_val)))
+    fitted.metrics.update(_test_metrics(model.predict_proba, split))
+    return fitted
+
+
+def _network_fitted(options: TrainOptions, model: Classifier, history: History,
+                    validation: dict[str, Any]) -> _Fitted:
+    """A trained network as a bundle stores it, with its curves and figures."""
+    from critic.figures import render_history
+
     kept = history.best_weights_epoch or history.epoch[-1]
     metrics: dict[str, Any] = {
         "kept_epoch": kept,
-        "validation": evaluate_probabilities(split.y_val, model.predict_proba(split.x_val)) | {
-            "best_loss_epoch": history.best_epoch("val_loss")},
+        "validation": validation | {"best_loss_epoch": history.best_epoch("val_loss")},
         "history": history.history,
     }
-    metrics |= _test_metrics(model.predict_proba, split)
     training = options.training.to_dict() | {
         "epochs": options.epochs, "patience": options.patience,
         "epochs_run": len(history.epoch), "kept_epoch": kept}
     figures = render_history(history.history, history.epoch, formats=("png",))
-    return _Fitted(NetworkModel(network, model.state_arrays()), metrics, training, figures,
-                   history)
+    return _Fitted(NetworkModel(model.config, model.state_arrays()), metrics, training,
+                   figures, history)
 
 
 def _fit_linear(options: TrainOptions, split: _Split) -> _Fitted:

@@ -22,26 +22,29 @@ at the end, failed runs included.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 import time
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from critic.datasets.stream import Batch
 from critic.errors import ConfigError
 from critic.evaluation import evaluate_probabilities
 from critic.features import FeatureConfig, FeatureSpace, mix64
 from critic.hashing import HashedFeatureSpace
+from critic.models.config import NetworkConfig, TrainConfig
 from critic.models.linear import Fit, LinearConfig, choose_interpolation
 from critic.models.online import AdagradLogistic, ClassSums, Minibatch, OnlineConfig
 from critic.models.registry import LinearModel
-from critic.text import Ragged, TextColumn
+from critic.text import Ragged, TextColumn, Vocabulary, tokenize_texts
 
 #: The streaming ``nblr``'s features: words, bigrams and trigrams hashed into 2**22 columns.
 STREAM_FEATURES = FeatureConfig(weighting="binary", num_words=1 << 22, ngram_range=(1, 3),
@@ -106,7 +109,7 @@ def fit_streaming_nblr(stream: Iterable[Batch], *, validation_fraction: float,
         coef, intercept = chosen.coef, chosen.intercept
         val_logits = np.concatenate([batch.scores(coef) for batch in validation.read()])
     metrics = {"chosen": {"C": None, "beta": chosen.beta}, "selection": table,
-               "validation": evaluate_probabilities(y_val, _sigmoid(val_logits + intercept))}
+               "validation": evaluate_probabilities(y_val, sigmoid(val_logits + intercept))}
     training = linear.to_dict() | online.to_dict() | {
         "beta": chosen.beta, "solver": "Adagrad minibatches over a stream (critic.models.online)",
         "trained_on": train.reviews, "held_out": validation.reviews}
@@ -114,8 +117,87 @@ def fit_streaming_nblr(stream: Iterable[Batch], *, validation_fraction: float,
                      training, train.reviews + validation.reviews, validation.reviews)
 
 
-def _sigmoid(logits: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-logits))
+@dataclass(frozen=True)
+class StreamNetworkFit:
+    """What :func:`fit_streaming_network` returns."""
+
+    classifier: Any  # critic.classifier.Classifier (PyTorch is imported only here)
+    history: Any  # critic.classifier.History
+    featurizer: FeatureSpace
+    validation: dict[str, Any]
+    reviews: int
+    held_out: int
+
+
+def fit_streaming_network(stream: Callable[[], Iterable[Batch]], *, features: FeatureConfig,
+                          network: NetworkConfig, training: TrainConfig, epochs: int,
+                          patience: int | None, validation_fraction: float,
+                          callbacks: Sequence[Any] = (),
+                          progress: Progress = lambda message: None) -> StreamNetworkFit:
+    """Train a network on word features from a labelled ``stream`` in bounded memory: one
+    pass counts the words (the vocabulary; a dictionary as large as the distinct words, not
+    the reviews), one pass featurises, splits and spills minibatches, then every epoch reads
+    them back in a new order. ``stream()`` starts a new pass over the same reviews."""
+    from critic.classifier import Classifier
+
+    if features.ngram_range != (1, 1) or features.weighting != "binary" or features.hashing:
+        raise ConfigError("only word features (multi-hot, as the book's dense model) train "
+                          "from a stream yet; give a larger --memory-budget",
+                          parameter="memory_budget")
+    started = time.perf_counter()
+    featurizer = FeatureSpace.from_fitted(features, _streamed_vocabulary(stream(), features))
+    online = OnlineConfig(batch_size=training.batch_size, seed=training.seed)
+    with tempfile.TemporaryDirectory(prefix="critic-spill-") as folder, \
+            _Spill(os.path.join(folder, "train")) as train, \
+            _Spill(os.path.join(folder, "validation")) as validation:
+        _read_stream(stream(), featurizer, validation_fraction, online, train, validation)
+        progress(f"read {train.reviews + validation.reviews:,} reviews twice "
+                 f"({validation.reviews:,} held out) in {time.perf_counter() - started:.1f} s")
+        if not len(validation) or not len(train):
+            raise ConfigError("the validation split left no reviews on one side; give "
+                              "more reviews or another --validation-size")
+        width = featurizer.dimension
+        classifier = Classifier(dataclasses.replace(network, input_dim=width), training)
+        history = classifier.fit_batches(
+            lambda rng: (_dense_rows(b, width) for b in train.read(rng.permutation(len(train)))),
+            steps=len(train), epochs=epochs, patience=patience, callbacks=callbacks,
+            validation_batches=lambda: (_dense_rows(b, width) for b in validation.read()))
+        logits, labels = [], []
+        for x, y in (_dense_rows(b, width) for b in validation.read()):
+            logits.append(classifier.decision_function(x))
+            labels.append(y)
+    validation_metrics = evaluate_probabilities(
+        np.concatenate(labels).astype(np.uint8), sigmoid(np.concatenate(logits)))
+    return StreamNetworkFit(classifier, history, featurizer, validation_metrics,
+                            train.reviews + validation.reviews, validation.reviews)
+
+
+def _streamed_vocabulary(stream: Iterable[Batch], features: FeatureConfig) -> Vocabulary:
+    """The vocabulary of every review in ``stream``, counted batch by batch: the same words,
+    counts and ranks as :meth:`Vocabulary.fit` on all of them at once."""
+    counts: Counter[str] = Counter()
+    for batch in stream:
+        tokens = tokenize_texts(batch.texts)
+        counts.update(dict(zip(tokens.words.to_pylist(), tokens.counts().tolist(),
+                               strict=True)))
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return Vocabulary([w for w, _ in ranked], [c for _, c in ranked],
+                      num_words=features.num_words, start_char=features.start_char,
+                      oov_char=features.oov_char)
+
+
+def _dense_rows(batch: Minibatch, width: int) -> tuple[sp.csr_matrix, np.ndarray]:
+    """A spilled minibatch as the network takes it: multi-hot rows of the full width."""
+    local = batch.local
+    x = sp.csr_matrix((local.data, batch.columns[local.indices], local.indptr),
+                      shape=(len(batch), width))
+    return x, batch.labels.astype(np.float32)
+
+
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    from scipy.special import expit  # no overflow warning for large negative logits
+
+    return np.asarray(expit(logits.astype(np.float64)))
 
 
 def _parts(learner: AdagradLogistic, spill: _Spill
