@@ -1,4 +1,5 @@
-"""``critic train`` in bounded memory: ``nblr`` learned from a stream of reviews.
+"""``critic train`` in bounded memory: ``nblr`` (and, at the end, the networks on word
+features: :func:`fit_streaming_network`) learned from a stream of reviews.
 
 Used when the reviews do not fit the memory budget (:mod:`critic.train` decides). Memory
 holds one batch of reviews and a few float64 arrays as wide as the feature space (2**22
