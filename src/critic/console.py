@@ -63,7 +63,7 @@ def rate_bar(description: str, total: int | None) -> Iterator[Any]:
 
     columns: list[str | ProgressColumn] = [
         description, BarColumn(), MofNCompleteColumn(), TaskProgressColumn(), _RateColumn(),
-        TimeElapsedColumn(), "left", TimeRemainingColumn()]
+        TimeElapsedColumn(), "elapsed,", TimeRemainingColumn(), "left"]
     with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar:
         task = bar.add_task(description, total=total)
 
