@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -86,7 +86,7 @@ class Prediction:
         """A JSON line, or a TSV line: id (when there is one), label, score, P(positive)."""
         if as_json:
             return json.dumps(self.to_dict()) + "\n"
-        fields = ([_tsv_field(self.id)] if self.id is not None else []) + [
+        fields = ([tsv_field(self.id)] if self.id is not None else []) + [
             self.label, f"{self.score:.6f}", f"{self.positive_probability:.6f}"]
         return "\t".join(fields) + "\n"
 
@@ -94,7 +94,7 @@ class Prediction:
 _TSV_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
-def _tsv_field(value: str) -> str:
+def tsv_field(value: str) -> str:
     r"""A value that cannot break a TSV line: backslash, tab, newline and carriage return
     escaped as ``\\``, ``\t``, ``\n``, ``\r`` (PostgreSQL's and MySQL's text format)."""
     return value.translate(_TSV_ESCAPES)
@@ -248,21 +248,6 @@ def pipeline_output(predictions: Sequence[Prediction], *, single: bool,
                           parameter="top_k")
     ranked = [p.ranked()[:top_k] for p in predictions]
     return ranked[0] if single else ranked
-
-
-def predict_reviews(predictor: Predictor, texts: Sequence[str], ids: Sequence[str] | None = None,
-                    *, batch_size: int = 25_000,
-                    on_batch: Callable[[int], None] = lambda scored: None
-                    ) -> Iterator[Prediction]:
-    """:meth:`Predictor.predictions` batch by batch (``on_batch`` is told how many reviews
-    each scored), so a caller can write results as they come."""
-    from critic.models.config import check_positive
-
-    check_positive("batch_size", batch_size)
-    for start in range(0, len(texts), batch_size):
-        chunk = texts[start:start + batch_size]
-        yield from predictor.predictions(chunk, ids[start:start + batch_size] if ids else None)
-        on_batch(len(chunk))
 
 
 def load(path: str | os.PathLike[str]) -> Predictor:

@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 from critic._atomic import atomic_path
 from critic.datasets.stream import Batch
 from critic.errors import OutputError
-from critic.predict import Predictor, _tsv_field
+from critic.predict import Predictor, tsv_field
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ class LinesWriter:
 
     @staticmethod
     def _tsv_lines(v: Verdicts) -> Iterator[str]:
-        ids = [_tsv_field(i) + "\t" for i in v.ids] if v.ids is not None else None
+        ids = [tsv_field(i) + "\t" for i in v.ids] if v.ids is not None else None
         for k, (name, score, positive) in enumerate(zip(
                 v.names(), v.scores.tolist(), v.positive.tolist(), strict=True)):
             yield f"{ids[k] if ids else ''}{name}\t{score:.6f}\t{positive:.6f}\n"
