@@ -11,6 +11,7 @@ book's vectors); n-grams of length 2-3, when asked for, follow in columns
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar, Literal, Self
@@ -32,6 +33,7 @@ from critic.text import (
 Weighting = Literal["binary", "count", "tfidf"]
 _HASH_LOOKUP_FROM = 100_000  # n-gram codes; below, binary search beats the hash table
 _MIX_1, _MIX_2 = np.uint64(0xFF51AFD7ED558CCD), np.uint64(0xC4CEB9FE1A85EC53)
+_TABLE_LOCK = threading.Lock()
 _WEIGHTINGS = ("binary", "count", "tfidf")
 
 
@@ -390,8 +392,9 @@ class FeatureSpace:
             # Binary search: ~0.4 µs a code, and nothing to build first.
             at = np.minimum(np.searchsorted(self.ngrams_, codes), len(self.ngrams_) - 1)
             return np.where(self.ngrams_[at] == codes, at, -1)
-        if self._ngram_table is None:
-            self._ngram_table = CodeTable(self.ngrams_)
+        with _TABLE_LOCK:  # the Predictor's two threads would otherwise both build it
+            if self._ngram_table is None:
+                self._ngram_table = CodeTable(self.ngrams_)
         return self._ngram_table.lookup(codes)
 
     def _ngram_counts(self, occurrences: list[tuple[np.ndarray, np.ndarray]], texts: int
