@@ -215,6 +215,11 @@ def test_the_memory_budget_is_an_amount_and_tfidf_says_it_does_not_stream(
         done = invoke("train", "--input", str(tmp_path / "data"), "--memory-budget", budget,
                       "--output", str(tmp_path / "m"))
         assert done.returncode == 2 and message in done.stderr
+    (tmp_path / "one.csv").write_text("text,label\n" + "good film,1\n" * 50)
+    for model in ("nblr", "dense"):
+        done = invoke("train", "--model", model, "--input", str(tmp_path / "one.csv"),
+                      "--memory-budget", "100M", "--output", str(tmp_path / "m"))
+        assert done.returncode == 2 and "only one label" in done.stderr
     done = invoke("train", "--model", "tfidf-dense", "--input", str(tmp_path / "data"),
                   "--memory-budget", "100M", "--output", str(tmp_path / "m"))
     assert done.returncode == 2 and "only word features" in done.stderr

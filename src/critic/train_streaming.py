@@ -91,9 +91,7 @@ def fit_streaming_nblr(stream: Iterable[Batch], *, validation_fraction: float,
         started = time.perf_counter()
         sums = _read_stream(stream, featurizer, validation_fraction, online, train,
                             validation)
-        if not len(validation) or not len(train):
-            raise ConfigError("the validation split left no reviews on one side; give "
-                              "more reviews or another --validation-size")
+        _check_split(train, validation)
         progress(f"read {train.reviews + validation.reviews:,} reviews "
                  f"({validation.reviews:,} held out) in {time.perf_counter() - started:.1f} s")
         ratios = sums.ratios(linear.alpha, online.min_count)
@@ -154,9 +152,7 @@ def fit_streaming_network(stream: Callable[[], Iterable[Batch]], *, features: Fe
         _read_stream(stream(), featurizer, validation_fraction, online, train, validation)
         progress(f"read {train.reviews + validation.reviews:,} reviews twice "
                  f"({validation.reviews:,} held out) in {time.perf_counter() - started:.1f} s")
-        if not len(validation) or not len(train):
-            raise ConfigError("the validation split left no reviews on one side; give "
-                              "more reviews or another --validation-size")
+        _check_split(train, validation)
         width = featurizer.dimension
         classifier = Classifier(dataclasses.replace(network, input_dim=width), training)
         history = classifier.fit_batches(
@@ -193,6 +189,15 @@ def _dense_rows(batch: Minibatch, width: int) -> tuple[sp.csr_matrix, np.ndarray
     x = sp.csr_matrix((local.data, batch.columns[local.indices], local.indptr),
                       shape=(len(batch), width))
     return x, batch.labels.astype(np.float32)
+
+
+def _check_split(train: _Spill, validation: _Spill) -> None:
+    """Both sides of the split hold reviews, and the training side both labels."""
+    if not len(validation) or not len(train):
+        raise ConfigError("the validation split left no reviews on one side; give more "
+                          "reviews or another --validation-size")
+    if train.positives in (0, train.reviews):
+        raise ConfigError("the reviews have only one label; training needs both")
 
 
 def sigmoid(logits: np.ndarray) -> np.ndarray:
@@ -297,7 +302,7 @@ class _Spill:
     def __init__(self, path: str) -> None:
         self._file = open(path, "w+b")  # noqa: SIM115  # closed by __exit__
         self._index: list[tuple[int, int, int, int]] = []  # offset, columns, nnz, rows
-        self.reviews = 0
+        self.reviews = self.positives = 0
 
     def __enter__(self) -> _Spill:
         return self
@@ -316,6 +321,7 @@ class _Spill:
             self._file.write(np.ascontiguousarray(array).tobytes())
         self._index.append((offset, columns, batch.local.nnz, rows))
         self.reviews += rows
+        self.positives += int(batch.labels.sum())
 
     def read(self, order: Iterable[int] | None = None) -> Iterator[Minibatch]:
         for i in range(len(self)) if order is None else order:
