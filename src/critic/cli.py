@@ -254,6 +254,7 @@ def predict(
     """Label and probability per review: TSV (id, label, score, P(positive)), JSON lines or
     Parquet. Any number of reviews, in constant memory."""
     from critic._atomic import claim_output
+    from critic.console import rate_bar
     from critic.models.config import check_positive
     from critic.predict import load
     from critic.prediction_files import score_stream, write_stream
@@ -263,9 +264,15 @@ def predict(
         claim_output(output, overwrite=True, kind="file")
     model = load(bundle)
     batches, total = _review_batches(texts, input_file, text_column, id_column, batch_size)
-    with _ScoringProgress(total) as progress:
+    wordless = _Wordless()
+    with rate_bar("scoring", total) as bar:
+        def scored(verdicts: Any) -> None:
+            wordless.warn(verdicts.words)
+            bar.advance(len(verdicts.words))
+
         written = write_stream(score_stream(model, batches), output, as_json=as_json,
-                               stdout=sys.stdout, on_batch=progress.update)
+                               stdout=sys.stdout, on_batch=scored)
+    wordless.summarise()
     if output is not None:
         _say(f"wrote {written:,} predictions to {output}")
 
@@ -285,32 +292,24 @@ def _review_batches(texts: list[str] | None, input_file: str | None, text_column
     return reviews_batches(reviews, batch_size), len(reviews)
 
 
-class _ScoringProgress:
-    """A bar with reviews/s and time left on a terminal; warns about reviews without words."""
+class _Wordless:
+    """Warns about reviews without words (scored from the prior): the first ten, then a
+    count, so a corpus full of them does not flood stderr."""
 
     _WARNINGS = 10
 
-    def __init__(self, total: int | None) -> None:
-        self.total, self.done, self.empty = total, 0, 0
+    def __init__(self) -> None:
+        self.seen = self.empty = 0
 
-    def __enter__(self) -> _ScoringProgress:
-        from critic.console import rate_bar
-
-        self._bar = rate_bar("scoring", self.total)
-        self._handle = self._bar.__enter__()
-        return self
-
-    def update(self, verdicts: Any) -> None:
-        for offset in (verdicts.words == 0).nonzero()[0].tolist():
+    def warn(self, words: Any) -> None:
+        for offset in (words == 0).nonzero()[0].tolist():
             self.empty += 1
             if self.empty <= self._WARNINGS:
-                _say(f"warning: review {self.done + offset + 1} has no words; it is scored "
+                _say(f"warning: review {self.seen + offset + 1} has no words; it is scored "
                      "from the model's prior")
-        self.done += len(verdicts.words)
-        self._handle.advance(len(verdicts.words))
+        self.seen += len(words)
 
-    def __exit__(self, *exc: Any) -> None:
-        self._bar.__exit__(*exc)
+    def summarise(self) -> None:
         if self.empty > self._WARNINGS:
             _say(f"warning: {self.empty:,} reviews in all had no words")
 

@@ -183,7 +183,7 @@ class FeatureSpace:
         """
         arrays = arrays or {}
         check_tokenizer_version(tokenizer_version)
-        _check_kind(cls, config)
+        check_kind(cls, config)
         featurizer = cls.from_config(config)
         featurizer.tokenizer_version_ = tokenizer_version
         if vocabulary.settings() != {**featurizer._vocabulary_settings(), "skip_top": 0,
@@ -217,13 +217,13 @@ class FeatureSpace:
 
     def _fit_tokens(self, tokens: Tokens) -> sp.csr_matrix:
         """Fit on ``tokens``; return their counts, which fitting computes on the way."""
-        _check_kind(type(self), self.config)
+        check_kind(type(self), self.config)
         self.vocabulary_ = Vocabulary.fit_tokens(tokens, **self._vocabulary_settings())
         occurrences = self._occurrences(tokens)  # computed once, for fitting and counting
         self.ngrams_ = self._fit_ngrams(occurrences)
         self._ngram_table = None  # built when first needed
         counts = self._counts_of(tokens, occurrences)
-        self.idf_ = _idf(counts) if self.weighting == "tfidf" else None
+        self.idf_ = smooth_idf(counts) if self.weighting == "tfidf" else None
         return counts
 
     @property
@@ -500,11 +500,11 @@ class CodeTable:
         return found
 
 
-def _check_kind(kind: type[FeatureSpace], config: FeatureConfig) -> None:
+def check_kind(kind: type[FeatureSpace], config: FeatureConfig) -> None:
     """Hashed configurations belong to :class:`critic.hashing.HashedFeatureSpace`."""
     if config.hashing != kind.hashes:
         raise ConfigError(f"{kind.__name__} does not do {'' if config.hashing else 'un'}hashed "
-                          "features; build it with critic.hashing.feature_space(config)")
+                          "features; use critic.hashing.HashedFeatureSpace for hashed ones")
 
 
 def _check_ngrams(codes: np.ndarray, config: FeatureConfig, words: int) -> None:
@@ -534,7 +534,7 @@ def _check_idf(idf: np.ndarray | None, config: FeatureConfig, dimension: int) ->
                           f"{None if idf is None else idf.shape}")
 
 
-def _idf(counts: sp.csr_matrix) -> np.ndarray:
+def smooth_idf(counts: sp.csr_matrix) -> np.ndarray:
     """Smooth idf from training counts, as scikit-learn's ``TfidfVectorizer`` computes it."""
     df = np.bincount(counts.indices, minlength=counts.shape[1])
     n = counts.shape[0]

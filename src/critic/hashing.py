@@ -24,12 +24,12 @@ import pyarrow as pa
 import scipy.sparse as sp
 
 from critic.errors import ConfigError
-from critic.features import FeatureConfig, FeatureSpace, mix64
+from critic.features import FeatureConfig, FeatureSpace, check_kind, mix64, smooth_idf
 from critic.text import TOKENIZER_VERSION, Tokens, Vocabulary
 
 _PRIME = np.uint64(1099511628211)  # FNV-1a's 64-bit prime
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_UNIQUE_BELOW = 8  # entries per column below which sorting keys beats two transposes
+_UNIQUE_BELOW = 8  # entries per column below which sorting keys beats SciPy's per-row sort
 
 
 def hash_words(words: pa.Array) -> np.ndarray:
@@ -95,23 +95,20 @@ class HashedFeatureSpace(FeatureSpace):
     hashes = True
 
     def _fit_tokens(self, tokens: Tokens) -> sp.csr_matrix:
-        _check_hashed(self.config)
+        check_kind(type(self), self.config)
         self.vocabulary_ = Vocabulary([], **self._vocabulary_settings())
         self.ngrams_ = np.zeros(0, dtype=np.int64)
         self._ngram_table = None
         self.idf_ = None
         counts = self._counts(tokens)
         if self.weighting == "tfidf":
-            from critic.features import _idf
-
-            self.idf_ = _idf(counts)
+            self.idf_ = smooth_idf(counts)
         return counts
 
     @classmethod
     def from_fitted(cls, config: FeatureConfig, vocabulary: Vocabulary,
                     arrays: dict[str, np.ndarray] | None = None, *,
                     tokenizer_version: int = TOKENIZER_VERSION) -> Self:
-        _check_hashed(config)
         if vocabulary.words:
             raise ConfigError("hashed features keep no vocabulary, yet one is saved")
         return super().from_fitted(config, vocabulary, arrays,
@@ -171,17 +168,6 @@ def _count_matrix(rows: np.ndarray, columns: np.ndarray, texts: int, width: int
                            shape=(texts, width))
     matrix.sum_duplicates()
     return matrix
-
-
-def _check_hashed(config: FeatureConfig) -> None:
-    if not config.hashing:
-        raise ConfigError("a hashed feature space needs hashing=True")
-
-
-def feature_space(config: FeatureConfig | None = None) -> FeatureSpace:
-    """An unfitted feature space for ``config``: hashed when ``config.hashing``."""
-    config = config or FeatureConfig()
-    return (HashedFeatureSpace if config.hashing else FeatureSpace).from_config(config)
 
 
 def fitted_feature_space(config: FeatureConfig, vocabulary: Vocabulary,

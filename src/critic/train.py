@@ -249,20 +249,18 @@ def train_bundle(options: TrainOptions, output: str | os.PathLike[str], *,
     """Train on IMDB (``data``), the user's ``reviews`` (in memory) or ``stream`` and write a
     bundle to ``output``; within ``memory_budget`` bytes (see the module docstring)."""
     folder = RunFolder(output, "train", overwrite=overwrite)  # refused now, not after training
-    budget = memory_budget or default_memory_budget()
-    if stream is not None:
-        needed = in_memory_estimate(options.model, stream.data_bytes)
+    if reviews is None:  # a stream, or IMDB: does it fit the budget in memory?
+        budget = memory_budget or default_memory_budget()
+        needed = in_memory_estimate(options.model, _IMDB_TEXT_BYTES if stream is None
+                                    else stream.data_bytes)
         if needed > budget:
             progress(f"the reviews need ~{needed / 2**30:.1f} GB in memory, over the budget "
                      f"of {budget / 2**30:.1f} GB: training from the stream")
-            return _write(options, folder, _streamed(options, stream, progress, callbacks),
-                          overwrite)
-        reviews = read_stream(stream)
-    if reviews is None and in_memory_estimate(options.model, _IMDB_TEXT_BYTES) > budget:
-        progress(f"IMDB needs ~{in_memory_estimate(options.model, _IMDB_TEXT_BYTES) / 2**30:.1f}"
-                 f" GB in memory, over the budget: training from the stream")
-        return _write(options, folder, _imdb_streamed(options, data, progress, callbacks),
-                      overwrite)
+            trained = (_imdb_streamed(options, data, progress, callbacks) if stream is None
+                       else _streamed(options, stream, progress, callbacks))
+            return _write(options, folder, trained, overwrite)
+        if stream is not None:
+            reviews = read_stream(stream)
     split = _imdb_split(options, data) if reviews is None else _file_split(options, reviews)
     fitted = (_fit_linear(options, split) if options.is_linear
               else _fit_network(options, split, callbacks))
@@ -327,11 +325,11 @@ class _Streamed:
 def _streamed(options: TrainOptions, stream: ReviewStream, progress: Callable[[str], None],
               callbacks: Sequence[Callback]) -> tuple[FeatureSpace, _Fitted, dict[str, Any]]:
     fraction = _stream_fraction(options, stream.count(), 0.2)
-    checksum, watched = _StreamChecksum(), []
+    checksum = _ContentChecksum()
+    first = [checksum.watch(stream)]  # the first pass is checksummed, the others not
 
-    def passes() -> Iterable[Batch]:  # the first pass is checksummed, the others not
-        watched.append(True)
-        return checksum.watch(stream) if len(watched) == 1 else iter(stream)
+    def passes() -> Iterable[Batch]:
+        return first.pop() if first else iter(stream)
 
     trained = _train_stream(options, passes, fraction, progress, callbacks)
     return trained.featurizer, trained.fitted, {
@@ -390,19 +388,23 @@ def _stream_validation(held_out: int, fraction: float, options: TrainOptions
             "trained_on_after_choice": False}
 
 
-class _StreamChecksum:
-    """SHA-256 of the texts and labels of a stream, as :func:`_content_checksum` computes
-    it for reviews in memory (the same data gives the same checksum either way)."""
+class _ContentChecksum:
+    """SHA-256 of the texts and labels trained on, whatever file, folder or stream held
+    them: each text's UTF-8 and a NUL, then all labels as bytes."""
 
     def __init__(self) -> None:
         self._digest = hashlib.sha256()
         self._labels: list[bytes] = []
 
+    def add(self, texts: Iterable[str], labels: np.ndarray | None) -> None:
+        for text in texts:  # one at a time: no copy of all the texts at once
+            self._digest.update(text.encode("utf-8") + b"\0")
+        self._labels.append(b"" if labels is None else labels.tobytes())
+
     def watch(self, stream: Iterable[Batch]) -> Iterator[Batch]:
+        """``stream``'s batches, each added on its way through."""
         for batch in stream:
-            self._digest.update(b"".join(text.encode("utf-8") + b"\0"
-                                         for text in batch.texts))
-            self._labels.append(b"" if batch.labels is None else batch.labels.tobytes())
+            self.add(batch.texts, batch.labels)
             yield batch
 
     def hexdigest(self) -> str:
@@ -540,10 +542,6 @@ def _file_split(options: TrainOptions, reviews: Reviews) -> _Split:
 
 def _content_checksum(reviews: Reviews) -> str:
     """SHA-256 of the texts and labels trained on (whatever file or folder held them)."""
-    digest = hashlib.sha256()
-    for text in reviews.texts:
-        digest.update(text.encode("utf-8") + b"\0")
-    if reviews.labels is not None:
-        digest.update(reviews.labels.tobytes())
-    return digest.hexdigest()
-
+    checksum = _ContentChecksum()
+    checksum.add(reviews.texts, reviews.labels)
+    return checksum.hexdigest()

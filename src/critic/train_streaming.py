@@ -23,6 +23,7 @@ at the end, failed runs included.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import tempfile
@@ -85,9 +86,7 @@ def fit_streaming_nblr(stream: Iterable[Batch], *, validation_fraction: float,
     """Fit ``nblr`` on a labelled ``stream`` in bounded memory (see the module docstring)."""
     linear, online = linear or LinearConfig(), online or OnlineConfig()
     featurizer = HashedFeatureSpace.from_config(features).fit([])
-    with tempfile.TemporaryDirectory(prefix="critic-spill-") as folder, \
-            _Spill(os.path.join(folder, "train")) as train, \
-            _Spill(os.path.join(folder, "validation")) as validation:
+    with _spills() as (train, validation):
         started = time.perf_counter()
         sums = _read_stream(stream, featurizer, validation_fraction, online, train,
                             validation)
@@ -103,16 +102,15 @@ def fit_streaming_nblr(stream: Iterable[Batch], *, validation_fraction: float,
         fit = Fit(ratios, learner.weights, learner.bias, None)
         train_parts, y_train = _parts(learner, train)
         val_parts, y_val = _parts(learner, validation)
-        chosen, table = choose_interpolation(fit, train_parts, y_train, val_parts, y_val,
-                                             linear)
-        coef, intercept = chosen.coef, chosen.intercept
-        val_logits = np.concatenate([batch.scores(coef) for batch in validation.read()])
+    chosen, table, val_logits = choose_interpolation(fit, train_parts, y_train, val_parts,
+                                                     y_val, linear)
     metrics = {"chosen": {"C": None, "beta": chosen.beta}, "selection": table,
-               "validation": evaluate_probabilities(y_val, sigmoid(val_logits + intercept))}
+               "validation": evaluate_probabilities(y_val, sigmoid(val_logits))}
     training = linear.to_dict() | online.to_dict() | {
         "beta": chosen.beta, "solver": "Adagrad minibatches over a stream (critic.models.online)",
         "trained_on": train.reviews, "held_out": validation.reviews}
-    return StreamFit(LinearModel.from_coefficients(coef, intercept), featurizer, metrics,
+    return StreamFit(LinearModel.from_coefficients(chosen.coef, chosen.intercept), featurizer,
+                     metrics,
                      training, train.reviews + validation.reviews, validation.reviews)
 
 
@@ -146,9 +144,7 @@ def fit_streaming_network(stream: Callable[[], Iterable[Batch]], *, features: Fe
     started = time.perf_counter()
     featurizer = FeatureSpace.from_fitted(features, _streamed_vocabulary(stream(), features))
     online = OnlineConfig(batch_size=training.batch_size, seed=training.seed)
-    with tempfile.TemporaryDirectory(prefix="critic-spill-") as folder, \
-            _Spill(os.path.join(folder, "train")) as train, \
-            _Spill(os.path.join(folder, "validation")) as validation:
+    with _spills() as (train, validation):
         _read_stream(stream(), featurizer, validation_fraction, online, train, validation)
         progress(f"read {train.reviews + validation.reviews:,} reviews twice "
                  f"({validation.reviews:,} held out) in {time.perf_counter() - started:.1f} s")
@@ -293,6 +289,15 @@ def _concatenate(parts: list[Ragged]) -> Ragged:
         offsets.append(part.offsets[1:] + total)
         total += int(part.offsets[-1])
     return Ragged(np.concatenate([part.values for part in parts]), np.concatenate(offsets))
+
+
+@contextlib.contextmanager
+def _spills() -> Iterator[tuple[_Spill, _Spill]]:
+    """The training and the held-out spill, in a temporary folder removed at the end."""
+    with tempfile.TemporaryDirectory(prefix="critic-spill-") as folder, \
+            _Spill(os.path.join(folder, "train")) as train, \
+            _Spill(os.path.join(folder, "validation")) as validation:
+        yield train, validation
 
 
 class _Spill:

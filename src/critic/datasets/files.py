@@ -21,8 +21,9 @@ from critic._reading import read_regular, require_file_or_folder
 from critic.errors import DataError
 from critic.text import TextColumn
 
-_POSITIVE = {"1", "pos", "positive", "true"}
-_NEGATIVE = {"0", "neg", "negative", "false"}
+#: What a label may say, any case, surrounding spaces ignored.
+POSITIVE_LABELS = ("1", "pos", "positive", "true")
+NEGATIVE_LABELS = ("0", "neg", "negative", "false")
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
            ".json": "jsonl", ".parquet": "parquet", ".txt": "txt"}
 
@@ -71,18 +72,19 @@ def read_reviews_file(path: str | os.PathLike[str], *, text_column: str = "text"
     return _from_table(table, source, text_column, label_column, id_column, require_labels)
 
 
-def parse_labels(values: list[object], where: str) -> np.ndarray:
-    """0/1 labels from 0/1, booleans, or pos/neg/positive/negative strings."""
+def parse_labels(values: list[object], where: str, *, first_row: int = 1) -> np.ndarray:
+    """0/1 labels from 0/1, booleans, or pos/neg/positive/negative strings; a bad one is
+    named by its row (``values[0]`` being row ``first_row``)."""
     out = np.empty(len(values), dtype=np.uint8)
     for row, value in enumerate(values):
         key = str(value).strip().lower() if value is not None else ""
-        if key in _POSITIVE:
+        if key in POSITIVE_LABELS:
             out[row] = 1
-        elif key in _NEGATIVE:
+        elif key in NEGATIVE_LABELS:
             out[row] = 0
         else:
-            raise DataError(f"{where}: label {value!r} in row {row + 1} is not one of 0/1, "
-                            "true/false, pos/neg, positive/negative")
+            raise DataError(f"{where}: label {value!r} in row {row + first_row} is not one of "
+                            "0/1, true/false, pos/neg, positive/negative")
     return out
 
 
@@ -208,11 +210,7 @@ def _from_table(table: pa.Table, source: Path | str, text_column: str,
                 label_column: str | None, id_column: str | None, require_labels: bool
                 ) -> Reviews:
     columns = table.column_names
-    for name, parameter in ((text_column, "text_column"), (label_column, "label_column"),
-                            (id_column, "id_column")):
-        if name is not None and name not in columns:
-            raise DataError(f"{source} has no column {name!r} (columns: {', '.join(columns)}); "
-                            "name the right one", parameter=parameter)
+    require_columns(str(source), columns, text_column, label_column, id_column)
     if require_labels and label_column is None:
         raise DataError(f"{source}: name the label column", parameter="label_column")
     if table.num_rows == 0:
@@ -221,12 +219,7 @@ def _from_table(table: pa.Table, source: Path | str, text_column: str,
     if pa.types.is_binary(text.type) or pa.types.is_large_binary(text.type):
         raise DataError(f"{source}: column {text_column!r} is not valid UTF-8 text; save the "
                         "file as UTF-8")
-    if not (pa.types.is_string(text.type) or pa.types.is_large_string(text.type)):
-        raise DataError(f"{source}: column {text_column!r} holds {text.type}, not text")
-    if text.null_count:
-        row = int(pc.index(pc.is_null(text), True).as_py()) + 1
-        raise DataError(f"{source}: column {text_column!r} is empty in row {row}")
-    _check_utf8(text, source, text_column)
+    check_text_column(text, str(source), text_column)
     labels = (parse_labels(table.column(label_column).to_pylist(), str(source))
               if label_column else None)
     if id_column is None and "id" in columns:
@@ -235,12 +228,28 @@ def _from_table(table: pa.Table, source: Path | str, text_column: str,
     return Reviews(TextColumn(text), labels, ids, str(source))
 
 
-def _check_utf8(text: pa.ChunkedArray, source: Path | str, column: str) -> None:
-    """Arrow's JSON reader passes bytes that are not UTF-8 into string columns (a file in
-    latin-1): find the first such row and name it."""
-    row = 1
-    for chunk in text.chunks:
-        check_utf8(chunk, str(source), column, first_row=row)
+def require_columns(where: str, present: list[str], text_column: str,
+                    label_column: str | None, id_column: str | None) -> None:
+    """Refuse a table without a column it is asked to read, naming the option to set."""
+    for name, parameter in ((text_column, "text_column"), (label_column, "label_column"),
+                            (id_column, "id_column")):
+        if name is not None and name not in present:
+            raise DataError(f"{where} has no column {name!r} (columns: {', '.join(present)}); "
+                            "name the right one", parameter=parameter)
+
+
+def check_text_column(texts: pa.Array | pa.ChunkedArray, where: str, column: str, *,
+                      first_row: int = 1) -> None:
+    """Refuse review texts that are not strings, hold a null or bytes that are not UTF-8
+    (Arrow's JSON reader lets latin-1 through), naming the first bad row."""
+    if not (pa.types.is_string(texts.type) or pa.types.is_large_string(texts.type)):
+        raise DataError(f"{where}: column {column!r} holds {texts.type}, not text")
+    if texts.null_count:
+        row = int(pc.index(pc.is_null(texts), True).as_py()) + first_row
+        raise DataError(f"{where}: column {column!r} is empty in row {row}")
+    row = first_row
+    for chunk in texts.chunks if isinstance(texts, pa.ChunkedArray) else [texts]:
+        check_utf8(chunk, where, column, first_row=row)
         row += len(chunk)
 
 

@@ -3,7 +3,8 @@
 A source is a file, a folder, or a glob of Parquet, CSV/TSV, JSON lines or plain-text files
 (one review a line), local or on any filesystem pyarrow knows (``s3://…``, ``gs://…``, where
 the user has installed it). Files are read one after the other in sorted order, in record
-batches (``pyarrow.dataset``), so memory does not grow with the number of reviews.
+batches (Parquet page by page, CSV and JSON lines through ``pyarrow.dataset``), so memory
+does not grow with the number of reviews.
 
 Every batch knows the file it came from and the row its first review sits in, so bad input
 met after hours (a broken CSV row, bytes that are not UTF-8, a file of a folder without the
@@ -25,7 +26,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from critic._reading import require_file_or_folder
-from critic.datasets.files import FORMATS, Reviews, check_nesting, check_utf8, parse_labels
+from critic.datasets.files import (
+    FORMATS,
+    NEGATIVE_LABELS,
+    POSITIVE_LABELS,
+    Reviews,
+    check_nesting,
+    check_text_column,
+    parse_labels,
+    require_columns,
+)
 from critic.errors import DataError
 from critic.text import TextColumn, arrow_strings
 
@@ -85,6 +95,7 @@ class ReviewStream:
         self.text_column, self.label_column, self.id_column = text_column, label_column, id_column
         self.batch_reviews = batch_reviews
         self.filesystem, self.files = _resolve(self.source)
+        self._footers: dict[str, Any] = {}
         if require_labels and any(_kind(f) == "txt" for f in self.files):
             raise DataError(f"{self.source}: plain text (one review a line) has no labels; "
                             "use CSV, JSON lines or Parquet")
@@ -113,13 +124,16 @@ class ReviewStream:
         return sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups))
 
     def _parquet_metadata(self, path: str) -> Any:
+        """A Parquet file's footer, read once (sizes and counts both come from it)."""
         import pyarrow.parquet as parquet
 
-        try:
-            with self.filesystem.open_input_file(path) as handle:
-                return parquet.ParquetFile(handle).metadata
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise DataError(f"{path} cannot be read as parquet ({exc})") from exc
+        if path not in self._footers:
+            try:
+                with self.filesystem.open_input_file(path) as handle:
+                    self._footers[path] = parquet.ParquetFile(handle).metadata
+            except (pa.ArrowInvalid, OSError) as exc:
+                raise DataError(f"{path} cannot be read as parquet ({exc})") from exc
+        return self._footers[path]
 
     def count(self) -> int | None:
         """How many reviews the stream holds, when the files say so without being read
@@ -176,12 +190,8 @@ class ReviewStream:
     def _columns(self, path: str, names: list[str]) -> tuple[str | None, list[str]]:
         """The id column (``id`` when there is one) and the columns to read, checked."""
         id_column = self.id_column or ("id" if "id" in names else None)
+        require_columns(path, names, self.text_column, self.label_column, id_column)
         wanted = [self.text_column, self.label_column, id_column]
-        for name, parameter in zip(wanted, ("text_column", "label_column", "id_column"),
-                                   strict=True):
-            if name is not None and name not in names:
-                raise DataError(f"{path} has no column {name!r} (columns: {', '.join(names)}); "
-                                "name the right one", parameter=parameter)
         return id_column, [name for name in dict.fromkeys(wanted) if name is not None]
 
     def _batch(self, record: pa.RecordBatch, id_column: str | None, path: str,
@@ -205,10 +215,11 @@ def _resolve(source: str) -> tuple[Any, list[str]]:
             fs.LocalFileSystem(), str(Path(source).absolute()))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as exc:
         raise DataError(f"{source}: cannot open this location ({exc})") from exc
-    if "://" not in source and not _GLOB.search(path) and os.path.exists(path):
+    glob = _GLOB.search(path)
+    if "://" not in source and not glob and os.path.exists(path):
         require_file_or_folder(Path(path))  # a FIFO or a device would hang or never end
-    if _GLOB.search(path):
-        base = path[: _GLOB.search(path).start()].rpartition("/")[0] or "/"  # type: ignore[union-attr]
+    if glob:
+        base = path[: glob.start()].rpartition("/")[0] or "/"
         candidates = _listing(filesystem, base, source)
         files = [f for f in candidates if fnmatch.fnmatchcase(f, path)]
     else:
@@ -312,12 +323,7 @@ def _binary_lines(raw: Any) -> Iterator[bytes]:
 def _checked_texts(column: pa.Array, path: str, first_row: int, name: str) -> pa.Array:
     if pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type):
         column = column.cast(pa.large_string())  # validated below, with the row named
-    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
-        raise DataError(f"{path}: column {name!r} holds {column.type}, not text")
-    if column.null_count:
-        row = int(pc.index(pc.is_null(column), True).as_py())
-        raise DataError(f"{path}: column {name!r} is empty in row {first_row + row}")
-    check_utf8(column, path, name, first_row=first_row)
+    check_text_column(column, path, name, first_row=first_row)
     return column if column.type == pa.large_string() else column.cast(pa.large_string())
 
 
@@ -331,17 +337,13 @@ def _labels(column: pa.Array, path: str, first_row: int) -> np.ndarray:
             return values.astype(np.uint8)
     elif pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
         words = pc.utf8_lower(pc.utf8_trim_whitespace(column))
-        positive = pc.is_in(words, pa.array(["1", "pos", "positive", "true"]))
-        negative = pc.is_in(words, pa.array(["0", "neg", "negative", "false"]))
+        positive = pc.is_in(words, pa.array(POSITIVE_LABELS))
+        negative = pc.is_in(words, pa.array(NEGATIVE_LABELS))
         known = pc.or_(positive, negative).fill_null(False)
         if pc.all(known).as_py():
             return positive.to_numpy(zero_copy_only=False).astype(np.uint8)
-    try:  # the slow path names the first bad row
-        return parse_labels(column.to_pylist(), path)
-    except DataError as exc:
-        found = re.search(r"in row (\d+)", str(exc))
-        row = first_row + int(found.group(1)) - 1 if found else first_row
-        raise DataError(re.sub(r"in row \d+", f"in row {row}", str(exc))) from None
+    # The slow path: the same rules, and it names the first bad row.
+    return parse_labels(column.to_pylist(), path, first_row=first_row)
 
 
 def _read_error(exc: BaseException, path: str, kind: str, rows_before: int) -> DataError:

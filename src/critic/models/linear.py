@@ -66,9 +66,15 @@ def nb_ratios(x: sp.csr_matrix, y: np.ndarray, alpha: float = 1.0) -> np.ndarray
     Returns:
         float64 array ``(d,)``.
     """
-    positive = alpha + np.asarray(x[y == 1].sum(axis=0), dtype=np.float64).ravel()
-    negative = alpha + np.asarray(x[y == 0].sum(axis=0), dtype=np.float64).ravel()
-    return np.log(positive / positive.sum()) - np.log(negative / negative.sum())
+    return log_count_ratios(np.asarray(x[y == 1].sum(axis=0), dtype=np.float64).ravel(),
+                            np.asarray(x[y == 0].sum(axis=0), dtype=np.float64).ravel(), alpha)
+
+
+def log_count_ratios(positive: np.ndarray, negative: np.ndarray, alpha: float) -> np.ndarray:
+    """``log((p / |p|₁) / (q / |q|₁))`` of the per-class feature counts, smoothed by
+    ``alpha`` (what :func:`nb_ratios` computes from a feature matrix)."""
+    p, q = alpha + positive, alpha + negative
+    return np.log(p / p.sum()) - np.log(q / q.sum())
 
 
 @dataclass(frozen=True)
@@ -144,7 +150,7 @@ def select_nblr(x_train: sp.csr_matrix, y_train: np.ndarray, x_val: sp.csr_matri
                                      _score_parts(fit, x_val), y_val, config.beta_grid)
         table += rows
         candidates += tried
-    chosen = _best(table, candidates)
+    chosen = _interpolation(candidates[_best(table)])
     model = NBLogisticRegression(C=chosen.c, beta=chosen.beta, alpha=config.alpha)
     model.classes_, model.n_features_in_ = np.array([0, 1]), x_train.shape[1]
     return model._set_fitted(chosen.coef, chosen.intercept), table
@@ -175,27 +181,32 @@ def interpolations(fit: Fit, train_parts: Parts, y_train: np.ndarray, val_parts:
         logits = _combine(fit, beta, val_parts) * scale + bias
         table.append({"C": fit.c, "beta": beta,
                       "val_accuracy": float(((logits > 0) == (y_val == 1)).mean()),
-                      "val_loss": _log_loss(logits, y_val)})
+                      "val_loss": logistic_loss(logits, y_val)})
         candidates.append((fit, beta, scale, bias))
     return table, candidates
 
 
-def _best(table: list[dict[str, Any]], candidates: list[_Candidate]) -> Interpolation:
-    """The candidate of highest validation accuracy (ties: lower loss)."""
-    best = max(range(len(table)),
+def _best(table: list[dict[str, Any]]) -> int:
+    """The row of highest validation accuracy (ties: lower loss)."""
+    return max(range(len(table)),
                key=lambda i: (table[i]["val_accuracy"], -table[i]["val_loss"]))
-    fit, beta, scale, bias = candidates[best]
+
+
+def _interpolation(candidate: _Candidate) -> Interpolation:
+    fit, beta, scale, bias = candidate
     return Interpolation(_coef(fit, beta, scale), bias, beta, fit.c or 0.0)
 
 
 def choose_interpolation(fit: Fit, train_parts: Parts, y_train: np.ndarray,
                          val_parts: Parts, y_val: np.ndarray, config: LinearConfig
-                         ) -> tuple[Interpolation, list[dict[str, Any]]]:
-    """The best interpolation of one ``fit`` (the streaming path's choice of ``beta``) and
-    the table of what each gave on validation."""
+                         ) -> tuple[Interpolation, list[dict[str, Any]], np.ndarray]:
+    """The best interpolation of one ``fit`` (the streaming path's choice of ``beta``), the
+    table of what each gave on validation, and the chosen one's validation logits."""
     table, candidates = interpolations(fit, train_parts, y_train, val_parts, y_val,
                                        config.beta_grid)
-    return _best(table, candidates), table
+    fit, beta, scale, bias = candidates[_best(table)]
+    logits = _combine(fit, beta, val_parts) * scale + bias
+    return _interpolation((fit, beta, scale, bias)), table, logits
 
 
 def _fit_many(x: sp.csr_matrix, y: np.ndarray, cs: Sequence[float], alpha: float
@@ -258,6 +269,7 @@ def _platt(scores: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(model.coef_[0, 0]) / spread, float(model.intercept_[0])
 
 
-def _log_loss(logits: np.ndarray, y: np.ndarray) -> float:
+def logistic_loss(logits: np.ndarray, y: np.ndarray) -> float:
+    """Mean log-loss of ``logits`` against 0/1 labels ``y``."""
     signed = np.where(y == 1, logits, -logits)
     return float(np.logaddexp(0.0, -signed).mean())

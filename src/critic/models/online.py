@@ -19,9 +19,11 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.special import expit
 
 from critic.errors import ConfigError
 from critic.models.config import check_positive
+from critic.models.linear import log_count_ratios, logistic_loss
 from critic.text import Ragged
 
 _BIAS_STEP = 0.1
@@ -82,10 +84,6 @@ class Minibatch:
     def __len__(self) -> int:
         return self.local.shape[0]
 
-    def scores(self, weights: np.ndarray) -> np.ndarray:
-        """``x @ weights`` for a full-width ``weights`` vector, float64 ``(rows,)``."""
-        return np.asarray(self.local @ weights[self.columns], dtype=np.float64)
-
 
 class ClassSums:
     """Per-class counts of each binary column: the Naive Bayes statistics, summed as
@@ -104,8 +102,7 @@ class ClassSums:
 
     def ratios(self, alpha: float, min_count: int) -> np.ndarray:
         """Log-count ratios, 0 for columns seen fewer than ``min_count`` times."""
-        positive, negative = alpha + self.positive, alpha + self.negative
-        ratios = np.log(positive / positive.sum()) - np.log(negative / negative.sum())
+        ratios = log_count_ratios(self.positive, self.negative, alpha)
         ratios[self.positive + self.negative < min_count] = 0.0
         return ratios
 
@@ -126,7 +123,7 @@ class AdagradLogistic:
         """One Adagrad step on ``batch``; returns its mean log-loss before the step."""
         ratios = self.ratios[batch.columns]
         logits = batch.local @ (ratios * self.weights[batch.columns]) + self.bias
-        error = 1.0 / (1.0 + np.exp(-logits)) - batch.labels
+        error = expit(logits) - batch.labels
         gradient = ratios * (batch.local.T @ error) / len(batch)
         squares = self._squares[batch.columns] + gradient * gradient
         self._squares[batch.columns] = squares
@@ -134,8 +131,7 @@ class AdagradLogistic:
         # The bias by plain SGD: one number, seen by every step (and refitted with the
         # interpolation's scale when beta < 1).
         self.bias -= _BIAS_STEP * float(error.mean())
-        signed = np.where(batch.labels == 1, logits, -logits)
-        return float(np.logaddexp(0.0, -signed).mean())
+        return logistic_loss(logits, batch.labels)
 
     def score_parts(self, batch: Minibatch) -> tuple[np.ndarray, np.ndarray]:
         """``x @ r`` and ``x @ (r ∘ w)`` per row: what NBSVM's interpolation mixes."""
