@@ -4,8 +4,9 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 # The local copy beside the repository, when there is one; otherwise critic resolves the data
-# itself ($CRITIC_DATA, then its cache, then a verified download).
-CRITIC_DATA ?= $(wildcard ../shared/data/aclImdb_v1.tar.gz)
+# itself ($CRITIC_DATA, then its cache, then a verified download). Absolute, so the tests'
+# subprocesses started in other folders (the notebook's kernel) find it too.
+CRITIC_DATA ?= $(abspath $(wildcard ../shared/data/aclImdb_v1.tar.gz))
 ifneq ($(CRITIC_DATA),)
 export CRITIC_DATA
 endif

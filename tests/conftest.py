@@ -80,6 +80,8 @@ def real_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
             pytest.fail("CI must set CRITIC_DATA to the IMDB archive")
         pytest.skip("set CRITIC_DATA to aclImdb_v1.tar.gz to run the real-data tests")
     os.environ.setdefault("CRITIC_HOME", str(tmp_path_factory.mktemp("real-home")))
+    # Absolute, so processes started in other folders (the notebook's kernel) find it too.
+    os.environ["CRITIC_DATA"] = str(Path(value).resolve())
     return Path(value).resolve()
 
 
