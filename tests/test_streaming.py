@@ -16,8 +16,9 @@ from test_bundle import tiny_reviews
 
 from critic.datasets.stream import ReviewStream, array_batches
 from critic.errors import DataError
-from critic.features import CodeTable, FeatureConfig
+from critic.features import CodeTable, FeatureConfig, FeatureSpace
 from critic.hashing import HashedFeatureSpace, hash_words
+from critic.models.config import NetworkConfig, TrainConfig
 from critic.models.linear import nb_ratios
 from critic.models.online import ClassSums, Minibatch
 from critic.predict import load
@@ -25,8 +26,10 @@ from critic.text import Ragged, Vocabulary
 from critic.train import in_memory_estimate, parse_memory, recipe, train_bundle
 from critic.train_streaming import (
     STREAM_FEATURES,
+    _NgramCounter,
     _streamed_vocabulary,
     fit_streaming_nblr,
+    fit_streaming_network,
     held_out,
 )
 
@@ -205,8 +208,7 @@ def test_training_from_a_stream_leaves_nothing_on_bad_input(tmp_path: Path) -> N
     assert not list(tmp_path.glob(".model*"))
 
 
-def test_the_memory_budget_is_an_amount_and_tfidf_says_it_does_not_stream(
-        tmp_path: Path) -> None:
+def test_the_memory_budget_is_an_amount_and_one_label_is_refused(tmp_path: Path) -> None:
     assert parse_memory("2.5G") == int(2.5 * 2**30) and parse_memory("600MB") == 600 << 20
     assert in_memory_estimate("nblr", 33_000_000) < in_memory_estimate("nblr", 530_000_000)
     write_reviews(tmp_path / "data")
@@ -216,14 +218,11 @@ def test_the_memory_budget_is_an_amount_and_tfidf_says_it_does_not_stream(
                       "--output", str(tmp_path / "m"))
         assert done.returncode == 2 and message in done.stderr
     (tmp_path / "one.csv").write_text("text,label\n" + "good film,1\n" * 50)
-    for model in ("nblr", "dense"):
+    for model in ("nblr", "dense", "tfidf-dense"):
         done = invoke("train", "--model", model, "--input", str(tmp_path / "one.csv"),
                       "--memory-budget", "100M", "--output", str(tmp_path / "m"))
         assert done.returncode == 2 and "only one label" in done.stderr
-    done = invoke("train", "--model", "tfidf-dense", "--input", str(tmp_path / "data"),
-                  "--memory-budget", "100M", "--output", str(tmp_path / "m"))
-    assert done.returncode == 2 and "only word features" in done.stderr
-    assert "--memory-budget" in done.stderr and not (tmp_path / "m").exists()
+    assert not (tmp_path / "m").exists()
 
 
 def test_the_streamed_vocabulary_is_the_one_counted_at_once() -> None:
@@ -251,6 +250,62 @@ def test_the_books_network_trains_from_a_stream_like_in_memory(tmp_path: Path) -
     assert (verdicts["memory"] == verdicts["stream"]).mean() > 0.95
 
 
+@pytest.mark.parametrize("features", [
+    FeatureConfig(weighting="tfidf", num_words=60, ngram_range=(1, 2), max_ngrams=80,
+                  start_char=None, oov_char=None, sublinear_tf=True),
+    FeatureConfig(weighting="count", num_words=50, ngram_range=(1, 3), max_ngrams=120),
+    FeatureConfig(num_words=40)])
+def test_a_streamed_network_learns_from_the_features_fitted_in_memory(
+        features: FeatureConfig) -> None:
+    """Vocabulary, n-grams and idf counted pass by pass are those fitted on all the reviews
+    at once, so each review's features are the same, whatever the batch size."""
+    texts = list(tiny_reviews(500).texts)
+    labels = tiny_reviews(500).labels.astype(np.uint8)
+    column = pa.array(texts, pa.large_string())
+    fit = fit_streaming_network(
+        lambda: array_batches(column, labels, source="t", batch_reviews=37),
+        features=features, network=NetworkConfig(), training=TrainConfig(batch_size=64),
+        epochs=1, patience=None, validation_fraction=0.2)
+    whole = FeatureSpace.from_config(features).fit(texts)
+    assert fit.featurizer.vocabulary_.words == whole.vocabulary_.words
+    assert np.array_equal(fit.featurizer.ngrams_, whole.ngrams_)
+    if features.weighting == "tfidf":
+        assert np.allclose(fit.featurizer.idf_, whole.idf_)
+    difference = fit.featurizer.transform(texts) - whole.transform(texts)
+    assert abs(difference).max() < 1e-6 and fit.reviews == 500
+
+
+def test_the_ngram_count_is_exact_below_its_cap_and_keeps_the_frequent_above_it() -> None:
+    rng = np.random.default_rng(0)
+    codes = rng.zipf(1.5, 200_000).astype(np.int64) % 50_000
+    exact, dropping = _NgramCounter(1 << 20), _NgramCounter(2_000)
+    for part in np.array_split(codes, 40):
+        exact.add(part)
+        dropping.add(part)
+    unique, counts = np.unique(codes, return_counts=True)
+    got_codes, got_counts = exact.totals()
+    assert np.array_equal(got_codes, unique) and np.array_equal(got_counts, counts)
+    kept, _ = dropping.totals()
+    assert len(kept) <= 2_000
+    top = unique[np.argsort(-counts, kind="stable")[:100]]
+    assert set(top.tolist()) <= set(kept.tolist())
+
+
+def test_the_tfidf_network_trains_from_a_stream_like_in_memory(tmp_path: Path) -> None:
+    write_reviews(tmp_path / "data", n=1_200)
+    verdicts = {}
+    for path, budget in (("memory", "64G"), ("stream", "100M")):
+        done = invoke("train", "--model", "tfidf-dense", "--input", str(tmp_path / "data"),
+                      "--num-words", "60", "--max-ngrams", "200", "--batch-size", "32",
+                      "--epochs", "6", "--memory-budget", budget,
+                      "--output", str(tmp_path / path), "--json")
+        assert done.returncode == 0, done.stderr
+        assert ("training from the stream" in done.stderr) == (path == "stream")
+        assert json.loads(done.stdout)["validation"]["accuracy"] > 0.9
+        verdicts[path] = load(tmp_path / path).predict(tiny_reviews(400, seed=7).texts)
+    assert (verdicts["memory"] == verdicts["stream"]).mean() > 0.95
+
+
 def test_imdb_through_the_streaming_path(real_data: Path, tmp_path: Path) -> None:
     """The 25,000 training reviews, forced through the stream by a small budget: nblr at the
     floor the issue set (in memory: 0.9196)."""
@@ -264,6 +319,10 @@ def test_imdb_through_the_streaming_path(real_data: Path, tmp_path: Path) -> Non
                           memory_budget=200 << 20)
     assert result.metrics["validation"]["best_loss_epoch"] in range(2, 7)
     assert result.metrics["test"]["accuracy"] >= 0.87
+    # tf-idf of words and bigrams into a network (in memory: 0.9078; streamed: 0.9068).
+    result = train_bundle(recipe("tfidf-dense"), tmp_path / "tfidf", data=real_data,
+                          memory_budget=200 << 20)
+    assert result.metrics["test"]["accuracy"] >= 0.90
 
 
 # Predicting as a stream.
@@ -299,6 +358,27 @@ def test_predictions_stream_to_parquet_tsv_and_json_alike(tmp_path: Path) -> Non
     assert outputs["out.jsonl"].read_text().splitlines(keepends=True) == expected_json
     assert np.allclose(table.column("positive_probability").to_numpy(),
                        model.predict_proba(texts))
+
+
+def test_evaluate_reads_a_folder_or_glob_as_a_stream(tmp_path: Path) -> None:
+    """A folder of Parquet, CSV and JSON lines is evaluated batch by batch, with the same
+    report as the same reviews in one file read whole."""
+    bundle = small_nblr(tmp_path)
+    texts, labels = write_reviews(tmp_path / "data", n=400)
+    pq.write_table(pa.table({"text": texts, "label": labels}), tmp_path / "all.parquet")
+    reports = []
+    for source in (tmp_path / "data", tmp_path / "data" / "*", tmp_path / "all.parquet"):
+        done = invoke("evaluate", str(bundle), "--input", str(source), "--json",
+                      "--figure", str(tmp_path / "r.png"))
+        assert done.returncode == 0, done.stderr
+        report = json.loads(done.stdout)
+        reports.append({k: v for k, v in report.items() if k != "data"})
+        assert report["data"] == str(source)
+    assert reports[0] == reports[1] == reports[2]
+    assert sum(reports[0]["confusion_matrix"].values()) == 400
+    (tmp_path / "data" / "d.csv").write_text("text\nno label here\n")
+    done = invoke("evaluate", str(bundle), "--input", str(tmp_path / "data"))
+    assert done.returncode == 2 and "d.csv" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_a_failed_prediction_stream_leaves_no_output(tmp_path: Path) -> None:

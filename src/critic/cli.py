@@ -167,7 +167,6 @@ def train(
     from critic._atomic import claim_output
     from critic._startup import freeze_heap
     from critic.console import EpochReporter, show_training
-    from critic.datasets.files import read_labelled
     from critic.datasets.stream import ReviewStream
     from critic.features import parse_ngram_range
     from critic.train import options_for, parse_memory, train_bundle
@@ -182,11 +181,11 @@ def train(
     budget = parse_memory(memory_budget) if memory_budget is not None else None
     claim_output(output, overwrite=overwrite)  # before reading or training anything
     reviews, stream = None, None
-    if input_file is not None and _is_label_folders(input_file):
-        reviews = read_labelled(input_file, text_column=text_column, label_column=label_column)
-    elif input_file is not None:
-        stream = ReviewStream(input_file, text_column=text_column, label_column=label_column,
-                              require_labels=True)
+    source = _labelled(input_file, text_column, label_column)
+    if isinstance(source, ReviewStream):
+        stream = source
+    else:
+        reviews = source
     result = train_bundle(options, output, data=data, reviews=reviews, stream=stream,
                           memory_budget=budget, overwrite=overwrite,
                           callbacks=[EpochReporter()], progress=_say)
@@ -199,8 +198,10 @@ def train(
 def evaluate(
     bundle: BundleArgument,
     data: DataOption = None,
-    input_file: Annotated[Path | None, typer.Option("--input", help="Labelled reviews to "
-                          "evaluate on instead of the IMDB test set.")] = None,
+    input_file: Annotated[str | None, typer.Option("--input", help="Labelled reviews to "
+                          "evaluate on instead of the IMDB test set, read as they are scored: "
+                          "a file, folder or glob of .csv, .jsonl or .parquet, local or "
+                          "s3://… .")] = None,
     text_column: TextColumnOption = "text",
     label_column: LabelColumnOption = "label",
     threshold: Annotated[float | None, _help("Cut to evaluate at (default: the bundle's).")] = None,
@@ -228,8 +229,7 @@ def evaluate(
                                      label_column=label_column), data=data)
         _say(f"threshold {model.threshold:.4f} maximises validation {find_threshold}; stored "
              f"in {bundle}")
-    report = evaluate_model(model, read_labelled(input_file, text_column=text_column,
-                                                 label_column=label_column),
+    report = evaluate_model(model, _labelled(input_file, text_column, label_column),
                             data=data, threshold=threshold)
     write_bytes(figure, reliability_figure(report))
     _emit(as_json, report | {"reliability_figure": str(figure)},
@@ -460,6 +460,18 @@ def serve(
     limits = Limits(max_inputs, max_chars, max_body_bytes, max_concurrent, max_explain_chars,
                     max_header_bytes, read_timeout_ms, max_delay_ms, graceful_timeout_s)
     run(bundle, host=host, port=port, workers=workers, limits=limits)
+
+
+def _labelled(source: str | None, text_column: str, label_column: str) -> Any:
+    """The labelled reviews ``--input`` names: a stream of record batches, or (a folder of
+    pos/ and neg/ text files) the reviews read whole; ``None`` without ``--input``."""
+    from critic.datasets.files import read_labelled
+    from critic.datasets.stream import ReviewStream
+
+    if source is None or _is_label_folders(source):
+        return read_labelled(source, text_column=text_column, label_column=label_column)
+    return ReviewStream(source, text_column=text_column, label_column=label_column,
+                        require_labels=True)
 
 
 def _is_label_folders(source: str) -> bool:

@@ -26,6 +26,7 @@ from critic.errors import ConfigError
 
 if TYPE_CHECKING:
     from critic.datasets.files import Reviews
+    from critic.datasets.stream import ReviewStream
     from critic.predict import Predictor
 
 CALIBRATION_BINS = 10
@@ -107,14 +108,22 @@ def reliability_figure(report: dict[str, Any]) -> bytes:
     return buffer.getvalue()
 
 
-def evaluate_model(predictor: Predictor, reviews: Reviews | None = None, *,
+def evaluate_model(predictor: Predictor, reviews: Reviews | ReviewStream | None = None, *,
                    data: str | os.PathLike[str] | None = None,
                    threshold: float | None = None) -> dict[str, Any]:
     """:func:`evaluate_probabilities` of a loaded bundle on labelled ``reviews`` (by default the
     25,000 IMDB test reviews from ``data``), at ``threshold`` (default: the bundle's); the
-    report's ``data`` says what was evaluated."""
+    report's ``data`` says what was evaluated. A :class:`ReviewStream` is scored batch by
+    batch: memory holds one batch and a probability and a label per review."""
     from critic.bundle import check_threshold
+    from critic.datasets.stream import ReviewStream
 
+    cut = predictor.threshold if threshold is None else threshold
+    check_threshold(cut)
+    if isinstance(reviews, ReviewStream):
+        labels, probabilities = _scored_stream(predictor, reviews)
+        return evaluate_probabilities(labels, probabilities, threshold=cut) | {
+            "data": reviews.source}
     if reviews is None:
         from critic.datasets.corpus import load_corpus
 
@@ -126,10 +135,20 @@ def evaluate_model(predictor: Predictor, reviews: Reviews | None = None, *,
             raise ConfigError(f"{reviews.source} has no labels to evaluate against",
                               parameter="label_column")
         texts, labels, source = reviews.texts, reviews.labels, reviews.source
-    cut = predictor.threshold if threshold is None else threshold
-    check_threshold(cut)
     return evaluate_probabilities(labels, predictor.predict_proba(texts), threshold=cut) | {
         "data": source}
+
+
+def _scored_stream(predictor: Predictor, stream: ReviewStream) -> tuple[np.ndarray, np.ndarray]:
+    """Every review's label and P(positive), batch by batch."""
+    labels, probabilities = [], []
+    for batch in stream:
+        if batch.labels is None:
+            raise ConfigError(f"{batch.source} has no labels to evaluate against",
+                              parameter="label_column")
+        labels.append(batch.labels.astype(np.uint8))
+        probabilities.append(predictor.score(batch.texts)[0])
+    return np.concatenate(labels), np.concatenate(probabilities)
 
 
 def choose_threshold(predictor: Predictor, metric: Literal["accuracy", "f1"] = "accuracy", *,

@@ -13,8 +13,8 @@ reviews with that choice.
 
 Memory: each model's in-memory path needs memory in proportion to the review text it reads
 (:data:`IN_MEMORY_COST`). When that estimate exceeds the memory budget (default: a quarter of
-the machine's memory), ``nblr`` and the networks on word features train from a stream
-instead (:mod:`critic.train_streaming`); ``tfidf-dense`` does not stream yet and says so.
+the machine's memory), every model trains from a stream instead
+(:mod:`critic.train_streaming`).
 """
 
 from __future__ import annotations

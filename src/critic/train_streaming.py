@@ -1,5 +1,5 @@
-"""``critic train`` in bounded memory: ``nblr`` (and, at the end, the networks on word
-features: :func:`fit_streaming_network`) learned from a stream of reviews.
+"""``critic train`` in bounded memory: ``nblr`` (and, at the end, the networks:
+:func:`fit_streaming_network`) learned from a stream of reviews.
 
 Used when the reviews do not fit the memory budget (:mod:`critic.train` decides). Memory
 holds one batch of reviews and a few float64 arrays as wide as the feature space (2**22
@@ -40,7 +40,14 @@ import scipy.sparse as sp
 from critic.datasets.stream import Batch
 from critic.errors import ConfigError
 from critic.evaluation import evaluate_probabilities
-from critic.features import FeatureConfig, FeatureSpace, mix64
+from critic.features import (
+    FeatureConfig,
+    FeatureSpace,
+    count_codes,
+    idf_of,
+    mix64,
+    most_frequent,
+)
 from critic.hashing import HashedFeatureSpace
 from critic.models.config import NetworkConfig, TrainConfig
 from critic.models.linear import Fit, LinearConfig, choose_interpolation
@@ -55,6 +62,12 @@ STREAM_FEATURES = FeatureConfig(weighting="binary", num_words=1 << 22, ngram_ran
 #: by label or by product: minibatches must not be).
 MIX_WINDOW = 65_536
 _FEATURISE_SLICE = 2_048
+#: Distinct n-grams a network's n-gram count holds at once: 2**24 codes and counts, 256 MB.
+#: IMDB's 25,000 training reviews hold 2.4 million distinct word bigrams, so up to corpora
+#: of a few hundred thousand distinct reviews the count is exact; beyond the cap the rarest
+#: half is dropped each time it fills (lossy counting): an n-gram frequent enough to be kept
+#: among the top ``max_ngrams`` is then counted from where it last came back.
+NGRAM_COUNT_CAP = 1 << 24
 _THREADS = min(4, os.cpu_count() or 1)
 
 Progress = Callable[[str], None]
@@ -131,38 +144,119 @@ def fit_streaming_network(stream: Callable[[], Iterable[Batch]], *, features: Fe
                           patience: int | None, validation_fraction: float,
                           callbacks: Sequence[Any] = (),
                           progress: Progress = lambda message: None) -> StreamNetworkFit:
-    """Train a network on word features from a labelled ``stream`` in bounded memory: one
-    pass counts the words (the vocabulary; a dictionary as large as the distinct words, not
-    the reviews), one pass featurises, splits and spills minibatches, then every epoch reads
-    them back in a new order. ``stream()`` starts a new pass over the same reviews."""
+    """Train a network from a labelled ``stream`` in bounded memory, on the same features
+    the in-memory path fits (multi-hot words, counts, tf-idf, n-grams of a vocabulary).
+
+    One pass counts the words (the vocabulary: a dictionary as large as the distinct words,
+    not the reviews); with n-grams, one more counts them (:data:`NGRAM_COUNT_CAP`); one
+    featurises, splits and spills minibatches of raw counts and sums the document
+    frequencies for the idf; then every epoch reads the minibatches back in a new order and
+    weighs them (tf-idf, row norms) as it goes. ``stream()`` starts a new pass.
+    """
     from critic.classifier import Classifier
 
-    if features.ngram_range != (1, 1) or features.weighting != "binary" or features.hashing:
-        raise ConfigError("only word features (multi-hot, as the book's dense model) train "
-                          "from a stream yet; give a larger --memory-budget",
-                          parameter="memory_budget")
+    if features.hashing:
+        raise ConfigError("networks learn from a vocabulary's features, not hashed ones; "
+                          "set hashing off", parameter="hashing")
     started = time.perf_counter()
-    featurizer = FeatureSpace.from_fitted(features, _streamed_vocabulary(stream(), features))
+    counting = _counting_featurizer(stream, features)
+    documents = np.zeros(counting.dimension, np.int64) if features.weighting == "tfidf" \
+        else None
     online = OnlineConfig(batch_size=training.batch_size, seed=training.seed)
     with _spills() as (train, validation):
-        _read_stream(stream(), featurizer, validation_fraction, online, train, validation)
-        progress(f"read {train.reviews + validation.reviews:,} reviews twice "
+        _read_stream(stream(), counting, validation_fraction, online, train, validation,
+                     documents)
+        passes = 3 if features.ngram_range[1] >= 2 else 2
+        progress(f"read {train.reviews + validation.reviews:,} reviews {passes} times "
                  f"({validation.reviews:,} held out) in {time.perf_counter() - started:.1f} s")
         _check_split(train, validation)
-        width = featurizer.dimension
-        classifier = Classifier(dataclasses.replace(network, input_dim=width), training)
+        featurizer = _final_featurizer(counting, features, documents,
+                                       train.reviews + validation.reviews)
+        classifier = Classifier(dataclasses.replace(network, input_dim=featurizer.dimension),
+                                training)
         history = classifier.fit_batches(
-            lambda rng: (_dense_rows(b, width) for b in train.read(rng.permutation(len(train)))),
+            lambda rng: (_network_rows(b, featurizer)
+                         for b in train.read(rng.permutation(len(train)))),
             steps=len(train), epochs=epochs, patience=patience, callbacks=callbacks,
-            validation_batches=lambda: (_dense_rows(b, width) for b in validation.read()))
+            validation_batches=lambda: (_network_rows(b, featurizer)
+                                        for b in validation.read()))
         logits, labels = [], []
-        for x, y in (_dense_rows(b, width) for b in validation.read()):
+        for x, y in (_network_rows(b, featurizer) for b in validation.read()):
             logits.append(classifier.decision_function(x))
             labels.append(y)
     validation_metrics = evaluate_probabilities(
         np.concatenate(labels).astype(np.uint8), sigmoid(np.concatenate(logits)))
     return StreamNetworkFit(classifier, history, featurizer, validation_metrics,
                             train.reviews + validation.reviews, validation.reviews)
+
+
+def _counting_featurizer(stream: Callable[[], Iterable[Batch]], features: FeatureConfig
+                         ) -> FeatureSpace:
+    """``features``' vocabulary and n-grams, counted from the stream, in a featurizer that
+    gives raw counts (binary features stay binary): what the spill holds."""
+    raw = dataclasses.replace(features, sublinear_tf=False,
+                              weighting="binary" if features.weighting == "binary" else "count")
+    vocabulary = _streamed_vocabulary(stream(), features)
+    featurizer = FeatureSpace.from_fitted(raw, vocabulary)
+    if features.ngram_range[1] < 2:
+        return featurizer
+    ngrams = _streamed_ngrams(stream(), featurizer, features.max_ngrams)
+    return FeatureSpace.from_fitted(raw, vocabulary, {"ngrams": ngrams})
+
+
+def _final_featurizer(counting: FeatureSpace, features: FeatureConfig,
+                      documents: np.ndarray | None, reviews: int) -> FeatureSpace:
+    """The featurizer the bundle keeps: ``features`` with the counted vocabulary, n-grams and
+    (tf-idf) the idf of every review read, held-out ones included as in memory."""
+    arrays = counting.arrays() | ({} if documents is None else
+                                  {"idf": idf_of(documents, reviews)})
+    return FeatureSpace.from_fitted(features, counting.vocabulary_, arrays)
+
+
+def _streamed_ngrams(stream: Iterable[Batch], featurizer: FeatureSpace, keep: int
+                     ) -> np.ndarray:
+    """The ``keep`` most frequent n-grams of the stream's reviews, as sorted codes: those
+    :meth:`FeatureSpace.fit` keeps, while the distinct n-grams fit the cap."""
+    counter = _NgramCounter(NGRAM_COUNT_CAP)
+    for batch in stream:
+        counter.add(featurizer.ngram_codes(batch.texts))
+    codes, counts = counter.totals()
+    return codes[most_frequent(counts, keep)]
+
+
+class _NgramCounter:
+    """How often each n-gram code occurs, merged batch by batch, at most ``cap`` codes."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.codes = np.zeros(0, dtype=np.int64)
+        self.counts = np.zeros(0, dtype=np.int64)
+        self._pending: list[tuple[np.ndarray, np.ndarray]] = []
+        self._pending_size = 0
+
+    def add(self, codes: np.ndarray) -> None:
+        self._pending.append(count_codes(codes))
+        self._pending_size += len(self._pending[-1][0])
+        # Merged once the batches hold as many codes as the table: a merge costs the table's
+        # size, so this keeps counting linear in the codes read.
+        if self._pending_size >= max(len(self.codes), self.cap // 4):
+            self._merge()
+
+    def totals(self) -> tuple[np.ndarray, np.ndarray]:
+        """The distinct codes, sorted, and their counts."""
+        self._merge()
+        return self.codes, self.counts
+
+    def _merge(self) -> None:
+        if not self._pending:
+            return
+        codes = np.concatenate([self.codes, *(c for c, _ in self._pending)])
+        counts = np.concatenate([self.counts, *(n for _, n in self._pending)])
+        self._pending, self._pending_size = [], 0
+        self.codes, self.counts = count_codes(codes, counts)
+        if len(self.codes) > self.cap:
+            kept = most_frequent(self.counts, self.cap // 2)
+            self.codes, self.counts = self.codes[kept], self.counts[kept]
 
 
 def _streamed_vocabulary(stream: Iterable[Batch], features: FeatureConfig) -> Vocabulary:
@@ -179,12 +273,14 @@ def _streamed_vocabulary(stream: Iterable[Batch], features: FeatureConfig) -> Vo
                       oov_char=features.oov_char)
 
 
-def _dense_rows(batch: Minibatch, width: int) -> tuple[sp.csr_matrix, np.ndarray]:
-    """A spilled minibatch as the network takes it: multi-hot rows of the full width."""
+def _network_rows(batch: Minibatch, featurizer: FeatureSpace
+                  ) -> tuple[sp.csr_matrix, np.ndarray]:
+    """A spilled minibatch as the network takes it: rows of the full width, weighed as
+    ``featurizer`` weighs counts (tf-idf, sublinear tf, unit rows)."""
     local = batch.local
     x = sp.csr_matrix((local.data, batch.columns[local.indices], local.indptr),
-                      shape=(len(batch), width))
-    return x, batch.labels.astype(np.float32)
+                      shape=(len(batch), featurizer.dimension))
+    return (x if batch.binary else featurizer.weigh(x)), batch.labels.astype(np.float32)
 
 
 def _check_split(train: _Spill, validation: _Spill) -> None:
@@ -215,19 +311,21 @@ def _parts(learner: AdagradLogistic, spill: _Spill
 
 
 def _read_stream(stream: Iterable[Batch], featurizer: FeatureSpace, fraction: float,
-                 online: OnlineConfig, train: _Spill, validation: _Spill) -> ClassSums:
-    """The one pass over the stream: featurise, split, mix, count and spill."""
+                 online: OnlineConfig, train: _Spill, validation: _Spill,
+                 documents: np.ndarray | None = None) -> ClassSums:
+    """The one pass over the stream: featurise, split, mix, count and spill; add each
+    column's document frequency over all reviews to ``documents`` when given."""
     sums = ClassSums(featurizer.dimension)
     rng = np.random.default_rng(online.seed)
-    window: list[tuple[Ragged, np.ndarray]] = []
-    for columns, labels, positions in _featurised(stream, featurizer):
+    window: list[_Rows] = []
+    for rows, positions in _featurised(stream, featurizer):
+        if documents is not None:  # columns are distinct within a review
+            documents += np.bincount(rows.columns.values, minlength=len(documents))
         aside = held_out(positions, fraction, online.seed)
         if aside.any():
-            kept = np.flatnonzero(aside)
-            validation.append(Minibatch.from_ragged(columns.take(kept), labels[kept]))
-        kept = np.flatnonzero(~aside)
-        window.append((columns.take(kept), labels[kept]))
-        if sum(len(y) for _, y in window) >= MIX_WINDOW:
+            validation.append(rows.take(np.flatnonzero(aside)).minibatch())
+        window.append(rows.take(np.flatnonzero(~aside)))
+        if sum(len(part) for part in window) >= MIX_WINDOW:
             _spill_window(window, rng, online.batch_size, sums, train)
             window = []
     if window:
@@ -235,19 +333,52 @@ def _read_stream(stream: Iterable[Batch], featurizer: FeatureSpace, fraction: fl
     return sums
 
 
+@dataclass(frozen=True)
+class _Rows:
+    """Featurised reviews: each one's distinct feature columns, their values (``None``:
+    all 1, binary features) and the labels."""
+
+    columns: Ragged
+    values: np.ndarray | None
+    labels: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def take(self, rows: np.ndarray) -> _Rows:
+        values = None if self.values is None else \
+            Ragged(self.values, self.columns.offsets).take(rows).values
+        return _Rows(self.columns.take(rows), values, self.labels[rows])
+
+    def minibatch(self) -> Minibatch:
+        return Minibatch.from_ragged(self.columns, self.labels, self.values)
+
+    @staticmethod
+    def concatenate(parts: Sequence[_Rows]) -> _Rows:
+        offsets, total = [np.zeros(1, dtype=np.int64)], 0
+        for part in parts:
+            offsets.append(part.columns.offsets[1:] + total)
+            total += int(part.columns.offsets[-1])
+        columns = Ragged(np.concatenate([part.columns.values for part in parts]),
+                         np.concatenate(offsets))
+        values = None if parts[0].values is None else \
+            np.concatenate([part.values for part in parts if part.values is not None])
+        return _Rows(columns, values, np.concatenate([part.labels for part in parts]))
+
+
 def _featurised(stream: Iterable[Batch], featurizer: FeatureSpace
-                ) -> Iterator[tuple[Ragged, np.ndarray, np.ndarray]]:
-    """Each batch's feature columns per review, labels and positions, in order; the next
-    batches are featurised on every core while this one is split and spilled (NumPy and
-    Arrow release the GIL)."""
-    def featurise(batch: Batch) -> tuple[Ragged, np.ndarray, np.ndarray]:
+                ) -> Iterator[tuple[_Rows, np.ndarray]]:
+    """Each batch's featurised rows and stream positions, in order; the next batches are
+    featurised on every core while this one is split and spilled (NumPy and Arrow release
+    the GIL)."""
+    def featurise(batch: Batch) -> tuple[_Rows, np.ndarray]:
         if batch.labels is None:
             raise ConfigError(f"{batch.source} has no labels to train on")
         positions = np.arange(batch.position, batch.position + len(batch), dtype=np.int64)
-        return _columns(featurizer, batch.texts), batch.labels, positions
+        return _rows(featurizer, batch.texts, batch.labels), positions
 
     with ThreadPoolExecutor(max_workers=_THREADS) as pool:
-        pending: deque[Future[tuple[Ragged, np.ndarray, np.ndarray]]] = deque()
+        pending: deque[Future[tuple[_Rows, np.ndarray]]] = deque()
         for batch in stream:
             pending.append(pool.submit(featurise, batch))
             if len(pending) > _THREADS:
@@ -256,39 +387,34 @@ def _featurised(stream: Iterable[Batch], featurizer: FeatureSpace
             yield pending.popleft().result()
 
 
-def _columns(featurizer: FeatureSpace, texts: TextColumn) -> Ragged:
-    """The distinct feature columns of each text, featurised a slice at a time: hashing's
-    temporaries (several int64 per token) stay those of a few thousand reviews."""
-    values, offsets, total = [], [np.zeros(1, dtype=np.int64)], 0
+def _rows(featurizer: FeatureSpace, texts: TextColumn, labels: np.ndarray) -> _Rows:
+    """The distinct feature columns of each text (and, unless binary, their values),
+    featurised a slice at a time: hashing's temporaries (several int64 per token) stay those
+    of a few thousand reviews."""
+    binary = featurizer.weighting == "binary"
+    columns, values, offsets, total = [], [], [np.zeros(1, dtype=np.int64)], 0
     for start in range(0, len(texts), _FEATURISE_SLICE):
         x = featurizer.transform(texts.take(np.arange(start, min(start + _FEATURISE_SLICE,
                                                                   len(texts)))))
-        values.append(x.indices.astype(np.int32, copy=False))
+        columns.append(x.indices.astype(np.int32, copy=False))
+        if not binary:
+            values.append(x.data.astype(np.float32, copy=False))
         offsets.append(x.indptr[1:].astype(np.int64) + total)
         total += x.nnz
-    return Ragged(np.concatenate(values), np.concatenate(offsets))
+    return _Rows(Ragged(np.concatenate(columns), np.concatenate(offsets)),
+                 None if binary else np.concatenate(values), labels)
 
 
-def _spill_window(window: list[tuple[Ragged, np.ndarray]], rng: np.random.Generator,
-                  batch_size: int, sums: ClassSums, train: _Spill) -> None:
+def _spill_window(window: list[_Rows], rng: np.random.Generator, batch_size: int,
+                  sums: ClassSums, train: _Spill) -> None:
     """Mix the window's reviews, cut them into minibatches, count and spill each."""
-    columns = _concatenate([rows for rows, _ in window])
-    labels = np.concatenate([y for _, y in window])
+    rows = _Rows.concatenate(window)
     window.clear()
-    order = rng.permutation(len(labels))
+    order = rng.permutation(len(rows))
     for start in range(0, len(order), batch_size):
-        rows = order[start:start + batch_size]
-        batch = Minibatch.from_ragged(columns.take(rows), labels[rows])
+        batch = rows.take(order[start:start + batch_size]).minibatch()
         sums.add(batch)
         train.append(batch)
-
-
-def _concatenate(parts: list[Ragged]) -> Ragged:
-    offsets, total = [np.zeros(1, dtype=np.int64)], 0
-    for part in parts:
-        offsets.append(part.offsets[1:] + total)
-        total += int(part.offsets[-1])
-    return Ragged(np.concatenate([part.values for part in parts]), np.concatenate(offsets))
 
 
 @contextlib.contextmanager
@@ -306,7 +432,8 @@ class _Spill:
 
     def __init__(self, path: str) -> None:
         self._file = open(path, "w+b")  # noqa: SIM115  # closed by __exit__
-        self._index: list[tuple[int, int, int, int]] = []  # offset, columns, nnz, rows
+        # offset, columns, nnz, rows, whether values follow the indices
+        self._index: list[tuple[int, int, int, int, bool]] = []
         self.reviews = self.positives = 0
 
     def __enter__(self) -> _Spill:
@@ -321,19 +448,21 @@ class _Spill:
     def append(self, batch: Minibatch) -> None:
         rows, (columns,) = len(batch), batch.columns.shape
         offset = self._file.seek(0, os.SEEK_END)
+        values = () if batch.binary else (batch.local.data.astype(np.float32),)
         for array in (batch.columns.astype(np.int32), batch.local.indptr.astype(np.int32),
-                      batch.local.indices.astype(np.int32), batch.labels):
+                      batch.local.indices.astype(np.int32), *values, batch.labels):
             self._file.write(np.ascontiguousarray(array).tobytes())
-        self._index.append((offset, columns, batch.local.nnz, rows))
+        self._index.append((offset, columns, batch.local.nnz, rows, not batch.binary))
         self.reviews += rows
         self.positives += int(batch.labels.sum())
 
     def read(self, order: Iterable[int] | None = None) -> Iterator[Minibatch]:
         for i in range(len(self)) if order is None else order:
-            offset, columns, nnz, rows = self._index[int(i)]
+            offset, columns, nnz, rows, valued = self._index[int(i)]
             self._file.seek(offset)
             cols = np.fromfile(self._file, dtype=np.int32, count=columns)
             indptr = np.fromfile(self._file, dtype=np.int32, count=rows + 1)
             indices = np.fromfile(self._file, dtype=np.int32, count=nnz)
+            values = np.fromfile(self._file, dtype=np.float32, count=nnz) if valued else None
             labels = np.fromfile(self._file, dtype=np.uint8, count=rows)
-            yield Minibatch.from_local(cols, indptr, indices, labels)
+            yield Minibatch.from_local(cols, indptr, indices, labels, values)

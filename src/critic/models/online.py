@@ -60,26 +60,34 @@ class OnlineConfig:
 
 @dataclass(frozen=True)
 class Minibatch:
-    """Binary feature rows in local form: row ``i`` holds ``columns[local[i]]``."""
+    """Feature rows in local form: row ``i`` holds ``columns[local[i]]``.
+
+    The values are 1 (binary features, what ``nblr`` learns from) unless the minibatch was
+    made with ``values`` (raw counts, which a tf-idf network weighs when it reads them).
+    """
 
     columns: np.ndarray  # int64, the distinct feature columns the rows touch, sorted
-    local: sp.csr_matrix  # (rows, len(columns)) binary, indices into ``columns``
+    local: sp.csr_matrix  # (rows, len(columns)) float32, indices into ``columns``
     labels: np.ndarray  # uint8 (rows,)
+    binary: bool = True
 
     @classmethod
-    def from_ragged(cls, rows: Ragged, labels: np.ndarray) -> Minibatch:
-        """From each row's distinct feature columns."""
+    def from_ragged(cls, rows: Ragged, labels: np.ndarray,
+                    values: np.ndarray | None = None) -> Minibatch:
+        """From each row's distinct feature columns (and their ``values``, row by row)."""
         columns, local = np.unique(rows.values, return_inverse=True)
-        return cls.from_local(columns, rows.offsets, local, labels)
+        return cls.from_local(columns, rows.offsets, local, labels, values)
 
     @classmethod
     def from_local(cls, columns: np.ndarray, offsets: np.ndarray, local: np.ndarray,
-                   labels: np.ndarray) -> Minibatch:
+                   labels: np.ndarray, values: np.ndarray | None = None) -> Minibatch:
         """From the distinct ``columns`` and each row's ``local`` indices into them."""
-        matrix = sp.csr_matrix((np.ones(len(local), dtype=np.float32),
+        data = np.ones(len(local), dtype=np.float32) if values is None else values
+        matrix = sp.csr_matrix((data.astype(np.float32, copy=False),
                                 local.astype(np.int32, copy=False), offsets),
                                shape=(len(offsets) - 1, len(columns)))
-        return cls(columns.astype(np.int64, copy=False), matrix, labels.astype(np.uint8))
+        return cls(columns.astype(np.int64, copy=False), matrix, labels.astype(np.uint8),
+                   values is None)
 
     def __len__(self) -> int:
         return self.local.shape[0]
