@@ -15,7 +15,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, BinaryIO
 
@@ -58,6 +58,10 @@ RunsOption = Annotated[Path, _help("Folder that holds run folders.")]
 BatchOption = Annotated[int, _help("Reviews per gradient step.")]
 HeldOutOption = Annotated[int, _help("First N training reviews held out.")]
 LabelColumnOption = Annotated[str, _help("Column holding the 0/1 or pos/neg label.")]
+ClusterOption = Annotated[str | None, _help(
+    "Run on a Ray cluster (pip install 'critic[ray]'): auto (RAY_ADDRESS, else the cluster "
+    "started here by `ray start --head`), HOST:PORT, ray://HOST:10001, or local (start one "
+    "for this command).")]
 
 
 
@@ -250,6 +254,10 @@ def predict(
     id_column: Annotated[str | None, _help("Column of review ids (default: 'id' if any)")] = None,
     batch_size: Annotated[int, _help("Reviews scored per batch.")] = 8_192,
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of TSV.")] = False,
+    cluster: Annotated[str | None, _help(
+        "Score --input on a Ray cluster into the folder --output (Parquet parts and "
+        "_SUCCESS): auto, HOST:PORT, ray://HOST:10001 or local; pip install 'critic[ray]'.")
+    ] = None,
 ) -> None:
     """Label and probability per review: TSV (id, label, score, P(positive)), JSON lines or
     Parquet. Any number of reviews, in constant memory."""
@@ -260,6 +268,10 @@ def predict(
     from critic.prediction_files import score_stream, write_stream
 
     check_positive("batch_size", batch_size)
+    if cluster is not None:
+        _predict_on_cluster(cluster, bundle, input_file, output, text_column, id_column,
+                            batch_size, bool(texts), as_json)
+        return
     if output is not None:
         claim_output(output, overwrite=True, kind="file")
     model = load(bundle)
@@ -275,6 +287,24 @@ def predict(
     wordless.summarise()
     if output is not None:
         _say(f"wrote {written:,} predictions to {output}")
+
+
+def _predict_on_cluster(cluster: str, bundle: Path, input_file: str | None,
+                        output: Path | None, text_column: str, id_column: str | None,
+                        batch_size: int, has_texts: bool, as_json: bool) -> None:
+    from critic.cluster import connected, predict_on_cluster
+
+    if input_file is None or output is None or has_texts:
+        raise DataError("--cluster scores --input into the folder --output; give both (and "
+                        "no reviews as arguments)", parameter="cluster")
+    started = time.perf_counter()
+    with connected(cluster) as ray:
+        written = predict_on_cluster(ray, bundle, input_file, output, text_column=text_column,
+                                     id_column=id_column, batch_size=batch_size)
+    seconds = time.perf_counter() - started
+    if as_json:
+        print(json.dumps({"output": str(output), "reviews": written, "seconds": seconds}))
+    _say(f"wrote {written:,} predictions to {output}/ on the cluster in {seconds:.1f} s")
 
 
 def _review_batches(texts: list[str] | None, input_file: str | None, text_column: str,
@@ -347,6 +377,7 @@ def sweep(
     sweeps: Annotated[Path, _help("Folder that holds sweep folders.")] = Path("sweeps"),
     workers: Annotated[int | None, _help("Worker processes (default: one per core).")] = None,
     data: DataOption = None,
+    cluster: ClusterOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Run the book's variants as a grid over several seeds; rank them by validation."""
@@ -357,8 +388,9 @@ def sweep(
     check_run_name(name)
     spec = sweep_spec(config_file=config_file, grid=grid, seeds=seeds, epochs=epochs,
                       validation_size=validation_size, batch_size=batch_size)
-    with progress_bar("runs", None, piped_lines=True) as bar:
-        result = run_sweep(spec, sweeps / name, data=data, workers=workers, on_done=bar.update)
+    with _cluster_pool(cluster) as pool, progress_bar("runs", None, piped_lines=True) as bar:
+        result = run_sweep(spec, sweeps / name, data=data, workers=workers, on_done=bar.update,
+                           pool=pool)
     _emit(as_json, {"folder": str(result.folder), "ran": result.ran, "rows": result.rows},
           lambda: print(markdown_table(result.rows), end=""))
     _say(f"Wrote {result.folder}/ (results.md, results.csv, validation_curves.png, run.json); "
@@ -460,6 +492,18 @@ def serve(
     limits = Limits(max_inputs, max_chars, max_body_bytes, max_concurrent, max_explain_chars,
                     max_header_bytes, read_timeout_ms, max_delay_ms, graceful_timeout_s)
     run(bundle, host=host, port=port, workers=workers, limits=limits)
+
+
+@contextlib.contextmanager
+def _cluster_pool(cluster: str | None) -> Iterator[Any]:
+    """``None`` without --cluster; else a factory of Ray task pools on that cluster."""
+    if cluster is None:
+        yield None
+        return
+    from critic.cluster import RayPool, connected
+
+    with connected(cluster) as ray:
+        yield lambda **init: RayPool(ray, **init)
 
 
 def _labelled(source: str | None, text_column: str, label_column: str) -> Any:

@@ -33,7 +33,7 @@ from critic.predict import Predictor, tsv_field
 class Verdicts:
     """One batch's predictions as columns."""
 
-    ids: list[str] | None
+    ids: list[str] | list[str | None] | None
     positive: np.ndarray  # P(positive), float64
     words: np.ndarray  # words found per review (0: scored from the prior)
     labels: tuple[str, str]  # (negative, positive)
@@ -76,7 +76,8 @@ class LinesWriter:
 
     @staticmethod
     def _tsv_lines(v: Verdicts) -> Iterator[str]:
-        ids = [tsv_field(i) + "\t" for i in v.ids] if v.ids is not None else None
+        ids = ([("" if i is None else tsv_field(i)) + "\t" for i in v.ids]
+               if v.ids is not None else None)
         for k, (name, score, positive) in enumerate(zip(
                 v.names(), v.scores.tolist(), v.positive.tolist(), strict=True)):
             yield f"{ids[k] if ids else ''}{name}\t{score:.6f}\t{positive:.6f}\n"
@@ -93,6 +94,25 @@ class LinesWriter:
             yield json.dumps(record) + "\n"
 
 
+def verdicts_schema(with_ids: bool) -> pa.Schema:
+    """The columns of predictions as Parquet: ``id`` (``with_ids``), ``label``, ``score``,
+    ``positive_probability``, ``words``."""
+    fields = [("id", pa.string())] if with_ids else []
+    return pa.schema([*fields, ("label", pa.string()), ("score", pa.float64()),
+                      ("positive_probability", pa.float64()), ("words", pa.int32())])
+
+
+def verdicts_batch(verdicts: Verdicts, schema: pa.Schema) -> pa.RecordBatch:
+    """``verdicts`` as a record batch of ``schema`` (:func:`verdicts_schema`)."""
+    columns = []
+    if "id" in schema.names:  # a file of the input without ids: nulls
+        columns.append(pa.array(verdicts.ids, pa.string()) if verdicts.ids is not None
+                       else pa.nulls(len(verdicts.positive), pa.string()))
+    columns += [pa.array(verdicts.names(), pa.string()), pa.array(verdicts.scores),
+                pa.array(verdicts.positive), pa.array(verdicts.words.astype(np.int32))]
+    return pa.record_batch(columns, schema=schema)
+
+
 class ParquetWriter:
     """Columns ``id`` (when the first batch has ids), ``label``, ``score``,
     ``positive_probability`` and ``words``; one row group per batch."""
@@ -103,18 +123,8 @@ class ParquetWriter:
 
     def write(self, verdicts: Verdicts) -> None:
         if self._writer is None:
-            fields = [("id", pa.string())] if verdicts.ids is not None else []
-            schema = pa.schema([*fields, ("label", pa.string()), ("score", pa.float64()),
-                                ("positive_probability", pa.float64()), ("words", pa.int32())])
-            self._writer = pq.ParquetWriter(self.path, schema)
-        schema = self._writer.schema
-        columns = []
-        if "id" in schema.names:  # a file of the input without ids: nulls
-            columns.append(pa.array(verdicts.ids, pa.string()) if verdicts.ids is not None
-                           else pa.nulls(len(verdicts.positive), pa.string()))
-        columns += [pa.array(verdicts.names(), pa.string()), pa.array(verdicts.scores),
-                    pa.array(verdicts.positive), pa.array(verdicts.words.astype(np.int32))]
-        self._writer.write_batch(pa.record_batch(columns, schema=schema))
+            self._writer = pq.ParquetWriter(self.path, verdicts_schema(verdicts.ids is not None))
+        self._writer.write_batch(verdicts_batch(verdicts, self._writer.schema))
 
     def close(self) -> None:
         if self._writer is not None:

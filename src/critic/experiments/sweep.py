@@ -10,6 +10,7 @@ for information and never used for choosing.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import itertools
@@ -195,8 +196,13 @@ class SweepResult:
 
 def run_sweep(spec: SweepSpec, folder: str | os.PathLike[str], *, data: str | None = None,
               workers: int | None = None,
-              on_done: Callable[[int, int], None] | None = None) -> SweepResult:
-    """Run every (configuration, seed) not yet in ``folder``, then tabulate all of them."""
+              on_done: Callable[[int, int], None] | None = None,
+              pool: Callable[..., Any] | None = None) -> SweepResult:
+    """Run every (configuration, seed) not yet in ``folder``, then tabulate all of them.
+
+    ``pool(initializer=, initargs=)`` gives the executor the runs are submitted to (a
+    :class:`critic.cluster.RayPool` on a cluster); by default, ``workers`` processes here.
+    """
     if workers is not None:
         check_positive("workers", workers)
     run_folder = RunFolder(folder, "sweep", resumable=True)
@@ -211,24 +217,27 @@ def run_sweep(spec: SweepSpec, folder: str | os.PathLike[str], *, data: str | No
         on_done(done, total)
     workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
     spec_dict = spec.to_dict()
+    if data is not None:  # workers may start in another folder (a cluster's do)
+        data = str(Path(data).absolute())
     if todo or finals:
-        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_load_data, initargs=(data, spec.num_words))
+        executor = (pool or functools.partial(
+            ProcessPoolExecutor, workers, mp_context=multiprocessing.get_context("spawn")))(
+            initializer=_load_data, initargs=(data, spec.num_words))
         try:
-            futures = [pool.submit(_run, spec_dict, c, s) for c, s in todo]
+            futures = [executor.submit(_run, spec_dict, c, s) for c, s in todo]
             for future in as_completed(futures):
                 result = future.result()
                 run_folder.add_json(_run_name(result["config"], result["seed"]), result)
                 done += 1
                 if on_done:
                     on_done(done, total)
-            final_jobs = [pool.submit(_final, spec_dict, c, _best_epoch(folder, spec, c))
+            final_jobs = [executor.submit(_final, spec_dict, c, _best_epoch(folder, spec, c))
                           for c in finals]
             for future in as_completed(final_jobs):
                 result = future.result()
                 run_folder.add_json(_final_name(result["config"]), result)
         finally:  # on Ctrl-C or an error, drop what has not started; finished runs are saved
-            pool.shutdown(wait=True, cancel_futures=True)
+            executor.shutdown(wait=True, cancel_futures=True)
     rows = tabulate(folder, spec)
     write_results(folder, rows, markdown_table(rows))
     _write_figure(folder, spec, rows)

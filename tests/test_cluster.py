@@ -1,0 +1,199 @@
+"""``--cluster``: critic's work on a Ray cluster gives what it gives on one machine.
+
+One local cluster (``ray start --head``, 2 CPUs) serves the whole module and is stopped at
+the end; each command joins it as a user's would, by its address.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from conftest import run_cli
+from test_bundle import tiny_reviews
+from test_streaming import write_reviews
+
+if not os.environ.get("CI"):
+    pytest.importorskip("ray", reason="the cluster tests need the ray extra")
+
+RAY = str(Path(sys.executable).with_name("ray"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The address of a local Ray cluster of 2 CPUs, started once for these tests."""
+    port = _free_port()
+    temp = tmp_path_factory.mktemp("ray")
+    # Ray authenticates every client with a token: one of the tests' own, for the head and
+    # for each command (which inherit the environment), not one left in ~/.ray.
+    os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+    os.environ["RAY_AUTH_MODE"] = "token"
+    started = subprocess.run(
+        [RAY, "start", "--head", "--port", str(port), "--num-cpus", "2",
+         "--include-dashboard", "false", "--disable-usage-stats", "--temp-dir", str(temp)],
+        capture_output=True, text=True, timeout=120)
+    assert started.returncode == 0, started.stderr
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        subprocess.run([RAY, "stop", "--force"], capture_output=True, timeout=120)
+        del os.environ["RAY_AUTH_TOKEN"], os.environ["RAY_AUTH_MODE"]
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("model")
+    write_reviews(folder / "data", n=400)
+    done = run_cli("train", "--model", "nblr", "--input", str(folder / "data"),
+                   "--num-words", "40", "--max-ngrams", "100", "--output", str(folder / "m"))
+    assert done.returncode == 0, done.stderr
+    return folder / "m"
+
+
+def _one_file(path: Path, n: int, *, row_group: int = 2_000) -> Path:
+    reviews = tiny_reviews(n, seed=3)
+    pq.write_table(pa.table({"id": [f"r{i}" for i in range(n)],
+                             "text": list(reviews.texts)}), path, row_group_size=row_group)
+    return path
+
+
+def test_predictions_on_a_cluster_are_those_of_one_process(cluster: str, bundle: Path,
+                                                            tmp_path: Path) -> None:
+    """Review for review the same Parquet rows, from one file or a folder of three kinds."""
+    write_reviews(tmp_path / "mixed", n=1_200)
+    sources = {"one": _one_file(tmp_path / "one.parquet", 6_000), "mixed": tmp_path / "mixed"}
+    for name, source in sources.items():
+        single = tmp_path / f"{name}.single.parquet"
+        assert run_cli("predict", str(bundle), "--input", str(source),
+                       "--output", str(single)).returncode == 0
+        out = tmp_path / f"{name}-out"
+        done = run_cli("predict", str(bundle), "--input", str(source), "--output", str(out),
+                       "--cluster", cluster, "--batch-size", "1000")
+        assert done.returncode == 0, done.stderr
+        assert (out / "_SUCCESS").is_file()
+        assert pq.read_table(out).equals(pq.read_table(single))
+    # A second run replaces a folder of predictions; any other folder is left alone.
+    done = run_cli("predict", str(bundle), "--input", str(sources["one"]),
+                   "--output", str(tmp_path / "one-out"), "--cluster", cluster)
+    assert done.returncode == 0 and pq.read_table(tmp_path / "one-out").num_rows == 6_000
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "keep.txt").write_text("mine")
+    done = run_cli("predict", str(bundle), "--input", str(sources["one"]),
+                   "--output", str(tmp_path / "notes"), "--cluster", cluster)
+    assert done.returncode == 2 and "not a folder of predictions" in done.stderr
+    assert (tmp_path / "notes" / "keep.txt").read_text() == "mine"
+
+
+def test_bad_input_on_a_cluster_leaves_no_output(cluster: str, bundle: Path,
+                                                 tmp_path: Path) -> None:
+    pq.write_table(pa.table({"review": ["fine film"] * 10}), tmp_path / "r.parquet")
+    for extra, message in ((["--text-column", "body"], "no column 'body'"),
+                           ([], "no column 'text'")):
+        done = run_cli("predict", str(bundle), "--input", str(tmp_path / "r.parquet"),
+                       "--output", str(tmp_path / "out"), "--cluster", cluster, *extra)
+        assert done.returncode == 2 and message in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr
+        assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out*"))
+    done = run_cli("predict", str(bundle), "a review", "--cluster", cluster)
+    assert done.returncode == 2 and "--input" in done.stderr
+
+
+def test_unreachable_or_malformed_addresses_fail_fast_in_one_line(bundle: Path,
+                                                                  tmp_path: Path) -> None:
+    source = _one_file(tmp_path / "one.parquet", 10)
+    for address, message in (("127.0.0.1:1", "cannot reach"), ("ray://127.0.0.1:1",
+                                                               "cannot reach"),
+                             ("somewhere", "is not auto, local")):
+        started = time.monotonic()
+        done = run_cli("predict", str(bundle), "--input", str(source), "--output",
+                       str(tmp_path / "out"), "--cluster", address)
+        assert time.monotonic() - started < 10
+        assert done.returncode == 2 and message in done.stderr, done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1
+        assert not (tmp_path / "out").exists()
+
+
+def test_without_ray_the_cluster_option_says_what_to_install(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from critic.cluster import connected
+    from critic.errors import ConfigError
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray now raises ImportError
+    with pytest.raises(ConfigError, match=r"critic\[ray\]"), connected("local"):
+        pass
+
+
+def test_a_worker_killed_mid_job_never_leaves_output_that_looks_complete(
+        cluster: str, bundle: Path, tmp_path: Path) -> None:
+    """Kill a scoring actor while it works: Ray restarts it and the job finishes with every
+    review, or it fails in one line and leaves nothing."""
+    source = _one_file(tmp_path / "big.parquet", 200_000, row_group=1_000)
+    single = tmp_path / "single.parquet"
+    assert run_cli("predict", str(bundle), "--input", str(source),
+                   "--output", str(single)).returncode == 0
+    out = tmp_path / "out"
+    job = subprocess.Popen([sys.executable, "-m", "critic", "predict", str(bundle), "--input",
+                            str(source), "--output", str(out), "--cluster", cluster,
+                            "--batch-size", "200"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    killed = None
+    deadline = time.monotonic() + 60
+    while killed is None and job.poll() is None and time.monotonic() < deadline:
+        found = subprocess.run(["pgrep", "-f", "MapBatches\\(_PartScorer\\)"],
+                               capture_output=True, text=True).stdout.split()
+        if found:
+            time.sleep(0.5)  # let it score a few blocks first
+            killed = int(found[0])
+            os.kill(killed, signal.SIGKILL)
+        time.sleep(0.05)
+    _, stderr = job.communicate(timeout=300)
+    assert killed is not None, "the job ended before a scoring actor could be killed"
+    if job.returncode == 0:
+        assert (out / "_SUCCESS").is_file()
+        assert pq.read_table(out).equals(pq.read_table(single))
+    else:
+        assert job.returncode in (1, 2) and "Traceback" not in stderr
+        assert not out.exists()
+
+
+@pytest.mark.usefixtures("cluster")
+def test_a_sweep_on_a_cluster_gives_the_local_table(real_data: Path, cluster: str,
+                                                    tmp_path: Path) -> None:
+    tables = {}
+    for where, extra in (("local", []), ("cluster", ["--cluster", cluster])):
+        done = run_cli("sweep", "--grid", "units=4,8", "--seeds", "1", "--epochs", "2",
+                       "--sweeps", str(tmp_path), "--name", where, "--data", str(real_data),
+                       "--json", *extra)
+        assert done.returncode == 0, done.stderr
+        tables[where] = json.loads(done.stdout)["rows"]
+        assert json.loads(done.stdout)["ran"] == 2
+    assert [row["configuration"] for row in tables["local"]] == \
+        [row["configuration"] for row in tables["cluster"]]
+    for local, remote in zip(tables["local"], tables["cluster"], strict=True):
+        assert np.isclose(local["val_accuracy"], remote["val_accuracy"], atol=1e-6)
+        assert np.isclose(local["test_accuracy"], remote["test_accuracy"], atol=1e-6)
+    # Resumed on the cluster: nothing left to run, the same table.
+    done = run_cli("sweep", "--grid", "units=4,8", "--seeds", "1", "--epochs", "2",
+                   "--sweeps", str(tmp_path), "--name", "cluster", "--data", str(real_data),
+                   "--json", "--cluster", cluster)
+    assert done.returncode == 0 and json.loads(done.stdout)["ran"] == 0
+    shutil.rmtree(tmp_path / "local")
