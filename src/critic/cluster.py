@@ -68,10 +68,9 @@ def connected(address: str) -> Iterator[Any]:
     options: dict[str, Any] = {
         "log_to_driver": False, "logging_level": logging.ERROR, "configure_logging": True,
         "runtime_env": {"env_vars": {k: os.environ[k] for k in _FORWARDED if k in os.environ}}}
+    options["address"] = target  # "local" starts a new cluster even beside a running one
     if target == "local":
         options |= {"num_cpus": os.cpu_count() or 1, "include_dashboard": False}
-    else:
-        options["address"] = target
     try:
         ray.init(**options)
     except Exception as exc:  # Ray raises ConnectionError, RuntimeError, its own errors
