@@ -24,6 +24,7 @@ STAGES = [
     ("critic.figures", "critic.runs"),
     ("critic.train_streaming", "critic.train"),
     ("critic.experiments",),
+    ("critic.cluster",),  # drives predict and the experiments on Ray
     ("critic.serve",),
     ("critic.console",),
     ("critic.cli", "critic.__main__"),

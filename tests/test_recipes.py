@@ -19,7 +19,7 @@ import critic.datasets.corpus as corpus_module
 import critic.features as features_module
 from critic.errors import ConfigError
 from critic.experiments.leaderboard import parse_models
-from critic.features import FeatureSpace, _most_frequent
+from critic.features import FeatureSpace, most_frequent
 from critic.models.linear import LinearConfig, NBLogisticRegression, nb_ratios, select_nblr
 from critic.train import MODELS, TrainOptions, recipe, train_bundle
 
@@ -90,7 +90,7 @@ def test_most_frequent_matches_a_full_sort(counts: list[int], k: int) -> None:
     """Top k by count, ties to the lower index: the partition equals a lexsort."""
     array = np.array(counts)
     expected = np.sort(np.lexsort((np.arange(len(array)), -array))[:k])
-    assert np.array_equal(_most_frequent(array, k), expected)
+    assert np.array_equal(most_frequent(array, k), expected)
 
 
 def test_binary_search_and_hash_lookup_agree(monkeypatch: pytest.MonkeyPatch) -> None:
