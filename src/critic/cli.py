@@ -184,12 +184,9 @@ def train(
         patience=patience, validation_size=validation_size)
     budget = parse_memory(memory_budget) if memory_budget is not None else None
     claim_output(output, overwrite=overwrite)  # before reading or training anything
-    reviews, stream = None, None
     source = _labelled(input_file, text_column, label_column)
-    if isinstance(source, ReviewStream):
-        stream = source
-    else:
-        reviews = source
+    stream = source if isinstance(source, ReviewStream) else None
+    reviews = None if stream is not None else source
     result = train_bundle(options, output, data=data, reviews=reviews, stream=stream,
                           memory_budget=budget, overwrite=overwrite,
                           callbacks=[EpochReporter()], progress=_say)

@@ -65,10 +65,10 @@ def connected(address: str) -> Iterator[Any]:
     _quiet()
     if target not in ("local", "auto"):
         _check_reachable(target)
+    # "local" starts a new cluster even beside a running one (no address would join it).
     options: dict[str, Any] = {
-        "log_to_driver": False, "logging_level": logging.ERROR, "configure_logging": True,
+        "address": target, "log_to_driver": False, "logging_level": logging.ERROR,
         "runtime_env": {"env_vars": {k: os.environ[k] for k in _FORWARDED if k in os.environ}}}
-    options["address"] = target  # "local" starts a new cluster even beside a running one
     if target == "local":
         options |= {"num_cpus": os.cpu_count() or 1, "include_dashboard": False}
     try:
@@ -123,45 +123,34 @@ class _PartScorer:
     each read with critic's own reader (its errors name the file and the row, as on one
     machine), scored, and written as its own Parquet file named by the part's place."""
 
-    def __init__(self, bundle: str, folder: str, text_column: str, id_column: str | None,
-                 with_ids: bool, batch_size: int) -> None:
+    def __init__(self, bundle: str, folder: str, parts: list[Any], text_column: str,
+                 id_column: str | None, with_ids: bool, batch_size: int) -> None:
         from critic.predict import load
-        from critic.prediction_files import verdicts_schema
 
         self.predictor = load(bundle)
-        self.folder, self.text_column, self.id_column = Path(folder), text_column, id_column
-        self.schema, self.batch_size = verdicts_schema(with_ids), batch_size
+        self.folder, self.parts = Path(folder), parts
+        self.text_column, self.id_column = text_column, id_column
+        self.with_ids, self.batch_size = with_ids, batch_size
 
-    def __call__(self, parts: dict[str, Any]) -> dict[str, Any]:
-        from critic.datasets.stream import Part
+    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
+        return {"index": batch["index"],
+                "rows": [self._score(int(index)) for index in batch["index"]]}
 
-        rows = [self._score(int(index), Part(str(path), int(first), None if groups < 0
-                                             else int(groups), int(row)))
-                for index, path, first, groups, row in zip(
-                    parts["index"], parts["path"], parts["first_group"], parts["row_groups"],
-                    parts["first_row"], strict=True)]
-        return {"index": parts["index"], "rows": rows}
+    def _score(self, index: int) -> int:
+        """Score part ``index`` into its own file, written under a temporary name and
+        renamed (:func:`write_stream`): a part retried after its worker died never leaves
+        half a file."""
+        import sys
 
-    def _score(self, index: int, part: Any) -> int:
-        import pyarrow.parquet as pq
-
-        from critic._atomic import atomic_path
         from critic.datasets.stream import ReviewStream
-        from critic.prediction_files import Verdicts, verdicts_batch
+        from critic.prediction_files import score_stream, write_stream
 
+        part = self.parts[index]
         stream = ReviewStream(part.path, text_column=self.text_column,
                               id_column=self.id_column, batch_reviews=self.batch_size)
-        rows = 0
-        # A retried part (its worker died) writes the same name again: never half a file.
-        with atomic_path(self.folder / f"part-{index:06d}.parquet") as temporary, \
-                pq.ParquetWriter(temporary, self.schema) as writer:
-            for batch in stream.read_part(part):
-                probabilities, words = self.predictor.score(batch.texts)
-                writer.write_batch(verdicts_batch(
-                    Verdicts(batch.ids, probabilities, words, self.predictor.labels,
-                             self.predictor.threshold), self.schema))
-                rows += len(batch)
-        return rows
+        return write_stream(score_stream(self.predictor, stream.read_part(part)),
+                            self.folder / f"part-{index:06d}.parquet", as_json=False,
+                            stdout=sys.stdout, with_ids=self.with_ids)
 
 
 def predict_on_cluster(ray: Any, bundle: str | os.PathLike[str], source: str,
@@ -185,12 +174,10 @@ def predict_on_cluster(ray: Any, bundle: str | os.PathLike[str], source: str,
     with staged_folder(output, overwrite=True) as folder:
         try:
             _quiet()  # again: Ray Data sets its loggers up when first used
-            items = [{"index": i, "path": p.path, "first_group": p.first_group,
-                      "row_groups": -1 if p.row_groups is None else p.row_groups,
-                      "first_row": p.first_row} for i, p in enumerate(parts)]
-            done = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
+            indices = [{"index": i} for i in range(len(parts))]
+            done = ray.data.from_items(indices, override_num_blocks=len(parts)).map_batches(
                 _PartScorer, fn_constructor_args=(
-                    str(Path(bundle).absolute()), str(folder.absolute()), text_column,
+                    str(Path(bundle).absolute()), str(folder.absolute()), parts, text_column,
                     id_column, with_ids, batch_size),
                 batch_size=1, compute=ray.data.ActorPoolStrategy(min_size=1,
                                                                  max_size=workers))

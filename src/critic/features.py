@@ -559,7 +559,7 @@ def count_codes(codes: np.ndarray, weights: np.ndarray | None = None
     ``weights``)."""
     # np.sort plus run lengths: 0.3 s on 12 million codes, against 1.2 s for np.unique
     # and 3.1 s for Arrow's hash count.
-    order = None if weights is None else np.argsort(codes, kind="stable")
+    order = None if weights is None else np.argsort(codes)
     codes = np.sort(codes) if order is None else codes[order]
     if not len(codes):
         return codes, np.zeros(0, dtype=np.int64)

@@ -33,7 +33,7 @@ from critic.predict import Predictor, tsv_field
 class Verdicts:
     """One batch's predictions as columns."""
 
-    ids: list[str] | list[str | None] | None
+    ids: list[str] | None
     positive: np.ndarray  # P(positive), float64
     words: np.ndarray  # words found per review (0: scored from the prior)
     labels: tuple[str, str]  # (negative, positive)
@@ -76,8 +76,7 @@ class LinesWriter:
 
     @staticmethod
     def _tsv_lines(v: Verdicts) -> Iterator[str]:
-        ids = ([("" if i is None else tsv_field(i)) + "\t" for i in v.ids]
-               if v.ids is not None else None)
+        ids = [tsv_field(i) + "\t" for i in v.ids] if v.ids is not None else None
         for k, (name, score, positive) in enumerate(zip(
                 v.names(), v.scores.tolist(), v.positive.tolist(), strict=True)):
             yield f"{ids[k] if ids else ''}{name}\t{score:.6f}\t{positive:.6f}\n"
@@ -94,7 +93,7 @@ class LinesWriter:
             yield json.dumps(record) + "\n"
 
 
-def verdicts_schema(with_ids: bool) -> pa.Schema:
+def _schema(with_ids: bool) -> pa.Schema:
     """The columns of predictions as Parquet: ``id`` (``with_ids``), ``label``, ``score``,
     ``positive_probability``, ``words``."""
     fields = [("id", pa.string())] if with_ids else []
@@ -102,8 +101,8 @@ def verdicts_schema(with_ids: bool) -> pa.Schema:
                       ("positive_probability", pa.float64()), ("words", pa.int32())])
 
 
-def verdicts_batch(verdicts: Verdicts, schema: pa.Schema) -> pa.RecordBatch:
-    """``verdicts`` as a record batch of ``schema`` (:func:`verdicts_schema`)."""
+def _record_batch(verdicts: Verdicts, schema: pa.Schema) -> pa.RecordBatch:
+    """``verdicts`` as a record batch of ``schema`` (:func:`_schema`)."""
     columns = []
     if "id" in schema.names:  # a file of the input without ids: nulls
         columns.append(pa.array(verdicts.ids, pa.string()) if verdicts.ids is not None
@@ -114,17 +113,18 @@ def verdicts_batch(verdicts: Verdicts, schema: pa.Schema) -> pa.RecordBatch:
 
 
 class ParquetWriter:
-    """Columns ``id`` (when the first batch has ids), ``label``, ``score``,
-    ``positive_probability`` and ``words``; one row group per batch."""
+    """Columns ``id`` (``with_ids``; by default when the first batch has ids), ``label``,
+    ``score``, ``positive_probability`` and ``words``; one row group per batch."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, path: Path, *, with_ids: bool | None = None) -> None:
+        self.path, self.with_ids = path, with_ids
         self._writer: pq.ParquetWriter | None = None
 
     def write(self, verdicts: Verdicts) -> None:
         if self._writer is None:
-            self._writer = pq.ParquetWriter(self.path, verdicts_schema(verdicts.ids is not None))
-        self._writer.write_batch(verdicts_batch(verdicts, self._writer.schema))
+            with_ids = verdicts.ids is not None if self.with_ids is None else self.with_ids
+            self._writer = pq.ParquetWriter(self.path, _schema(with_ids))
+        self._writer.write_batch(_record_batch(verdicts, self._writer.schema))
 
     def close(self) -> None:
         if self._writer is not None:
@@ -133,9 +133,11 @@ class ParquetWriter:
 
 def write_stream(verdicts: Iterable[Verdicts], output: Path | None, *, as_json: bool,
                  stdout: IO[str],
-                 on_batch: Callable[[Verdicts], None] = lambda verdicts: None) -> int:
+                 on_batch: Callable[[Verdicts], None] = lambda verdicts: None,
+                 with_ids: bool | None = None) -> int:
     """Write every batch of ``verdicts`` to ``output`` (by its suffix: ``.parquet``, else TSV
-    or JSON lines) atomically, or to ``stdout`` as they come; return the number written."""
+    or JSON lines) atomically, or to ``stdout`` as they come; return the number written.
+    ``with_ids`` fixes whether Parquet has an id column (see :class:`ParquetWriter`)."""
     written = 0
 
     def each(writer: Writer) -> int:
@@ -151,7 +153,7 @@ def write_stream(verdicts: Iterable[Verdicts], output: Path | None, *, as_json: 
     try:
         with atomic_path(output) as part:
             if output.suffix.lower() == ".parquet":
-                parquet = ParquetWriter(part)
+                parquet = ParquetWriter(part, with_ids=with_ids)
                 with contextlib.closing(parquet):
                     written = each(parquet)
             else:

@@ -187,11 +187,26 @@ class Ragged:
 
     def take(self, indices: np.ndarray) -> Ragged:
         """The rows at ``indices``, in that order."""
+        offsets, at = self.gather(indices)
+        return Ragged(self.values[at], offsets)
+
+    def gather(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """What :meth:`take` does, as the new offsets and the positions of the taken values:
+        for a parallel array of values (``values[at]``) taken the same way."""
         lengths = self.lengths[indices]
         offsets = np.zeros(len(indices) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
         starts = np.repeat(self.offsets[:-1][indices] - offsets[:-1], lengths)
-        return Ragged(self.values[np.arange(offsets[-1]) + starts], offsets)
+        return offsets, np.arange(offsets[-1]) + starts
+
+    @staticmethod
+    def concatenate(parts: Sequence[Ragged]) -> Ragged:
+        """The rows of ``parts``, one after another."""
+        offsets, total = [np.zeros(1, dtype=np.int64)], 0
+        for part in parts:
+            offsets.append(part.offsets[1:] + total)
+            total += int(part.offsets[-1])
+        return Ragged(np.concatenate([part.values for part in parts]), np.concatenate(offsets))
 
     def count_matrix(self, dimension: int, *, binary: bool = False) -> sp.csr_matrix:
         """CSR ``(n, dimension)`` float32: how often each index occurs in each row (1 for any

@@ -346,24 +346,19 @@ class _Rows:
         return len(self.labels)
 
     def take(self, rows: np.ndarray) -> _Rows:
-        values = None if self.values is None else \
-            Ragged(self.values, self.columns.offsets).take(rows).values
-        return _Rows(self.columns.take(rows), values, self.labels[rows])
+        offsets, at = self.columns.gather(rows)  # once, for the columns and their values
+        return _Rows(Ragged(self.columns.values[at], offsets),
+                     None if self.values is None else self.values[at], self.labels[rows])
 
     def minibatch(self) -> Minibatch:
         return Minibatch.from_ragged(self.columns, self.labels, self.values)
 
     @staticmethod
     def concatenate(parts: Sequence[_Rows]) -> _Rows:
-        offsets, total = [np.zeros(1, dtype=np.int64)], 0
-        for part in parts:
-            offsets.append(part.columns.offsets[1:] + total)
-            total += int(part.columns.offsets[-1])
-        columns = Ragged(np.concatenate([part.columns.values for part in parts]),
-                         np.concatenate(offsets))
         values = None if parts[0].values is None else \
             np.concatenate([part.values for part in parts if part.values is not None])
-        return _Rows(columns, values, np.concatenate([part.labels for part in parts]))
+        return _Rows(Ragged.concatenate([part.columns for part in parts]), values,
+                     np.concatenate([part.labels for part in parts]))
 
 
 def _featurised(stream: Iterable[Batch], featurizer: FeatureSpace

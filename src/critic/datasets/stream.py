@@ -180,7 +180,8 @@ class ReviewStream:
     def _file_batches(self, path: str, position: int, part: Part | None = None
                       ) -> Iterator[Batch]:
         kind = file_kind(path)
-        rows = part.first_row if part is not None else 0
+        rows = part.first_row if part is not None else 0  # rows of the file before the part
+        position -= rows
         try:
             if kind == "jsonl":
                 _check_json_nesting(self.filesystem, path)  # before Arrow's parser sees it
@@ -189,8 +190,7 @@ class ReviewStream:
                        else self._table_batches(path, kind, part))
             for record, id_column in batches:
                 if record.num_rows:
-                    yield self._batch(record, id_column, path, rows + 1,
-                                      position + rows - (part.first_row if part else 0))
+                    yield self._batch(record, id_column, path, rows + 1, position + rows)
                     rows += record.num_rows
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OSError,
                 UnicodeDecodeError) as exc:
