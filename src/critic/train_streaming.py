@@ -99,11 +99,11 @@ def fit_streaming_nblr(stream: Iterable[Batch], *, validation_fraction: float,
     """Fit ``nblr`` on a labelled ``stream`` in bounded memory (see the module docstring)."""
     linear, online = linear or LinearConfig(), online or OnlineConfig()
     featurizer = HashedFeatureSpace.from_config(features).fit([])
-    with _spills() as (train, validation):
+    with spills() as (train, validation):
         started = time.perf_counter()
-        sums = _read_stream(stream, featurizer, validation_fraction, online, train,
+        sums = spill_stream(stream, featurizer, validation_fraction, online, train,
                             validation)
-        _check_split(train, validation)
+        check_split(train, validation)
         progress(f"read {train.reviews + validation.reviews:,} reviews "
                  f"({validation.reviews:,} held out) in {time.perf_counter() - started:.1f} s")
         ratios = sums.ratios(linear.alpha, online.min_count)
@@ -112,19 +112,29 @@ def fit_streaming_nblr(stream: Iterable[Batch], *, validation_fraction: float,
         for epoch in range(1, online.epochs + 1):
             losses = [learner.step(batch) for batch in train.read(rng.permutation(len(train)))]
             progress(f"epoch {epoch}/{online.epochs}: loss {np.mean(losses):.4f}")
-        fit = Fit(ratios, learner.weights, learner.bias, None)
-        train_parts, y_train = _parts(learner, train)
-        val_parts, y_val = _parts(learner, validation)
+        scores = (score_parts(learner, train), score_parts(learner, validation))
+    return finish_nblr(Fit(ratios, learner.weights, learner.bias, None), *scores,
+                       featurizer=featurizer, linear=linear, online=online,
+                       solver="Adagrad minibatches over a stream (critic.models.online)")
+
+
+Scored = tuple[tuple[np.ndarray, np.ndarray], np.ndarray]
+
+
+def finish_nblr(fit: Fit, train: Scored, validation: Scored, *, featurizer: FeatureSpace,
+                linear: LinearConfig, online: OnlineConfig, solver: str) -> StreamFit:
+    """NBSVM's interpolation chosen on the held-out reviews' score parts, as in memory,
+    and the fit as a model, with what was measured on the way."""
+    (train_parts, y_train), (val_parts, y_val) = train, validation
     chosen, table, val_logits = choose_interpolation(fit, train_parts, y_train, val_parts,
                                                      y_val, linear)
     metrics = {"chosen": {"C": None, "beta": chosen.beta}, "selection": table,
                "validation": evaluate_probabilities(y_val, sigmoid(val_logits))}
+    trained_on, held = len(y_train), len(y_val)
     training = linear.to_dict() | online.to_dict() | {
-        "beta": chosen.beta, "solver": "Adagrad minibatches over a stream (critic.models.online)",
-        "trained_on": train.reviews, "held_out": validation.reviews}
+        "beta": chosen.beta, "solver": solver, "trained_on": trained_on, "held_out": held}
     return StreamFit(LinearModel.from_coefficients(chosen.coef, chosen.intercept), featurizer,
-                     metrics,
-                     training, train.reviews + validation.reviews, validation.reviews)
+                     metrics, training, trained_on + held, held)
 
 
 @dataclass(frozen=True)
@@ -163,13 +173,13 @@ def fit_streaming_network(stream: Callable[[], Iterable[Batch]], *, features: Fe
     documents = np.zeros(counting.dimension, np.int64) if features.weighting == "tfidf" \
         else None
     online = OnlineConfig(batch_size=training.batch_size, seed=training.seed)
-    with _spills() as (train, validation):
-        _read_stream(stream(), counting, validation_fraction, online, train, validation,
+    with spills() as (train, validation):
+        spill_stream(stream(), counting, validation_fraction, online, train, validation,
                      documents)
         passes = 3 if features.ngram_range[1] >= 2 else 2
         progress(f"read {train.reviews + validation.reviews:,} reviews {passes} times "
                  f"({validation.reviews:,} held out) in {time.perf_counter() - started:.1f} s")
-        _check_split(train, validation)
+        check_split(train, validation)
         featurizer = _final_featurizer(counting, features, documents,
                                        train.reviews + validation.reviews)
         classifier = Classifier(dataclasses.replace(network, input_dim=featurizer.dimension),
@@ -283,7 +293,7 @@ def _network_rows(batch: Minibatch, featurizer: FeatureSpace
     return (x if batch.binary else featurizer.weigh(x)), batch.labels.astype(np.float32)
 
 
-def _check_split(train: _Spill, validation: _Spill) -> None:
+def check_split(train: _Spill, validation: _Spill) -> None:
     """Both sides of the split hold reviews, and the training side both labels."""
     if not len(validation) or not len(train):
         raise ConfigError("the validation split left no reviews on one side; give more "
@@ -298,8 +308,7 @@ def sigmoid(logits: np.ndarray) -> np.ndarray:
     return np.asarray(expit(logits.astype(np.float64)))
 
 
-def _parts(learner: AdagradLogistic, spill: _Spill
-           ) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
+def score_parts(learner: AdagradLogistic, spill: _Spill) -> Scored:
     """Both score parts of every review in ``spill``, and their labels."""
     by_ratio, by_weight, labels = [], [], []
     for batch in spill.read():
@@ -310,7 +319,7 @@ def _parts(learner: AdagradLogistic, spill: _Spill
     return (np.concatenate(by_ratio), np.concatenate(by_weight)), np.concatenate(labels)
 
 
-def _read_stream(stream: Iterable[Batch], featurizer: FeatureSpace, fraction: float,
+def spill_stream(stream: Iterable[Batch], featurizer: FeatureSpace, fraction: float,
                  online: OnlineConfig, train: _Spill, validation: _Spill,
                  documents: np.ndarray | None = None) -> ClassSums:
     """The one pass over the stream: featurise, split, mix, count and spill; add each
@@ -413,7 +422,7 @@ def _spill_window(window: list[_Rows], rng: np.random.Generator, batch_size: int
 
 
 @contextlib.contextmanager
-def _spills() -> Iterator[tuple[_Spill, _Spill]]:
+def spills() -> Iterator[tuple[_Spill, _Spill]]:
     """The training and the held-out spill, in a temporary folder removed at the end."""
     with tempfile.TemporaryDirectory(prefix="critic-spill-") as folder, \
             _Spill(os.path.join(folder, "train")) as train, \

@@ -124,7 +124,7 @@ class AdagradLogistic:
     def __init__(self, ratios: np.ndarray, learning_rate: float) -> None:
         self.ratios, self.learning_rate = ratios, learning_rate
         self.weights = np.zeros(len(ratios), dtype=np.float64)
-        self._squares = np.full(len(ratios), 1e-8)
+        self.squares = np.full(len(ratios), 1e-8)
         self.bias = 0.0
 
     def step(self, batch: Minibatch) -> float:
@@ -133,8 +133,8 @@ class AdagradLogistic:
         logits = batch.local @ (ratios * self.weights[batch.columns]) + self.bias
         error = expit(logits) - batch.labels
         gradient = ratios * (batch.local.T @ error) / len(batch)
-        squares = self._squares[batch.columns] + gradient * gradient
-        self._squares[batch.columns] = squares
+        squares = self.squares[batch.columns] + gradient * gradient
+        self.squares[batch.columns] = squares
         self.weights[batch.columns] -= self.learning_rate * gradient / np.sqrt(squares)
         # The bias by plain SGD: one number, seen by every step (and refitted with the
         # interpolation's scale when beta < 1).
