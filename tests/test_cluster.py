@@ -200,3 +200,44 @@ def test_a_sweep_on_a_cluster_gives_the_local_table(real_data: Path, cluster: st
                    "--json", "--cluster", cluster)
     assert done.returncode == 0 and json.loads(done.stdout)["ran"] == 0
     shutil.rmtree(tmp_path / "local")
+
+
+def test_nblr_trains_on_a_cluster_as_on_one_machine(real_data: Path, cluster: str,
+                                                    tmp_path: Path) -> None:
+    """IMDB's training reviews as Parquet, trained through the stream on one machine and on
+    the cluster (class sums reduced over shards, Adagrad weights averaged each epoch): test
+    accuracy within 0.2 points of each other (measured: 0.9176 and 0.9173)."""
+    from critic.datasets.corpus import load_corpus
+    from critic.datasets.imdb import training_order
+
+    corpus = load_corpus(real_data)
+    train, test = corpus.subset("train"), corpus.subset("test")
+    order = training_order(len(train))
+    pq.write_table(pa.table({"text": train.texts.take(order).arrow,
+                             "label": train.labels[order].astype(np.uint8)}),
+                   tmp_path / "train.parquet", row_group_size=2_500)
+    pq.write_table(pa.table({"text": test.texts.arrow, "label": test.labels.astype(np.uint8)}),
+                   tmp_path / "test.parquet")
+    accuracy = {}
+    for where, extra in (("one", ["--memory-budget", "200M"]), ("cluster", ["--cluster",
+                                                                            cluster])):
+        done = run_cli("train", "--model", "nblr", "--input", str(tmp_path / "train.parquet"),
+                       "--validation-size", "0.2", "--output", str(tmp_path / where), *extra)
+        assert done.returncode == 0, done.stderr
+        assert ("2 shards" in done.stderr) == (where == "cluster")
+        done = run_cli("evaluate", str(tmp_path / where), "--input",
+                       str(tmp_path / "test.parquet"), "--json", "--figure",
+                       str(tmp_path / "r.png"))
+        accuracy[where] = json.loads(done.stdout)["accuracy"]
+    assert accuracy["cluster"] >= 0.915
+    assert abs(accuracy["cluster"] - accuracy["one"]) <= 0.002
+
+
+def test_what_does_not_train_on_a_cluster_says_so(cluster: str, tmp_path: Path) -> None:
+    write_reviews(tmp_path / "data", n=200)
+    for extra, message in ((["--model", "dense", "--input", str(tmp_path / "data")],
+                            "only nblr trains yet"),
+                           (["--model", "nblr"], "trains from --input")):
+        done = run_cli("train", *extra, "--cluster", cluster, "--output", str(tmp_path / "m"))
+        assert done.returncode == 2 and message in done.stderr, done.stderr
+        assert not (tmp_path / "m").exists()

@@ -22,9 +22,8 @@ STAGES = [
     ("critic.predict", "critic.prediction_files"),
     ("critic.evaluation",),
     ("critic.figures", "critic.runs"),
-    ("critic.train_streaming", "critic.train"),
+    ("critic.train_streaming", "critic.cluster", "critic.train"),
     ("critic.experiments",),
-    ("critic.cluster",),  # drives predict and the experiments on Ray
     ("critic.serve",),
     ("critic.console",),
     ("critic.cli", "critic.__main__"),

@@ -165,6 +165,7 @@ def train(
         "weights (tfidf-dense: 3).")] = None,
     seed: Annotated[int | None, _help("Seed for initialisation and shuffling (0).")] = None,
     overwrite: OverwriteOption = False,
+    cluster: ClusterOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Train a model (the book's network by default) and write a bundle."""
@@ -187,9 +188,10 @@ def train(
     source = _labelled(input_file, text_column, label_column)
     stream = source if isinstance(source, ReviewStream) else None
     reviews = None if stream is not None else source
-    result = train_bundle(options, output, data=data, reviews=reviews, stream=stream,
-                          memory_budget=budget, overwrite=overwrite,
-                          callbacks=[EpochReporter()], progress=_say)
+    with _ray_cluster(cluster) as ray:
+        result = train_bundle(options, output, data=data, reviews=reviews, stream=stream,
+                              memory_budget=budget, overwrite=overwrite,
+                              callbacks=[EpochReporter()], progress=_say, cluster=ray)
     summary = {key: value for key, value in result.metrics.items() if key != "history"}
     _emit(as_json, summary | {"bundle": str(result.path)}, lambda: show_training(summary))
     _say(f"Wrote the bundle {result.path}/")
@@ -385,9 +387,9 @@ def sweep(
     check_run_name(name)
     spec = sweep_spec(config_file=config_file, grid=grid, seeds=seeds, epochs=epochs,
                       validation_size=validation_size, batch_size=batch_size)
-    with _cluster_pool(cluster) as pool, progress_bar("runs", None, piped_lines=True) as bar:
+    with _ray_cluster(cluster) as ray, progress_bar("runs", None, piped_lines=True) as bar:
         result = run_sweep(spec, sweeps / name, data=data, workers=workers, on_done=bar.update,
-                           pool=pool)
+                           pool=_ray_pools(ray))
     _emit(as_json, {"folder": str(result.folder), "ran": result.ran, "rows": result.rows},
           lambda: print(markdown_table(result.rows), end=""))
     _say(f"Wrote {result.folder}/ (results.md, results.csv, validation_curves.png, run.json); "
@@ -492,15 +494,24 @@ def serve(
 
 
 @contextlib.contextmanager
-def _cluster_pool(cluster: str | None) -> Iterator[Any]:
-    """``None`` without --cluster; else a factory of Ray task pools on that cluster."""
+def _ray_cluster(cluster: str | None) -> Iterator[Any]:
+    """The ``ray`` module connected to --cluster's cluster for the block; ``None`` without."""
     if cluster is None:
         yield None
         return
-    from critic.cluster import RayPool, connected
+    from critic.cluster import connected
 
     with connected(cluster) as ray:
-        yield lambda **init: RayPool(ray, **init)
+        yield ray
+
+
+def _ray_pools(ray: Any) -> Any:
+    """What :func:`run_sweep` takes as ``pool``: a factory of Ray task pools, or ``None``."""
+    if ray is None:
+        return None
+    from critic.cluster import RayPool
+
+    return lambda **init: RayPool(ray, **init)
 
 
 def _labelled(source: str | None, text_column: str, label_column: str) -> Any:

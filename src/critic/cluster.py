@@ -240,6 +240,167 @@ def _first_line(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
+# --- train --------------------------------------------------------------------------------
+
+class _NblrShard:
+    """A Ray actor holding one shard of the training reviews: some parts of the stream,
+    featurised, split and spilled to its own node's disk once, then an Adagrad epoch over
+    them at a time from the weights the driver sends."""
+
+    def __init__(self, parts: list[Any], files: dict[str, int], text_column: str,
+                 label_column: str, features: Any, fraction: float, online: Any) -> None:
+        from critic.hashing import HashedFeatureSpace
+        from critic.train_streaming import spills
+
+        self.parts, self.files = parts, files
+        self.text_column, self.label_column = text_column, label_column
+        self.featurizer = HashedFeatureSpace.from_config(features).fit([])
+        self.fraction, self.online = fraction, online
+        self._stack = contextlib.ExitStack()
+        self.train, self.validation = self._stack.enter_context(spills())
+
+    def read(self) -> tuple[Any, ...]:
+        """Featurise and spill the shard; its class sums, counts and per-part checksums."""
+        from critic.train_streaming import spill_stream
+
+        digests: list[str] = []
+        sums = spill_stream(self._batches(digests), self.featurizer, self.fraction,
+                            self.online, self.train, self.validation)
+        return (sums.positive, sums.negative, self.train.reviews, self.train.positives,
+                self.validation.reviews, digests)
+
+    def _batches(self, digests: list[str]) -> Iterator[Any]:
+        """The shard's reviews; positions are (file number << 40) + row, so the held-out
+        choice depends on where a review is, not on how the stream was sharded."""
+        import dataclasses
+
+        from critic.datasets.stream import ContentChecksum, ReviewStream
+
+        for part in self.parts:
+            stream = ReviewStream(part.path, text_column=self.text_column,
+                                  label_column=self.label_column, require_labels=True)
+            checksum = ContentChecksum()
+            for batch in checksum.watch(stream.read_part(part)):
+                yield dataclasses.replace(
+                    batch, position=(self.files[part.path] << 40) + batch.position)
+            digests.append(checksum.hexdigest())
+
+    def epoch(self, ratios: Any, weights: Any, squares: Any, bias: float, seed: int
+              ) -> tuple[Any, Any, float, float]:
+        """One Adagrad pass over the shard from the given state; the state after it and
+        the mean loss."""
+        import numpy as np
+
+        learner = self._learner(ratios, weights, bias)
+        learner.squares = np.array(squares)
+        order = np.random.default_rng(seed).permutation(len(self.train))
+        losses = [learner.step(batch) for batch in self.train.read(order)]
+        return learner.weights, learner.squares, learner.bias, float(np.mean(losses))
+
+    def scores(self, ratios: Any, weights: Any, bias: float) -> tuple[Any, Any]:
+        """The score parts of the shard's training and held-out reviews."""
+        from critic.train_streaming import score_parts
+
+        learner = self._learner(ratios, weights, bias)
+        return score_parts(learner, self.train), score_parts(learner, self.validation)
+
+    def _learner(self, ratios: Any, weights: Any, bias: float) -> Any:
+        import numpy as np
+
+        from critic.models.online import AdagradLogistic
+
+        learner = AdagradLogistic(ratios, self.online.learning_rate)
+        learner.weights, learner.bias = np.array(weights), bias  # a copy: refs are read-only
+        return learner
+
+    def close(self) -> None:
+        self._stack.close()
+
+
+def fit_nblr_on_cluster(ray: Any, stream: Any, *, validation_fraction: float,
+                        linear: Any = None, online: Any = None, features: Any = None,
+                        progress: Callable[[str], None] = lambda message: None) -> Any:
+    """The streamed ``nblr`` (:func:`critic.train_streaming.fit_streaming_nblr`) on the
+    connected cluster: the stream's parts dealt round-robin to one shard actor per CPU;
+    the Naive Bayes class sums summed over the shards (a map-reduce: exact); then each
+    epoch every shard runs Adagrad over its own reviews from the same weights and the
+    driver averages what they return (iterative parameter mixing, McDonald et al. 2010);
+    NBSVM's interpolation is chosen on the held-out reviews of all shards, as on one
+    machine. Returns a :class:`critic.train_streaming.StreamFit` whose ``training`` holds
+    the per-part checksums' digest."""
+    import hashlib
+
+    import numpy as np
+
+    from critic.errors import ConfigError
+    from critic.hashing import HashedFeatureSpace
+    from critic.models.linear import Fit, LinearConfig
+    from critic.models.online import ClassSums, OnlineConfig
+    from critic.train_streaming import STREAM_FEATURES, finish_nblr
+
+    linear, online = linear or LinearConfig(), online or OnlineConfig()
+    features = features or STREAM_FEATURES
+    cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+    total = stream.count()  # Parquet's: cut it so that every CPU gets a share
+    parts = stream.parts() if total is None else stream.parts(min(65_536, -(-total // cpus)))
+    count = min(len(parts), cpus)
+    files = {path: number for number, path in enumerate(stream.files)}
+    shard = ray.remote(num_cpus=1)(_NblrShard)
+    actors = [shard.remote(parts[k::count], files, stream.text_column, stream.label_column,
+                           features, validation_fraction, online) for k in range(count)]
+    try:
+        _quiet()
+        read = _gather(ray, [actor.read.remote() for actor in actors])
+        sums = ClassSums(len(read[0][0]))
+        sums.positive, sums.negative = sum(r[0] for r in read), sum(r[1] for r in read)
+        trained, positives, held = (sum(r[i] for r in read) for i in (2, 3, 4))
+        if not held or not trained:
+            raise ConfigError("the validation split left no reviews on one side; give more "
+                              "reviews or another --validation-size")
+        if positives in (0, trained):
+            raise ConfigError("the reviews have only one label; training needs both")
+        progress(f"read {trained + held:,} reviews ({held:,} held out) on {count} shards")
+        ratios = ray.put(sums.ratios(linear.alpha, online.min_count))
+        width = len(sums.positive)
+        weights, squares, bias = np.zeros(width), np.full(width, 1e-8), 0.0
+        for epoch in range(1, online.epochs + 1):
+            state = ray.put(weights), ray.put(squares)
+            done = _gather(ray, [a.epoch.remote(ratios, *state, bias, online.seed * 1000 + epoch
+                                                + 7919 * k) for k, a in enumerate(actors)])
+            weights, squares = (np.mean([d[i] for d in done], axis=0) for i in (0, 1))
+            bias = float(np.mean([d[2] for d in done]))
+            progress(f"epoch {epoch}/{online.epochs}: loss {np.mean([d[3] for d in done]):.4f}")
+        scored = _gather(ray, [a.scores.remote(ratios, ray.put(weights), bias)
+                               for a in actors])
+    finally:
+        for actor in actors:
+            with contextlib.suppress(Exception):
+                ray.get(actor.close.remote())
+                ray.kill(actor)
+
+    def joined(side: int) -> Any:
+        by_ratio = np.concatenate([s[side][0][0] for s in scored])
+        by_weight = np.concatenate([s[side][0][1] for s in scored])
+        return (by_ratio, by_weight), np.concatenate([s[side][1] for s in scored])
+
+    fit = finish_nblr(Fit(ray.get(ratios), weights, bias, None), joined(0), joined(1),
+                      featurizer=HashedFeatureSpace.from_config(features).fit([]),
+                      linear=linear, online=online,
+                      solver=f"Adagrad on {count} Ray shards, weights averaged each epoch")
+    # Part i went to shard i % count, as its (i // count)-th part: digests in input order.
+    digests = [read[i % count][5][i // count] for i in range(len(parts))]
+    fit.training["checksum_of_parts"] = hashlib.sha256("".join(digests).encode()).hexdigest()
+    return fit
+
+
+def _gather(ray: Any, refs: list[Any]) -> list[Any]:
+    """``ray.get`` with what the actors raised turned into one line."""
+    try:
+        return list(ray.get(refs))
+    except Exception as exc:
+        raise _cluster_error(exc) from None
+
+
 # --- sweeps -------------------------------------------------------------------------------
 
 class RayPool:

@@ -20,9 +20,8 @@ the machine's memory), every model trains from a stream instead
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +34,7 @@ import scipy.sparse as sp
 from critic.bundle import bundle_files, write_bundle
 from critic.datasets.files import Reviews
 from critic.datasets.imdb import book_matrices, book_split, training_order
-from critic.datasets.stream import Batch, ReviewStream, array_batches
+from critic.datasets.stream import Batch, ContentChecksum, ReviewStream, array_batches
 from critic.errors import ConfigError
 from critic.evaluation import evaluate_probabilities
 from critic.features import FeatureConfig, FeatureSpace
@@ -245,10 +244,16 @@ def train_bundle(options: TrainOptions, output: str | os.PathLike[str], *,
                  data: str | os.PathLike[str] | None = None, reviews: Reviews | None = None,
                  stream: ReviewStream | None = None, memory_budget: int | None = None,
                  overwrite: bool = False, callbacks: Sequence[Callback] = (),
-                 progress: Callable[[str], None] = lambda message: None) -> TrainResult:
+                 progress: Callable[[str], None] = lambda message: None,
+                 cluster: Any = None) -> TrainResult:
     """Train on IMDB (``data``), the user's ``reviews`` (in memory) or ``stream`` and write a
-    bundle to ``output``; within ``memory_budget`` bytes (see the module docstring)."""
+    bundle to ``output``; within ``memory_budget`` bytes (see the module docstring), or on
+    the connected Ray ``cluster`` (``nblr`` from a ``stream``:
+    :func:`critic.cluster.fit_nblr_on_cluster`)."""
     folder = RunFolder(output, "train", overwrite=overwrite)  # refused now, not after training
+    if cluster is not None:
+        return _write(options, folder, _on_cluster(options, stream, cluster, progress),
+                      overwrite)
     if reviews is None:  # a stream, or IMDB: does it fit the budget in memory?
         budget = memory_budget or default_memory_budget()
         needed = in_memory_estimate(options.model, _IMDB_TEXT_BYTES if stream is None
@@ -325,7 +330,7 @@ class _Streamed:
 def _streamed(options: TrainOptions, stream: ReviewStream, progress: Callable[[str], None],
               callbacks: Sequence[Callback]) -> tuple[FeatureSpace, _Fitted, dict[str, Any]]:
     fraction = _stream_fraction(options, stream.count(), 0.2)
-    checksum = _ContentChecksum()
+    checksum = ContentChecksum()
     first = [checksum.watch(stream)]  # the first pass is checksummed, the others not
 
     def passes() -> Iterable[Batch]:
@@ -359,16 +364,44 @@ def _imdb_streamed(options: TrainOptions, data: Any, progress: Callable[[str], N
             "order": "load_data seed 113, then held out by a hash of the position"}}
 
 
+def _on_cluster(options: TrainOptions, stream: ReviewStream | None, ray: Any,
+                progress: Callable[[str], None]
+                ) -> tuple[FeatureSpace, _Fitted, dict[str, Any]]:
+    from critic.cluster import fit_nblr_on_cluster
+
+    if stream is None:
+        raise ConfigError("on a cluster critic trains from --input (a file, folder, glob or "
+                          "URI every node can read)", parameter="cluster")
+    if not options.is_linear:
+        raise ConfigError("on a cluster only nblr trains yet; train the networks on one "
+                          "machine, in bounded memory, without --cluster", parameter="cluster")
+    fraction = _stream_fraction(options, stream.count(), 0.2)
+    fit = fit_nblr_on_cluster(ray, stream, validation_fraction=fraction,
+                              linear=options.linear, features=_stream_features(options),
+                              online=OnlineConfig(seed=options.training.seed),
+                              progress=progress)
+    checksum = fit.training.pop("checksum_of_parts")
+    fitted = _Fitted(fit.model, dict(fit.metrics), fit.training | {"streamed": True})
+    return fit.featurizer, fitted, {
+        "source": stream.source, "reviews": fit.reviews,
+        "checksum": checksum, "checksum_of": "the SHA-256 of each part's, in order",
+        "validation": _stream_validation(fit.held_out, fraction, options) | {
+            "order": f"(file number << 40) + row hashed with seed {options.training.seed}"}}
+
+
+def _stream_features(options: TrainOptions) -> FeatureConfig:
+    """The streamed nblr's hashed features, with the recipe's n-grams."""
+    return dataclasses.replace(STREAM_FEATURES, ngram_range=options.features.ngram_range)
+
+
 def _train_stream(options: TrainOptions, passes: Callable[[], Iterable[Batch]],
                   fraction: float, progress: Callable[[str], None],
                   callbacks: Sequence[Callback]) -> _Streamed:
     """Train ``options.model`` from a stream; ``passes()`` reads it once more."""
     if options.is_linear:
-        features = dataclasses.replace(STREAM_FEATURES,
-                                       ngram_range=options.features.ngram_range)
         fit = fit_streaming_nblr(passes(), validation_fraction=fraction, linear=options.linear,
                                  online=OnlineConfig(seed=options.training.seed),
-                                 features=features, progress=progress)
+                                 features=_stream_features(options), progress=progress)
         fitted = _Fitted(fit.model, dict(fit.metrics), fit.training | {"streamed": True})
         return _Streamed(fit.featurizer, fitted, fit.reviews, fit.held_out, fit.model.logits)
     net = fit_streaming_network(passes, features=options.features, network=options.network,
@@ -386,30 +419,6 @@ def _stream_validation(held_out: int, fraction: float, options: TrainOptions
     return {"reviews": held_out, "fraction": fraction,
             "order": f"stream position hashed with seed {options.training.seed}",
             "trained_on_after_choice": False}
-
-
-class _ContentChecksum:
-    """SHA-256 of the texts and labels trained on, whatever file, folder or stream held
-    them: each text's UTF-8 and a NUL, then all labels as bytes."""
-
-    def __init__(self) -> None:
-        self._digest = hashlib.sha256()
-        self._labels: list[bytes] = []
-
-    def add(self, texts: Iterable[str], labels: np.ndarray | None) -> None:
-        for text in texts:  # one at a time: no copy of all the texts at once
-            self._digest.update(text.encode("utf-8") + b"\0")
-        self._labels.append(b"" if labels is None else labels.tobytes())
-
-    def watch(self, stream: Iterable[Batch]) -> Iterator[Batch]:
-        """``stream``'s batches, each added on its way through."""
-        for batch in stream:
-            self.add(batch.texts, batch.labels)
-            yield batch
-
-    def hexdigest(self) -> str:
-        self._digest.update(b"".join(self._labels))
-        return self._digest.hexdigest()
 
 
 def _fit_network(options: TrainOptions, split: _Split, callbacks: Sequence[Callback]
@@ -542,6 +551,6 @@ def _file_split(options: TrainOptions, reviews: Reviews) -> _Split:
 
 def _content_checksum(reviews: Reviews) -> str:
     """SHA-256 of the texts and labels trained on (whatever file or folder held them)."""
-    checksum = _ContentChecksum()
+    checksum = ContentChecksum()
     checksum.add(reviews.texts, reviews.labels)
     return checksum.hexdigest()

@@ -14,9 +14,10 @@ text column) is a :class:`~critic.errors.DataError` naming the file and the row.
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -423,3 +424,27 @@ def reviews_batches(reviews: Reviews, batch_reviews: int = BATCH_REVIEWS) -> Ite
              else arrow_strings(reviews.texts))
     return array_batches(texts, reviews.labels, source=reviews.source, ids=reviews.ids,
                          batch_reviews=batch_reviews)
+
+
+class ContentChecksum:
+    """SHA-256 of the texts and labels trained on, whatever file, folder or stream held
+    them: each text's UTF-8 and a NUL, then all labels as bytes."""
+
+    def __init__(self) -> None:
+        self._digest = hashlib.sha256()
+        self._labels: list[bytes] = []
+
+    def add(self, texts: Iterable[str], labels: np.ndarray | None) -> None:
+        for text in texts:  # one at a time: no copy of all the texts at once
+            self._digest.update(text.encode("utf-8") + b"\0")
+        self._labels.append(b"" if labels is None else labels.tobytes())
+
+    def watch(self, stream: Iterable[Batch]) -> Iterator[Batch]:
+        """``stream``'s batches, each added on its way through."""
+        for batch in stream:
+            self.add(batch.texts, batch.labels)
+            yield batch
+
+    def hexdigest(self) -> str:
+        self._digest.update(b"".join(self._labels))
+        return self._digest.hexdigest()
