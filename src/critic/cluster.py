@@ -285,7 +285,7 @@ class _NblrShard:
                     batch, position=(self.files[part.path] << 40) + batch.position)
             digests.append(checksum.hexdigest())
 
-    def epoch(self, ratios: Any, weights: Any, squares: Any, bias: float, seed: int
+    def epoch(self, ratios: Any, weights: Any, squares: Any, bias: float, seed: list[int]
               ) -> tuple[Any, Any, float, float]:
         """One Adagrad pass over the shard from the given state; the state after it and
         the mean loss."""
@@ -332,11 +332,10 @@ def fit_nblr_on_cluster(ray: Any, stream: Any, *, validation_fraction: float,
 
     import numpy as np
 
-    from critic.errors import ConfigError
     from critic.hashing import HashedFeatureSpace
     from critic.models.linear import Fit, LinearConfig
     from critic.models.online import ClassSums, OnlineConfig
-    from critic.train_streaming import STREAM_FEATURES, finish_nblr
+    from critic.train_streaming import STREAM_FEATURES, check_split, finish_nblr
 
     linear, online = linear or LinearConfig(), online or OnlineConfig()
     features = features or STREAM_FEATURES
@@ -354,19 +353,15 @@ def fit_nblr_on_cluster(ray: Any, stream: Any, *, validation_fraction: float,
         sums = ClassSums(len(read[0][0]))
         sums.positive, sums.negative = sum(r[0] for r in read), sum(r[1] for r in read)
         trained, positives, held = (sum(r[i] for r in read) for i in (2, 3, 4))
-        if not held or not trained:
-            raise ConfigError("the validation split left no reviews on one side; give more "
-                              "reviews or another --validation-size")
-        if positives in (0, trained):
-            raise ConfigError("the reviews have only one label; training needs both")
+        check_split(trained, positives, held)
         progress(f"read {trained + held:,} reviews ({held:,} held out) on {count} shards")
         ratios = ray.put(sums.ratios(linear.alpha, online.min_count))
         width = len(sums.positive)
         weights, squares, bias = np.zeros(width), np.full(width, 1e-8), 0.0
         for epoch in range(1, online.epochs + 1):
             state = ray.put(weights), ray.put(squares)
-            done = _gather(ray, [a.epoch.remote(ratios, *state, bias, online.seed * 1000 + epoch
-                                                + 7919 * k) for k, a in enumerate(actors)])
+            done = _gather(ray, [a.epoch.remote(ratios, *state, bias, [online.seed, epoch, k])
+                                 for k, a in enumerate(actors)])
             weights, squares = (np.mean([d[i] for d in done], axis=0) for i in (0, 1))
             bias = float(np.mean([d[2] for d in done]))
             progress(f"epoch {epoch}/{online.epochs}: loss {np.mean([d[3] for d in done]):.4f}")

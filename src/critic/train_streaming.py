@@ -103,7 +103,7 @@ def fit_streaming_nblr(stream: Iterable[Batch], *, validation_fraction: float,
         started = time.perf_counter()
         sums = spill_stream(stream, featurizer, validation_fraction, online, train,
                             validation)
-        check_split(train, validation)
+        check_split(train.reviews, train.positives, validation.reviews)
         progress(f"read {train.reviews + validation.reviews:,} reviews "
                  f"({validation.reviews:,} held out) in {time.perf_counter() - started:.1f} s")
         ratios = sums.ratios(linear.alpha, online.min_count)
@@ -179,7 +179,7 @@ def fit_streaming_network(stream: Callable[[], Iterable[Batch]], *, features: Fe
         passes = 3 if features.ngram_range[1] >= 2 else 2
         progress(f"read {train.reviews + validation.reviews:,} reviews {passes} times "
                  f"({validation.reviews:,} held out) in {time.perf_counter() - started:.1f} s")
-        check_split(train, validation)
+        check_split(train.reviews, train.positives, validation.reviews)
         featurizer = _final_featurizer(counting, features, documents,
                                        train.reviews + validation.reviews)
         classifier = Classifier(dataclasses.replace(network, input_dim=featurizer.dimension),
@@ -293,12 +293,12 @@ def _network_rows(batch: Minibatch, featurizer: FeatureSpace
     return (x if batch.binary else featurizer.weigh(x)), batch.labels.astype(np.float32)
 
 
-def check_split(train: _Spill, validation: _Spill) -> None:
-    """Both sides of the split hold reviews, and the training side both labels."""
-    if not len(validation) or not len(train):
+def check_split(trained: int, positives: int, held_out: int) -> None:
+    """Both sides of the split hold reviews, and the ``trained`` ones both labels."""
+    if not held_out or not trained:
         raise ConfigError("the validation split left no reviews on one side; give more "
                           "reviews or another --validation-size")
-    if train.positives in (0, train.reviews):
+    if positives in (0, trained):
         raise ConfigError("the reviews have only one label; training needs both")
 
 
