@@ -152,8 +152,8 @@ class Classifier:
     def fit_batches(self, epoch_batches: Callable[[np.random.Generator], Iterable[Batch]], *,
                     steps: int, epochs: int = 20,
                     validation_batches: Callable[[], Iterable[Batch]] | None = None,
-                    patience: int | None = None, callbacks: Sequence[Callback] = ()
-                    ) -> History:
+                    patience: int | None = None, callbacks: Sequence[Callback] = (),
+                    distributed: bool = False) -> History:
         """:meth:`fit` from minibatches that need not fit in memory (read from disk, say).
 
         Args:
@@ -161,6 +161,11 @@ class Classifier:
                 of one epoch, in the order to train on them.
             steps: minibatches per epoch (for progress bars).
             validation_batches: the held-out ``(x, y)`` minibatches, scored after each epoch.
+            distributed: this process is one rank of an initialised ``torch.distributed``
+                group that trains the same network on its own minibatches: gradients are
+                averaged over the ranks at every step (``DistributedDataParallel``), and the
+                History's figures are those of all ranks' reviews. Every rank must give as
+                many minibatches an epoch, and ends with the same weights and History.
         """
         check_positive("epochs", epochs)
         if patience is not None:
@@ -168,24 +173,29 @@ class Classifier:
             if validation_batches is None:
                 raise ConfigError("early stopping (patience) needs validation data")
         validate = None if validation_batches is None else (
-            lambda: self.evaluate_batches(validation_batches()))
+            lambda: self.evaluate_batches(validation_batches(), distributed=distributed))
         with _single_threaded():
             return self._epochs(
                 lambda rng: (_check_xy(xb, yb, self.config.input_dim)
                              for xb, yb in epoch_batches(rng)),
-                steps, epochs, validate, patience, callbacks)
+                steps, epochs, validate, patience, callbacks, distributed)
 
     def _epochs(self, epoch_batches: Callable[[np.random.Generator], Iterable[Batch]],
                 steps: int, epochs: int, validate: Callable[[], list[float]] | None,
-                patience: int | None, callbacks: Sequence[Callback]) -> History:
+                patience: int | None, callbacks: Sequence[Callback],
+                distributed: bool = False) -> History:
         rng = np.random.default_rng([self.training.seed, self._fitted_epochs])
         stopper = _EarlyStopping(self.network, patience) if patience is not None else None
         history = History()
+        # DDP wraps the same parameters: the optimizer and the early stopping see them.
+        trainee = (torch.nn.parallel.DistributedDataParallel(self.network) if distributed
+                   else self.network)
         for cb in callbacks:
             cb.on_train_begin(epochs, steps)
         for epoch in range(1, epochs + 1):
             started = time.perf_counter()
-            logs = self._train_epoch(epoch_batches(rng), epoch, callbacks)
+            logs = self._train_epoch(trainee, epoch_batches(rng), epoch, callbacks,
+                                     distributed)
             if validate is not None:
                 val_loss, val_accuracy = validate()
                 logs |= {"val_loss": val_loss, "val_accuracy": val_accuracy}
@@ -202,14 +212,14 @@ class Classifier:
             cb.on_train_end()
         return history
 
-    def _train_epoch(self, batches: Iterable[Batch], epoch: int,
-                     callbacks: Sequence[Callback]) -> dict[str, float]:
+    def _train_epoch(self, trainee: torch.nn.Module, batches: Iterable[Batch], epoch: int,
+                     callbacks: Sequence[Callback], distributed: bool = False
+                     ) -> dict[str, float]:
         self.network.train()
-        loss_sum = correct = 0.0
-        seen = 0
+        loss_sum = correct = seen = 0.0
         for step, (x, y) in enumerate(batches, start=1):
             targets = torch.from_numpy(y)
-            logits = self.network(x)
+            logits = trainee(x)
             loss = self._loss(logits, targets)
             self._optimizer.zero_grad(set_to_none=True)
             loss.backward()  # type: ignore[no-untyped-call]  # torch leaves it bare
@@ -219,6 +229,8 @@ class Classifier:
             seen += len(y)
             for cb in callbacks:
                 cb.on_batch_end(epoch, step)
+        if distributed:
+            loss_sum, correct, seen = _summed_over_ranks([loss_sum, correct, seen])
         return {"loss": loss_sum / seen, "accuracy": correct / seen}
 
     def _loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -255,20 +267,35 @@ class Classifier:
         x, y = _check_xy(x, y, self.config.input_dim)
         return self._loss_and_accuracy(self.decision_function(x), y)
 
-    def evaluate_batches(self, batches: Iterable[Batch]) -> list[float]:
-        """:meth:`evaluate` over ``(x, y)`` minibatches, as if they were one matrix."""
+    def evaluate_batches(self, batches: Iterable[Batch], *, distributed: bool = False
+                         ) -> list[float]:
+        """:meth:`evaluate` over ``(x, y)`` minibatches, as if they were one matrix; with
+        ``distributed``, over every rank's minibatches (see :meth:`fit_batches`)."""
         logits, labels = [], []
         for x, y in batches:
             x, y = _check_xy(x, y, self.config.input_dim)
             logits.append(self.decision_function(x))
             labels.append(y)
-        return self._loss_and_accuracy(np.concatenate(logits), np.concatenate(labels))
+        if not distributed:
+            return self._loss_and_accuracy(np.concatenate(logits), np.concatenate(labels))
+        n = sum(len(y) for y in labels)
+        loss, accuracy = self._loss_and_accuracy(np.concatenate(logits), np.concatenate(
+            labels)) if n else (0.0, 0.0)  # a rank may hold no held-out review
+        loss_sum, correct, total = _summed_over_ranks([loss * n, accuracy * n, n])
+        return [loss_sum / total, correct / total]
 
     @torch.no_grad()
     def _loss_and_accuracy(self, logits: np.ndarray, y: np.ndarray) -> list[float]:
         loss = float(self._loss(torch.from_numpy(logits), torch.from_numpy(y)))
         accuracy = float(((logits > 0) == (y > 0.5)).mean())
         return [loss, accuracy]
+
+
+def _summed_over_ranks(values: list[float]) -> list[float]:
+    """``values`` summed over the ranks of the ``torch.distributed`` group."""
+    summed = torch.tensor(values, dtype=torch.float64)
+    torch.distributed.all_reduce(summed)
+    return [float(v) for v in summed]
 
 
 @contextlib.contextmanager

@@ -32,7 +32,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import scipy.sparse as sp
@@ -149,11 +149,44 @@ class StreamNetworkFit:
     held_out: int
 
 
+class Collective(Protocol):
+    """What the workers that train one network share (:func:`fit_streaming_network`): on one
+    machine the one process is all of them (:data:`ALONE`); on a cluster they are the ranks
+    of a ``torch.distributed`` group (:class:`critic.cluster.TorchCollective`)."""
+
+    #: How many workers there are; ``distributed``: whether their gradients are shared.
+    size: int
+    distributed: bool
+
+    def gather(self, value: Any) -> list[Any]:
+        """Every worker's ``value``, in rank order."""
+        ...
+
+    def sum(self, array: np.ndarray) -> np.ndarray:
+        """``array`` summed over the workers."""
+        ...
+
+
+class _Alone:
+    size, distributed = 1, False
+
+    def gather(self, value: Any) -> list[Any]:
+        return [value]
+
+    def sum(self, array: np.ndarray) -> np.ndarray:
+        return array
+
+
+#: One process training alone.
+ALONE: Collective = _Alone()
+
+
 def fit_streaming_network(stream: Callable[[], Iterable[Batch]], *, features: FeatureConfig,
                           network: NetworkConfig, training: TrainConfig, epochs: int,
                           patience: int | None, validation_fraction: float,
                           callbacks: Sequence[Any] = (),
-                          progress: Progress = lambda message: None) -> StreamNetworkFit:
+                          progress: Progress = lambda message: None,
+                          collective: Collective = ALONE) -> StreamNetworkFit:
     """Train a network from a labelled ``stream`` in bounded memory, on the same features
     the in-memory path fits (multi-hot words, counts, tf-idf, n-grams of a vocabulary).
 
@@ -162,6 +195,12 @@ def fit_streaming_network(stream: Callable[[], Iterable[Batch]], *, features: Fe
     featurises, splits and spills minibatches of raw counts and sums the document
     frequencies for the idf; then every epoch reads the minibatches back in a new order and
     weighs them (tf-idf, row norms) as it goes. ``stream()`` starts a new pass.
+
+    With a ``collective`` of several workers, each reads its own share of the reviews: the
+    counts are summed over the workers, each worker's minibatches are ``1 / size`` of the
+    batch size, and the gradients are averaged over the workers at every step (DDP), so a
+    step learns from as many reviews as on one machine; every worker ends with the same
+    model, history and validation figures.
     """
     from critic.classifier import Classifier
 
@@ -169,48 +208,63 @@ def fit_streaming_network(stream: Callable[[], Iterable[Batch]], *, features: Fe
         raise ConfigError("networks learn from a vocabulary's features, not hashed ones; "
                           "set hashing off", parameter="hashing")
     started = time.perf_counter()
-    counting = _counting_featurizer(stream, features)
+    counting = _counting_featurizer(stream, features, collective)
     documents = np.zeros(counting.dimension, np.int64) if features.weighting == "tfidf" \
         else None
-    online = OnlineConfig(batch_size=training.batch_size, seed=training.seed)
+    online = OnlineConfig(batch_size=max(1, training.batch_size // collective.size),
+                          seed=training.seed)
     with spills() as (train, validation):
         spill_stream(stream(), counting, validation_fraction, online, train, validation,
                      documents)
+        trained, positives, held = (int(n) for n in collective.sum(np.array(
+            [train.reviews, train.positives, validation.reviews], dtype=np.int64)))
         passes = 3 if features.ngram_range[1] >= 2 else 2
-        progress(f"read {train.reviews + validation.reviews:,} reviews {passes} times "
-                 f"({validation.reviews:,} held out) in {time.perf_counter() - started:.1f} s")
-        check_split(train.reviews, train.positives, validation.reviews)
-        featurizer = _final_featurizer(counting, features, documents,
-                                       train.reviews + validation.reviews)
+        progress(f"read {trained + held:,} reviews {passes} times ({held:,} held out) in "
+                 f"{time.perf_counter() - started:.1f} s")
+        check_split(trained, positives, held)
+        featurizer = _final_featurizer(
+            counting, features, None if documents is None else collective.sum(documents),
+            trained + held)
         classifier = Classifier(dataclasses.replace(network, input_dim=featurizer.dimension),
                                 training)
+        # Shared gradients need as many steps on every worker: one with fewer minibatches
+        # than the most takes some of its own twice in that epoch.
+        steps = max(collective.gather(len(train)))
         history = classifier.fit_batches(
             lambda rng: (_network_rows(b, featurizer)
-                         for b in train.read(rng.permutation(len(train)))),
-            steps=len(train), epochs=epochs, patience=patience, callbacks=callbacks,
+                         for b in train.read(_epoch_order(rng, len(train), steps))),
+            steps=steps, epochs=epochs, patience=patience, callbacks=callbacks,
             validation_batches=lambda: (_network_rows(b, featurizer)
-                                        for b in validation.read()))
-        logits, labels = [], []
-        for x, y in (_network_rows(b, featurizer) for b in validation.read()):
-            logits.append(classifier.decision_function(x))
-            labels.append(y)
-    validation_metrics = evaluate_probabilities(
-        np.concatenate(labels).astype(np.uint8), sigmoid(np.concatenate(logits)))
-    return StreamNetworkFit(classifier, history, featurizer, validation_metrics,
-                            train.reviews + validation.reviews, validation.reviews)
+                                        for b in validation.read()),
+            distributed=collective.distributed)
+        scored = [(classifier.decision_function(x), y.astype(np.uint8))
+                  for x, y in (_network_rows(b, featurizer) for b in validation.read())]
+    logits, labels = (np.concatenate([pair[side] for share in collective.gather(scored)
+                                      for pair in share]) for side in (0, 1))
+    return StreamNetworkFit(classifier, history, featurizer,
+                            evaluate_probabilities(labels, sigmoid(logits)), trained + held,
+                            held)
 
 
-def _counting_featurizer(stream: Callable[[], Iterable[Batch]], features: FeatureConfig
-                         ) -> FeatureSpace:
-    """``features``' vocabulary and n-grams, counted from the stream, in a featurizer that
-    gives raw counts (binary features stay binary): what the spill holds."""
+def _epoch_order(rng: np.random.Generator, minibatches: int, steps: int) -> np.ndarray:
+    """The spilled minibatches in a new random order, topped up to ``steps`` from another."""
+    order = rng.permutation(minibatches)
+    if steps <= minibatches:
+        return order
+    return np.concatenate([order, np.resize(rng.permutation(minibatches), steps - minibatches)])
+
+
+def _counting_featurizer(stream: Callable[[], Iterable[Batch]], features: FeatureConfig,
+                         collective: Collective = ALONE) -> FeatureSpace:
+    """``features``' vocabulary and n-grams, counted from the stream (every worker's), in a
+    featurizer that gives raw counts (binary features stay binary): what the spill holds."""
     raw = dataclasses.replace(features, sublinear_tf=False,
                               weighting="binary" if features.weighting == "binary" else "count")
-    vocabulary = _streamed_vocabulary(stream(), features)
+    vocabulary = _streamed_vocabulary(stream(), features, collective)
     featurizer = FeatureSpace.from_fitted(raw, vocabulary)
     if features.ngram_range[1] < 2:
         return featurizer
-    ngrams = _streamed_ngrams(stream(), featurizer, features.max_ngrams)
+    ngrams = _streamed_ngrams(stream(), featurizer, features.max_ngrams, collective)
     return FeatureSpace.from_fitted(raw, vocabulary, {"ngrams": ngrams})
 
 
@@ -223,14 +277,17 @@ def _final_featurizer(counting: FeatureSpace, features: FeatureConfig,
     return FeatureSpace.from_fitted(features, counting.vocabulary_, arrays)
 
 
-def _streamed_ngrams(stream: Iterable[Batch], featurizer: FeatureSpace, keep: int
-                     ) -> np.ndarray:
-    """The ``keep`` most frequent n-grams of the stream's reviews, as sorted codes: those
-    :meth:`FeatureSpace.fit` keeps, while the distinct n-grams fit the cap."""
+def _streamed_ngrams(stream: Iterable[Batch], featurizer: FeatureSpace, keep: int,
+                     collective: Collective = ALONE) -> np.ndarray:
+    """The ``keep`` most frequent n-grams of the stream's reviews (every worker's), as
+    sorted codes: those :meth:`FeatureSpace.fit` keeps, while the distinct n-grams of each
+    worker fit the cap."""
     counter = _NgramCounter(NGRAM_COUNT_CAP)
     for batch in stream:
         counter.add(featurizer.ngram_codes(batch.texts))
-    codes, counts = counter.totals()
+    shares = collective.gather(counter.totals())
+    codes, counts = shares[0] if len(shares) == 1 else count_codes(
+        np.concatenate([c for c, _ in shares]), np.concatenate([n for _, n in shares]))
     return codes[most_frequent(counts, keep)]
 
 
@@ -269,14 +326,19 @@ class _NgramCounter:
             self.codes, self.counts = self.codes[kept], self.counts[kept]
 
 
-def _streamed_vocabulary(stream: Iterable[Batch], features: FeatureConfig) -> Vocabulary:
-    """The vocabulary of every review in ``stream``, counted batch by batch: the same words,
-    counts and ranks as :meth:`Vocabulary.fit` on all of them at once."""
+def _streamed_vocabulary(stream: Iterable[Batch], features: FeatureConfig,
+                         collective: Collective = ALONE) -> Vocabulary:
+    """The vocabulary of every review in ``stream`` (every worker's), counted batch by
+    batch: the same words, counts and ranks as :meth:`Vocabulary.fit` on all at once."""
     counts: Counter[str] = Counter()
     for batch in stream:
         tokens = tokenize_texts(batch.texts)
         counts.update(dict(zip(tokens.words.to_pylist(), tokens.counts().tolist(),
                                strict=True)))
+    if collective.size > 1:
+        shares, counts = collective.gather(counts), Counter()
+        for share in shares:
+            counts.update(share)
     ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
     return Vocabulary([w for w, _ in ranked], [c for _, c in ranked],
                       num_words=features.num_words, start_char=features.start_char,
