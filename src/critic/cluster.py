@@ -209,6 +209,10 @@ def _cluster_error(exc: BaseException) -> CriticError:
     innermost = _innermost(exc)
     if isinstance(innermost, CriticError):
         return innermost
+    # Ray Train keeps what each worker raised by rank.
+    for failure in getattr(exc, "worker_failures", {}).values():
+        if isinstance(cause := _innermost(failure), CriticError):
+            return cause
     # Ray Data re-raises a worker's error as text inside its own exception: critic's own
     # message is the line that names critic's error class.
     found = _CRITIC_ERROR.findall(str(exc))
@@ -242,6 +246,44 @@ def _first_line(exc: BaseException) -> str:
 
 # --- train --------------------------------------------------------------------------------
 
+def _shard_batches(parts: list[Any], files: dict[str, int], text_column: str,
+                   label_column: str, digests: list[str] | None) -> Iterator[Any]:
+    """A shard's reviews, part after part; positions are (file number << 40) + row, so the
+    held-out choice depends on where a review is, not on how the stream was sharded. Each
+    part's content checksum is appended to ``digests`` when given."""
+    import dataclasses
+
+    from critic.datasets.stream import ContentChecksum, ReviewStream
+
+    for part in parts:
+        stream = ReviewStream(part.path, text_column=text_column, label_column=label_column,
+                              require_labels=True)
+        checksum = ContentChecksum()
+        batches = stream.read_part(part)
+        for batch in batches if digests is None else checksum.watch(batches):
+            yield dataclasses.replace(batch, position=(files[part.path] << 40) + batch.position)
+        if digests is not None:
+            digests.append(checksum.hexdigest())
+
+
+def _shards(ray: Any, stream: Any) -> tuple[list[Any], int]:
+    """The stream's parts, cut so that every CPU of the cluster gets a share, and how many
+    shards to deal them to (part ``i`` goes to shard ``i % shards``)."""
+    cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+    total = stream.count()  # Parquet's; None for other kinds, cut by file then
+    parts = stream.parts() if total is None else stream.parts(min(65_536, -(-total // cpus)))
+    return parts, min(len(parts), cpus)
+
+
+def _checksum_of_parts(shares: list[list[str]], parts: int) -> str:
+    """The SHA-256 of every part's checksum in input order, from each shard's own list
+    (part ``i`` was shard ``i % shards``'s ``(i // shards)``-th)."""
+    import hashlib
+
+    digests = [shares[i % len(shares)][i // len(shares)] for i in range(parts)]
+    return hashlib.sha256("".join(digests).encode()).hexdigest()
+
+
 class _NblrShard:
     """A Ray actor holding one shard of the training reviews: some parts of the stream,
     featurised, split and spilled to its own node's disk once, then an Adagrad epoch over
@@ -270,20 +312,8 @@ class _NblrShard:
                 self.validation.reviews, digests)
 
     def _batches(self, digests: list[str]) -> Iterator[Any]:
-        """The shard's reviews; positions are (file number << 40) + row, so the held-out
-        choice depends on where a review is, not on how the stream was sharded."""
-        import dataclasses
-
-        from critic.datasets.stream import ContentChecksum, ReviewStream
-
-        for part in self.parts:
-            stream = ReviewStream(part.path, text_column=self.text_column,
-                                  label_column=self.label_column, require_labels=True)
-            checksum = ContentChecksum()
-            for batch in checksum.watch(stream.read_part(part)):
-                yield dataclasses.replace(
-                    batch, position=(self.files[part.path] << 40) + batch.position)
-            digests.append(checksum.hexdigest())
+        return _shard_batches(self.parts, self.files, self.text_column, self.label_column,
+                              digests)
 
     def epoch(self, ratios: Any, weights: Any, squares: Any, bias: float, seed: list[int]
               ) -> tuple[Any, Any, float, float]:
@@ -328,8 +358,6 @@ def fit_nblr_on_cluster(ray: Any, stream: Any, *, validation_fraction: float,
     NBSVM's interpolation is chosen on the held-out reviews of all shards, as on one
     machine. Returns a :class:`critic.train_streaming.StreamFit` whose ``training`` holds
     the per-part checksums' digest."""
-    import hashlib
-
     import numpy as np
 
     from critic.hashing import HashedFeatureSpace
@@ -339,10 +367,7 @@ def fit_nblr_on_cluster(ray: Any, stream: Any, *, validation_fraction: float,
 
     linear, online = linear or LinearConfig(), online or OnlineConfig()
     features = features or STREAM_FEATURES
-    cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
-    total = stream.count()  # Parquet's: cut it so that every CPU gets a share
-    parts = stream.parts() if total is None else stream.parts(min(65_536, -(-total // cpus)))
-    count = min(len(parts), cpus)
+    parts, count = _shards(ray, stream)
     files = {path: number for number, path in enumerate(stream.files)}
     shard = ray.remote(num_cpus=1)(_NblrShard)
     actors = [shard.remote(parts[k::count], files, stream.text_column, stream.label_column,
@@ -382,9 +407,7 @@ def fit_nblr_on_cluster(ray: Any, stream: Any, *, validation_fraction: float,
                       featurizer=HashedFeatureSpace.from_config(features).fit([]),
                       linear=linear, online=online,
                       solver=f"Adagrad on {count} Ray shards, weights averaged each epoch")
-    # Part i went to shard i % count, as its (i // count)-th part: digests in input order.
-    digests = [read[i % count][5][i // count] for i in range(len(parts))]
-    fit.training["checksum_of_parts"] = hashlib.sha256("".join(digests).encode()).hexdigest()
+    fit.training["checksum_of_parts"] = _checksum_of_parts([r[5] for r in read], len(parts))
     return fit
 
 
@@ -394,6 +417,187 @@ def _gather(ray: Any, refs: list[Any]) -> list[Any]:
         return list(ray.get(refs))
     except Exception as exc:
         raise _cluster_error(exc) from None
+
+
+class TorchCollective:
+    """The ranks of the ``torch.distributed`` group that Ray Train set up (gloo on CPUs),
+    as the :class:`critic.train_streaming.Collective` the streamed network trains through."""
+
+    distributed = True
+
+    def __init__(self) -> None:
+        import torch.distributed as dist
+
+        self.size = dist.get_world_size()
+
+    def gather(self, value: Any) -> list[Any]:
+        import torch.distributed as dist
+
+        values: list[Any] = [None] * self.size
+        dist.all_gather_object(values, value)
+        return values
+
+    def sum(self, array: Any) -> Any:
+        import numpy as np
+        import torch
+        import torch.distributed as dist
+
+        summed = torch.from_numpy(np.array(array))  # a copy: all_reduce works in place
+        dist.all_reduce(summed)
+        return summed.numpy()
+
+
+class _Collector:
+    """A Ray actor beside the training: rank 0's progress lines, for the driver to print
+    as they come, and the trained network. (Ray Train would keep a model as a checkpoint in
+    storage that every node shares; this needs none.)"""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.result: dict[str, Any] | None = None
+
+    def say(self, line: str) -> None:
+        self.lines.append(line)
+
+    def take_lines(self) -> list[str]:
+        lines, self.lines = self.lines, []
+        return lines
+
+    def put(self, result: dict[str, Any]) -> None:
+        self.result = result
+
+    def get(self) -> dict[str, Any] | None:
+        return self.result
+
+
+class _EpochLines:
+    """A :class:`critic.classifier.Callback` that tells each epoch's figures in a line."""
+
+    def __init__(self, say: Callable[[str], None], epochs: int) -> None:
+        self.say, self.epochs = say, epochs
+
+    def on_train_begin(self, epochs: int, steps: int) -> None:
+        self.say(f"{steps} steps an epoch on every worker")
+
+    def on_batch_end(self, epoch: int, step: int) -> None:
+        pass
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        figures = " - ".join(f"{name}: {value:.4f}" for name, value in logs.items())
+        self.say(f"epoch {epoch}/{self.epochs} - {figures}")
+
+    def on_train_end(self) -> None:
+        pass
+
+
+def _train_network_worker(config: dict[str, Any]) -> None:
+    """Ray Train's loop on each worker: :func:`critic.train_streaming.fit_streaming_network`
+    over the worker's share of the parts, the ranks sharing counts and gradients; rank 0
+    hands the network to the collector."""
+    import ray
+    import ray.train
+
+    from critic.train_streaming import fit_streaming_network
+
+    rank, collective = ray.train.get_context().get_world_rank(), TorchCollective()
+    collector = config["collector"]
+    parts = config["parts"][rank::collective.size]
+    digests: list[str] = []
+    passes = 0
+
+    def stream() -> Iterator[Any]:
+        nonlocal passes
+        passes += 1  # the first pass is checksummed, the others not
+        return _shard_batches(parts, config["files"], config["text_column"],
+                              config["label_column"], digests if passes == 1 else None)
+
+    def say(line: str) -> None:
+        if rank == 0:
+            collector.say.remote(line)
+
+    fit = fit_streaming_network(
+        stream, features=config["features"], network=config["network"],
+        training=config["training"], epochs=config["epochs"], patience=config["patience"],
+        validation_fraction=config["fraction"], progress=say, collective=collective,
+        callbacks=[_EpochLines(say, config["epochs"])])
+    shares = collective.gather(digests)
+    if rank == 0:
+        ray.get(collector.put.remote({
+            "config": fit.classifier.config, "state": fit.classifier.state_arrays(),
+            "history": fit.history, "featurizer": fit.featurizer,
+            "validation": fit.validation, "reviews": fit.reviews, "held_out": fit.held_out,
+            "checksum": _checksum_of_parts(shares, len(config["parts"]))}))
+
+
+def fit_network_on_cluster(ray: Any, stream: Any, *, features: Any, network: Any,
+                           training: Any, epochs: int, patience: int | None,
+                           validation_fraction: float,
+                           progress: Callable[[str], None] = lambda message: None
+                           ) -> tuple[Any, str]:
+    """The streamed network (:func:`critic.train_streaming.fit_streaming_network`) on the
+    connected cluster, data-parallel with Ray Train's ``TorchTrainer``: one worker per CPU,
+    each reading its own parts of the stream (dealt round-robin); the vocabulary, n-gram and
+    document-frequency counts summed over the workers (``all_gather``/``all_reduce``), then
+    DDP over gloo — gradients averaged at every step, each worker's minibatch
+    ``1 / workers`` of the batch size, so a step sees as many reviews as on one machine.
+    Returns the :class:`critic.train_streaming.StreamNetworkFit` and the checksum of the
+    parts."""
+    import tempfile
+
+    import torch
+    from ray.train import FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    from critic.classifier import Classifier
+    from critic.train_streaming import StreamNetworkFit
+
+    parts, count = _shards(ray, stream)
+    collector = ray.remote(num_cpus=0)(_Collector).remote()
+    config = {"parts": parts, "files": {path: n for n, path in enumerate(stream.files)},
+              "text_column": stream.text_column, "label_column": stream.label_column,
+              "features": features, "network": network, "training": training,
+              "epochs": epochs, "patience": patience, "fraction": validation_fraction,
+              "collector": collector}
+    progress(f"training on {count} Ray Train workers (DDP over gloo)")
+    with tempfile.TemporaryDirectory(prefix="critic-ray-train-") as storage:
+        trainer = TorchTrainer(
+            _train_network_worker, train_loop_config=config,
+            scaling_config=ScalingConfig(num_workers=count, use_gpu=False),
+            run_config=RunConfig(name="critic-train", storage_path=storage,
+                                 failure_config=FailureConfig(max_failures=0)))
+        _fit_relaying(ray, trainer, collector, progress)
+    result = ray.get(collector.get.remote())
+    ray.kill(collector)
+    classifier = Classifier(result["config"], training)
+    classifier.network.load_state_dict({name: torch.from_numpy(array.copy())
+                                        for name, array in result["state"].items()})
+    return StreamNetworkFit(classifier, result["history"], result["featurizer"],
+                            result["validation"], result["reviews"], result["held_out"]
+                            ), result["checksum"]
+
+
+def _fit_relaying(ray: Any, trainer: Any, collector: Any, progress: Callable[[str], None]
+                  ) -> None:
+    """``trainer.fit()``, printing rank 0's lines while it runs; what failed, in one line."""
+    import threading
+
+    failure: list[BaseException] = []
+
+    def fit() -> None:
+        try:
+            _quiet()
+            trainer.fit()
+        except Exception as exc:  # Ray Train's TrainingFailedError wraps the workers'
+            failure.append(exc)
+
+    worker = threading.Thread(target=fit, daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(timeout=0.5)
+        for line in ray.get(collector.take_lines.remote()):
+            progress(line)
+    if failure:
+        raise _cluster_error(failure[0])
 
 
 # --- sweeps -------------------------------------------------------------------------------

@@ -248,8 +248,8 @@ def train_bundle(options: TrainOptions, output: str | os.PathLike[str], *,
                  cluster: Any = None) -> TrainResult:
     """Train on IMDB (``data``), the user's ``reviews`` (in memory) or ``stream`` and write a
     bundle to ``output``; within ``memory_budget`` bytes (see the module docstring), or on
-    the connected Ray ``cluster`` (``nblr`` from a ``stream``:
-    :func:`critic.cluster.fit_nblr_on_cluster`)."""
+    the connected Ray ``cluster`` (from a ``stream``: :func:`critic.cluster.fit_nblr_on_cluster`,
+    :func:`critic.cluster.fit_network_on_cluster`)."""
     folder = RunFolder(output, "train", overwrite=overwrite)  # refused now, not after training
     if cluster is not None:
         return _write(options, folder, _on_cluster(options, stream, cluster, progress),
@@ -367,25 +367,32 @@ def _imdb_streamed(options: TrainOptions, data: Any, progress: Callable[[str], N
 def _on_cluster(options: TrainOptions, stream: ReviewStream | None, ray: Any,
                 progress: Callable[[str], None]
                 ) -> tuple[FeatureSpace, _Fitted, dict[str, Any]]:
-    from critic.cluster import fit_nblr_on_cluster
+    from critic.cluster import fit_nblr_on_cluster, fit_network_on_cluster
 
     if stream is None:
         raise ConfigError("on a cluster critic trains from --input (a file, folder, glob or "
                           "URI every node can read)", parameter="cluster")
-    if not options.is_linear:
-        raise ConfigError("on a cluster only nblr trains yet; train the networks on one "
-                          "machine, in bounded memory, without --cluster", parameter="cluster")
     fraction = _stream_fraction(options, stream.count(), 0.2)
-    fit = fit_nblr_on_cluster(ray, stream, validation_fraction=fraction,
-                              linear=options.linear, features=_stream_features(options),
-                              online=OnlineConfig(seed=options.training.seed),
-                              progress=progress)
-    checksum = fit.training.pop("checksum_of_parts")
-    fitted = _Fitted(fit.model, dict(fit.metrics), fit.training | {"streamed": True})
-    return fit.featurizer, fitted, {
-        "source": stream.source, "reviews": fit.reviews,
+    if options.is_linear:
+        fit = fit_nblr_on_cluster(ray, stream, validation_fraction=fraction,
+                                  linear=options.linear, features=_stream_features(options),
+                                  online=OnlineConfig(seed=options.training.seed),
+                                  progress=progress)
+        checksum = fit.training.pop("checksum_of_parts")
+        fitted = _Fitted(fit.model, dict(fit.metrics), fit.training | {"streamed": True})
+        featurizer, reviews, held = fit.featurizer, fit.reviews, fit.held_out
+    else:
+        net, checksum = fit_network_on_cluster(
+            ray, stream, features=options.features, network=options.network,
+            training=options.training, epochs=options.epochs, patience=options.patience,
+            validation_fraction=fraction, progress=progress)
+        fitted = _network_fitted(options, net.classifier, net.history, net.validation)
+        fitted.training.update(streamed=True, solver="Ray Train TorchTrainer, DDP")
+        featurizer, reviews, held = net.featurizer, net.reviews, net.held_out
+    return featurizer, fitted, {
+        "source": stream.source, "reviews": reviews,
         "checksum": checksum, "checksum_of": "the SHA-256 of each part's, in order",
-        "validation": _stream_validation(fit.held_out, fraction, options) | {
+        "validation": _stream_validation(held, fraction, options) | {
             "order": f"(file number << 40) + row hashed with seed {options.training.seed}"}}
 
 
