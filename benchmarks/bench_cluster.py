@@ -10,8 +10,9 @@ of the critic process only — Ray's workers are other processes):
   real cluster would be);
 - ``critic sweep --grid units=8,16 --seeds 2 --epochs 4``: local worker processes, and Ray
   tasks on the running cluster;
-- ``critic train --model nblr --input corpus.parquet``: streamed in one process
-  (``--memory-budget 2.5G``), and on the running cluster (shards, averaged weights).
+- ``critic train --input corpus.parquet`` of ``nblr`` and of the networks (``dense``,
+  ``tfidf-dense``, 4 epochs): streamed in one process (``--memory-budget 200M``), and on the
+  running cluster (``nblr``: shards, averaged weights; the networks: Ray Train, DDP).
 
 Prints a Markdown table.
 """
@@ -79,13 +80,16 @@ def main() -> None:
             run = measure([*sweep, *extra])
             rows.append(("sweep, 4 runs + 2 finals", where, run.seconds, run.peak_mb,
                          f"{6 / run.seconds * 60:.1f} runs/min"))
-        train = [*CRITIC, "train", "--model", "nblr", "--input", str(corpus), "--overwrite",
-                 "--validation-size", "0.05", "--output", str(work / "trained")]
-        for where, extra in (("one process, streamed", ["--memory-budget", "2.5G"]),
-                             ("--cluster HOST:PORT", ["--cluster", address])):
-            run = measure([*train, *extra])
-            rows.append(("train nblr", where, run.seconds, run.peak_mb,
-                         f"{args.reviews / run.seconds:,.0f} reviews/s"))
+        for model, options in (("nblr", []), ("dense", ["--epochs", "4"]),
+                               ("tfidf-dense", ["--epochs", "4"])):
+            train = [*CRITIC, "train", "--model", model, *options, "--input", str(corpus),
+                     "--overwrite", "--validation-size", "0.05", "--output",
+                     str(work / "trained")]
+            for where, extra in (("one process, streamed", ["--memory-budget", "200M"]),
+                                 ("--cluster HOST:PORT", ["--cluster", address])):
+                run = measure([*train, *extra])
+                rows.append((f"train {model} {' '.join(options)}".strip(), where, run.seconds,
+                             run.peak_mb, f"{args.reviews / run.seconds:,.0f} reviews/s"))
     finally:
         subprocess.run([RAY, "stop", "--force"], capture_output=True)
         shutil.rmtree(work, ignore_errors=True)
