@@ -64,6 +64,17 @@ _TAGS_AND_PUNCTUATION_ASCII = rf"\s*(?:{_TAG})|[^a-z0-9'<]+|<"
 # Text without "<" holds no tag: the plain patterns do, and RE2 compiles them in 35 µs against
 # 250 µs for the tag alternation (Arrow compiles on every call: one review's whole budget).
 _PUNCTUATION = r"[^\p{L}\p{N}']+"
+# What _PUNCTUATION still finds once the table has made spaces: not the spaces themselves
+# (every one a match, and RE2 pays per match), so a run may leave several spaces.
+_OTHER_PUNCTUATION = r"[^\p{L}\p{N}' ]+"
+# Tags alone, and any other "<" (punctuation): a pass before the punctuation table.
+_TAG_OR_BRACKET = rf"{_TAG}|<"
+# The bytes a word keeps once lower-cased: a-z, 0-9, the apostrophe, and every byte of a
+# character beyond ASCII (those texts go through _PUNCTUATION as well); the rest are spaces.
+_WORD_BYTES = np.full(256, 0x20, dtype=np.uint8)
+for _kept in (*range(ord("a"), ord("z") + 1), *range(ord("0"), ord("9") + 1), ord("'"),
+              *range(0x80, 0x100)):
+    _WORD_BYTES[_kept] = _kept
 _PUNCTUATION_ASCII = r"[^a-z0-9']+"
 _APOSTROPHES = "[\u2019\u2018\u201b\u02bc\u2032\u00b4`\uff07]"
 # Characters NFKC changes, or may: beyond Latin-1, and Latin-1's compatibility characters.
@@ -340,12 +351,155 @@ def _tokenize_chunk(array: pa.Array) -> tuple[pa.DictionaryArray, np.ndarray]:
         array = pc.replace_substring(array, "`", "'", memory_pool=pool)
     lowered = pc.utf8_lower(array, memory_pool=pool)
     del array
+    if lowered.null_count:  # not from critic's readers; the patterns handle it as before
+        return _split_words(_spaced_by_pattern(lowered))
+    untagged = lowered
+    if len(_texts_holding(lowered, b"<")):
+        # Tags first, then punctuation: the same words as the one pattern of both
+        # (_TAGS_AND_PUNCTUATION), since its punctuation runs stop at every "<".
+        untagged = pc.replace_substring_regex(lowered, _TAG_OR_BRACKET, " ", memory_pool=pool)
+    spaced = _punctuation_to_spaces(untagged)
+    del untagged
+    # Which apostrophes _EDGE_APOSTROPHES removes can depend on how many spaces the one
+    # pattern left between two runs of them ("a' 'b" keeps the second, "a'  'b" does not):
+    # the texts where two runs have nothing but spaces between go the patterns' way.
+    offsets, data = _string_buffers(spaced)
+    apart = _ApostropheRuns(data, offsets).texts_apart()
+    if len(apart):
+        exact = pc.replace_substring_regex(_spaced_by_pattern(lowered.take(pa.array(apart))),
+                                           _EDGE_APOSTROPHES, " ", memory_pool=pool)
+        mask = np.zeros(len(spaced), dtype=bool)
+        mask[apart] = True
+        spaced = pc.replace_with_mask(spaced, pa.array(mask), exact, memory_pool=pool)
+        offsets, data = _string_buffers(spaced)
+    return _split_spaced(offsets, _ApostropheRuns(data, offsets, skip=apart).blank())
+
+
+def _spaced_by_pattern(lowered: pa.Array) -> pa.Array:
+    """Tags and punctuation as spaces by the one regular expression."""
     all_ascii = pc.all(pc.string_is_ascii(lowered)).as_py() is not False
     if len(_texts_holding(lowered, b"<")):
         pattern = _TAGS_AND_PUNCTUATION_ASCII if all_ascii else _TAGS_AND_PUNCTUATION
     else:
         pattern = _PUNCTUATION_ASCII if all_ascii else _PUNCTUATION
-    return _split_words(pc.replace_substring_regex(lowered, pattern, " ", memory_pool=pool))
+    return pc.replace_substring_regex(lowered, pattern, " ", memory_pool=_POOL)
+
+
+def _punctuation_to_spaces(lowered: pa.Array) -> pa.Array:
+    """Every character but letters, digits and apostrophes as a space (``_PUNCTUATION``).
+
+    The regular expression is most of a tokenisation's time, so ASCII bytes go through a
+    table in NumPy (UTF-8 never uses them inside another character), and the pattern scans
+    only the texts that hold other characters: one IMDB review in ten.
+    """
+    offsets, data = _string_buffers(lowered)
+    spaced = _string_array(offsets, _WORD_BYTES[data])
+    others = np.flatnonzero(~pc.string_is_ascii(lowered, memory_pool=_POOL).to_numpy(
+        zero_copy_only=False))
+    if not len(others):
+        return spaced
+    mask = np.zeros(len(spaced), dtype=bool)
+    mask[others] = True
+    rewritten = pc.replace_substring_regex(spaced.take(pa.array(others)), _OTHER_PUNCTUATION,
+                                           " ", memory_pool=_POOL)
+    return pc.replace_with_mask(spaced, pa.array(mask), rewritten, memory_pool=_POOL)
+
+
+class _ApostropheRuns:
+    """The runs of apostrophes in texts whose only separator is the space (UTF-8 ``data``
+    cut at ``offsets``), but those in the texts ``skip``; found from the apostrophes'
+    positions, so the cost is theirs, not the texts'."""
+
+    def __init__(self, data: np.ndarray, offsets: np.ndarray,
+                 skip: np.ndarray | None = None) -> None:
+        self.data, self.offsets = data, offsets
+        at = np.flatnonzero(data == 0x27)
+        text = np.searchsorted(offsets, at, side="right") - 1
+        if skip is not None and len(skip):
+            kept = ~np.isin(text, skip)
+            at, text = at[kept], text[kept]
+        joined = (np.diff(at) == 1) & (np.diff(text) == 0)  # apostrophe k + 1 goes on k's run
+        first = np.r_[True, ~joined] if len(at) else np.zeros(0, dtype=bool)
+        last = np.r_[~joined, True] if len(at) else np.zeros(0, dtype=bool)
+        self.starts, self.ends = at[first], at[last]  # ends inclusive
+        self.text = text[first]
+
+    def texts_apart(self) -> np.ndarray:
+        """The texts where a run follows another with only spaces between them."""
+        if len(self.starts) < 2:
+            return np.zeros(0, dtype=np.int64)
+        gap_from, gap_to = self.ends[:-1] + 1, self.starts[1:]  # between run k and k + 1
+        candidate = np.flatnonzero((self.text[1:] == self.text[:-1]) & (gap_to > gap_from)
+                                   & (self.data[np.minimum(gap_from, len(self.data) - 1)]
+                                      == 0x20))
+        apart = [k for k in candidate.tolist()  # few: a run and a space after it
+                 if not (self.data[gap_from[k]:gap_to[k]] != 0x20).any()]
+        return np.unique(self.text[1:][apart])
+
+    def blank(self) -> np.ndarray:
+        """``data`` (a copy) with the runs ``_EDGE_APOSTROPHES`` matches as spaces: each
+        that starts its text or follows a space, or ends its text or comes before a space
+        (exact where no two runs have only spaces between them: :meth:`texts_apart`)."""
+        data = self.data.copy()
+        if not len(self.starts):
+            return data
+        starts, ends, n = self.starts, self.ends, len(data)
+        left = (starts == self.offsets[self.text]) | (data[np.maximum(starts - 1, 0)] == 0x20)
+        right = (ends == self.offsets[self.text + 1] - 1) | (
+            data[np.minimum(ends + 1, n - 1)] == 0x20)
+        removed = left | right
+        lengths = ends[removed] - starts[removed] + 1
+        firsts = np.repeat(starts[removed], lengths)
+        data[firsts + _ranks_within(lengths)] = 0x20
+        return data
+
+
+def _ranks_within(lengths: np.ndarray) -> np.ndarray:
+    """0, 1, …, length - 1 for each of ``lengths``, one after another."""
+    total = int(lengths.sum())
+    return np.arange(total) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+
+
+def _split_spaced(offsets: np.ndarray, data: np.ndarray
+                  ) -> tuple[pa.DictionaryArray, np.ndarray]:
+    """:func:`_split_words` of texts (UTF-8 ``data`` cut at ``offsets``) whose only
+    separator is the space and whose edge apostrophes are gone, in NumPy."""
+    first, last = _text_edges(offsets)
+    word = data != 0x20
+    before = np.zeros_like(word)  # the byte before is a word's, in the same text
+    before[1:] = word[:-1]
+    before[first] = False
+    after = np.zeros_like(word)
+    after[:-1] = word[1:]
+    after[last] = False
+    starts = np.flatnonzero(word & ~before)
+    ends = np.flatnonzero(word & ~after) + 1
+    token_offsets = np.zeros(len(starts) + 1, dtype=np.int64)
+    np.cumsum(ends - starts, out=token_offsets[1:])
+    tokens = _string_array(token_offsets, data[word])
+    return pc.dictionary_encode(tokens, memory_pool=_POOL), np.searchsorted(starts, offsets)
+
+
+def _string_buffers(array: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """A ``large_string`` array's offsets (from 0) and UTF-8 bytes, as NumPy views."""
+    _, offsets_buffer, data_buffer = array.buffers()
+    offsets = np.frombuffer(offsets_buffer, dtype=np.int64)[
+        array.offset: array.offset + len(array) + 1]
+    if data_buffer is None:
+        return offsets - offsets[0], np.zeros(0, dtype=np.uint8)
+    return offsets - offsets[0], np.frombuffer(data_buffer, dtype=np.uint8)[
+        offsets[0]:offsets[-1]]
+
+
+def _string_array(offsets: np.ndarray, data: np.ndarray) -> pa.Array:
+    return pa.LargeStringArray.from_buffers(len(offsets) - 1, pa.py_buffer(offsets),
+                                            pa.py_buffer(np.ascontiguousarray(data)))
+
+
+def _text_edges(offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The first and the last byte of every text that is not empty."""
+    filled = offsets[1:] > offsets[:-1]
+    return offsets[:-1][filled], offsets[1:][filled] - 1
 
 
 def _fold_unicode(array: pa.Array) -> pa.Array:
