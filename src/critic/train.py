@@ -367,33 +367,54 @@ def _imdb_streamed(options: TrainOptions, data: Any, progress: Callable[[str], N
 def _on_cluster(options: TrainOptions, stream: ReviewStream | None, ray: Any,
                 progress: Callable[[str], None]
                 ) -> tuple[FeatureSpace, _Fitted, dict[str, Any]]:
-    from critic.cluster import fit_nblr_on_cluster, fit_network_on_cluster
-
     if stream is None:
         raise ConfigError("on a cluster critic trains from --input (a file, folder, glob or "
                           "URI every node can read)", parameter="cluster")
     fraction = _stream_fraction(options, stream.count(), 0.2)
-    if options.is_linear:
-        fit = fit_nblr_on_cluster(ray, stream, validation_fraction=fraction,
-                                  linear=options.linear, features=_stream_features(options),
-                                  online=OnlineConfig(seed=options.training.seed),
-                                  progress=progress)
-        checksum = fit.training.pop("checksum_of_parts")
-        fitted = _Fitted(fit.model, dict(fit.metrics), fit.training | {"streamed": True})
-        featurizer, reviews, held = fit.featurizer, fit.reviews, fit.held_out
-    else:
-        net, checksum = fit_network_on_cluster(
-            ray, stream, features=options.features, network=options.network,
-            training=options.training, epochs=options.epochs, patience=options.patience,
-            validation_fraction=fraction, progress=progress)
-        fitted = _network_fitted(options, net.classifier, net.history, net.validation)
-        fitted.training.update(streamed=True, solver="Ray Train TorchTrainer, DDP")
-        featurizer, reviews, held = net.featurizer, net.reviews, net.held_out
-    return featurizer, fitted, {
-        "source": stream.source, "reviews": reviews,
-        "checksum": checksum, "checksum_of": "the SHA-256 of each part's, in order",
-        "validation": _stream_validation(held, fraction, options) | {
+    fit = (_nblr_on_cluster if options.is_linear else _network_on_cluster)(
+        options, stream, ray, fraction, progress)
+    return fit.featurizer, fit.fitted, {
+        "source": stream.source, "reviews": fit.reviews,
+        "checksum": fit.checksum, "checksum_of": "the SHA-256 of each part's, in order",
+        "validation": _stream_validation(fit.held_out, fraction, options) | {
             "order": f"(file number << 40) + row hashed with seed {options.training.seed}"}}
+
+
+@dataclass(frozen=True)
+class _ClusterFit:
+    """A model trained on a cluster, as the bundle needs it."""
+
+    featurizer: FeatureSpace
+    fitted: _Fitted
+    reviews: int
+    held_out: int
+    checksum: str
+
+
+def _nblr_on_cluster(options: TrainOptions, stream: ReviewStream, ray: Any, fraction: float,
+                     progress: Callable[[str], None]) -> _ClusterFit:
+    from critic.cluster import fit_nblr_on_cluster
+
+    fit = fit_nblr_on_cluster(ray, stream, validation_fraction=fraction,
+                              linear=options.linear, features=_stream_features(options),
+                              online=OnlineConfig(seed=options.training.seed),
+                              progress=progress)
+    checksum = fit.training.pop("checksum_of_parts")
+    fitted = _Fitted(fit.model, dict(fit.metrics), fit.training | {"streamed": True})
+    return _ClusterFit(fit.featurizer, fitted, fit.reviews, fit.held_out, checksum)
+
+
+def _network_on_cluster(options: TrainOptions, stream: ReviewStream, ray: Any,
+                        fraction: float, progress: Callable[[str], None]) -> _ClusterFit:
+    from critic.cluster import fit_network_on_cluster
+
+    net, checksum = fit_network_on_cluster(
+        ray, stream, features=options.features, network=options.network,
+        training=options.training, epochs=options.epochs, patience=options.patience,
+        validation_fraction=fraction, progress=progress)
+    fitted = _network_fitted(options, net.classifier, net.history, net.validation)
+    fitted.training.update(streamed=True, solver="Ray Train TorchTrainer, DDP")
+    return _ClusterFit(net.featurizer, fitted, net.reviews, net.held_out, checksum)
 
 
 def _stream_features(options: TrainOptions) -> FeatureConfig:
