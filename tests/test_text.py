@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -156,7 +157,7 @@ def _by_the_patterns(texts: list[str]) -> list[list[str]]:
     lowered = pc.utf8_lower(pc.replace_substring(array, "`", "'"))
     words, offsets = text._split_words(text._spaced_by_pattern(lowered))
     flat = words.dictionary.take(words.indices).to_pylist()
-    return [flat[lo:hi] for lo, hi in zip(offsets[:-1], offsets[1:], strict=True)]
+    return [flat[lo:hi] for lo, hi in itertools.pairwise(offsets.tolist())]
 
 
 # Characters where the byte table, the tag pass and the apostrophe rules could part from the
