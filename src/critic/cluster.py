@@ -28,7 +28,7 @@ import logging
 import os
 import re
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -266,13 +266,13 @@ def _shard_batches(parts: list[Any], files: dict[str, int], text_column: str,
             digests.append(checksum.hexdigest())
 
 
-def _shards(ray: Any, stream: Any) -> tuple[list[Any], int]:
-    """The stream's parts, cut so that every CPU of the cluster gets a share, and how many
-    shards to deal them to (part ``i`` goes to shard ``i % shards``)."""
+def _shards(ray: Any, stream: Any) -> tuple[list[Any], int, dict[str, int]]:
+    """The stream's parts, cut so that every CPU of the cluster gets a share; how many
+    shards to deal them to (part ``i`` goes to shard ``i % shards``); each file's number."""
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
     total = stream.count()  # Parquet's; None for other kinds, cut by file then
     parts = stream.parts() if total is None else stream.parts(min(65_536, -(-total // cpus)))
-    return parts, min(len(parts), cpus)
+    return parts, min(len(parts), cpus), {path: n for n, path in enumerate(stream.files)}
 
 
 def _checksum_of_parts(shares: list[list[str]], parts: int) -> str:
@@ -306,14 +306,12 @@ class _NblrShard:
         from critic.train_streaming import spill_stream
 
         digests: list[str] = []
-        sums = spill_stream(self._batches(digests), self.featurizer, self.fraction,
-                            self.online, self.train, self.validation)
+        sums = spill_stream(_shard_batches(self.parts, self.files, self.text_column,
+                                           self.label_column, digests),
+                            self.featurizer, self.fraction, self.online, self.train,
+                            self.validation)
         return (sums.positive, sums.negative, self.train.reviews, self.train.positives,
                 self.validation.reviews, digests)
-
-    def _batches(self, digests: list[str]) -> Iterator[Any]:
-        return _shard_batches(self.parts, self.files, self.text_column, self.label_column,
-                              digests)
 
     def epoch(self, ratios: Any, weights: Any, squares: Any, bias: float, seed: list[int]
               ) -> tuple[Any, Any, float, float]:
@@ -367,8 +365,7 @@ def fit_nblr_on_cluster(ray: Any, stream: Any, *, validation_fraction: float,
 
     linear, online = linear or LinearConfig(), online or OnlineConfig()
     features = features or STREAM_FEATURES
-    parts, count = _shards(ray, stream)
-    files = {path: number for number, path in enumerate(stream.files)}
+    parts, count, files = _shards(ray, stream)
     shard = ray.remote(num_cpus=1)(_NblrShard)
     actors = [shard.remote(parts[k::count], files, stream.text_column, stream.label_column,
                            features, validation_fraction, online) for k in range(count)]
@@ -448,20 +445,21 @@ class TorchCollective:
 
 
 class _Collector:
-    """A Ray actor beside the training: rank 0's progress lines, for the driver to print
-    as they come, and the trained network. (Ray Train would keep a model as a checkpoint in
-    storage that every node shares; this needs none.)"""
+    """A Ray actor beside the training: what rank 0 tells — progress lines and the training
+    callbacks' events — for the driver to replay as they come, and the trained network.
+    (Ray Train would keep a model as a checkpoint in storage that every node shares; this
+    needs none.)"""
 
     def __init__(self) -> None:
-        self.lines: list[str] = []
+        self.events: list[tuple[str, tuple[Any, ...]]] = []
         self.result: dict[str, Any] | None = None
 
-    def say(self, line: str) -> None:
-        self.lines.append(line)
+    def tell(self, event: str, *args: Any) -> None:
+        self.events.append((event, args))
 
-    def take_lines(self) -> list[str]:
-        lines, self.lines = self.lines, []
-        return lines
+    def take_events(self) -> list[tuple[str, tuple[Any, ...]]]:
+        events, self.events = self.events, []
+        return events
 
     def put(self, result: dict[str, Any]) -> None:
         self.result = result
@@ -470,24 +468,25 @@ class _Collector:
         return self.result
 
 
-class _EpochLines:
-    """A :class:`critic.classifier.Callback` that tells each epoch's figures in a line."""
+class _RelayedCallback:
+    """A :class:`critic.classifier.Callback` on rank 0 that sends its epoch events to the
+    collector, for the driver's own callbacks (the same epoch lines as on one machine);
+    not each step, which would cost a message a minibatch."""
 
-    def __init__(self, say: Callable[[str], None], epochs: int) -> None:
-        self.say, self.epochs = say, epochs
+    def __init__(self, collector: Any) -> None:
+        self.collector = collector
 
     def on_train_begin(self, epochs: int, steps: int) -> None:
-        self.say(f"{steps} steps an epoch on every worker")
+        self.collector.tell.remote("on_train_begin", epochs, steps)
 
     def on_batch_end(self, epoch: int, step: int) -> None:
         pass
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
-        figures = " - ".join(f"{name}: {value:.4f}" for name, value in logs.items())
-        self.say(f"epoch {epoch}/{self.epochs} - {figures}")
+        self.collector.tell.remote("on_epoch_end", epoch, logs)
 
     def on_train_end(self) -> None:
-        pass
+        self.collector.tell.remote("on_train_end")
 
 
 def _train_network_worker(config: dict[str, Any]) -> None:
@@ -513,13 +512,13 @@ def _train_network_worker(config: dict[str, Any]) -> None:
 
     def say(line: str) -> None:
         if rank == 0:
-            collector.say.remote(line)
+            collector.tell.remote("progress", line)
 
     fit = fit_streaming_network(
         stream, features=config["features"], network=config["network"],
         training=config["training"], epochs=config["epochs"], patience=config["patience"],
         validation_fraction=config["fraction"], progress=say, collective=collective,
-        callbacks=[_EpochLines(say, config["epochs"])])
+        callbacks=[_RelayedCallback(collector)] if rank == 0 else [])
     shares = collective.gather(digests)
     if rank == 0:
         ray.get(collector.put.remote({
@@ -531,7 +530,7 @@ def _train_network_worker(config: dict[str, Any]) -> None:
 
 def fit_network_on_cluster(ray: Any, stream: Any, *, features: Any, network: Any,
                            training: Any, epochs: int, patience: int | None,
-                           validation_fraction: float,
+                           validation_fraction: float, callbacks: Sequence[Any] = (),
                            progress: Callable[[str], None] = lambda message: None
                            ) -> tuple[Any, str]:
     """The streamed network (:func:`critic.train_streaming.fit_streaming_network`) on the
@@ -540,8 +539,9 @@ def fit_network_on_cluster(ray: Any, stream: Any, *, features: Any, network: Any
     document-frequency counts summed over the workers (``all_gather``/``all_reduce``), then
     DDP over gloo — gradients averaged at every step, each worker's minibatch
     ``1 / workers`` of the batch size, so a step sees as many reviews as on one machine.
-    Returns the :class:`critic.train_streaming.StreamNetworkFit` and the checksum of the
-    parts."""
+    Rank 0's progress lines and epoch events reach ``progress`` and ``callbacks`` here as
+    they happen. Returns the :class:`critic.train_streaming.StreamNetworkFit` and the
+    checksum of the parts."""
     import tempfile
 
     import torch
@@ -551,9 +551,9 @@ def fit_network_on_cluster(ray: Any, stream: Any, *, features: Any, network: Any
     from critic.classifier import Classifier
     from critic.train_streaming import StreamNetworkFit
 
-    parts, count = _shards(ray, stream)
+    parts, count, files = _shards(ray, stream)
     collector = ray.remote(num_cpus=0)(_Collector).remote()
-    config = {"parts": parts, "files": {path: n for n, path in enumerate(stream.files)},
+    config = {"parts": parts, "files": files,
               "text_column": stream.text_column, "label_column": stream.label_column,
               "features": features, "network": network, "training": training,
               "epochs": epochs, "patience": patience, "fraction": validation_fraction,
@@ -565,7 +565,7 @@ def fit_network_on_cluster(ray: Any, stream: Any, *, features: Any, network: Any
             scaling_config=ScalingConfig(num_workers=count, use_gpu=False),
             run_config=RunConfig(name="critic-train", storage_path=storage,
                                  failure_config=FailureConfig(max_failures=0)))
-        _fit_relaying(ray, trainer, collector, progress)
+        _fit_relaying(ray, trainer, collector, progress, callbacks)
     result = ray.get(collector.get.remote())
     ray.kill(collector)
     classifier = Classifier(result["config"], training)
@@ -576,9 +576,10 @@ def fit_network_on_cluster(ray: Any, stream: Any, *, features: Any, network: Any
                             ), result["checksum"]
 
 
-def _fit_relaying(ray: Any, trainer: Any, collector: Any, progress: Callable[[str], None]
-                  ) -> None:
-    """``trainer.fit()``, printing rank 0's lines while it runs; what failed, in one line."""
+def _fit_relaying(ray: Any, trainer: Any, collector: Any, progress: Callable[[str], None],
+                  callbacks: Sequence[Any]) -> None:
+    """``trainer.fit()``, replaying rank 0's events while it runs; what failed, in one
+    line."""
     import threading
 
     failure: list[BaseException] = []
@@ -594,8 +595,12 @@ def _fit_relaying(ray: Any, trainer: Any, collector: Any, progress: Callable[[st
     worker.start()
     while worker.is_alive():
         worker.join(timeout=0.5)
-        for line in ray.get(collector.take_lines.remote()):
-            progress(line)
+        for event, args in ray.get(collector.take_events.remote()):
+            if event == "progress":
+                progress(*args)
+            else:
+                for callback in callbacks:
+                    getattr(callback, event)(*args)
     if failure:
         raise _cluster_error(failure[0])
 

@@ -252,7 +252,7 @@ def train_bundle(options: TrainOptions, output: str | os.PathLike[str], *,
     :func:`critic.cluster.fit_network_on_cluster`)."""
     folder = RunFolder(output, "train", overwrite=overwrite)  # refused now, not after training
     if cluster is not None:
-        return _write(options, folder, _on_cluster(options, stream, cluster, progress),
+        return _write(options, folder, _on_cluster(options, stream, cluster, progress, callbacks),
                       overwrite)
     if reviews is None:  # a stream, or IMDB: does it fit the budget in memory?
         budget = memory_budget or default_memory_budget()
@@ -365,14 +365,14 @@ def _imdb_streamed(options: TrainOptions, data: Any, progress: Callable[[str], N
 
 
 def _on_cluster(options: TrainOptions, stream: ReviewStream | None, ray: Any,
-                progress: Callable[[str], None]
+                progress: Callable[[str], None], callbacks: Sequence[Callback]
                 ) -> tuple[FeatureSpace, _Fitted, dict[str, Any]]:
     if stream is None:
         raise ConfigError("on a cluster critic trains from --input (a file, folder, glob or "
                           "URI every node can read)", parameter="cluster")
     fraction = _stream_fraction(options, stream.count(), 0.2)
-    fit = (_nblr_on_cluster if options.is_linear else _network_on_cluster)(
-        options, stream, ray, fraction, progress)
+    fit = (_nblr_on_cluster(options, stream, ray, fraction, progress) if options.is_linear
+           else _network_on_cluster(options, stream, ray, fraction, progress, callbacks))
     return fit.featurizer, fit.fitted, {
         "source": stream.source, "reviews": fit.reviews,
         "checksum": fit.checksum, "checksum_of": "the SHA-256 of each part's, in order",
@@ -405,13 +405,14 @@ def _nblr_on_cluster(options: TrainOptions, stream: ReviewStream, ray: Any, frac
 
 
 def _network_on_cluster(options: TrainOptions, stream: ReviewStream, ray: Any,
-                        fraction: float, progress: Callable[[str], None]) -> _ClusterFit:
+                        fraction: float, progress: Callable[[str], None],
+                        callbacks: Sequence[Callback]) -> _ClusterFit:
     from critic.cluster import fit_network_on_cluster
 
     net, checksum = fit_network_on_cluster(
         ray, stream, features=options.features, network=options.network,
         training=options.training, epochs=options.epochs, patience=options.patience,
-        validation_fraction=fraction, progress=progress)
+        validation_fraction=fraction, callbacks=callbacks, progress=progress)
     fitted = _network_fitted(options, net.classifier, net.history, net.validation)
     fitted.training.update(streamed=True, solver="Ray Train TorchTrainer, DDP")
     return _ClusterFit(net.featurizer, fitted, net.reviews, net.held_out, checksum)
