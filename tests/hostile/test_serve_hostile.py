@@ -11,7 +11,6 @@ import random
 import signal
 import socket
 import string
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -214,28 +213,36 @@ def test_shed_requests_get_503_with_retry_after_and_health_checks_pass(bundle: P
 def test_sigterm_answers_every_request_in_flight(bundle: Path) -> None:
     words = [" ".join(random.Random(i).choices(string.ascii_lowercase, k=6)) for i in range(700)]
     review = " ".join(w.replace(" ", "") for w in words)
+    request = _post_request({"inputs": [review] * 5, "explain": True})
     # No shedding here: this is about the signal, so every request must be scored.
     with serving(bundle, "--max-delay-ms", "60000") as (process, url):
-        statuses: list[int | str] = []
-        lock = threading.Lock()
-
-        def call() -> None:
-            try:
-                code: int | str = httpx.post(f"{url}/v1/predict", json={
-                    "inputs": [review] * 5, "explain": True}, timeout=60).status_code
-            except httpx.HTTPError as exc:
-                code = type(exc).__name__
-            with lock:
-                statuses.append(code)
-
-        threads = [threading.Thread(target=call) for _ in range(50)]
-        for thread in threads:
-            thread.start()
-        time.sleep(0.5)
+        # Every request is wholly sent before the signal, so each is in flight in one of the
+        # server's states: in the listen backlog, accepted and unread, being read, being
+        # scored, or (the first ten) on a kept-alive connection that has answered one already.
+        connections = [socket.create_connection(address(url), timeout=90) for _ in range(50)]
+        for conn in connections[:10]:
+            conn.sendall(_post_request({"inputs": "superb"}))
+            assert read_answer(conn)[0] == 200
+        for conn in connections:
+            conn.sendall(request)
+        late = socket.create_connection(address(url), timeout=90)
+        time.sleep(0.2)  # accepted, but its client is slow to send its request
         process.send_signal(signal.SIGTERM)
-        for thread in threads:
-            thread.join(timeout=90)
+        time.sleep(1.5)  # longer than an idle connection's moment: within the read timeout
+        late.sendall(_post_request({"inputs": "superb"}))
+        connections.append(late)
+        statuses = [read_answer(conn)[0] for conn in connections]
+        closed = [conn.recv(1) == b"" for conn in connections]
+        for conn in connections:
+            conn.close()
         assert process.wait(timeout=60) in (0, -signal.SIGTERM)
-        assert statuses == [200] * 50
+        assert statuses == [200] * 51
+        assert all(closed)  # each connection closed after its answer
         with pytest.raises(httpx.ConnectError):
             httpx.get(f"{url}/healthz", timeout=2)
+
+
+def _post_request(payload: object) -> bytes:
+    body = json.dumps(payload).encode()
+    return (b"POST /v1/predict HTTP/1.1\r\nhost: critic\r\ncontent-type: application/json\r\n"
+            b"content-length: %d\r\n\r\n%s" % (len(body), body))

@@ -8,9 +8,11 @@ hostage or answer outside its JSON error shape:
 - they must arrive within the read timeout (408), so a client that connects, or starts a
   request, and then waits holds nothing for long;
 - a request that is not HTTP gets the JSON error shape (400), not plain text;
-- on SIGTERM a connection that looks idle is given a moment to deliver a request its client
-  already sent, which is then answered, instead of being reset; requests in progress finish
-  (up to the graceful timeout) and new connections are refused.
+- on SIGTERM no request a client has sent is reset: the connections waiting in the listen
+  backlog are taken in, a fresh connection or one whose request is arriving keeps its read
+  timeout, an idle one is given a moment to deliver a request already sent; each is answered
+  and closed, requests in progress finish (up to the graceful timeout) and new connections
+  are refused.
 """
 
 from __future__ import annotations
@@ -115,16 +117,22 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self._reject(400, "bad_request", "the request is not valid HTTP/1.1")
 
     def shutdown(self) -> None:
-        if self.cycle is None or self.cycle.response_complete:
-            # Idle, as far as we have read: the client may have sent a request just before
-            # the signal that is still in the socket's buffer. Closing now would reset it.
-            self._draining = True
-            self._arm(self._close_if_idle, _DRAIN_IDLE)
-        else:
+        self._draining = True
+        if self.cycle is not None and not self.cycle.response_complete:
             self.cycle.keep_alive = False
+        elif self.cycle is None or self._in_headers:
+            # A request is arriving, or a fresh connection's first one has not been read yet
+            # (its client connected to send one): the read timeout armed for its headers
+            # still runs, and the answer will close the connection.
+            pass
+        else:
+            # Idle after an answer, as far as we have read: the client may have sent another
+            # request just before the signal, still in the socket's buffer. Closing now
+            # would reset it.
+            self._arm(self._close_if_idle, _DRAIN_IDLE)
 
     def _close_if_idle(self) -> None:
-        if self.cycle is None or self.cycle.response_complete:
+        if not self._in_headers and (self.cycle is None or self.cycle.response_complete):
             self.transport.close()
 
     def _headers_timed_out(self) -> None:  # armed only while headers are awaited
@@ -174,6 +182,10 @@ class DrainingServer(uvicorn.Server):
                                      app_state=self.lifespan.state)
         waiting = [connection for server in self.servers for listening in server.sockets
                    for connection in _accept_all(listening.fileno())]
+        # Stop listening before anything awaits: a connection the kernel completes between
+        # the last accept and the close would be reset with the backlog.
+        for server in self.servers:
+            server.close()
         await asyncio.gather(*(loop.connect_accepted_socket(protocol, connection)
                                for connection in waiting), return_exceptions=True)
 
