@@ -1,7 +1,9 @@
 """Read reviews from an aclImdb archive or folder, safely and without extracting anything.
 
 Layout (Maas et al., 2011): ``aclImdb/{train,test}/{pos,neg}/ID_RATING.txt`` and
-``aclImdb/train/unsup/ID_0.txt``. Other files (README, vocab, ``.feat``) are ignored.
+``aclImdb/train/unsup/ID_0.txt``; ``aclImdb/{train,test}/urls_{pos,neg,unsup}.txt`` name each
+review's movie (line i: the IMDB page of the movie of review i). Other files (README, vocab,
+``.feat``) are ignored.
 """
 
 from __future__ import annotations
@@ -30,6 +32,10 @@ IMDB_COUNTS: dict[str, int] = {
 #: The longest review in the release is 14,282 bytes; a "review" far longer is not one.
 MAX_REVIEW_BYTES = 1 << 20
 _REVIEW = re.compile(r"(?:^|/)(train|test)/(pos|neg|unsup)/(\d+)_(\d+)\.txt$")
+_MOVIE_LIST = re.compile(r"(?:^|/)(train|test)/urls_(pos|neg|unsup)\.txt$")
+_MOVIE = re.compile(rb"/title/tt(\d+)")
+#: A movie list holds a line of ~50 bytes per review: 50,000 lines is 2.5 MB.
+MAX_MOVIE_LIST_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,7 @@ class ReviewColumns:
     labels: np.ndarray  # int8: 1 positive, 0 negative, -1 unlabelled
     ids: np.ndarray  # int32, the number in the file name
     ratings: np.ndarray  # int8, 1-10 stars, 0 for unlabelled
+    movies: np.ndarray  # int32, the IMDB title number (tt0453418: 453418), -1 if not known
 
 
 def read_reviews(source: Path, *, expected: dict[str, int] | None = None) -> ReviewColumns:
@@ -55,12 +62,15 @@ def read_reviews(source: Path, *, expected: dict[str, int] | None = None) -> Rev
     """
     members = _iter_folder(source) if source.is_dir() else _iter_archive(source)
     names, raws, meta = [], [], []
+    movie_lists: dict[str, np.ndarray] = {}
     for name, raw in members:
         match = _REVIEW.search(name)
         if match:
             names.append(name)
             raws.append(raw)
             meta.append(match.groups())
+        elif listed := _MOVIE_LIST.search(name):
+            movie_lists["/".join(listed.groups())] = _movie_numbers(raw)
     found = Counter(f"{split}/{folder}" for split, folder, _, _ in meta)
     _check_counts(found, source, IMDB_COUNTS if expected is None else expected)
     folders = [folder for _, folder, _, _ in meta]
@@ -72,7 +82,20 @@ def read_reviews(source: Path, *, expected: dict[str, int] | None = None) -> Rev
         labels=np.array([_LABELS[f] for f in folders], dtype=np.int8),
         ids=np.array([int(m[2]) for m in meta], dtype=np.int32),
         ratings=np.array([int(m[3]) for m in meta], dtype=np.int8),
+        movies=np.array([_movie_of(movie_lists, f"{split}/{folder}", int(number))
+                         for split, folder, number, _ in meta], dtype=np.int32),
     )
+
+
+def _movie_numbers(raw: bytes) -> np.ndarray:
+    """The title number on each line of a movie list (-1 where a line names none)."""
+    numbers = [_MOVIE.search(line) for line in raw.splitlines()]
+    return np.array([int(m.group(1)) if m else -1 for m in numbers], dtype=np.int32)
+
+
+def _movie_of(movie_lists: dict[str, np.ndarray], folder: str, review_id: int) -> int:
+    listed = movie_lists.get(folder)
+    return int(listed[review_id]) if listed is not None and review_id < len(listed) else -1
 
 
 _LABELS = {"pos": 1, "neg": 0, "unsup": -1}
@@ -98,7 +121,8 @@ def fingerprint(source: Path) -> str:
 
         return sha256_file(source)
     digest = hashlib.sha256(b"critic-folder-v1")
-    for path in sorted(p for p in source.rglob("*.txt") if _REVIEW.search(p.as_posix())):
+    for path in sorted(p for p in source.rglob("*.txt")
+                       if _REVIEW.search(p.as_posix()) or _MOVIE_LIST.search(p.as_posix())):
         stat = path.stat()
         digest.update(f"{path.relative_to(source).as_posix()}\0{stat.st_size}\0"
                       f"{stat.st_mtime_ns}\n".encode())
@@ -110,7 +134,8 @@ def _iter_archive(path: Path) -> Iterator[tuple[str, bytes]]:
         with tarfile.open(path, mode="r:gz") as archive:
             for member in archive:
                 _refuse_unsafe(member, path)
-                if member.isfile() and _REVIEW.search(member.name):
+                if member.isfile() and (_REVIEW.search(member.name)
+                                        or _MOVIE_LIST.search(member.name)):
                     _check_size(member.name, member.size, path)  # before reading it
                     handle = archive.extractfile(member)
                     yield member.name, handle.read() if handle else b""
@@ -132,6 +157,11 @@ def _refuse_unsafe(member: tarfile.TarInfo, archive: Path) -> None:
 
 
 def _check_size(name: str, size: int, source: Path) -> None:
+    if _MOVIE_LIST.search(name):
+        if size > MAX_MOVIE_LIST_BYTES:
+            raise DataError(f"{name} in {source} is {size:,} bytes; no IMDB movie list is "
+                            f"over {MAX_MOVIE_LIST_BYTES:,}: this is not the aclImdb data")
+        return
     if size > MAX_REVIEW_BYTES:
         raise DataError(f"{name} in {source} is {size:,} bytes; no IMDB review is over "
                         f"{MAX_REVIEW_BYTES:,}: this is not the aclImdb data")
@@ -142,11 +172,12 @@ def _iter_folder(root: Path) -> Iterator[tuple[str, bytes]]:
     for folder in (*base.glob("*"), *base.glob("*/*")):  # the glob below follows their links
         if folder.is_symlink() and folder.is_dir():
             raise DataError(f"{folder} is a symbolic link; refusing to follow links in the data")
-    for path in sorted(base.glob("*/*/*.txt")):
+    for path in sorted([*base.glob("*/*/*.txt"), *base.glob("*/urls_*.txt")]):
         name = path.relative_to(base).as_posix()
-        if not _REVIEW.search(name):
-            continue
-        yield name, read_regular(path, follow_links=False, max_bytes=MAX_REVIEW_BYTES)
+        if _REVIEW.search(name):
+            yield name, read_regular(path, follow_links=False, max_bytes=MAX_REVIEW_BYTES)
+        elif _MOVIE_LIST.search(name):
+            yield name, read_regular(path, follow_links=False, max_bytes=MAX_MOVIE_LIST_BYTES)
 
 
 def _check_counts(found: Counter[str], source: Path, expected: dict[str, int]) -> None:

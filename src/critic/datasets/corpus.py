@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 SPLITS = ("train", "test", "unsup")
 
 
-_CACHE_FORMAT = b"critic.corpus.v2"
+_CACHE_FORMAT = b"critic.corpus.v3"  # v3: the movies
 
 
 @dataclass(frozen=True, eq=False)
@@ -42,6 +42,8 @@ class Corpus:
         labels: int8, 1 positive, 0 negative, -1 unlabelled.
         ratings: int8 star rating 1-10 (0 for unlabelled).
         ids: int32 review id (the number in the file name).
+        movies: int32 IMDB title number of the review's movie (``tt0453418``: 453418), -1
+            where the source does not say (no ``urls_*.txt``).
         splits: ``"train"``, ``"test"`` or ``"unsup"`` per review.
         source: where the reviews were read from; checksum: its SHA-256 (or folder fingerprint).
     """
@@ -50,6 +52,7 @@ class Corpus:
     labels: np.ndarray
     ratings: np.ndarray
     ids: np.ndarray
+    movies: np.ndarray
     splits: np.ndarray
     source: str
     checksum: str
@@ -63,7 +66,8 @@ class Corpus:
             raise ValueError(f"`split` must be one of {SPLITS}. Received: split={split!r}")
         (rows,) = np.nonzero(self.splits == split)
         return Corpus(self.texts.take(rows), self.labels[rows], self.ratings[rows],
-                      self.ids[rows], self.splits[rows], self.source, self.checksum)
+                      self.ids[rows], self.movies[rows], self.splits[rows], self.source,
+                      self.checksum)
 
     def counts(self) -> dict[str, dict[str, int]]:
         """Reviews per split and label, e.g. ``{"train": {"pos": 12500, "neg": 12500}, …}``."""
@@ -82,12 +86,14 @@ class Corpus:
         split_rank = np.array([SPLITS.index(s) for s in columns.splits], dtype=np.int8)
         order = np.lexsort((columns.ids, columns.labels, split_rank))
         return cls(TextColumn(columns.texts).take(order), columns.labels[order],
-                   columns.ratings[order], columns.ids[order], splits[order], source, checksum)
+                   columns.ratings[order], columns.ids[order], columns.movies[order],
+                   splits[order], source, checksum)
 
     def to_table(self) -> pa.Table:
         table = pa.table({
             "text": self.texts.arrow,
             "label": self.labels, "rating": self.ratings, "id": self.ids,
+            "movie": self.movies,
             "split": pa.DictionaryArray.from_arrays(
                 pa.array([SPLITS.index(s) for s in self.splits], pa.int8()), pa.array(SPLITS)),
         })
@@ -106,6 +112,7 @@ class Corpus:
             labels=table.column("label").to_numpy(),
             ratings=table.column("rating").to_numpy(),
             ids=table.column("id").to_numpy(),
+            movies=table.column("movie").to_numpy(),
             splits=_decode_splits(table.column("split")),
             source=meta[b"source"].decode(), checksum=meta[b"checksum"].decode(),
         )
@@ -155,7 +162,7 @@ def load_corpus(
 
 def cache_path(checksum: str, cache_dir: Path | None = None) -> Path:
     """Where the corpus parsed from a source with this checksum is cached."""
-    return (cache_dir or critic_home() / "corpus") / f"imdb-{checksum[:16]}.v2.arrow"
+    return (cache_dir or critic_home() / "corpus") / f"imdb-{checksum[:16]}.v3.arrow"
 
 
 def _read_cache(cache: Path, checksum: str) -> Corpus | None:
