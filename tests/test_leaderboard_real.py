@@ -51,6 +51,9 @@ def test_table_reports_what_each_number_used(board: tuple[dict, Path]) -> None:
     for name in rows:  # every bundle records how it was made
         made = json.loads((folder / "models" / name / "run.json").read_text())
         assert made["kind"] == "train" and made["config"]["model"] == name
+        # Validated on whole held-out movies, every row alike (issue #16).
+        assert made["config"]["data"]["validation"]["by"] == rows[name]["validation_by"] \
+            == "movie"
 
 
 def test_nblr_chose_on_validation_and_refitted(board: tuple[dict, Path]) -> None:

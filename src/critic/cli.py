@@ -163,6 +163,10 @@ def train(
     patience: Annotated[int | None, _help(
         "Stop after this many epochs without a lower validation loss; keep the best epoch's "
         "weights (tfidf-dense: 3).")] = None,
+    validation_by: Annotated[str | None, _help(
+        "IMDB: review (the first N in load_data order; dense's default) or movie (whole "
+        "movies held out, as the test reviews are of other movies; the others' default).")
+    ] = None,
     seed: Annotated[int | None, _help("Seed for initialisation and shuffling (0).")] = None,
     overwrite: OverwriteOption = False,
     cluster: ClusterOption = None,
@@ -182,7 +186,7 @@ def train(
         max_ngrams=max_ngrams, num_words=num_words, hidden_layers=layers, units=units,
         activation=activation, dropout=dropout, loss=loss, optimizer=optimizer,
         learning_rate=learning_rate, batch_size=batch_size, seed=seed, epochs=epochs,
-        patience=patience, validation_size=validation_size)
+        patience=patience, validation_size=validation_size, validation_by=validation_by)
     budget = parse_memory(memory_budget) if memory_budget is not None else None
     claim_output(output, overwrite=overwrite)  # before reading or training anything
     source = _labelled(input_file, text_column, label_column)
@@ -399,6 +403,9 @@ def sweep(
 @app.command()
 def cv(
     folds: Annotated[int, _help("Number of folds (K).")] = 4,
+    folds_by: Annotated[str, _help("review (contiguous runs of load_data order, the book's) "
+                                   "or movie (whole movies: no movie in two folds).")
+                        ] = "review",
     layers: Annotated[int, _help("Hidden layers.")] = 2,
     units: Annotated[int, _help("Units per hidden layer.")] = 16,
     activation: Annotated[str, _help("relu or tanh.")] = "relu",
@@ -422,7 +429,7 @@ def cv(
                             activation=activation)  # type: ignore[arg-type]  # checked there
     training = TrainConfig(loss=loss, seed=seed)  # type: ignore[arg-type]  # checked there
     result = run_cv(network, training, runs / name, folds=folds, epochs=epochs, data=data,
-                    overwrite=overwrite, callbacks=[EpochReporter()])
+                    by=folds_by, overwrite=overwrite, callbacks=[EpochReporter()])
     _emit(as_json, result.to_dict() | {"folder": str(runs / name)},
           lambda: show_table(TABLE_HEADER, table_rows(result.folds, result.mean)))
     _say(f"Chosen epoch (lowest mean validation loss): {result.chosen_epoch}. Wrote "

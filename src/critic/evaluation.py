@@ -182,7 +182,7 @@ def _held_out_reviews(predictor: Predictor, data: str | os.PathLike[str] | None
         raise ConfigError(f"this {predictor.bundle.model_name} model was refitted on its "
                           "held-out reviews, so they cannot choose a threshold honestly; give "
                           "other labelled reviews", parameter="validation")
-    return held_out_texts(data, int(held_out["reviews"]))
+    return held_out_texts(data, int(held_out["reviews"]), held_out.get("by", "review"))
 
 
 def store_best_threshold(path: str | os.PathLike[str],

@@ -33,7 +33,13 @@ import scipy.sparse as sp
 
 from critic.bundle import bundle_files, write_bundle
 from critic.datasets.files import Reviews
-from critic.datasets.imdb import book_matrices, book_split, training_order
+from critic.datasets.imdb import (
+    VALIDATION_SPLITS,
+    book_matrices,
+    imdb_split,
+    training_movies,
+    training_order,
+)
 from critic.datasets.stream import Batch, ContentChecksum, ReviewStream, array_batches
 from critic.errors import ConfigError
 from critic.evaluation import evaluate_probabilities
@@ -76,6 +82,7 @@ class TrainOptions:
     epochs: int = 20
     validation_size: int | float | None = None  # reviews, or a fraction (see imdb_validation)
     patience: int | None = None
+    validation_by: str | None = None  # IMDB: "review" or "movie" (see imdb_validation_by)
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
@@ -84,6 +91,10 @@ class TrainOptions:
         check_positive("epochs", self.epochs)
         if self.patience is not None:
             check_positive("patience", self.patience)
+        if self.validation_by is not None and self.validation_by not in VALIDATION_SPLITS:
+            raise ConfigError(f"`validation_by` must be one of {', '.join(VALIDATION_SPLITS)}. "
+                              f"Received: validation_by={self.validation_by!r}",
+                              parameter="validation_by")
         size = self.validation_size
         if size is not None and (isinstance(size, bool) or size <= 0 or (
                 isinstance(size, float) and size >= 1.0)):
@@ -99,6 +110,15 @@ class TrainOptions:
         """Held-out IMDB training reviews by default: the book's 10,000 for its own model,
         5,000 for the others (more to train on; enough to choose with)."""
         return 10_000 if self.model == "dense" else 5_000
+
+    @property
+    def imdb_validation_by(self) -> str:
+        """How IMDB's training reviews are split by default: the book's network as the book
+        does (the first N in ``load_data`` order), the stronger models by whole movies, as
+        the test reviews are of other movies (see :func:`critic.datasets.imdb.movie_split`)."""
+        if self.validation_by is not None:
+            return self.validation_by
+        return "review" if self.model == "dense" else "movie"
 
 
 RECIPES: dict[str, TrainOptions] = {
@@ -138,7 +158,7 @@ def recipe(name: str, **changes: Any) -> TrainOptions:
 _KNOBS = {"features": ("ngram_range", "max_ngrams", "num_words"),
           "network": ("hidden_layers", "units", "activation", "dropout"),
           "training": ("loss", "optimizer", "learning_rate", "batch_size", "seed"),
-          "run": ("epochs", "patience", "validation_size")}
+          "run": ("epochs", "patience", "validation_size", "validation_by")}
 #: Knobs a linear model has no use for.
 _NETWORK_ONLY = (*_KNOBS["network"], *_KNOBS["training"], "epochs", "patience")
 
@@ -149,7 +169,8 @@ def options_for(model: str, **knobs: Any) -> TrainOptions:
     Knobs: ``ngram_range``, ``max_ngrams``, ``num_words`` (features); ``hidden_layers``,
     ``units``, ``activation``, ``dropout`` (network); ``loss``, ``optimizer``,
     ``learning_rate``, ``batch_size``, ``seed`` (training); ``epochs``, ``patience``,
-    ``validation_size``. A linear model refuses the network's and training's knobs.
+    ``validation_size``, ``validation_by``. A linear model refuses the network's and
+    training's knobs.
 
     Example:
         >>> options_for("dense", units=32).network.units
@@ -254,6 +275,11 @@ def train_bundle(options: TrainOptions, output: str | os.PathLike[str], *,
     if cluster is not None:
         return _write(options, folder, _on_cluster(options, stream, cluster, progress, callbacks),
                       overwrite)
+    if options.validation_by == "movie" and (reviews is not None or stream is not None
+                                              or cluster is not None):
+        raise ConfigError("validation by movie is for the IMDB data, whose files name each "
+                          "review's movie; a file of your own is split review by review",
+                          parameter="validation_by")
     if reviews is None:  # a stream, or IMDB: does it fit the budget in memory?
         budget = memory_budget or default_memory_budget()
         needed = in_memory_estimate(options.model, _IMDB_TEXT_BYTES if stream is None
@@ -530,7 +556,8 @@ def _imdb_split(options: TrainOptions, data: Any) -> _Split:
     x = featurizer.fit_transform(train.texts)[order]  # fitted on training reviews only
     y = train.labels[order].astype(np.uint8)
     n_val = _validation_count(options, len(y), options.imdb_validation)
-    kept, held_out = book_split(len(y), n_val)
+    by = _imdb_validation_by(options, data)
+    kept, held_out = imdb_split(data, len(y), n_val, by)
     # The test reviews are featurised on the second core while the model trains on the first
     # (training is single-threaded; the featurizer's work is mostly outside the GIL): the
     # 2 s it takes for nblr then costs nothing.
@@ -539,7 +566,7 @@ def _imdb_split(options: TrainOptions, data: Any) -> _Split:
     pool.shutdown(wait=False)  # the thread finishes its one task, then ends
     test_labels = test.labels.astype(np.uint8)
     return _Split(x[kept], y[kept], x[held_out], y[held_out], featurizer,
-                  _imdb_data(corpus.checksum, n_val, options),
+                  _imdb_data(corpus.checksum, len(y[held_out]), options, by),
                   lambda: (test_features.result(), test_labels))
 
 
@@ -550,13 +577,26 @@ def _imdb_book_split(options: TrainOptions, data: Any) -> _Split:
     n_val = _validation_count(options, len(book.y_train), options.imdb_validation)
     featurizer = FeatureSpace.from_fitted(options.features,
                                         Vocabulary(book.words, num_words=num_words))
-    return _Split(*book.split(n_val), featurizer,
-                  _imdb_data(book.checksum, n_val, options), lambda: (book.x_test, book.y_test))
+    by = _imdb_validation_by(options, data)
+    parts = book.split(n_val, by)
+    return _Split(*parts, featurizer, _imdb_data(book.checksum, len(parts[3]), options, by),
+                  lambda: (book.x_test, book.y_test))
 
 
-def _imdb_data(checksum: str, n_val: int, options: TrainOptions) -> dict[str, Any]:
+def _imdb_validation_by(options: TrainOptions, data: Any) -> str:
+    """How to hold IMDB training reviews out: as asked, else the model's default, but by
+    review where the copy of IMDB names no movies (a folder without ``urls_*.txt``)."""
+    by = options.imdb_validation_by
+    if options.validation_by is None and by == "movie" and (training_movies(data) < 0).any():
+        return "review"
+    return by
+
+
+def _imdb_data(checksum: str, n_val: int, options: TrainOptions, by: str) -> dict[str, Any]:
     return {"source": "imdb", "checksum": checksum,
-            "validation": {"reviews": n_val, "order": "load_data seed 113, first N",
+            "validation": {"reviews": n_val, "by": by,
+                           "order": ("whole movies in seed-113 order until N" if by == "movie"
+                                     else "load_data seed 113, first N"),
                            "trained_on_after_choice": options.is_linear}}
 
 

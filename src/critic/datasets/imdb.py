@@ -137,6 +137,60 @@ def book_split(reviews: int, validation_size: int) -> tuple[slice, slice]:
     return slice(int(validation_size), None), slice(0, int(validation_size))
 
 
+#: How the IMDB training reviews can be split for validation: the book's (the first N in
+#: ``load_data`` order) or by movie (whole movies held out; see :func:`movie_split`).
+VALIDATION_SPLITS = ("review", "movie")
+
+
+def movie_split(movies: np.ndarray, validation_size: int, *, seed: int = LOAD_DATA_SEED
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Rows split so that no movie has reviews on both sides: whole movies, taken in a seeded
+    random order, are held out until at least ``validation_size`` reviews are (the last movie
+    taken may add a few more). Returns ``(training rows, held-out rows)``, each ascending.
+
+    IMDB's test reviews are of other movies than its training reviews; a random split shares
+    movies between training and validation, so it flatters what a model learned of those
+    movies (their names, actors, plots) and can choose settings that cost test accuracy.
+
+    Example:
+        >>> movies = np.array([7, 7, 3, 5, 5, 5])
+        >>> kept, held_out = movie_split(movies, 2, seed=0)
+        >>> len(held_out) >= 2, set(movies[held_out]) & set(movies[kept])
+        (True, set())
+    """
+    book_split(len(movies), validation_size)  # the same bounds
+    if (movies < 0).any():
+        raise ConfigError("validation by movie needs every review's movie, and this IMDB copy "
+                          "does not name them (no train/urls_pos.txt and urls_neg.txt); use "
+                          "--validation-by review", parameter="validation_by")
+    names, of_review, sizes = np.unique(movies, return_inverse=True, return_counts=True)
+    taken = np.random.RandomState(seed).permutation(len(names))
+    enough = int(np.searchsorted(np.cumsum(sizes[taken]), validation_size)) + 1
+    held_out = np.isin(of_review, taken[:enough])
+    if held_out.all():
+        raise ConfigError(f"`validation_size` ({validation_size}) holds out every movie; "
+                          "choose fewer reviews", parameter="validation_size")
+    return np.flatnonzero(~held_out), np.flatnonzero(held_out)
+
+
+def training_movies(path: PathLike) -> np.ndarray:
+    """The movie of each IMDB training review, in ``load_data`` order (-1: not named)."""
+    train = load_corpus(path).subset("train")
+    return train.movies[training_order(len(train))]
+
+
+def imdb_split(path: PathLike, reviews: int, validation_size: int, by: str = "review"
+               ) -> tuple[slice | np.ndarray, slice | np.ndarray]:
+    """``(training rows, held-out rows)`` of the IMDB training reviews in ``load_data``
+    order: the book's :func:`book_split` (``by="review"``) or :func:`movie_split`."""
+    if by not in VALIDATION_SPLITS:
+        raise ConfigError(f"`validation_by` must be one of {', '.join(VALIDATION_SPLITS)}. "
+                          f"Received: validation_by={by!r}", parameter="validation_by")
+    if by == "review":
+        return book_split(reviews, validation_size)
+    return movie_split(training_movies(path), validation_size)
+
+
 @dataclass(frozen=True)
 class BookMatrices:
     """The labelled IMDB reviews as the book feeds them to its network: multi-hot rows in
@@ -154,10 +208,12 @@ class BookMatrices:
     words: list[str]  # the whole training vocabulary, by rank
     checksum: str  # of the data source
 
-    def split(self, validation_size: int
+    source: PathLike = None  # where the reviews were read from (for their movies)
+
+    def split(self, validation_size: int, by: str = "review"
               ) -> tuple[sp.csr_matrix, np.ndarray, sp.csr_matrix, np.ndarray]:
-        """``(x_train, y_train, x_val, y_val)`` under :func:`book_split`."""
-        train, held_out = book_split(len(self.y_train), validation_size)
+        """``(x_train, y_train, x_val, y_val)`` under :func:`imdb_split`."""
+        train, held_out = imdb_split(self.source, len(self.y_train), validation_size, by)
         return (self.x_train[train], self.y_train[train], self.x_train[held_out],
                 self.y_train[held_out])
 
@@ -171,13 +227,14 @@ def book_matrices(path: PathLike, num_words: int) -> BookMatrices:
                         y_train[train_order],
                         test.count_matrix(num_words, binary=True)[test_order],
                         y_test[test_order], train, test, train_order, test_order,
-                        encoded.vocabulary.words, encoded.checksum)
+                        encoded.vocabulary.words, encoded.checksum, path)
 
 
-def held_out_texts(path: PathLike, validation_size: int) -> tuple[list[str], np.ndarray]:
-    """The raw text and labels of the training reviews :func:`book_split` holds out."""
+def held_out_texts(path: PathLike, validation_size: int, by: str = "review"
+                   ) -> tuple[list[str], np.ndarray]:
+    """The raw text and labels of the training reviews :func:`imdb_split` holds out."""
     train = load_corpus(path).subset("train")
-    chosen = training_order(len(train))[book_split(len(train), validation_size)[1]]
+    chosen = training_order(len(train))[imdb_split(path, len(train), validation_size, by)[1]]
     return [train.texts[int(i)] for i in chosen], train.labels[chosen].astype(np.uint8)
 
 
@@ -291,8 +348,11 @@ __all__ = [
     "encoded_imdb",
     "get_word_index",
     "held_out_texts",
+    "imdb_split",
     "keras_orders",
     "load_data",
     "load_encoded",
+    "movie_split",
+    "training_movies",
     "training_order",
 ]

@@ -1,6 +1,7 @@
 """``critic cv``: K-fold cross-validation of one configuration (the book's technique for small
 data): K models, each validated on a different fold of the training reviews; the epoch is
-chosen on the mean validation curve, never on the test set."""
+chosen on the mean validation curve, never on the test set. Folds are contiguous runs of
+``load_data`` order (the book's), or whole movies (``by="movie"``: no movie in two folds)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from critic.classifier import Callback, Classifier
-from critic.datasets.imdb import book_matrices
+from critic.datasets.imdb import VALIDATION_SPLITS, book_matrices, training_movies
 from critic.errors import ConfigError
 from critic.models.config import NetworkConfig, TrainConfig, check_positive
 from critic.runs import RunFolder, RunRecord
@@ -32,10 +33,14 @@ class CrossValidation:
 
 def cross_validate(network: NetworkConfig, training: TrainConfig, *, folds: int = 4,
                    epochs: int = 20, data: str | os.PathLike[str] | None = None,
-                   callbacks: Sequence[Callback] = ()) -> CrossValidation:
+                   by: str = "review", callbacks: Sequence[Callback] = ()) -> CrossValidation:
     """Train ``folds`` models on the IMDB training reviews (``load_data`` order), each
-    validated on one contiguous fold, and average their curves epoch by epoch."""
+    validated on one fold (contiguous, or whole movies with ``by="movie"``), and average
+    their curves epoch by epoch."""
     check_positive("folds", folds)
+    if by not in VALIDATION_SPLITS:
+        raise ConfigError(f"`by` must be one of {', '.join(VALIDATION_SPLITS)}. Received: "
+                          f"by={by!r}", parameter="by")
     check_positive("epochs", epochs)
     if folds < 2:
         raise ConfigError(f"`folds` must be at least 2. Received: folds={folds}")
@@ -45,11 +50,8 @@ def cross_validate(network: NetworkConfig, training: TrainConfig, *, folds: int 
         raise ConfigError(f"`folds` must leave at least 2 reviews in each fold: at most "
                           f"{len(y) // 2} for {len(y)} reviews. Received: folds={folds}",
                           parameter="folds")
-    size = len(y) // folds
     histories = []
-    for k in range(folds):
-        val = np.arange(k * size, (k + 1) * size)
-        rest = np.setdiff1d(np.arange(len(y)), val)
+    for rest, val in _folds(len(y), folds, by, data):
         model = Classifier(network, training)
         history = model.fit(x[rest], y[rest], epochs=epochs, validation_data=(x[val], y[val]),
                             callbacks=callbacks)
@@ -59,19 +61,40 @@ def cross_validate(network: NetworkConfig, training: TrainConfig, *, folds: int 
                            int(np.argmax(mean["val_accuracy"])) + 1)
 
 
+def _folds(reviews: int, folds: int, by: str, data: str | os.PathLike[str] | None
+           ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``(training rows, validation rows)`` of each fold."""
+    if by == "movie":
+        from sklearn.model_selection import GroupKFold
+
+        movies = training_movies(data)
+        if (movies < 0).any():
+            raise ConfigError("folds by movie need every review's movie, and this IMDB copy "
+                              "does not name them (no train/urls_*.txt); use --folds-by review",
+                              parameter="by")
+        if folds > len(np.unique(movies)):
+            raise ConfigError(f"`folds` must be at most the {len(np.unique(movies))} movies "
+                              f"to fold by. Received: folds={folds}", parameter="folds")
+        return list(GroupKFold(n_splits=folds).split(np.zeros(reviews), groups=movies))
+    size = reviews // folds
+    return [(np.setdiff1d(np.arange(reviews), fold), fold)
+            for fold in (np.arange(k * size, (k + 1) * size) for k in range(folds))]
+
+
 def run_cv(network: NetworkConfig, training: TrainConfig, folder: str | os.PathLike[str], *,
            folds: int = 4, epochs: int = 20, data: str | os.PathLike[str] | None = None,
-           overwrite: bool = False, callbacks: Sequence[Callback] = ()) -> CrossValidation:
+           by: str = "review", overwrite: bool = False, callbacks: Sequence[Callback] = ()
+           ) -> CrossValidation:
     """:func:`cross_validate`, written to the run folder ``folder`` (claimed before the work):
     ``run.json`` with every fold's curves and the choice, and ``cv.png``."""
     run_folder = RunFolder(folder, "cv", overwrite=overwrite)
-    result = cross_validate(network, training, folds=folds, epochs=epochs, data=data,
+    result = cross_validate(network, training, folds=folds, epochs=epochs, data=data, by=by,
                             callbacks=callbacks)
     mean = result.mean
     metrics = result.to_dict() | {"validation": {
         "accuracy": max(mean["val_accuracy"]), "loss": min(mean["val_loss"]),
         "best_loss_epoch": result.chosen_epoch, "best_accuracy_epoch": result.best_accuracy_epoch}}
-    config = {"folds": folds, "epochs": epochs, "network": network.to_dict(),
+    config = {"folds": folds, "folds_by": by, "epochs": epochs, "network": network.to_dict(),
               "training": training.to_dict()}
     run_folder.write({"cv.png": _figure(result)}, RunRecord("cv", config, metrics))
     return result
