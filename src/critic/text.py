@@ -25,6 +25,7 @@ import html
 import itertools
 import json
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from concurrent.futures import ThreadPoolExecutor
@@ -318,6 +319,30 @@ def tokenize_texts(texts: Sequence[str], *, version: int = TOKENIZER_VERSION) ->
         at, first = at + len(piece), first + len(piece.dictionary)
         encoded[k] = (None, None)  # type: ignore[assignment]
     return Tokens(words, Ragged(flat, np.concatenate(offsets)))
+
+
+#: Where a review's sentences end: a line break, or ``.``, ``!`` or ``?`` before a space.
+_SENTENCE_END = re.compile(r"<br\s*/?>|(?<=[.!?])\s+")
+
+
+def split_sentences(texts: Sequence[str], *, min_words: int = 3
+                    ) -> tuple[list[str], np.ndarray]:
+    """Every sentence of ``texts`` of at least ``min_words`` words, and the index of the text
+    each came from: the short texts that ``nblr`` adds to its training reviews, and that
+    :func:`critic.evaluation.short_texts` checks models on.
+
+    Example:
+        >>> split_sentences(["Loved it. The cast is great!<br />Ten out of ten.", "Dull."])
+        (['The cast is great!', 'Ten out of ten.'], array([0, 0]))
+    """
+    sentences: list[str] = []
+    owners: list[int] = []
+    for index, text in enumerate(texts):
+        for piece in _SENTENCE_END.split(text):
+            if len(piece.split()) >= min_words:
+                sentences.append(piece.strip())
+                owners.append(index)
+    return sentences, np.array(owners, dtype=np.int64)
 
 
 def arrow_strings(texts: Sequence[str]) -> pa.Array:

@@ -49,7 +49,7 @@ from critic.models.linear import LinearConfig, NBLogisticRegression, select_nblr
 from critic.models.online import OnlineConfig
 from critic.models.registry import LinearModel, ModelType, NetworkModel
 from critic.runs import RUN_FILE, RunFolder, RunRecord
-from critic.text import TextColumn, Vocabulary
+from critic.text import TextColumn, Vocabulary, split_sentences
 from critic.train_streaming import (
     STREAM_FEATURES,
     fit_streaming_nblr,
@@ -83,6 +83,9 @@ class TrainOptions:
     validation_size: int | float | None = None  # reviews, or a fraction (see imdb_validation)
     patience: int | None = None
     validation_by: str | None = None  # IMDB: "review" or "movie" (see imdb_validation_by)
+    # nblr, in memory: each training sentence as an example of its review's label, weighing
+    # this much (0: none). Models trained on whole reviews call most short texts positive.
+    sentence_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
@@ -95,6 +98,13 @@ class TrainOptions:
             raise ConfigError(f"`validation_by` must be one of {', '.join(VALIDATION_SPLITS)}. "
                               f"Received: validation_by={self.validation_by!r}",
                               parameter="validation_by")
+        weight = self.sentence_weight
+        if isinstance(weight, bool) or not 0 <= weight < float("inf"):
+            raise ConfigError("`sentence_weight` must be a non-negative number. Received: "
+                              f"sentence_weight={weight!r}", parameter="sentence_weight")
+        if weight and not self.is_linear:
+            raise ConfigError(f"{self.model} trains on whole reviews; `sentence_weight` is "
+                              "nblr's", parameter="sentence_weight")
         size = self.validation_size
         if size is not None and (isinstance(size, bool) or size <= 0 or (
                 isinstance(size, float) and size >= 1.0)):
@@ -158,7 +168,8 @@ def recipe(name: str, **changes: Any) -> TrainOptions:
 _KNOBS = {"features": ("ngram_range", "max_ngrams", "num_words"),
           "network": ("hidden_layers", "units", "activation", "dropout"),
           "training": ("loss", "optimizer", "learning_rate", "batch_size", "seed"),
-          "run": ("epochs", "patience", "validation_size", "validation_by")}
+          "run": ("epochs", "patience", "validation_size", "validation_by",
+                  "sentence_weight")}
 #: Knobs a linear model has no use for.
 _NETWORK_ONLY = (*_KNOBS["network"], *_KNOBS["training"], "epochs", "patience")
 
@@ -169,8 +180,8 @@ def options_for(model: str, **knobs: Any) -> TrainOptions:
     Knobs: ``ngram_range``, ``max_ngrams``, ``num_words`` (features); ``hidden_layers``,
     ``units``, ``activation``, ``dropout`` (network); ``loss``, ``optimizer``,
     ``learning_rate``, ``batch_size``, ``seed`` (training); ``epochs``, ``patience``,
-    ``validation_size``, ``validation_by``. A linear model refuses the network's and
-    training's knobs.
+    ``validation_size``, ``validation_by``, ``sentence_weight`` (nblr). A linear model
+    refuses the network's and training's knobs.
 
     Example:
         >>> options_for("dense", units=32).network.units
@@ -211,6 +222,8 @@ class _Split:
     featurizer: FeatureSpace
     data: dict[str, Any]
     test: Callable[[], tuple[sp.csr_matrix, np.ndarray]] | None  # IMDB's test split, when ready
+    # The texts of the training and held-out rows, in row order (for nblr's sentences).
+    texts: Callable[[], tuple[Sequence[str], Sequence[str]]] = lambda: ((), ())
 
 
 @dataclass(frozen=True)
@@ -228,6 +241,8 @@ class _Fitted:
 #: Fitted to ``critic train --input`` on corpora of 25,000 to 400,000 IMDB reviews (nblr
 #: 1.4 / 2.8 / 10.3 GB, dense 0.5 / 1.1 / 3.4 GB for 33 / 133 / 530 MB of text).
 IN_MEMORY_COST = {"nblr": (0.8e9, 18.0), "dense": (0.3e9, 6.0), "tfidf-dense": (0.4e9, 9.0)}
+#: nblr with its sentences, against without: IMDB 2.14 GB peak against 1.66 GB.
+_SENTENCES_MEMORY = 1.3
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
 
@@ -272,6 +287,8 @@ def train_bundle(options: TrainOptions, output: str | os.PathLike[str], *,
     the connected Ray ``cluster`` (from a ``stream``: :func:`critic.cluster.fit_nblr_on_cluster`,
     :func:`critic.cluster.fit_network_on_cluster`)."""
     folder = RunFolder(output, "train", overwrite=overwrite)  # refused now, not after training
+    if options.sentence_weight and cluster is not None:
+        raise _sentences_in_memory_only("on a cluster")
     if cluster is not None:
         return _write(options, folder, _on_cluster(options, stream, cluster, progress, callbacks),
                       overwrite)
@@ -284,7 +301,13 @@ def train_bundle(options: TrainOptions, output: str | os.PathLike[str], *,
         budget = memory_budget or default_memory_budget()
         needed = in_memory_estimate(options.model, _IMDB_TEXT_BYTES if stream is None
                                     else stream.data_bytes)
+        if options.sentence_weight:
+            needed = int(needed * _SENTENCES_MEMORY)
         if needed > budget:
+            if options.sentence_weight:
+                raise _sentences_in_memory_only(
+                    f"from a stream (the reviews need ~{needed / 2**30:.1f} GB in memory, over "
+                    f"the budget of {budget / 2**30:.1f} GB; raise --memory-budget)")
             progress(f"the reviews need ~{needed / 2**30:.1f} GB in memory, over the budget "
                      f"of {budget / 2**30:.1f} GB: training from the stream")
             trained = (_imdb_streamed(options, data, progress, callbacks) if stream is None
@@ -510,20 +533,58 @@ def _network_fitted(options: TrainOptions, model: Classifier, history: History,
                    figures, history)
 
 
+def _sentences_in_memory_only(where: str) -> ConfigError:
+    return ConfigError(f"--sentence-weight trains nblr in memory, not {where}",
+                       parameter="sentence_weight")
+
+
+@dataclass(frozen=True)
+class _Sentences:
+    """The sentences of the training and held-out reviews, featurised once: each an example
+    of its review's label weighing ``weight``."""
+
+    x: sp.csr_matrix
+    owners: np.ndarray  # row of the review each came from (training rows, then held-out)
+    weight: float
+
+    @classmethod
+    def of(cls, split: _Split, weight: float) -> _Sentences | None:
+        if not weight:
+            return None
+        train_texts, val_texts = split.texts()
+        sentences, owners = split_sentences([*train_texts, *val_texts])
+        return cls(split.featurizer.transform(sentences), owners, weight)
+
+    def below(self, x: sp.csr_matrix, y: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray,
+                                                             np.ndarray]:
+        """The reviews ``x`` (the first ``len(y)`` rows) with their sentences below them:
+        features, labels and row weights."""
+        mine = self.owners < len(y)
+        weights = np.concatenate([np.ones(len(y)), np.full(int(mine.sum()), self.weight)])
+        return (sp.vstack([x, self.x[mine]], format="csr"),
+                np.concatenate([y, y[self.owners[mine]]]), weights)
+
+
 def _fit_linear(options: TrainOptions, split: _Split) -> _Fitted:
-    chosen, table = select_nblr(split.x_train, split.y_train, split.x_val, split.y_val,
-                                options.linear)
+    sentences = _Sentences.of(split, options.sentence_weight)
+    x, y, weights = ((split.x_train, split.y_train, None) if sentences is None
+                     else sentences.below(split.x_train, split.y_train))
+    chosen, table = select_nblr(x, y, split.x_val, split.y_val, options.linear, weights)
     validation = evaluate_probabilities(split.y_val, chosen.predict_proba(split.x_val)[:, 1])
     # The choice is made; now every training review, held-out ones included, trains the model.
+    x = sp.vstack([split.x_train, split.x_val], format="csr")
+    y = np.concatenate([split.y_train, split.y_val])
+    x, y, weights = (x, y, None) if sentences is None else sentences.below(x, y)
     final = NBLogisticRegression(C=chosen.C, beta=chosen.beta, alpha=chosen.alpha).fit(
-        sp.vstack([split.x_train, split.x_val], format="csr"),
-        np.concatenate([split.y_train, split.y_val]))
+        x, y, sample_weight=weights)
     metrics: dict[str, Any] = {"chosen": {"C": chosen.C, "beta": chosen.beta},
                                "selection": table, "validation": validation}
     metrics |= _test_metrics(lambda x: final.predict_proba(x)[:, 1], split)
+    reviews = len(split.y_train) + len(split.y_val)
     training = options.linear.to_dict() | {
         "C": chosen.C, "beta": chosen.beta, "solver": "scikit-learn liblinear (dual)",
-        "refit_on": len(split.y_train) + len(split.y_val)}
+        "refit_on": reviews, "sentence_weight": options.sentence_weight,
+        "sentences": len(y) - reviews}
     return _Fitted(LinearModel.from_coefficients(final.coef_, final.intercept_[0]), metrics,
                    training)
 
@@ -565,9 +626,11 @@ def _imdb_split(options: TrainOptions, data: Any) -> _Split:
     test_features = pool.submit(featurizer.transform, test.texts)
     pool.shutdown(wait=False)  # the thread finishes its one task, then ends
     test_labels = test.labels.astype(np.uint8)
+    texts = train.texts.take(order)
     return _Split(x[kept], y[kept], x[held_out], y[held_out], featurizer,
                   _imdb_data(corpus.checksum, len(y[held_out]), options, by),
-                  lambda: (test_features.result(), test_labels))
+                  lambda: (test_features.result(), test_labels),
+                  lambda: (_rows(texts, kept), _rows(texts, held_out)))
 
 
 def _imdb_book_split(options: TrainOptions, data: Any) -> _Split:
@@ -579,8 +642,26 @@ def _imdb_book_split(options: TrainOptions, data: Any) -> _Split:
                                         Vocabulary(book.words, num_words=num_words))
     by = _imdb_validation_by(options, data)
     parts = book.split(n_val, by)
+    kept, held_out = imdb_split(data, len(book.y_train), n_val, by)
+
+    def texts() -> tuple[Sequence[str], Sequence[str]]:
+        from critic.datasets.corpus import load_corpus
+
+        train = load_corpus(data).subset("train")
+        ordered = train.texts.take(training_order(len(train)))
+        return _rows(ordered, kept), _rows(ordered, held_out)
+
     return _Split(*parts, featurizer, _imdb_data(book.checksum, len(parts[3]), options, by),
-                  lambda: (book.x_test, book.y_test))
+                  lambda: (book.x_test, book.y_test), texts)
+
+
+def _rows(texts: Sequence[str], rows: slice | np.ndarray) -> Sequence[str]:
+    """The texts at ``rows`` (a slice, or positions), in that order."""
+    if isinstance(rows, slice):
+        return texts[rows]
+    if isinstance(texts, TextColumn):
+        return texts.take(rows)
+    return [texts[int(i)] for i in rows]
 
 
 def _imdb_validation_by(options: TrainOptions, data: Any) -> str:
@@ -615,7 +696,8 @@ def _file_split(options: TrainOptions, reviews: Reviews) -> _Split:
                    "checksum": _content_checksum(reviews),
                    "validation": {"reviews": n_val, "order": f"seed {options.training.seed}",
                                   "trained_on_after_choice": options.is_linear}},
-                  None)
+                  None, lambda: (_rows(reviews.texts, order[n_val:]),
+                                 _rows(reviews.texts, order[:n_val])))
 
 
 def _content_checksum(reviews: Reviews) -> str:
