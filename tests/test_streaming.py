@@ -136,8 +136,9 @@ def test_hashed_features_of_a_batch_are_those_of_each_review() -> None:
 def test_the_code_table_finds_what_binary_search_finds() -> None:
     rng = np.random.default_rng(0)
     kept = np.unique(rng.integers(1, 2**60, 5_000))
-    asked = np.concatenate([kept[rng.integers(0, len(kept), 20_000)],
-                            rng.integers(1, 2**60, 20_000)])
+    # Hits and misses mixed, in no order, enough for long probe runs.
+    asked = rng.permutation(np.concatenate([kept[rng.integers(0, len(kept), 100_000)],
+                                            rng.integers(1, 2**60, 100_000)]))
     at = np.minimum(np.searchsorted(kept, asked), len(kept) - 1)
     assert np.array_equal(CodeTable(kept).lookup(asked), np.where(kept[at] == asked, at, -1))
 
