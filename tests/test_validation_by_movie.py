@@ -115,6 +115,11 @@ def test_own_files_cannot_be_split_by_movie(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr and not (tmp_path / "model").exists()
     done = invoke("train", "--validation-by", "genre", "--output", str(tmp_path / "model"))
     assert done.returncode == 2 and "validation_by" in done.stderr
+    # IMDB over the memory budget streams, and a stream is split by position, not by movie.
+    done = invoke("train", "--model", "nblr", "--validation-by", "movie", "--memory-budget",
+                  "100M", "--output", str(tmp_path / "model"))
+    assert done.returncode == 2 and "holds IMDB in memory" in done.stderr
+    assert not (tmp_path / "model").exists()
 
 
 def test_imdb_movie_split_holds_out_movies_unseen_in_training(real_data: Path) -> None:

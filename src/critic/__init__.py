@@ -11,7 +11,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 #: The one place the version is written (``pyproject.toml`` reads it from here).
-__version__ = "0.6.0"
+__version__ = "0.7.0"
 
 if TYPE_CHECKING:
     from critic.datasets.corpus import Corpus, load_corpus

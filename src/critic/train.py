@@ -287,16 +287,16 @@ def train_bundle(options: TrainOptions, output: str | os.PathLike[str], *,
     the connected Ray ``cluster`` (from a ``stream``: :func:`critic.cluster.fit_nblr_on_cluster`,
     :func:`critic.cluster.fit_network_on_cluster`)."""
     folder = RunFolder(output, "train", overwrite=overwrite)  # refused now, not after training
-    if options.sentence_weight and cluster is not None:
-        raise _sentences_in_memory_only("on a cluster")
-    if cluster is not None:
-        return _write(options, folder, _on_cluster(options, stream, cluster, progress, callbacks),
-                      overwrite)
     if options.validation_by == "movie" and (reviews is not None or stream is not None
                                               or cluster is not None):
         raise ConfigError("validation by movie is for the IMDB data, whose files name each "
                           "review's movie; a file of your own is split review by review",
                           parameter="validation_by")
+    if options.sentence_weight and cluster is not None:
+        raise _sentences_in_memory_only("on a cluster")
+    if cluster is not None:
+        return _write(options, folder, _on_cluster(options, stream, cluster, progress, callbacks),
+                      overwrite)
     if reviews is None:  # a stream, or IMDB: does it fit the budget in memory?
         budget = memory_budget or default_memory_budget()
         needed = in_memory_estimate(options.model, _IMDB_TEXT_BYTES if stream is None
@@ -304,10 +304,13 @@ def train_bundle(options: TrainOptions, output: str | os.PathLike[str], *,
         if options.sentence_weight:
             needed = int(needed * _SENTENCES_MEMORY)
         if needed > budget:
+            over = (f"the reviews need ~{needed / 2**30:.1f} GB in memory, over the budget of "
+                    f"{budget / 2**30:.1f} GB; raise --memory-budget")
             if options.sentence_weight:
-                raise _sentences_in_memory_only(
-                    f"from a stream (the reviews need ~{needed / 2**30:.1f} GB in memory, over "
-                    f"the budget of {budget / 2**30:.1f} GB; raise --memory-budget)")
+                raise _sentences_in_memory_only(f"from a stream ({over})")
+            if options.validation_by == "movie":
+                raise ConfigError(f"validation by movie holds IMDB in memory, and {over}",
+                                  parameter="validation_by")
             progress(f"the reviews need ~{needed / 2**30:.1f} GB in memory, over the budget "
                      f"of {budget / 2**30:.1f} GB: training from the stream")
             trained = (_imdb_streamed(options, data, progress, callbacks) if stream is None
