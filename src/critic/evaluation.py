@@ -23,6 +23,7 @@ from sklearn.metrics import (
 )
 
 from critic.errors import ConfigError
+from critic.text import split_sentences
 
 if TYPE_CHECKING:
     from critic.datasets.files import Reviews
@@ -115,8 +116,6 @@ def short_texts(texts: Sequence[str], labels: np.ndarray) -> tuple[list[str], np
     Noisy by construction — a first sentence is often plot, not opinion — so it ranks
     models on short texts rather than measuring one; IMDB's test reviews give 49,784.
     """
-    from critic.text import split_sentences
-
     sentences, owners = split_sentences(texts)
     if not len(owners):
         return [], np.zeros(0, dtype=labels.dtype)

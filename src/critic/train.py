@@ -34,9 +34,10 @@ import scipy.sparse as sp
 from critic.bundle import bundle_files, write_bundle
 from critic.datasets.files import Reviews
 from critic.datasets.imdb import (
-    VALIDATION_SPLITS,
     book_matrices,
-    imdb_split,
+    book_split,
+    check_validation_by,
+    movie_split,
     training_movies,
     training_order,
 )
@@ -94,10 +95,8 @@ class TrainOptions:
         check_positive("epochs", self.epochs)
         if self.patience is not None:
             check_positive("patience", self.patience)
-        if self.validation_by is not None and self.validation_by not in VALIDATION_SPLITS:
-            raise ConfigError(f"`validation_by` must be one of {', '.join(VALIDATION_SPLITS)}. "
-                              f"Received: validation_by={self.validation_by!r}",
-                              parameter="validation_by")
+        if self.validation_by is not None:
+            check_validation_by(self.validation_by)
         weight = self.sentence_weight
         if isinstance(weight, bool) or not 0 <= weight < float("inf"):
             raise ConfigError("`sentence_weight` must be a non-negative number. Received: "
@@ -620,8 +619,7 @@ def _imdb_split(options: TrainOptions, data: Any) -> _Split:
     x = featurizer.fit_transform(train.texts)[order]  # fitted on training reviews only
     y = train.labels[order].astype(np.uint8)
     n_val = _validation_count(options, len(y), options.imdb_validation)
-    by = _imdb_validation_by(options, data)
-    kept, held_out = imdb_split(data, len(y), n_val, by)
+    by, kept, held_out = _imdb_held_out(options, data, len(y), n_val)
     # The test reviews are featurised on the second core while the model trains on the first
     # (training is single-threaded; the featurizer's work is mostly outside the GIL): the
     # 2 s it takes for nblr then costs nothing.
@@ -643,9 +641,8 @@ def _imdb_book_split(options: TrainOptions, data: Any) -> _Split:
     n_val = _validation_count(options, len(book.y_train), options.imdb_validation)
     featurizer = FeatureSpace.from_fitted(options.features,
                                         Vocabulary(book.words, num_words=num_words))
-    by = _imdb_validation_by(options, data)
-    parts = book.split(n_val, by)
-    kept, held_out = imdb_split(data, len(book.y_train), n_val, by)
+    by, kept, held_out = _imdb_held_out(options, data, len(book.y_train), n_val)
+    parts = book.rows(kept, held_out)
 
     def texts() -> tuple[Sequence[str], Sequence[str]]:
         from critic.datasets.corpus import load_corpus
@@ -667,13 +664,16 @@ def _rows(texts: Sequence[str], rows: slice | np.ndarray) -> Sequence[str]:
     return [texts[int(i)] for i in rows]
 
 
-def _imdb_validation_by(options: TrainOptions, data: Any) -> str:
-    """How to hold IMDB training reviews out: as asked, else the model's default, but by
-    review where the copy of IMDB names no movies (a folder without ``urls_*.txt``)."""
-    by = options.imdb_validation_by
-    if options.validation_by is None and by == "movie" and (training_movies(data) < 0).any():
-        return "review"
-    return by
+def _imdb_held_out(options: TrainOptions, data: Any, reviews: int, n_val: int
+                   ) -> tuple[str, slice | np.ndarray, slice | np.ndarray]:
+    """How IMDB's training reviews are held out, and the training and held-out rows: as
+    asked, else the model's default, but by review where the copy of IMDB names no movies
+    (a folder without ``urls_*.txt``)."""
+    if options.imdb_validation_by == "movie":
+        movies = training_movies(data)
+        if options.validation_by is not None or (movies >= 0).all():
+            return "movie", *movie_split(movies, n_val)
+    return "review", *book_split(reviews, n_val)
 
 
 def _imdb_data(checksum: str, n_val: int, options: TrainOptions, by: str) -> dict[str, Any]:

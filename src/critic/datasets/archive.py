@@ -121,8 +121,7 @@ def fingerprint(source: Path) -> str:
 
         return sha256_file(source)
     digest = hashlib.sha256(b"critic-folder-v1")
-    for path in sorted(p for p in source.rglob("*.txt")
-                       if _REVIEW.search(p.as_posix()) or _MOVIE_LIST.search(p.as_posix())):
+    for path in sorted(p for p in source.rglob("*.txt") if _size_limit(p.as_posix())):
         stat = path.stat()
         digest.update(f"{path.relative_to(source).as_posix()}\0{stat.st_size}\0"
                       f"{stat.st_mtime_ns}\n".encode())
@@ -134,8 +133,7 @@ def _iter_archive(path: Path) -> Iterator[tuple[str, bytes]]:
         with tarfile.open(path, mode="r:gz") as archive:
             for member in archive:
                 _refuse_unsafe(member, path)
-                if member.isfile() and (_REVIEW.search(member.name)
-                                        or _MOVIE_LIST.search(member.name)):
+                if member.isfile() and _size_limit(member.name):
                     _check_size(member.name, member.size, path)  # before reading it
                     handle = archive.extractfile(member)
                     yield member.name, handle.read() if handle else b""
@@ -156,15 +154,20 @@ def _refuse_unsafe(member: tarfile.TarInfo, archive: Path) -> None:
                         "refusing to read this archive")
 
 
+def _size_limit(name: str) -> int:
+    """The most bytes the member ``name`` may have: a review's, a movie list's, or 0 for a
+    file that is not read."""
+    if _REVIEW.search(name):
+        return MAX_REVIEW_BYTES
+    return MAX_MOVIE_LIST_BYTES if _MOVIE_LIST.search(name) else 0
+
+
 def _check_size(name: str, size: int, source: Path) -> None:
-    if _MOVIE_LIST.search(name):
-        if size > MAX_MOVIE_LIST_BYTES:
-            raise DataError(f"{name} in {source} is {size:,} bytes; no IMDB movie list is "
-                            f"over {MAX_MOVIE_LIST_BYTES:,}: this is not the aclImdb data")
-        return
-    if size > MAX_REVIEW_BYTES:
-        raise DataError(f"{name} in {source} is {size:,} bytes; no IMDB review is over "
-                        f"{MAX_REVIEW_BYTES:,}: this is not the aclImdb data")
+    limit = _size_limit(name)
+    if size > limit:
+        kind = "review" if limit == MAX_REVIEW_BYTES else "movie list"
+        raise DataError(f"{name} in {source} is {size:,} bytes; no IMDB {kind} is over "
+                        f"{limit:,}: this is not the aclImdb data")
 
 
 def _iter_folder(root: Path) -> Iterator[tuple[str, bytes]]:
@@ -174,10 +177,8 @@ def _iter_folder(root: Path) -> Iterator[tuple[str, bytes]]:
             raise DataError(f"{folder} is a symbolic link; refusing to follow links in the data")
     for path in sorted([*base.glob("*/*/*.txt"), *base.glob("*/urls_*.txt")]):
         name = path.relative_to(base).as_posix()
-        if _REVIEW.search(name):
-            yield name, read_regular(path, follow_links=False, max_bytes=MAX_REVIEW_BYTES)
-        elif _MOVIE_LIST.search(name):
-            yield name, read_regular(path, follow_links=False, max_bytes=MAX_MOVIE_LIST_BYTES)
+        if limit := _size_limit(name):
+            yield name, read_regular(path, follow_links=False, max_bytes=limit)
 
 
 def _check_counts(found: Counter[str], source: Path, expected: dict[str, int]) -> None:

@@ -142,6 +142,12 @@ def book_split(reviews: int, validation_size: int) -> tuple[slice, slice]:
 VALIDATION_SPLITS = ("review", "movie")
 
 
+def check_validation_by(by: str, parameter: str = "validation_by") -> None:
+    if by not in VALIDATION_SPLITS:
+        raise ConfigError(f"`{parameter}` must be one of {', '.join(VALIDATION_SPLITS)}. "
+                          f"Received: {parameter}={by!r}", parameter=parameter)
+
+
 def movie_split(movies: np.ndarray, validation_size: int, *, seed: int = LOAD_DATA_SEED
                 ) -> tuple[np.ndarray, np.ndarray]:
     """Rows split so that no movie has reviews on both sides: whole movies, taken in a seeded
@@ -175,17 +181,16 @@ def movie_split(movies: np.ndarray, validation_size: int, *, seed: int = LOAD_DA
 
 def training_movies(path: PathLike) -> np.ndarray:
     """The movie of each IMDB training review, in ``load_data`` order (-1: not named)."""
-    train = load_corpus(path).subset("train")
-    return train.movies[training_order(len(train))]
+    corpus = load_corpus(path)
+    movies = corpus.movies[corpus.splits == "train"]  # no copy of the texts, as subset makes
+    return movies[training_order(len(movies))]
 
 
 def imdb_split(path: PathLike, reviews: int, validation_size: int, by: str = "review"
                ) -> tuple[slice | np.ndarray, slice | np.ndarray]:
     """``(training rows, held-out rows)`` of the IMDB training reviews in ``load_data``
     order: the book's :func:`book_split` (``by="review"``) or :func:`movie_split`."""
-    if by not in VALIDATION_SPLITS:
-        raise ConfigError(f"`validation_by` must be one of {', '.join(VALIDATION_SPLITS)}. "
-                          f"Received: validation_by={by!r}", parameter="validation_by")
+    check_validation_by(by)
     if by == "review":
         return book_split(reviews, validation_size)
     return movie_split(training_movies(path), validation_size)
@@ -208,12 +213,14 @@ class BookMatrices:
     words: list[str]  # the whole training vocabulary, by rank
     checksum: str  # of the data source
 
-    source: PathLike = None  # where the reviews were read from (for their movies)
-
-    def split(self, validation_size: int, by: str = "review"
+    def split(self, validation_size: int
               ) -> tuple[sp.csr_matrix, np.ndarray, sp.csr_matrix, np.ndarray]:
-        """``(x_train, y_train, x_val, y_val)`` under :func:`imdb_split`."""
-        train, held_out = imdb_split(self.source, len(self.y_train), validation_size, by)
+        """``(x_train, y_train, x_val, y_val)`` under :func:`book_split`."""
+        return self.rows(*book_split(len(self.y_train), validation_size))
+
+    def rows(self, train: slice | np.ndarray, held_out: slice | np.ndarray
+             ) -> tuple[sp.csr_matrix, np.ndarray, sp.csr_matrix, np.ndarray]:
+        """``(x_train, y_train, x_val, y_val)`` of the given training and held-out rows."""
         return (self.x_train[train], self.y_train[train], self.x_train[held_out],
                 self.y_train[held_out])
 
@@ -227,7 +234,7 @@ def book_matrices(path: PathLike, num_words: int) -> BookMatrices:
                         y_train[train_order],
                         test.count_matrix(num_words, binary=True)[test_order],
                         y_test[test_order], train, test, train_order, test_order,
-                        encoded.vocabulary.words, encoded.checksum, path)
+                        encoded.vocabulary.words, encoded.checksum)
 
 
 def held_out_texts(path: PathLike, validation_size: int, by: str = "review"
@@ -343,6 +350,7 @@ __all__ = [
     "EncodedIMDB",
     "book_matrices",
     "book_split",
+    "check_validation_by",
     "describe",
     "encode_splits",
     "encoded_imdb",

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from critic.classifier import Callback, Classifier
-from critic.datasets.imdb import VALIDATION_SPLITS, book_matrices, training_movies
+from critic.datasets.imdb import book_matrices, check_validation_by, training_movies
 from critic.errors import ConfigError
 from critic.models.config import NetworkConfig, TrainConfig, check_positive
 from critic.runs import RunFolder, RunRecord
@@ -38,9 +38,7 @@ def cross_validate(network: NetworkConfig, training: TrainConfig, *, folds: int 
     validated on one fold (contiguous, or whole movies with ``by="movie"``), and average
     their curves epoch by epoch."""
     check_positive("folds", folds)
-    if by not in VALIDATION_SPLITS:
-        raise ConfigError(f"`by` must be one of {', '.join(VALIDATION_SPLITS)}. Received: "
-                          f"by={by!r}", parameter="by")
+    check_validation_by(by, "by")
     check_positive("epochs", epochs)
     if folds < 2:
         raise ConfigError(f"`folds` must be at least 2. Received: folds={folds}")

@@ -16,7 +16,6 @@ check (:func:`critic.evaluation.short_texts`: the first and last sentence of eac
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import platform
 import time
@@ -123,8 +122,7 @@ def _measure(name: str, path: Path, data: str | None, test: Any,
                     + (f" + {features.ngram_range[1]}-grams" if features.ngram_range[1] > 1
                        else "") + f", {model.dimension:,} columns",
         "val_accuracy": round(result.metrics["validation"]["accuracy"], 4),
-        "validation_by": json.loads((path / "config.json").read_text())["data"]["validation"][
-            "by"],
+        "validation_by": model.bundle.config["data"]["validation"]["by"],
         "test_accuracy": round(float((predictions == test.labels).mean()), 4),
         "short_text_accuracy": round(float((model.predict(short[0]) == short[1]).mean()), 4),
         "train_seconds": round(trained, 1),
