@@ -157,9 +157,9 @@ def test_cv_folds_by_movie_share_no_movie(real_data: Path, tmp_path: Path) -> No
 
 def test_a_network_validated_by_movie_records_it_and_finds_its_threshold_there(
         real_data: Path, tmp_path: Path) -> None:
-    bundle = tmp_path / "tfidf"
-    done = run_cli("train", "--model", "tfidf-dense", "--epochs", "2", "--output", str(bundle),
-                   "--json")
+    bundle = tmp_path / "dense"
+    done = run_cli("train", "--validation-by", "movie", "--validation-size", "5000",
+                   "--epochs", "2", "--output", str(bundle), "--json")
     assert done.returncode == 0, done.stderr
     validation = json.loads((bundle / "config.json").read_text())["data"]["validation"]
     assert validation["by"] == "movie" and 5_000 <= validation["reviews"] < 5_100

@@ -324,6 +324,7 @@ def _review_batches(texts: list[str] | None, input_file: str | None, text_column
     if input_file is not None and not texts and not _is_label_folders(input_file):
         stream = ReviewStream(input_file, text_column=text_column, id_column=id_column,
                               batch_reviews=batch_size)
+        stream.check_columns()
         return stream, stream.count()
     reviews = reviews_from_arguments(texts, input_file, text_column=text_column,
                                      id_column=id_column, stdin=_stdin())
@@ -536,8 +537,10 @@ def _labelled(source: str | None, text_column: str, label_column: str) -> Any:
 
     if source is None or _is_label_folders(source):
         return read_labelled(source, text_column=text_column, label_column=label_column)
-    return ReviewStream(source, text_column=text_column, label_column=label_column,
-                        require_labels=True)
+    stream = ReviewStream(source, text_column=text_column, label_column=label_column,
+                          require_labels=True)
+    stream.check_columns()  # before a cluster is joined or anything is read
+    return stream
 
 
 def _is_label_folders(source: str) -> bool:

@@ -165,6 +165,7 @@ def predict_on_cluster(ray: Any, bundle: str | os.PathLike[str], source: str,
 
     load(bundle)  # a bad bundle is refused here, once, not by every actor
     stream = ReviewStream(source, text_column=text_column, id_column=id_column)
+    stream.check_columns()
     with_ids = next(iter(stream)).ids is not None  # the columns one process would write
     parts = stream.parts()
     _claim_prediction_folder(output)

@@ -293,6 +293,8 @@ def train_bundle(options: TrainOptions, output: str | os.PathLike[str], *,
                           parameter="validation_by")
     if options.sentence_weight and cluster is not None:
         raise _sentences_in_memory_only("on a cluster")
+    if stream is not None:
+        stream.check_columns()  # every file, before hours of work on the first ones
     if cluster is not None:
         return _write(options, folder, _on_cluster(options, stream, cluster, progress, callbacks),
                       overwrite)
