@@ -43,6 +43,7 @@ from critic.text import TextColumn, arrow_strings
 #: Reviews per record batch: large enough that per-batch costs vanish, small enough that a
 #: batch of long reviews stays a few tens of MB.
 BATCH_REVIEWS = 8_192
+_CSV_BLOCK = 16 << 20  # a CSV row must fit in one block: 16 MB holds any review a person wrote
 _GLOB = re.compile(r"[*?\[]")
 
 
@@ -168,21 +169,27 @@ class ReviewStream:
                 names = self._header(path, kind)
             else:
                 continue
-            self._columns(path, names)
+            if names is not None:
+                self._columns(path, names)
 
-    def _header(self, path: str, kind: str) -> list[str]:
-        """A CSV file's column names, from its first line (what Arrow's reader takes)."""
+    def _header(self, path: str, kind: str) -> list[str] | None:
+        """A CSV file's column names, from its first line (what Arrow's reader takes);
+        ``None`` when that line is longer than a block, which the reader refuses itself."""
         import csv
 
         try:
             with self.filesystem.open_input_stream(path) as raw:
-                first = next(_binary_lines(raw), b"").decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise _read_error(exc, path, kind, 0) from exc
+                head = raw.read(_CSV_BLOCK)
         except OSError as exc:
             raise DataError(f"{path} cannot be read ({exc})") from exc
-        return next(csv.reader([first.rstrip("\r\n")],
-                               delimiter="\t" if kind == "tsv" else ","), [])
+        line, newline, _ = head.partition(b"\n")
+        if not head or (not newline and len(head) == _CSV_BLOCK):
+            return None
+        try:
+            text = line.decode("utf-8-sig").rstrip("\r")
+        except UnicodeDecodeError as exc:
+            raise _read_error(exc, path, kind, 0) from exc
+        return next(csv.reader([text], delimiter="\t" if kind == "tsv" else ","), [])
 
     def parts(self, rows: int = 65_536) -> list[Part]:
         """The stream cut into parts that can be read apart (on other machines), in order:
@@ -342,8 +349,7 @@ def _format(kind: str) -> Any:
     return ds.CsvFileFormat(
         parse_options=csv.ParseOptions(delimiter="\t" if kind == "tsv" else ",",
                                        newlines_in_values=True),
-        # A row must fit in one block: 16 MB holds any review a person wrote.
-        read_options=csv.ReadOptions(block_size=16 << 20))
+        read_options=csv.ReadOptions(block_size=_CSV_BLOCK))
 
 
 def _text_lines(filesystem: Any, path: str, batch_reviews: int, text_column: str
