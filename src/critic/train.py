@@ -621,7 +621,7 @@ def _imdb_split(options: TrainOptions, data: Any) -> _Split:
     x = featurizer.fit_transform(train.texts)[order]  # fitted on training reviews only
     y = train.labels[order].astype(np.uint8)
     n_val = _validation_count(options, len(y), options.imdb_validation)
-    by, kept, held_out = _imdb_held_out(options, data, len(y), n_val)
+    by, kept, held_out = _imdb_held_out(options, lambda: train.movies[order], len(y), n_val)
     # The test reviews are featurised on the second core while the model trains on the first
     # (training is single-threaded; the featurizer's work is mostly outside the GIL): the
     # 2 s it takes for nblr then costs nothing.
@@ -629,11 +629,14 @@ def _imdb_split(options: TrainOptions, data: Any) -> _Split:
     test_features = pool.submit(featurizer.transform, test.texts)
     pool.shutdown(wait=False)  # the thread finishes its one task, then ends
     test_labels = test.labels.astype(np.uint8)
-    texts = train.texts.take(order)
+
+    def texts() -> tuple[Sequence[str], Sequence[str]]:
+        ordered = train.texts.take(order)  # a copy of the texts, made only for sentences
+        return _rows(ordered, kept), _rows(ordered, held_out)
+
     return _Split(x[kept], y[kept], x[held_out], y[held_out], featurizer,
                   _imdb_data(corpus.checksum, len(y[held_out]), options, by),
-                  lambda: (test_features.result(), test_labels),
-                  lambda: (_rows(texts, kept), _rows(texts, held_out)))
+                  lambda: (test_features.result(), test_labels), texts)
 
 
 def _imdb_book_split(options: TrainOptions, data: Any) -> _Split:
@@ -643,7 +646,8 @@ def _imdb_book_split(options: TrainOptions, data: Any) -> _Split:
     n_val = _validation_count(options, len(book.y_train), options.imdb_validation)
     featurizer = FeatureSpace.from_fitted(options.features,
                                         Vocabulary(book.words, num_words=num_words))
-    by, kept, held_out = _imdb_held_out(options, data, len(book.y_train), n_val)
+    by, kept, held_out = _imdb_held_out(options, lambda: training_movies(data),
+                                        len(book.y_train), n_val)
     parts = book.rows(kept, held_out)
 
     def texts() -> tuple[Sequence[str], Sequence[str]]:
@@ -666,13 +670,14 @@ def _rows(texts: Sequence[str], rows: slice | np.ndarray) -> Sequence[str]:
     return [texts[int(i)] for i in rows]
 
 
-def _imdb_held_out(options: TrainOptions, data: Any, reviews: int, n_val: int
-                   ) -> tuple[str, slice | np.ndarray, slice | np.ndarray]:
+def _imdb_held_out(options: TrainOptions, movies_of: Callable[[], np.ndarray], reviews: int,
+                   n_val: int) -> tuple[str, slice | np.ndarray, slice | np.ndarray]:
     """How IMDB's training reviews are held out, and the training and held-out rows: as
     asked, else the model's default, but by review where the copy of IMDB names no movies
-    (a folder without ``urls_*.txt``)."""
+    (a folder without ``urls_*.txt``). ``movies_of`` gives the training reviews' movies in
+    ``load_data`` order (asked only for a split by movie)."""
     if options.imdb_validation_by == "movie":
-        movies = training_movies(data)
+        movies = movies_of()
         if options.validation_by is not None or (movies >= 0).all():
             return "movie", *movie_split(movies, n_val)
     return "review", *book_split(reviews, n_val)

@@ -148,6 +148,15 @@ def check_validation_by(by: str, parameter: str = "validation_by") -> None:
                           f"Received: {parameter}={by!r}", parameter=parameter)
 
 
+def require_movies(movies: np.ndarray, parameter: str, instead: str) -> None:
+    """Refuse a split by movie of reviews whose movie is not named (-1): a copy of IMDB
+    without ``urls_*.txt``; ``instead`` is the option to use then."""
+    if (movies < 0).any():
+        raise ConfigError("validation by movie needs every review's movie, and this IMDB copy "
+                          "does not name them (no train/urls_pos.txt and urls_neg.txt); use "
+                          f"{instead}", parameter=parameter)
+
+
 def movie_split(movies: np.ndarray, validation_size: int, *, seed: int = LOAD_DATA_SEED
                 ) -> tuple[np.ndarray, np.ndarray]:
     """Rows split so that no movie has reviews on both sides: whole movies, taken in a seeded
@@ -165,10 +174,7 @@ def movie_split(movies: np.ndarray, validation_size: int, *, seed: int = LOAD_DA
         (True, set())
     """
     book_split(len(movies), validation_size)  # the same bounds
-    if (movies < 0).any():
-        raise ConfigError("validation by movie needs every review's movie, and this IMDB copy "
-                          "does not name them (no train/urls_pos.txt and urls_neg.txt); use "
-                          "--validation-by review", parameter="validation_by")
+    require_movies(movies, "validation_by", "--validation-by review")
     names, of_review, sizes = np.unique(movies, return_inverse=True, return_counts=True)
     taken = np.random.RandomState(seed).permutation(len(names))
     enough = int(np.searchsorted(np.cumsum(sizes[taken]), validation_size)) + 1
@@ -361,6 +367,7 @@ __all__ = [
     "load_data",
     "load_encoded",
     "movie_split",
+    "require_movies",
     "training_movies",
     "training_order",
 ]

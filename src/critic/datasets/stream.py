@@ -110,6 +110,7 @@ class ReviewStream:
         self.batch_reviews = batch_reviews
         self.filesystem, self.files = _resolve(self.source)
         self._footers: dict[str, Any] = {}
+        self._columns_checked = False  # the files' columns do not change between passes
         if require_labels and any(_kind(f) == "txt" for f in self.files):
             raise DataError(f"{self.source}: plain text (one review a line) has no labels; "
                             "use CSV, JSON lines or Parquet")
@@ -160,7 +161,10 @@ class ReviewStream:
         """Refuse, before any review is read, a Parquet or CSV file without a column this
         stream reads: the tenth file of a folder fails when the work starts, not hours into
         it. Cheap: Parquet's footer, CSV's header line. (JSON lines name their fields row
-        by row, so they are checked as they are read.)"""
+        by row, so they are checked as they are read.) Once a stream: the command line and
+        the library each ask, and files are not read twice for it."""
+        if self._columns_checked:
+            return
         for path in self.files:
             kind = file_kind(path)
             if kind == "parquet":
@@ -171,6 +175,7 @@ class ReviewStream:
                 continue
             if names is not None:
                 self._columns(path, names)
+        self._columns_checked = True
 
     def _header(self, path: str, kind: str) -> list[str] | None:
         """A CSV file's column names, from its first line (what Arrow's reader takes);

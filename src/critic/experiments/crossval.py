@@ -13,7 +13,12 @@ from typing import Any
 import numpy as np
 
 from critic.classifier import Callback, Classifier
-from critic.datasets.imdb import book_matrices, check_validation_by, training_movies
+from critic.datasets.imdb import (
+    book_matrices,
+    check_validation_by,
+    require_movies,
+    training_movies,
+)
 from critic.errors import ConfigError
 from critic.models.config import NetworkConfig, TrainConfig, check_positive
 from critic.runs import RunFolder, RunRecord
@@ -66,10 +71,7 @@ def _folds(reviews: int, folds: int, by: str, data: str | os.PathLike[str] | Non
         from sklearn.model_selection import GroupKFold
 
         movies = training_movies(data)
-        if (movies < 0).any():
-            raise ConfigError("folds by movie need every review's movie, and this IMDB copy "
-                              "does not name them (no train/urls_*.txt); use --folds-by review",
-                              parameter="by")
+        require_movies(movies, "by", "--folds-by review")
         if folds > len(np.unique(movies)):
             raise ConfigError(f"`folds` must be at most the {len(np.unique(movies))} movies "
                               f"to fold by. Received: folds={folds}", parameter="folds")
