@@ -1,7 +1,7 @@
 """``--cluster``: critic's work on a Ray cluster gives what it gives on one machine.
 
-One local cluster (``ray start --head``, 2 CPUs) serves the whole module and is stopped at
-the end; each command joins it as a user's would, by its address.
+One local cluster (``ray start --head --block``, 2 CPUs) serves the whole module and is
+stopped at the end; each command joins it as a user's would, by its address.
 """
 
 from __future__ import annotations
@@ -40,22 +40,36 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The address of a local Ray cluster of 2 CPUs, started once for these tests."""
+    """The address of a local Ray cluster of 2 CPUs, started once for these tests.
+
+    ``ray start --block`` stays in the foreground and stops the processes it started when
+    it is terminated: the tests stop their own cluster, never another one on the machine
+    (``ray stop`` would stop every Ray cluster there, a user's or another test run's)."""
     port = _free_port()
     temp = tmp_path_factory.mktemp("ray")
     # Ray authenticates every client with a token: one of the tests' own, for the head and
     # for each command (which inherit the environment), not one left in ~/.ray.
     os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
     os.environ["RAY_AUTH_MODE"] = "token"
-    started = subprocess.run(
-        [RAY, "start", "--head", "--port", str(port), "--num-cpus", "2",
-         "--include-dashboard", "false", "--disable-usage-stats", "--temp-dir", str(temp)],
-        capture_output=True, text=True, timeout=120)
-    assert started.returncode == 0, started.stderr
+    log = temp / "head.log"
+    with log.open("wb") as output:
+        head = subprocess.Popen(
+            [RAY, "start", "--head", "--block", "--port", str(port), "--num-cpus", "2",
+             "--include-dashboard", "false", "--disable-usage-stats", "--temp-dir", str(temp)],
+            stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
     try:
+        deadline = time.monotonic() + 120
+        while b"Ray runtime started" not in log.read_bytes():
+            assert head.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
         yield f"127.0.0.1:{port}"
     finally:
-        subprocess.run([RAY, "stop", "--force"], capture_output=True, timeout=120)
+        head.terminate()
+        try:  # it stops its processes one by one, gracefully: half a minute on a busy host
+            head.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # then, at once, all it started and still runs
+            os.killpg(head.pid, signal.SIGKILL)
+            head.wait(timeout=60)
         del os.environ["RAY_AUTH_TOKEN"], os.environ["RAY_AUTH_MODE"]
 
 
@@ -143,6 +157,34 @@ def test_without_ray_the_cluster_option_says_what_to_install(
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray now raises ImportError
     with pytest.raises(ConfigError, match=r"critic\[ray\]"), connected("local"):
         pass
+
+
+def test_a_cluster_lost_mid_job_is_one_line_not_a_traceback(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever Ray raises once connected (an actor, a node or the whole cluster gone: seen
+    when another process stopped the cluster under a Ray Train run) reaches the user as
+    critic's one-line error, and the connection is still closed."""
+    from types import SimpleNamespace
+
+    from critic import cluster as module
+    from critic.errors import CriticError
+
+    class ActorUnavailableError(Exception):  # stands in for ray.exceptions.RayError's kind
+        pass
+
+    closed: list[bool] = []
+    ray = SimpleNamespace(init=lambda **options: None, shutdown=lambda: closed.append(True),
+                          exceptions=SimpleNamespace(RayError=ActorUnavailableError))
+    monkeypatch.setattr(module, "_ray", lambda: ray)
+    lost = ActorUnavailableError("The actor 893e is unavailable: RpcError: Connection "
+                                 "refused\n  more lines Ray adds")
+    one_line = (r"^the job failed on the cluster: The actor 893e is unavailable: RpcError: "
+                r"Connection refused$")
+    with pytest.raises(CriticError, match=one_line), module.connected("local"):
+        raise lost
+    assert closed == [True]
+    with pytest.raises(ZeroDivisionError), module.connected("local"):  # not Ray's: as it is
+        1 / 0  # noqa: B018
 
 
 def test_a_worker_killed_mid_job_never_leaves_output_that_looks_complete(

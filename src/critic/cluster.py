@@ -78,6 +78,8 @@ def connected(address: str) -> Iterator[Any]:
                            f"{_first_line(_innermost(exc))}", parameter="cluster") from None
     try:
         yield ray
+    except ray.exceptions.RayError as exc:  # an actor, a node or the cluster went away mid-job
+        raise _cluster_error(exc) from None
     finally:
         ray.shutdown()
 
