@@ -28,7 +28,8 @@ demo: install
 test: install
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/mypy
-	$(PY) -m pytest -q
+	# One worker per core, each test file on one worker (tests/conftest.py says why).
+	$(PY) -m pytest -q -n auto
 
 $(VENV)/.bench: $(VENV)/.installed
 	$(PY) -m pip install -q -e '.[bench]'

@@ -61,6 +61,27 @@ def write_tiny_folder(root: Path) -> Path:
     return root / "aclImdb"
 
 
+#: Test files that share a session fixture too costly to build twice, and the file whose
+#: worker they run on under pytest-xdist (the streamed IMDB bundles, trained once for both).
+_SHARED_WORKER = {"tests/test_streaming.py": "tests/test_cluster.py"}
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist's, there only when it is
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """Every test file on one worker (``make test`` runs one worker a core): a file's module
+    fixtures (the leaderboard's four models, the Ray cluster, the CLI's IMDB bundle) are
+    built once, while the files share the cores. (pytest-xdist's own ``loadgroup`` marks do
+    not take with pytest 9.2, which no longer reads the node ids that ``loadgroup`` edits.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByFile(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return _SHARED_WORKER.get(path, path)
+
+    return ByFile(config, log)
+
+
 @pytest.fixture(autouse=True)
 def _private_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch,
                   request: pytest.FixtureRequest) -> None:
