@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 import tarfile
 from pathlib import Path
 
@@ -144,20 +145,24 @@ def test_model_names_are_checked() -> None:
 def write_archive(path: Path, test_extra: str, flip_test: bool) -> dict[str, int]:
     train_texts, train_labels = toy_texts(160, seed=4)
     test_texts, test_labels = toy_texts(40, seed=5, extra=test_extra)
+    unsup_texts, _ = toy_texts(60, seed=6)
     if flip_test:
         test_labels = 1 - test_labels
     counts: dict[str, int] = {}
     with tarfile.open(path, "w:gz") as tar:
         for split, texts, labels in (("train", train_texts, train_labels),
-                                     ("test", test_texts, test_labels)):
-            for i, (text, label) in enumerate(zip(texts, labels, strict=True)):
-                folder = f"{split}/{'pos' if label else 'neg'}"
+                                     ("test", test_texts, test_labels),
+                                     ("unsup", unsup_texts, None)):
+            for i, text in enumerate(texts):
+                folder = ("train/unsup" if labels is None
+                          else f"{split}/{'pos' if labels[i] else 'neg'}")
                 counts[folder] = counts.get(folder, 0) + 1
                 data = text.encode()
-                info = tarfile.TarInfo(f"aclImdb/{folder}/{i}_{8 if label else 2}.txt")
+                rating = 0 if labels is None else 8 if labels[i] else 2
+                info = tarfile.TarInfo(f"aclImdb/{folder}/{i}_{rating}.txt")
                 info.size = len(data)
                 tar.addfile(info, io.BytesIO(data))
-    return counts | {"train/unsup": 0}
+    return counts
 
 
 def small(name: str) -> TrainOptions:
@@ -167,16 +172,24 @@ def small(name: str) -> TrainOptions:
     return dataclasses.replace(options, features=features, validation_size=40, epochs=3)
 
 
-@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("model", [*MODELS, "nblr+unlabelled"])
 def test_fitting_touches_only_training_reviews(model: str, tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    # nblr+unlabelled self-trains on the archive's unlabelled reviews (train/unsup): those,
+    # never the test reviews.
+    options = (dataclasses.replace(small("nblr"), unlabelled=True)
+               if model == "nblr+unlabelled" else small(model))
     learned = {}
     for variant, (extra, flip) in {"a": ("", False), "b": ("zebra quokka unseen", True)}.items():
         counts = write_archive(tmp_path / f"{variant}.tar.gz", extra, flip)
         for module in (archive_module, corpus_module):
             monkeypatch.setattr(module, "IMDB_COUNTS", counts)
-        bundle = train_bundle(small(model), tmp_path / variant,
-                              data=str(tmp_path / f"{variant}.tar.gz")).path
+        result = train_bundle(options, tmp_path / variant,
+                              data=str(tmp_path / f"{variant}.tar.gz"))
+        bundle = result.path
+        if options.unlabelled:
+            training = json.loads((bundle / "config.json").read_text())["training"]
+            assert training["unlabelled"]["reviews"] == 60
         learned[variant] = {name: (bundle / name).read_bytes() for name in (
             "vocabulary.json", "weights.safetensors", "features.safetensors")
             if (bundle / name).exists()}

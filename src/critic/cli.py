@@ -15,7 +15,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any, BinaryIO
 
@@ -171,6 +171,10 @@ def train(
         "nblr: each training review's sentences as extra examples of its label, weighing "
         "this much (0: none; 0.1 makes nblr right on short texts too). In memory only.")
     ] = None,
+    unlabelled: Annotated[str | None, _help(
+        "nblr: learn from unlabelled reviews too (self-training): 'imdb' for the archive's "
+        "50,000, or a file of reviews: CSV, JSON lines, Parquet or text, one a line (labels, "
+        "if any, unused; ./imdb for a file of that name). In memory only.")] = None,
     seed: Annotated[int | None, _help("Seed for initialisation and shuffling (0).")] = None,
     overwrite: OverwriteOption = False,
     cluster: ClusterOption = None,
@@ -191,16 +195,18 @@ def train(
         activation=activation, dropout=dropout, loss=loss, optimizer=optimizer,
         learning_rate=learning_rate, batch_size=batch_size, seed=seed, epochs=epochs,
         patience=patience, validation_size=validation_size, validation_by=validation_by,
-        sentence_weight=sentence_weight)
+        sentence_weight=sentence_weight, unlabelled=True if unlabelled else None)
     budget = parse_memory(memory_budget) if memory_budget is not None else None
     claim_output(output, overwrite=overwrite)  # before reading or training anything
     source = _labelled(input_file, text_column, label_column)
     stream = source if isinstance(source, ReviewStream) else None
     reviews = None if stream is not None else source
+    extra = _unlabelled(unlabelled, text_column)
     with _ray_cluster(cluster) as ray:
         result = train_bundle(options, output, data=data, reviews=reviews, stream=stream,
                               memory_budget=budget, overwrite=overwrite,
-                              callbacks=[EpochReporter()], progress=_say, cluster=ray)
+                              callbacks=[EpochReporter()], progress=_say, cluster=ray,
+                              unlabelled=extra)
     summary = {key: value for key, value in result.metrics.items() if key != "history"}
     _emit(as_json, summary | {"bundle": str(result.path)}, lambda: show_training(summary))
     _say(f"Wrote the bundle {result.path}/")
@@ -447,7 +453,8 @@ def leaderboard(
     data: DataOption = None,
     models: Annotated[str, _help(
         "Models to compare, comma-separated; nblr+sentences is nblr with --sentence-weight "
-        "0.1.")] = "dense,tfidf-dense,nblr,nblr+sentences",
+        "0.1, nblr+unlabelled that with --unlabelled imdb.")
+    ] = "dense,tfidf-dense,nblr,nblr+sentences,nblr+unlabelled",
     output: Annotated[Path, _help("Folder for the tables and the bundles.")] = Path("leaderboard"),
     overwrite: OverwriteOption = False,
     as_json: JsonOption = False,
@@ -541,6 +548,18 @@ def _labelled(source: str | None, text_column: str, label_column: str) -> Any:
                           require_labels=True)
     stream.check_columns()  # before a cluster is joined or anything is read
     return stream
+
+
+def _unlabelled(source: str | None, text_column: str) -> Sequence[str] | None:
+    """The texts ``--unlabelled`` names: ``None`` for IMDB's own (``imdb``) or none asked."""
+    from critic.datasets.files import read_reviews_file
+
+    if source is None or source == "imdb":
+        return None
+    texts = read_reviews_file(source, text_column=text_column).texts
+    if not len(texts):
+        raise DataError(f"{source} holds no reviews to learn from", parameter="unlabelled")
+    return texts
 
 
 def _is_label_folders(source: str) -> bool:

@@ -152,6 +152,14 @@ def show_training(m: dict[str, Any]) -> None:
     if "chosen" in m and m["chosen"]["C"] is None:  # trained from a stream
         print(f"Chose beta={m['chosen']['beta']} on validation (accuracy "
               f"{m['validation']['accuracy']:.4f}); trained on the other reviews")
+    elif "unlabelled" in m:  # self-trained: the choice, then the unlabelled reviews
+        u = m["unlabelled"]
+        print(f"Chose C={m['chosen']['C']}, beta={m['chosen']['beta']} on validation "
+              f"(accuracy {u['validation_without']['accuracy']:.4f}); with the "
+              f"{u['joined_at_validation']:,} unlabelled reviews it was sure of "
+              f"{m['validation']['accuracy']:.4f}")
+        print(f"Refitted on all training reviews and the {u['joined']:,} of {u['reviews']:,} "
+              "unlabelled reviews the refitted model is sure of")
     elif "chosen" in m:
         print(f"Chose C={m['chosen']['C']}, beta={m['chosen']['beta']} on validation "
               f"(accuracy {m['validation']['accuracy']:.4f}); refitted on all training reviews")
