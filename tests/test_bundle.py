@@ -17,6 +17,7 @@ from critic.datasets.files import Reviews
 from critic.errors import ConfigError, OutputExistsError
 from critic.features import FeatureConfig
 from critic.models.config import NetworkConfig, TrainConfig
+from critic.models.linear import LinearConfig
 from critic.train import MODELS, TrainOptions, recipe, train_bundle
 
 GOOD = ["great", "wonderful", "moving", "brilliant", "loved", "superb"]
@@ -60,7 +61,9 @@ def toy_recipe(name: str) -> TrainOptions:
 
 MODEL_TYPES = {"dense": tiny_options, "dense-3-layers-dropout": lambda: tiny_options(
     hidden_layers=3, dropout=0.3), "dense-tanh": lambda: tiny_options(activation="tanh", units=8),
-    "tfidf-dense": lambda: toy_recipe("tfidf-dense"), "nblr": lambda: toy_recipe("nblr")}
+    "tfidf-dense": lambda: toy_recipe("tfidf-dense"), "nblr": lambda: toy_recipe("nblr"),
+    "nblr-unit-length": lambda: dataclasses.replace(toy_recipe("nblr"),
+                                                    linear=LinearConfig.with_unit_length())}
 
 
 def test_every_named_model_is_in_the_contract() -> None:

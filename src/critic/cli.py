@@ -171,6 +171,10 @@ def train(
         "nblr: each training review's sentences as extra examples of its label, weighing "
         "this much (0: none; 0.1 makes nblr right on short texts too). In memory only.")
     ] = None,
+    unit_length: Annotated[bool, _help(
+        "nblr: each review's NB-scaled features scaled to length 1, so that short texts are "
+        "not called positive for being short (C chosen among 10, 30, 100). In memory only.")
+    ] = False,
     unlabelled: Annotated[str | None, _help(
         "nblr: learn from unlabelled reviews too (self-training): 'imdb' for the archive's "
         "50,000, or a file of reviews: CSV, JSON lines, Parquet or text, one a line (labels, "
@@ -195,7 +199,8 @@ def train(
         activation=activation, dropout=dropout, loss=loss, optimizer=optimizer,
         learning_rate=learning_rate, batch_size=batch_size, seed=seed, epochs=epochs,
         patience=patience, validation_size=validation_size, validation_by=validation_by,
-        sentence_weight=sentence_weight, unlabelled=True if unlabelled else None)
+        sentence_weight=sentence_weight, unlabelled=True if unlabelled else None,
+        unit_length=unit_length or None)
     budget = parse_memory(memory_budget) if memory_budget is not None else None
     claim_output(output, overwrite=overwrite)  # before reading or training anything
     source = _labelled(input_file, text_column, label_column)
@@ -453,8 +458,9 @@ def leaderboard(
     data: DataOption = None,
     models: Annotated[str, _help(
         "Models to compare, comma-separated; nblr+sentences is nblr with --sentence-weight "
-        "0.1, nblr+unlabelled that with --unlabelled imdb.")
-    ] = "dense,tfidf-dense,nblr,nblr+sentences,nblr+unlabelled",
+        "0.1, nblr+unlabelled that with --unlabelled imdb, nblr+unit-length nblr with "
+        "--unit-length.")
+    ] = "dense,tfidf-dense,nblr,nblr+sentences,nblr+unlabelled,nblr+unit-length",
     output: Annotated[Path, _help("Folder for the tables and the bundles.")] = Path("leaderboard"),
     overwrite: OverwriteOption = False,
     as_json: JsonOption = False,

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 import scipy.sparse as sp
+from sklearn.base import clone
 
 from critic.bundle import bundle_files, write_bundle
 from critic.datasets.files import Reviews
@@ -107,6 +108,9 @@ class TrainOptions:
         if weight and not self.is_linear:
             raise ConfigError(f"{self.model} trains on whole reviews; `sentence_weight` is "
                               "nblr's", parameter="sentence_weight")
+        if self.linear.unit_length and not self.is_linear:
+            raise ConfigError(f"{self.model} has no NB-scaled rows; `unit_length` is nblr's",
+                              parameter="unit_length")
         if self.unlabelled and not self.is_linear:
             raise ConfigError(f"{self.model} trains on labelled reviews only; `unlabelled` "
                               "is nblr's", parameter="unlabelled")
@@ -173,6 +177,7 @@ def recipe(name: str, **changes: Any) -> TrainOptions:
 _KNOBS = {"features": ("ngram_range", "max_ngrams", "num_words"),
           "network": ("hidden_layers", "units", "activation", "dropout"),
           "training": ("loss", "optimizer", "learning_rate", "batch_size", "seed"),
+          "linear": ("unit_length",),
           "run": ("epochs", "patience", "validation_size", "validation_by",
                   "sentence_weight", "unlabelled")}
 #: Knobs a linear model has no use for.
@@ -185,8 +190,9 @@ def options_for(model: str, **knobs: Any) -> TrainOptions:
     Knobs: ``ngram_range``, ``max_ngrams``, ``num_words`` (features); ``hidden_layers``,
     ``units``, ``activation``, ``dropout`` (network); ``loss``, ``optimizer``,
     ``learning_rate``, ``batch_size``, ``seed`` (training); ``epochs``, ``patience``,
-    ``validation_size``, ``validation_by``, ``sentence_weight``, ``unlabelled`` (nblr). A
-    linear model refuses the network's and training's knobs.
+    ``validation_size``, ``validation_by``, ``sentence_weight``, ``unlabelled``,
+    ``unit_length`` (nblr: :meth:`LinearConfig.with_unit_length`). A linear model refuses the
+    network's and training's knobs.
 
     Example:
         >>> options_for("dense", units=32).network.units
@@ -205,10 +211,12 @@ def options_for(model: str, **knobs: Any) -> TrainOptions:
         raise ConfigError(f"{model} is a linear model; it has no {', '.join(ignored)}",
                           parameter=ignored[0])
     part = {group: {k: given[k] for k in keys if k in given} for group, keys in _KNOBS.items()}
+    linear = LinearConfig.with_unit_length() if given.get("unit_length") else base.linear
     return dataclasses.replace(
         base, features=dataclasses.replace(base.features, **part["features"]),
         network=dataclasses.replace(base.network, **part["network"]),
-        training=dataclasses.replace(base.training, **part["training"]), **part["run"])
+        training=dataclasses.replace(base.training, **part["training"]), linear=linear,
+        **part["run"])
 
 
 @dataclass
@@ -575,6 +583,8 @@ def _in_memory_only_option(options: TrainOptions) -> str | None:
     """The option asked for that trains nblr in memory only, if any."""
     if options.sentence_weight:
         return "sentence_weight"
+    if options.linear.unit_length:
+        return "unit_length"
     return "unlabelled" if options.unlabelled else None
 
 
@@ -635,7 +645,7 @@ class _Unlabelled:
         below it under ``model``'s labels; and how many joined."""
         x_sure, y_sure = self.confident(model)
         weights = np.ones(len(y)) if weights is None else weights
-        refit = NBLogisticRegression(C=model.C, beta=model.beta, alpha=model.alpha).fit(
+        refit = clone(model).fit(
             sp.vstack([x, x_sure], format="csr"), np.concatenate([y, y_sure]),
             sample_weight=np.concatenate([weights, np.full(len(y_sure), UNLABELLED_WEIGHT)]))
         return refit, len(y_sure)
@@ -667,8 +677,7 @@ def _fit_linear(options: TrainOptions, split: _Split,
     x = sp.vstack([split.x_train, split.x_val], format="csr")
     y = np.concatenate([split.y_train, split.y_val])
     x, y, weights = (x, y, None) if sentences is None else sentences.below(x, y)
-    final = NBLogisticRegression(C=chosen.C, beta=chosen.beta, alpha=chosen.alpha).fit(
-        x, y, sample_weight=weights)
+    final = clone(chosen).fit(x, y, sample_weight=weights)
     reviews = len(split.y_train) + len(split.y_val)
     training = options.linear.to_dict() | {
         "C": chosen.C, "beta": chosen.beta, "solver": "scikit-learn liblinear (dual)",
@@ -680,8 +689,9 @@ def _fit_linear(options: TrainOptions, split: _Split,
                                   "margin": UNLABELLED_MARGIN, "weight": UNLABELLED_WEIGHT}
         metrics["unlabelled"] |= {"reviews": unlabelled.x.shape[0], "joined": joined}
     metrics |= _test_metrics(lambda x: final.predict_proba(x)[:, 1], split)
-    return _Fitted(LinearModel.from_coefficients(final.coef_, final.intercept_[0]), metrics,
-                   training)
+    model = LinearModel.from_coefficients(final.coef_, final.intercept_[0],
+                                          getattr(final, "squared_ratios_", None))
+    return _Fitted(model, metrics, training)
 
 
 def _test_metrics(predict_proba: Any, split: _Split) -> dict[str, Any]:

@@ -4,6 +4,7 @@ hangs, reads outside the folder or reads a file bigger than the manifest records
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -72,6 +73,28 @@ def test_hand_edited_json_is_refused_with_the_field_named(
     edit_json(bundle, name, change)
     with pytest.raises(BundleError, match=message):
         read_bundle(bundle)
+
+
+def test_a_unit_length_flag_that_does_not_fit_the_weights_is_refused(tmp_path: Path) -> None:
+    from safetensors.numpy import load_file, save_file
+    from test_bundle import toy_recipe
+
+    from critic.models.linear import LinearConfig
+
+    options = dataclasses.replace(toy_recipe("nblr"), linear=LinearConfig.with_unit_length())
+    path = train_bundle(options, tmp_path / "model", reviews=tiny_reviews()).path
+    for flag, message in (("yes", "must be true or false"), (False, "do not fit")):
+        edit_json(path, "config.json", lambda c, flag=flag: c | {"model": c["model"] | {
+            "unit_length": flag}})
+        with pytest.raises(BundleError, match=message):
+            read_bundle(path)
+    edit_json(path, "config.json", lambda c: c | {"model": c["model"] | {"unit_length": True}})
+    weights = load_file(path / "weights.safetensors")
+    del weights["linear.squared_ratios"]
+    save_file(weights, path / "weights.safetensors")
+    rehash(path)
+    with pytest.raises(BundleError, match="do not fit"):
+        read_bundle(path)
 
 
 @pytest.mark.parametrize(("files", "message"), [
