@@ -26,6 +26,7 @@ from typing import Any
 
 from critic.errors import ConfigError
 from critic.evaluation import short_texts
+from critic.models.linear import LinearConfig
 from critic.runs import RUN_FILE, RunFolder, RunRecord, write_results
 from critic.train import MODELS, TrainOptions, recipe, train_bundle
 
@@ -49,6 +50,8 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "nblr+sentences": ("nblr", {"sentence_weight": 0.1}),
     # nblr+sentences self-trained on IMDB's 50,000 unlabelled reviews.
     "nblr+unlabelled": ("nblr", {"sentence_weight": 0.1, "unlabelled": True}),
+    # Each review's NB-scaled features at length 1 (short texts, at nblr's own cost).
+    "nblr+unit-length": ("nblr", {"linear": LinearConfig.with_unit_length()}),
 }
 ROW_NAMES = (*MODELS, *VARIANTS)
 
