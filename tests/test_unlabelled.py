@@ -14,7 +14,7 @@ from conftest import invoke
 from test_bundle import tiny_options, tiny_reviews
 
 import critic
-from critic.errors import ConfigError
+from critic.errors import ConfigError, DataError
 from critic.features import FeatureSpace
 from critic.models.linear import NBLogisticRegression
 from critic.train import UNLABELLED_MARGIN, _Unlabelled, recipe, train_bundle
@@ -76,6 +76,9 @@ def test_unlabelled_is_nblrs_and_in_memory_only(tmp_path: Path) -> None:
         recipe("dense", unlabelled=True)
     with pytest.raises(ConfigError, match="`unlabelled` is off"):
         train_bundle(_nblr(), tmp_path / "model", reviews=tiny_reviews(), unlabelled=PRAISE)
+    with pytest.raises(DataError, match="no unlabelled reviews"):
+        train_bundle(_nblr(unlabelled=True), tmp_path / "model", reviews=tiny_reviews(),
+                     unlabelled=[])
     with pytest.raises(ConfigError, match="--unlabelled trains nblr in memory, not on a cluster"):
         train_bundle(_nblr(unlabelled=True), tmp_path / "model", cluster=object())
     assert not (tmp_path / "model").exists()

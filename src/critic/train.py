@@ -43,7 +43,7 @@ from critic.datasets.imdb import (
     training_order,
 )
 from critic.datasets.stream import Batch, ContentChecksum, ReviewStream, array_batches
-from critic.errors import ConfigError
+from critic.errors import ConfigError, DataError
 from critic.evaluation import evaluate_probabilities
 from critic.features import FeatureConfig, FeatureSpace
 from critic.models.config import NetworkConfig, TrainConfig, check_positive
@@ -309,6 +309,9 @@ def train_bundle(options: TrainOptions, output: str | os.PathLike[str], *,
     if unlabelled is not None and not options.unlabelled:
         raise ConfigError("unlabelled reviews were given but `unlabelled` is off",
                           parameter="unlabelled")
+    if unlabelled is not None and not len(unlabelled):
+        raise DataError("no unlabelled reviews were given to learn from",
+                        parameter="unlabelled")
     in_memory_only = _in_memory_only_option(options)
     if in_memory_only and cluster is not None:
         raise _in_memory_only(in_memory_only, "on a cluster")
