@@ -142,10 +142,11 @@ def test_model_names_are_checked() -> None:
 # Fitting touches only training data: an IMDB-layout archive whose test reviews are swapped
 # for entirely different ones (new words, flipped labels) must give byte-identical models.
 
-def write_archive(path: Path, test_extra: str, flip_test: bool) -> dict[str, int]:
+def write_archive(path: Path, test_extra: str, flip_test: bool, unlabelled: int = 60
+                  ) -> dict[str, int]:
     train_texts, train_labels = toy_texts(160, seed=4)
     test_texts, test_labels = toy_texts(40, seed=5, extra=test_extra)
-    unsup_texts, _ = toy_texts(60, seed=6)
+    unsup_texts, _ = toy_texts(unlabelled, seed=6)
     if flip_test:
         test_labels = 1 - test_labels
     counts: dict[str, int] = {}
@@ -162,7 +163,7 @@ def write_archive(path: Path, test_extra: str, flip_test: bool) -> dict[str, int
                 info = tarfile.TarInfo(f"aclImdb/{folder}/{i}_{rating}.txt")
                 info.size = len(data)
                 tar.addfile(info, io.BytesIO(data))
-    return counts
+    return {"train/unsup": 0} | counts
 
 
 def small(name: str) -> TrainOptions:

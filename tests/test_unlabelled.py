@@ -4,6 +4,7 @@ tests/test_leaderboard_real.py (the ``nblr+unlabelled`` row)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -112,3 +113,23 @@ def test_the_cli_reads_unlabelled_reviews_from_a_file(tmp_path: Path) -> None:
         assert done.returncode == 2 and reason in done.stderr, (args, done.stderr)
         assert "Traceback" not in done.stderr
         assert not (tmp_path / "refused").exists()
+
+
+def test_a_copy_of_imdb_without_unlabelled_reviews_says_so(tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    from test_recipes import small, write_archive
+
+    import critic.datasets.archive as archive_module
+    import critic.datasets.corpus as corpus_module
+
+    counts = write_archive(tmp_path / "bare.tar.gz", "", False, unlabelled=0)
+    for module in (archive_module, corpus_module):
+        monkeypatch.setattr(module, "IMDB_COUNTS", counts)
+    with pytest.raises(DataError, match="no unlabelled reviews"):
+        train_bundle(dataclasses.replace(small("nblr"), unlabelled=True), tmp_path / "model",
+                     data=str(tmp_path / "bare.tar.gz"))
+    assert not (tmp_path / "model").exists()
+    done = invoke("train", "--model", "nblr", "--unlabelled", " ", "--output",
+                  str(tmp_path / "model"))
+    assert done.returncode == 2 and "needs imdb or a file" in done.stderr

@@ -562,6 +562,8 @@ def _unlabelled(source: str | None, text_column: str) -> Sequence[str] | None:
 
     if source is None or source == "imdb":
         return None
+    if not source.strip():
+        raise DataError("--unlabelled needs imdb or a file of reviews", parameter="unlabelled")
     texts = read_reviews_file(source, text_column=text_column).texts
     if not len(texts):
         raise DataError(f"{source} holds no reviews to learn from", parameter="unlabelled")

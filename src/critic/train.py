@@ -398,7 +398,11 @@ def _imdb_unlabelled(data: Any) -> Sequence[str]:
     """IMDB's 50,000 unlabelled training reviews (``train/unsup``)."""
     from critic.datasets.corpus import load_corpus
 
-    return load_corpus(data).subset("unsup").texts
+    texts = load_corpus(data).subset("unsup").texts
+    if not len(texts):
+        raise DataError("this copy of IMDB has no unlabelled reviews (train/unsup/) to learn "
+                        "from; give --unlabelled a file of reviews", parameter="unlabelled")
+    return texts
 
 
 def _stream_fraction(options: TrainOptions, total: int | None, default: float) -> float:
