@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -661,10 +661,8 @@ class _Unlabelled:
 def _fit_linear(options: TrainOptions, split: _Split,
                 unlabelled_texts: Sequence[str] | None = None) -> _Fitted:
     # The unlabelled reviews are featurised on the second core while the choice is made.
-    pool = ThreadPoolExecutor(max_workers=1)
     unlabelled_x = (None if unlabelled_texts is None
-                    else pool.submit(split.featurizer.transform, unlabelled_texts))
-    pool.shutdown(wait=False)
+                    else _in_background(split.featurizer.transform, unlabelled_texts))
     sentences = _Sentences.of(split, options.sentence_weight)
     x, y, weights = ((split.x_train, split.y_train, None) if sentences is None
                      else sentences.below(split.x_train, split.y_train))
@@ -701,6 +699,16 @@ def _fit_linear(options: TrainOptions, split: _Split,
     return _Fitted(model, metrics, training)
 
 
+def _in_background(work: Callable[[Sequence[str]], sp.csr_matrix], texts: Sequence[str]
+                   ) -> Future[sp.csr_matrix]:
+    """``work(texts)`` started on a thread of its own (featurising is mostly outside the
+    GIL, so it runs on the second core while the first one trains)."""
+    pool = ThreadPoolExecutor(max_workers=1)
+    future = pool.submit(work, texts)
+    pool.shutdown(wait=False)  # the thread finishes its one task, then ends
+    return future
+
+
 def _test_metrics(predict_proba: Any, split: _Split) -> dict[str, Any]:
     if split.test is None:
         return {}
@@ -733,9 +741,7 @@ def _imdb_split(options: TrainOptions, data: Any) -> _Split:
     # The test reviews are featurised on the second core while the model trains on the first
     # (training is single-threaded; the featurizer's work is mostly outside the GIL): the
     # 2 s it takes for nblr then costs nothing.
-    pool = ThreadPoolExecutor(max_workers=1)
-    test_features = pool.submit(featurizer.transform, test.texts)
-    pool.shutdown(wait=False)  # the thread finishes its one task, then ends
+    test_features = _in_background(featurizer.transform, test.texts)
     test_labels = test.labels.astype(np.uint8)
 
     def texts() -> tuple[Sequence[str], Sequence[str]]:
