@@ -35,11 +35,11 @@ def write_jsonl(data: str, split: str, path: Path) -> Path:
 
 
 def prepare(data: str, work: Path) -> tuple[Path, Path, Path]:
-    from critic.train import TrainOptions, train_bundle
+    from critic import options_for, train_bundle
 
     for split in ("train", "test"):
         write_jsonl(data, split, work / f"{split}.jsonl")
-    bundle = train_bundle(TrainOptions(epochs=4), work / "bundle", data=data).path
+    bundle = train_bundle(options_for("dense", epochs=4), work / "bundle", data=data).path
     measure([sys.executable, str(HERE / "sklearn_predict.py"), "fit", str(work / "train.jsonl"),
              str(work / "sklearn.pkl")])
     return bundle, work / "test.jsonl", work / "sklearn.pkl"

@@ -190,7 +190,7 @@ def main() -> None:
 
 
 def _megabytes(amount: str) -> float:
-    from critic.train import parse_memory
+    from critic._train import parse_memory
 
     return parse_memory(amount) / 2**20
 

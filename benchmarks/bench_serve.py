@@ -89,11 +89,11 @@ def main() -> None:
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("install wrk (apt-get install wrk)")
+    from critic import options_for, train_bundle
     from critic.datasets.corpus import load_corpus
-    from critic.train import TrainOptions, train_bundle
 
     work = Path(tempfile.mkdtemp(prefix="critic-bench-"))
-    bundle = train_bundle(TrainOptions(epochs=4), work / "bundle", data=args.data).path
+    bundle = train_bundle(options_for("dense", epochs=4), work / "bundle", data=args.data).path
     test = load_corpus(args.data).subset("test").texts
     (work / "one.json").write_text(json.dumps({"inputs": [test[0]]}))
     (work / "batch.json").write_text(json.dumps({"inputs": [test[i] for i in range(64)]}))

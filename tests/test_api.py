@@ -10,8 +10,10 @@ import critic
 
 def test_public_api() -> None:
     assert sorted(critic.__all__) == [
-        "BundleError", "ConfigError", "Corpus", "CriticError", "DataError", "Featurizer",
-        "NBLogisticRegression", "NetworkClassifier", "__version__", "load", "load_corpus"]
+        "BundleError", "Classifier", "ConfigError", "Corpus", "CriticError", "DataError",
+        "Featurizer", "History", "NBLogisticRegression", "NetworkClassifier", "NetworkConfig",
+        "TrainConfig", "TrainOptions", "TrainResult", "Vocabulary", "__version__", "load",
+        "load_corpus", "multi_hot", "options_for", "recipe", "tokenize", "train_bundle"]
     for name in critic.__all__:
         assert hasattr(critic, name)
     with pytest.raises(AttributeError):
@@ -51,7 +53,8 @@ def test_start_up_imports_nothing_heavy(code: str) -> None:
 
 @pytest.mark.parametrize("code", [
     "import critic.predict, critic.bundle, critic.features",  # what predicting needs
-    "import critic.classifier, critic.experiments.reproduce",  # what the book's run needs
+    # what the book's run needs
+    "import critic.models.network.classifier, critic.experiments.reproduce",
 ])
 def test_predicting_and_reproducing_never_import_scikit_learn(code: str) -> None:
     """scikit-learn costs 0.7 s to import: only its estimators, training and metrics use it."""
@@ -91,4 +94,4 @@ def test_errors_name_the_option_to_change(tmp_path) -> None:
 
     done = invoke("train", "--input", str(tmp_path / "x.csv"), "--model", "nblr", "--units", "8")
     assert done.returncode == 2
-    assert "nblr is a linear model; it has no units (see --units)" in done.stderr
+    assert "nblr has no units (that is network's) (see --units)" in done.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import shutil
 from pathlib import Path
@@ -12,13 +13,15 @@ import pytest
 from conftest import run_cli
 
 import critic
+from critic._train import TrainOptions, recipe, train_bundle
 from critic.bundle import BundleError, read_bundle, with_threshold
 from critic.datasets.files import Reviews
 from critic.errors import ConfigError, OutputExistsError
 from critic.features import FeatureConfig
-from critic.models.config import NetworkConfig, TrainConfig
-from critic.models.linear import LinearConfig
-from critic.train import MODELS, TrainOptions, recipe, train_bundle
+from critic.models.nblr.config import LinearConfig
+from critic.models.network.config import NetworkConfig, TrainConfig
+from critic.models.network.family import NetworkSettings
+from critic.models.registry import recipes
 
 GOOD = ["great", "wonderful", "moving", "brilliant", "loved", "superb"]
 BAD = ["awful", "boring", "terrible", "worst", "dull", "waste"]
@@ -39,10 +42,17 @@ def tiny_reviews(n: int = 400, seed: int = 0) -> Reviews:
 
 
 def tiny_options(**network: object) -> TrainOptions:
-    return TrainOptions(features=FeatureConfig(num_words=40),
-                        network=NetworkConfig(**network),  # type: ignore[arg-type]
-                        training=TrainConfig(batch_size=32, learning_rate=1e-2),
-                        epochs=8, validation_size=0.25)
+    """The book's network, small and quick, on the toy corpus's words."""
+    return recipe("dense", features=FeatureConfig(num_words=40), validation_size=0.25,
+                  settings=NetworkSettings(
+                      network=NetworkConfig(**network),  # type: ignore[arg-type]
+                      training=TrainConfig(batch_size=32, learning_rate=1e-2), epochs=8))
+
+
+def with_settings(options: TrainOptions, **changes: object) -> TrainOptions:
+    """``options`` with its family's settings changed (``linear=…``, ``epochs=…``)."""
+    return dataclasses.replace(options, settings=dataclasses.replace(options.settings,
+                                                                     **changes))
 
 
 @pytest.fixture
@@ -55,19 +65,24 @@ def toy_recipe(name: str) -> TrainOptions:
     options = recipe(name)
     features = dataclasses.replace(options.features, num_words=40,
                                    max_ngrams=min(options.features.max_ngrams, 300))
-    return dataclasses.replace(options, features=features, validation_size=0.25,
-                               training=TrainConfig(batch_size=32, learning_rate=1e-2), epochs=8)
+    options = dataclasses.replace(options, features=features, validation_size=0.25)
+    if isinstance(options.settings, NetworkSettings):
+        options = with_settings(options, epochs=8,
+                                training=TrainConfig(batch_size=32, learning_rate=1e-2))
+    return options
 
 
-MODEL_TYPES = {"dense": tiny_options, "dense-3-layers-dropout": lambda: tiny_options(
-    hidden_layers=3, dropout=0.3), "dense-tanh": lambda: tiny_options(activation="tanh", units=8),
-    "tfidf-dense": lambda: toy_recipe("tfidf-dense"), "nblr": lambda: toy_recipe("nblr"),
-    "nblr-unit-length": lambda: dataclasses.replace(toy_recipe("nblr"),
-                                                    linear=LinearConfig.with_unit_length())}
+#: Every recipe of every registered family, scaled down, and variants that store more.
+MODEL_TYPES = {name: functools.partial(toy_recipe, name) for name in recipes()} | {
+    "dense": tiny_options,
+    "dense-3-layers-dropout": lambda: tiny_options(hidden_layers=3, dropout=0.3),
+    "dense-tanh": lambda: tiny_options(activation="tanh", units=8),
+    "nblr-unit-length": lambda: with_settings(toy_recipe("nblr"),
+                                              linear=LinearConfig.with_unit_length())}
 
 
 def test_every_named_model_is_in_the_contract() -> None:
-    assert set(MODELS) <= set(MODEL_TYPES)
+    assert set(recipes()) <= set(MODEL_TYPES)
 
 
 @pytest.mark.parametrize("model_type", sorted(MODEL_TYPES))

@@ -236,7 +236,7 @@ def test_output_file_is_not_damaged_by_a_failure(tiny_bundle: Path, tmp_path: Pa
     (["train", "--input", "{csv}", "--ngram-range", "two"], "is not LOW-HIGH"),
     (["train", "--input", "{csv}", "--ngram-range", "1-2"], "`max_ngrams` must be positive"),
     (["train", "--input", "{csv}", "--model", "nblr", "--units", "8"],
-     "nblr is a linear model; it has no units"),
+     "nblr has no units (that is network's)"),
     (["train", "--input", "{csv}", "--validation-size", "0", "--output", "{out}"],
      "validation_size"),
 ])

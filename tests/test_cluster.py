@@ -151,7 +151,7 @@ def test_unreachable_or_malformed_addresses_fail_fast_in_one_line(bundle: Path,
 
 def test_without_ray_the_cluster_option_says_what_to_install(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from critic.cluster import connected
+    from critic.cluster.connect import connected
     from critic.errors import ConfigError
 
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray now raises ImportError

@@ -19,7 +19,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from critic.errors import ConfigError
 from critic.estimators import Featurizer, NetworkClassifier
 from critic.features import FeatureConfig
-from critic.models.linear import NBLogisticRegression
+from critic.models.nblr.estimator import NBLogisticRegression
 
 GOOD, BAD = ["great", "superb", "moving", "loved"], ["awful", "dull", "boring", "hated"]
 FILLER = ["the", "film", "plot", "cast", "a", "was", "and", "it"]
@@ -122,7 +122,7 @@ def test_unfitted_models_raise_not_fitted_error() -> None:
 
 
 def test_sample_weight_is_repeating_a_row() -> None:
-    from critic.models.linear import nb_ratios
+    from critic.models.nblr.estimator import nb_ratios
 
     texts, labels = toy_reviews(200, seed=4)
     x = Featurizer(num_words=40).fit_transform(texts)

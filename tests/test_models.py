@@ -7,9 +7,10 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from critic.classifier import Classifier, KerasRMSprop, TrainConfig
 from critic.errors import ConfigError
-from critic.models.network import Network, NetworkConfig, SparseLinear
+from critic.models.network.classifier import Classifier, KerasRMSprop
+from critic.models.network.config import NetworkConfig, TrainConfig
+from critic.models.network.layers import Network, SparseLinear
 
 
 def random_csr(rows: int, cols: int, density: float, seed: int, *, binary: bool = True):

@@ -18,11 +18,13 @@ from hypothesis import strategies as st
 import critic.datasets.archive as archive_module
 import critic.datasets.corpus as corpus_module
 import critic.features as features_module
+from critic._train import TrainOptions, recipe, train_bundle
 from critic.errors import ConfigError
 from critic.experiments.leaderboard import parse_models
 from critic.features import FeatureSpace, most_frequent
-from critic.models.linear import LinearConfig, NBLogisticRegression, nb_ratios, select_nblr
-from critic.train import MODELS, TrainOptions, recipe, train_bundle
+from critic.models.nblr.config import LinearConfig
+from critic.models.nblr.estimator import NBLogisticRegression, nb_ratios, select_nblr
+from critic.models.registry import recipes
 
 GOOD = ["great", "wonderful", "moving", "superb", "loved"]
 BAD = ["awful", "boring", "dull", "worst", "waste"]
@@ -170,10 +172,14 @@ def small(name: str) -> TrainOptions:
     options = recipe(name)
     features = dataclasses.replace(options.features, num_words=40,
                                    max_ngrams=min(options.features.max_ngrams, 200))
-    return dataclasses.replace(options, features=features, validation_size=40, epochs=3)
+    options = dataclasses.replace(options, features=features, validation_size=40)
+    if hasattr(options.settings, "epochs"):
+        options = dataclasses.replace(options, settings=dataclasses.replace(options.settings,
+                                                                            epochs=3))
+    return options
 
 
-@pytest.mark.parametrize("model", [*MODELS, "nblr+unlabelled"])
+@pytest.mark.parametrize("model", [*recipes(), "nblr+unlabelled"])
 def test_fitting_touches_only_training_reviews(model: str, tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     # nblr+unlabelled self-trains on the archive's unlabelled reviews (train/unsup): those,

@@ -9,8 +9,8 @@ import pytest
 from conftest import headless_chromium, invoke, needs_chromium, run_cli
 from test_bundle import tiny_options, tiny_reviews
 
+from critic._train import train_bundle
 from critic.experiments.sweep import SweepSpec, run_sweep
-from critic.train import train_bundle
 
 
 @pytest.fixture(scope="module")

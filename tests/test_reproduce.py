@@ -16,7 +16,8 @@ from critic.datasets.archive import fingerprint
 from critic.datasets.corpus import load_corpus
 from critic.datasets.imdb import encoded_imdb
 from critic.experiments.reproduce import ReproduceConfig, reproduce
-from critic.models.network import Network, NetworkConfig
+from critic.models.network.config import NetworkConfig
+from critic.models.network.layers import Network
 
 
 @pytest.fixture(scope="module")

@@ -20,9 +20,9 @@ from fastapi.testclient import TestClient
 from test_bundle import tiny_options, tiny_reviews, toy_recipe
 
 import critic
+from critic._train import train_bundle
 from critic.serve.app import create_app
 from critic.serve.guard import Limits
-from critic.train import train_bundle
 
 
 @pytest.fixture(scope="module")

@@ -11,13 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import invoke
-from test_bundle import tiny_options, tiny_reviews
+from test_bundle import tiny_options, tiny_reviews, with_settings
 
+from critic._train import options_for, recipe, train_bundle
 from critic.datasets.files import Reviews
 from critic.errors import ConfigError
 from critic.evaluation import short_texts
 from critic.text import split_sentences
-from critic.train import recipe, train_bundle
 
 
 def test_sentences_end_at_breaks_and_stops_and_short_ones_are_dropped() -> None:
@@ -43,16 +43,16 @@ def test_the_check_takes_each_reviews_first_and_last_sentence_once() -> None:
 def test_sentence_weight_is_checked() -> None:
     for bad in (-0.1, float("inf"), float("nan"), True):
         with pytest.raises(ConfigError, match="sentence_weight"):
-            recipe("nblr", sentence_weight=bad)
+            options_for("nblr", sentence_weight=bad)
     with pytest.raises(ConfigError, match="nblr's"):
-        recipe("dense", sentence_weight=0.1)
+        options_for("dense", sentence_weight=0.1)
 
 
 def test_nblr_trains_on_its_reviews_sentences_too(tmp_path: Path) -> None:
     reviews = tiny_reviews()
     options = recipe("nblr", features=tiny_options().features)
     plain = train_bundle(options, tmp_path / "plain", reviews=reviews)
-    weighed = train_bundle(recipe("nblr", features=options.features, sentence_weight=0.1),
+    weighed = train_bundle(with_settings(options, sentence_weight=0.1),
                            tmp_path / "weighed", reviews=reviews)
     config = json.loads((weighed.path / "config.json").read_text())["training"]
     sentences, _ = split_sentences(reviews.texts)
@@ -82,7 +82,7 @@ def test_sentences_train_in_memory_only(tmp_path: Path) -> None:
 def test_a_reviews_sentences_stay_on_its_side_of_the_split(tmp_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch
                                                            ) -> None:
-    import critic.train as train_module
+    import critic.models.nblr.fit as train_module
 
     seen: list[list[str]] = []
     original = train_module.split_sentences
@@ -95,18 +95,18 @@ def test_a_reviews_sentences_stay_on_its_side_of_the_split(tmp_path: Path,
     texts = [f"Review {i} is here. It was {'great' if i % 2 else 'awful'} indeed."
              for i in range(50)]
     reviews = Reviews(texts, np.arange(50) % 2, source="mine")
-    options = recipe("nblr", features=tiny_options().features, sentence_weight=0.1,
-                     validation_size=10)
+    options = with_settings(recipe("nblr", features=tiny_options().features,
+                                   validation_size=10), sentence_weight=0.1)
     train_bundle(options, tmp_path / "model", reviews=reviews)
     # Training rows first, held-out rows last: the held-out reviews' sentences only come in
     # for the refit on every review, after the choice (checked by _Sentences.below).
     (given,) = seen
-    order = np.random.RandomState(options.training.seed).permutation(50)
+    order = np.random.RandomState(options.seed).permutation(50)
     assert given == [texts[i] for i in [*order[10:], *order[:10]]]
     # And the choice sees the training reviews' sentences only.
     import scipy.sparse as sp
 
-    from critic.train import _Sentences
+    from critic.models.nblr.fit import _Sentences
 
     sentences = _Sentences(sp.identity(4, format="csr"), np.array([0, 1, 2, 3]), 0.1)
     x, y, weights = sentences.below(sp.csr_matrix((2, 4)), np.array([1, 0]))

@@ -15,23 +15,20 @@ import scipy.sparse as sp
 from conftest import invoke
 from test_bundle import tiny_reviews
 
+from critic._train import in_memory_estimate, options_for, parse_memory, recipe, train_bundle
 from critic.datasets.stream import ReviewStream, array_batches
 from critic.errors import DataError
 from critic.features import CodeTable, FeatureConfig, FeatureSpace
+from critic.fitting.spill import Minibatch
+from critic.fitting.splits import stream_held_out as held_out
 from critic.hashing import HashedFeatureSpace, hash_words
-from critic.models.config import NetworkConfig, TrainConfig
-from critic.models.linear import nb_ratios
-from critic.models.online import ClassSums, Minibatch
+from critic.models.nblr.estimator import nb_ratios
+from critic.models.nblr.online import ClassSums
+from critic.models.nblr.stream import fit_streaming_nblr
+from critic.models.network.config import NetworkConfig, TrainConfig
+from critic.models.network.stream import _NgramCounter, _streamed_vocabulary, fit_streaming_network
 from critic.predict import load
 from critic.text import Ragged, Vocabulary
-from critic.train import in_memory_estimate, parse_memory, recipe, train_bundle
-from critic.train_streaming import (
-    _NgramCounter,
-    _streamed_vocabulary,
-    fit_streaming_nblr,
-    fit_streaming_network,
-    held_out,
-)
 
 HASHED = FeatureConfig(num_words=1 << 16, ngram_range=(1, 3), start_char=None,
                        oov_char=None, hashing=True)
@@ -211,7 +208,7 @@ def test_streaming_and_in_memory_nblr_agree_on_the_same_file(tmp_path: Path) -> 
         done = invoke("train", "--model", "nblr", "--input", str(tmp_path / "data"),
                       "--memory-budget", budget, "--output", str(tmp_path / path), "--json")
         assert done.returncode == 0, done.stderr
-        assert ("training from the stream" in done.stderr) == (path == "stream")
+        assert ("from a stream:" in done.stderr) == (path == "stream")
         summaries[path] = json.loads(done.stdout)
     assert summaries["stream"]["chosen"]["C"] is None
     test = tiny_reviews(400, seed=7)
@@ -238,7 +235,8 @@ def test_training_from_a_stream_leaves_nothing_on_bad_input(tmp_path: Path) -> N
 
 def test_the_memory_budget_is_an_amount_and_one_label_is_refused(tmp_path: Path) -> None:
     assert parse_memory("2.5G") == int(2.5 * 2**30) and parse_memory("600MB") == 600 << 20
-    assert in_memory_estimate("nblr", 33_000_000) < in_memory_estimate("nblr", 530_000_000)
+    nblr = recipe("nblr")
+    assert in_memory_estimate(nblr, 33_000_000) < in_memory_estimate(nblr, 530_000_000)
     write_reviews(tmp_path / "data")
     for budget, message in (("lots", "not an amount of memory"),
                             ("-1G", "not an amount of memory")):
@@ -271,7 +269,7 @@ def test_the_books_network_trains_from_a_stream_like_in_memory(tmp_path: Path) -
                       "--batch-size", "32", "--learning-rate", "0.01", "--epochs", "6",
                       "--memory-budget", budget, "--output", str(tmp_path / path), "--json")
         assert done.returncode == 0, done.stderr
-        assert ("training from the stream" in done.stderr) == (path == "stream")
+        assert ("from a stream:" in done.stderr) == (path == "stream")
         summary = json.loads(done.stdout)
         assert summary["validation"]["accuracy"] > 0.95
         verdicts[path] = load(tmp_path / path).predict(tiny_reviews(400, seed=7).texts)
@@ -328,7 +326,7 @@ def test_the_tfidf_network_trains_from_a_stream_like_in_memory(tmp_path: Path) -
                       "--epochs", "6", "--memory-budget", budget,
                       "--output", str(tmp_path / path), "--json")
         assert done.returncode == 0, done.stderr
-        assert ("training from the stream" in done.stderr) == (path == "stream")
+        assert ("from a stream:" in done.stderr) == (path == "stream")
         assert json.loads(done.stdout)["validation"]["accuracy"] > 0.9
         verdicts[path] = load(tmp_path / path).predict(tiny_reviews(400, seed=7).texts)
     assert (verdicts["memory"] == verdicts["stream"]).mean() > 0.95
@@ -348,7 +346,7 @@ def test_imdb_through_the_streaming_path(
     assert streamed_imdb("tfidf-dense")[1] >= 0.895
     # The book's network, with early stopping (in memory: 0.8810), streamed from the IMDB
     # archive itself.
-    result = train_bundle(recipe("dense", patience=2), tmp_path / "dense", data=real_data,
+    result = train_bundle(options_for("dense", patience=2), tmp_path / "dense", data=real_data,
                           memory_budget=200 << 20)
     assert result.metrics["validation"]["best_loss_epoch"] in range(2, 7)
     assert result.metrics["test"]["accuracy"] >= 0.87

@@ -16,10 +16,11 @@ from safetensors.numpy import load_file
 from test_bundle import tiny_reviews, toy_recipe
 
 import critic
+from critic._train import options_for, recipe, train_bundle
 from critic.errors import ConfigError
 from critic.features import FeatureSpace
-from critic.models.linear import LinearConfig, NBLogisticRegression, nb_ratios
-from critic.train import options_for, recipe, train_bundle
+from critic.models.nblr.config import LinearConfig
+from critic.models.nblr.estimator import NBLogisticRegression, nb_ratios
 
 
 def _features() -> tuple[sp.csr_matrix, np.ndarray]:
@@ -57,8 +58,8 @@ def test_an_empty_review_scores_the_intercept() -> None:
 
 def test_the_bundle_scores_and_explains_as_the_estimator(tmp_path: Path) -> None:
     options = options_for("nblr", unit_length=True)
-    assert options.linear == LinearConfig.with_unit_length()
-    options = recipe("nblr", features=toy_recipe("nblr").features, linear=options.linear,
+    assert options.settings.linear == LinearConfig.with_unit_length()
+    options = recipe("nblr", features=toy_recipe("nblr").features, settings=options.settings,
                      validation_size=0.25)
     result = train_bundle(options, tmp_path / "model", reviews=tiny_reviews())
     config = json.loads((result.path / "config.json").read_text())

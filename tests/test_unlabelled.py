@@ -15,16 +15,17 @@ from conftest import invoke
 from test_bundle import tiny_options, tiny_reviews
 
 import critic
+from critic._train import options_for, recipe, train_bundle
 from critic.errors import ConfigError, DataError
 from critic.features import FeatureSpace
-from critic.models.linear import NBLogisticRegression
-from critic.train import UNLABELLED_MARGIN, _Unlabelled, recipe, train_bundle
+from critic.models.nblr.estimator import NBLogisticRegression
+from critic.models.nblr.fit import UNLABELLED_MARGIN, _Unlabelled
 
 # Unlabelled reviews of praise: words of the labelled positive reviews, in other sentences.
 PRAISE = [f"The film {i} was great, wonderful and brilliant: loved it." for i in range(300)]
 
 
-def _nblr(**changes: object) -> critic.train.TrainOptions:
+def _nblr(**changes: object) -> critic.TrainOptions:
     return recipe("nblr", features=tiny_options().features, **changes)
 
 
@@ -74,7 +75,9 @@ def test_unsure_reviews_do_not_join(tmp_path: Path) -> None:
 
 def test_unlabelled_is_nblrs_and_in_memory_only(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="nblr's"):
-        recipe("dense", unlabelled=True)
+        options_for("dense", unlabelled=True)
+    with pytest.raises(ConfigError, match="nblr's"):
+        train_bundle(recipe("dense", unlabelled=True), tmp_path / "model", reviews=tiny_reviews())
     with pytest.raises(ConfigError, match="`unlabelled` is off"):
         train_bundle(_nblr(), tmp_path / "model", reviews=tiny_reviews(), unlabelled=PRAISE)
     with pytest.raises(DataError, match="no unlabelled reviews"):

@@ -13,11 +13,12 @@ from conftest import TINY_COUNTS, invoke, run_cli, write_tiny_archive, write_tin
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from critic._train import recipe
 from critic.datasets.corpus import load_corpus
-from critic.datasets.imdb import held_out_texts, imdb_split, movie_split, training_movies
+from critic.datasets.imdb import training_movies
 from critic.errors import ConfigError
 from critic.experiments.crossval import _folds
-from critic.train import recipe
+from critic.fitting.splits import held_out_texts, imdb_split, movie_split
 
 _PAGE = "http://www.imdb.com/title/tt{:07d}/usercomments\n"
 #: The tiny archive's reviews (ids 0 and 1 per labelled folder, 0 in unsup) and their movies.
@@ -177,7 +178,7 @@ def test_a_copy_without_movie_lists_is_split_by_review_unless_movies_are_asked_f
 
     import critic.datasets.archive as archive_module
     import critic.datasets.corpus as corpus_module
-    from critic.train import train_bundle
+    from critic._train import train_bundle
 
     counts = write_archive(tmp_path / "bare.tar.gz", "", False)
     for module in (archive_module, corpus_module):

@@ -14,18 +14,35 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.7.0"
 
 if TYPE_CHECKING:
+    from critic._train import TrainOptions, TrainResult, options_for, recipe, train_bundle
     from critic.datasets.corpus import Corpus, load_corpus
     from critic.errors import BundleError, ConfigError, CriticError, DataError
     from critic.estimators import Featurizer, NetworkClassifier
-    from critic.models.linear import NBLogisticRegression
+    from critic.features import multi_hot
+    from critic.models.nblr.estimator import NBLogisticRegression
+    from critic.models.network.classifier import Classifier, History
+    from critic.models.network.config import NetworkConfig, TrainConfig
     from critic.predict import Predictor
+    from critic.text import Vocabulary, tokenize
 
-#: Public names imported on first use, and the module each comes from.
+#: Public names imported on first use, and the module each comes from. Every other module is
+#: internal: its names may move between releases (the docs' architecture page says where).
 _LAZY = {"Corpus": "critic.datasets.corpus", "load_corpus": "critic.datasets.corpus",
          "BundleError": "critic.errors", "ConfigError": "critic.errors",
          "CriticError": "critic.errors", "DataError": "critic.errors",
+         # Training a bundle: options by recipe name and knobs, then one call.
+         "TrainOptions": "critic._train", "TrainResult": "critic._train",
+         "options_for": "critic._train", "recipe": "critic._train",
+         "train_bundle": "critic._train",
+         # The book's API: text to word ids to multi-hot vectors, and the Keras-style network.
+         "Vocabulary": "critic.text", "tokenize": "critic.text", "multi_hot": "critic.features",
+         "Classifier": "critic.models.network.classifier",
+         "History": "critic.models.network.classifier",
+         "NetworkConfig": "critic.models.network.config",
+         "TrainConfig": "critic.models.network.config",
          # scikit-learn estimators: texts → features, features → labels.
-         "Featurizer": "critic.estimators", "NBLogisticRegression": "critic.models.linear",
+         "Featurizer": "critic.estimators",
+         "NBLogisticRegression": "critic.models.nblr.estimator",
          "NetworkClassifier": "critic.estimators"}
 
 
@@ -42,5 +59,8 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'critic' has no attribute {name!r}")
 
 
-__all__ = ["BundleError", "ConfigError", "Corpus", "CriticError", "DataError", "Featurizer",
-           "NBLogisticRegression", "NetworkClassifier", "__version__", "load", "load_corpus"]
+__all__ = ["BundleError", "Classifier", "ConfigError", "Corpus", "CriticError", "DataError",
+           "Featurizer", "History", "NBLogisticRegression", "NetworkClassifier",
+           "NetworkConfig", "TrainConfig", "TrainOptions", "TrainResult", "Vocabulary",
+           "__version__", "load", "load_corpus", "multi_hot", "options_for", "recipe",
+           "tokenize", "train_bundle"]

@@ -13,9 +13,9 @@ Layout::
 :func:`write_bundle` builds the folder under a temporary name and renames it; :func:`read_bundle`
 checks the manifest, the versions and the tensor shapes before anything is used, so a tampered,
 truncated or incompatible bundle is refused with a message instead of giving wrong answers.
-Loading never executes code from the bundle and needs no PyTorch. What a model type stores and
-how it scores belongs to its class in :mod:`critic.models.registry`; this module only packs,
-checks and unpacks.
+Loading never executes code from the bundle and needs no PyTorch. What a model stores and how
+it scores belongs to its family's inference type (:mod:`critic.models.registry`); this module
+only packs, checks and unpacks.
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ from critic._reading import read_regular
 from critic.errors import BundleError, ConfigError
 from critic.features import FeatureConfig, FeatureSpace
 from critic.hashing import fitted_feature_space
-from critic.models.registry import ModelType, model_from_config
+from critic.models.base import ModelType
+from critic.models.registry import model_from_config
 from critic.text import TOKENIZER_VERSIONS, Vocabulary
 
 BUNDLE_FORMAT = "critic.bundle"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import io
 import json
 import os
@@ -106,7 +107,7 @@ def reproduce(
     from critic._startup import freeze_heap, in_child
     from critic.datasets.imdb import book_matrices
     from critic.experiments.config import ReproduceConfig, parse_final_epochs
-    from critic.models.config import NetworkConfig, TrainConfig
+    from critic.models.network.config import NetworkConfig, TrainConfig
     from critic.runs import check_run_name
 
     check_run_name(name)
@@ -128,79 +129,22 @@ def reproduce(
     _say(f"Wrote {result.folder}/ in {time.perf_counter() - _STARTED:.1f} s")
 
 
-@app.command()
-def train(
-    output: Annotated[Path, _help("Bundle folder to write.")] = Path("model"),
-    data: DataOption = None,
-    input_file: Annotated[str | None, typer.Option("--input", help="Your labelled reviews: "
-                          "a file, folder or glob of CSV, JSON lines or Parquet (local, or "
-                          "s3://… and other pyarrow filesystems), or pos/ and neg/ folders."
-                          )] = None,
-    text_column: TextColumnOption = "text",
-    label_column: LabelColumnOption = "label",
-    memory_budget: Annotated[str | None, _help(
-        "Memory to train in, e.g. 2.5G (default: a quarter of this machine's). nblr trains "
-        "from a stream when the reviews need more.")] = None,
-    model: Annotated[str, _help("dense (the book's network), tfidf-dense or nblr "
-                                       "(see the README); the options below default to the "
-                                       "model's own settings.")] = "dense",
-    ngram_range: Annotated[str | None, _help("LOW-HIGH word n-grams, 1 <= LOW <= HIGH <= 3")
-                           ] = None,
-    max_ngrams: Annotated[int | None, _help("Most frequent training n-grams (n >= 2) kept")] = None,
-    num_words: Annotated[int | None, _help("Width of the word block (dense: 10000).")] = None,
-    layers: Annotated[int | None, _help("Hidden layers (dense: 2).")] = None,
-    units: Annotated[int | None, _help("Units per hidden layer (16).")] = None,
-    activation: Annotated[str | None, _help("relu or tanh.")] = None,
-    dropout: Annotated[float | None, _help("Dropout after each hidden layer (dense: 0).")] = None,
-    loss: Annotated[str | None, _help("bce or mse.")] = None,
-    optimizer: Annotated[str | None, _help("rmsprop, adam or sgd.")] = None,
-    learning_rate: Annotated[float | None, _help("Step size (dense: 1e-3).")] = None,
-    epochs: Annotated[int | None, _help("Most epochs to train (20).")] = None,
-    batch_size: Annotated[int | None, _help("Reviews per gradient step (512).")] = None,
-    validation_size: Annotated[float | None, _help(
-        "Reviews held out: a count, or a fraction below 1 (IMDB: 10000 for dense, else 5000; "
-        "0.2 of --input).")] = None,
-    patience: Annotated[int | None, _help(
-        "Stop after this many epochs without a lower validation loss; keep the best epoch's "
-        "weights (tfidf-dense: 3).")] = None,
-    validation_by: Annotated[str | None, _help(
-        "IMDB: review (the first N in load_data order; dense's default) or movie (whole "
-        "movies held out, as the test reviews are of other movies; the others' default).")
-    ] = None,
-    sentence_weight: Annotated[float | None, _help(
-        "nblr: each training review's sentences as extra examples of its label, weighing "
-        "this much (0: none; 0.1 makes nblr right on short texts too). In memory only.")
-    ] = None,
-    unit_length: Annotated[bool, _help(
-        "nblr: each review's NB-scaled features scaled to length 1, so that short texts are "
-        "not called positive for being short (C chosen among 10, 30, 100). In memory only.")
-    ] = False,
-    unlabelled: Annotated[str | None, _help(
-        "nblr: learn from unlabelled reviews too (self-training): 'imdb' for the archive's "
-        "50,000, or a file of reviews: CSV, JSON lines, Parquet or text, one a line (labels, "
-        "if any, unused; ./imdb for a file of that name). In memory only.")] = None,
-    seed: Annotated[int | None, _help("Seed for initialisation and shuffling (0).")] = None,
-    overwrite: OverwriteOption = False,
-    cluster: ClusterOption = None,
-    as_json: JsonOption = False,
-) -> None:
+def train(output: Path, data: str | None, input_file: str | None, text_column: str,
+          label_column: str, memory_budget: str | None, mode: str | None, model: str,
+          unlabelled: str | None, overwrite: bool, cluster: str | None, as_json: bool,
+          **knobs: Any) -> None:
     """Train a model (the book's network by default) and write a bundle."""
     from critic._atomic import claim_output
     from critic._startup import freeze_heap
+    from critic._train import options_for, parse_memory, train_bundle
     from critic.console import EpochReporter, show_training
     from critic.datasets.stream import ReviewStream
-    from critic.features import parse_ngram_range
-    from critic.train import options_for, parse_memory, train_bundle
 
     freeze_heap()
-    options = options_for(
-        model, ngram_range=parse_ngram_range(ngram_range) if ngram_range else None,
-        max_ngrams=max_ngrams, num_words=num_words, hidden_layers=layers, units=units,
-        activation=activation, dropout=dropout, loss=loss, optimizer=optimizer,
-        learning_rate=learning_rate, batch_size=batch_size, seed=seed, epochs=epochs,
-        patience=patience, validation_size=validation_size, validation_by=validation_by,
-        sentence_weight=sentence_weight, unlabelled=True if unlabelled else None,
-        unit_length=unit_length or None)
+    # A flag left off (False) is a knob not given, as None is for the others.
+    given = {name: value for name, value in knobs.items()
+             if value is not None and value is not False}
+    options = options_for(model, unlabelled=True if unlabelled else None, **given)
     budget = parse_memory(memory_budget) if memory_budget is not None else None
     claim_output(output, overwrite=overwrite)  # before reading or training anything
     source = _labelled(input_file, text_column, label_column)
@@ -209,12 +153,70 @@ def train(
     extra = _unlabelled(unlabelled, text_column)
     with _ray_cluster(cluster) as ray:
         result = train_bundle(options, output, data=data, reviews=reviews, stream=stream,
-                              memory_budget=budget, overwrite=overwrite,
+                              memory_budget=budget, mode=mode, overwrite=overwrite,
                               callbacks=[EpochReporter()], progress=_say, cluster=ray,
                               unlabelled=extra)
     summary = {key: value for key, value in result.metrics.items() if key != "history"}
-    _emit(as_json, summary | {"bundle": str(result.path)}, lambda: show_training(summary))
+    _emit(as_json, summary | {"bundle": str(result.path), "mode": result.mode.value},
+          lambda: show_training(summary))
     _say(f"Wrote the bundle {result.path}/")
+
+
+def _train_command() -> None:
+    """Register ``train`` with its options: the ones every model has, then each family's
+    knobs (:mod:`critic.models.registry`), so a new family's knobs appear here by themselves."""
+    import inspect
+
+    from critic.fitting.options import FEATURE_KNOBS, SPLIT_KNOBS
+    from critic.models.registry import FAMILIES, recipe_names
+
+    def option(annotation: Any, default: Any) -> inspect.Parameter:
+        return inspect.Parameter("_", inspect.Parameter.KEYWORD_ONLY, default=default,
+                                 annotation=annotation)
+
+    fixed = {
+        "output": option(Annotated[Path, _help("Bundle folder to write.")], Path("model")),
+        "data": option(DataOption, None),
+        "input_file": option(Annotated[str | None, typer.Option("--input", help=(
+            "Your labelled reviews: a file, folder or glob of CSV, JSON lines or Parquet "
+            "(local, or s3://… and other pyarrow filesystems), or pos/ and neg/ folders."))],
+            None),
+        "text_column": option(TextColumnOption, "text"),
+        "label_column": option(LabelColumnOption, "label"),
+        "memory_budget": option(Annotated[str | None, _help(
+            "Memory to train in, e.g. 2.5G (default: a quarter of this machine's); a model "
+            "that needs more trains from a stream.")], None),
+        "mode": option(Annotated[str | None, _help(
+            "memory or stream: train so, whatever the budget says (default: the budget "
+            "decides; --cluster trains on the cluster).")], None),
+        "model": option(Annotated[str, _help(
+            f"{', '.join(recipe_names())}; the options below default to the model's own "
+            "settings.")], "dense"),
+        "unlabelled": option(Annotated[str | None, _help(
+            "Learn from unlabelled reviews too (nblr self-trains): 'imdb' for the archive's "
+            "50,000, or a file of reviews: CSV, JSON lines, Parquet or text, one a line "
+            "(labels, if any, unused; ./imdb for a file of that name). In memory only.")],
+            None),
+    }
+    knobs = {k.name: k for k in (*FEATURE_KNOBS, *SPLIT_KNOBS)}
+    for family in FAMILIES.values():
+        for knob in family.knobs:
+            knobs.setdefault(knob.name, knob)  # a knob two families share is listed once
+    tunable = {name: option(Annotated[knob.type if knob.type is bool else knob.type | None,
+                                      typer.Option(knob.option, help=knob.help)],
+                            False if knob.type is bool else None)
+               for name, knob in knobs.items()}
+    last = {"overwrite": option(OverwriteOption, False), "cluster": option(ClusterOption, None),
+            "as_json": option(JsonOption, False)}
+    parameters = [p.replace(name=name) for name, p in (fixed | tunable | last).items()]
+    command = functools.wraps(train)(lambda **values: train(**values))
+    command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    # Built again for every command line: a family registered since shows its knobs too;
+    # listed where the pipeline puts it, after reproduce.
+    commands = [c for c in app.registered_commands if c.name != "train"]
+    app.registered_commands[:] = commands
+    app.command("train")(command)
+    app.registered_commands.insert(1, app.registered_commands.pop())
 
 
 @app.command()
@@ -282,7 +284,7 @@ def predict(
     Parquet. Any number of reviews, in constant memory."""
     from critic._atomic import claim_output
     from critic.console import rate_bar
-    from critic.models.config import check_positive
+    from critic.errors import check_positive
     from critic.predict import load
     from critic.prediction_files import score_stream, write_stream
 
@@ -311,7 +313,8 @@ def predict(
 def _predict_on_cluster(cluster: str, bundle: Path, input_file: str | None,
                         output: Path | None, text_column: str, id_column: str | None,
                         batch_size: int, has_texts: bool, as_json: bool) -> None:
-    from critic.cluster import connected, predict_on_cluster
+    from critic.cluster.connect import connected
+    from critic.cluster.predict import predict_on_cluster
 
     if input_file is None or output is None or has_texts:
         raise DataError("--cluster scores --input into the folder --output; give both (and "
@@ -373,7 +376,7 @@ def explain(
 ) -> None:
     """The words that pushed the decision, each with its exact effect on the logit."""
     from critic.console import show_explanation
-    from critic.models.config import check_positive
+    from critic.errors import check_positive
     from critic.predict import load
 
     check_positive("top", top)
@@ -438,7 +441,7 @@ def cv(
     """K-fold cross-validation of one configuration: per-fold and mean curves, chosen epoch."""
     from critic.console import EpochReporter, show_table
     from critic.experiments.crossval import TABLE_HEADER, run_cv, table_rows
-    from critic.models.config import NetworkConfig, TrainConfig
+    from critic.models.network.config import NetworkConfig, TrainConfig
     from critic.runs import check_run_name
 
     check_run_name(name)
@@ -527,7 +530,7 @@ def _ray_cluster(cluster: str | None) -> Iterator[Any]:
     if cluster is None:
         yield None
         return
-    from critic.cluster import connected
+    from critic.cluster.connect import connected
 
     with connected(cluster) as ray:
         yield ray
@@ -537,7 +540,7 @@ def _ray_pools(ray: Any) -> Any:
     """What :func:`run_sweep` takes as ``pool``: a factory of Ray task pools, or ``None``."""
     if ray is None:
         return None
-    from critic.cluster import RayPool
+    from critic.cluster.pools import RayPool
 
     return lambda **init: RayPool(ray, **init)
 
@@ -595,6 +598,7 @@ def run(argv: list[str]) -> int:
     (what :func:`main` exits with; tests call this in-process)."""
     if sys.stdout is None:  # started with stdout closed (`>&-`)
         sys.stdout = _ClosedStream("standard output")
+    _train_command()
     try:
         code = app(argv, prog_name="critic", standalone_mode=False)
         sys.stdout.flush()  # a full disk shows here, while it can still be reported

@@ -10,6 +10,7 @@ keeps its traceback.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 
 class CriticError(Exception):
@@ -37,6 +38,15 @@ class BundleError(CriticError):
     """A model bundle is missing, damaged, or made by an incompatible critic."""
 
 
+class ClusterError(CriticError):
+    """The cluster cannot be reached, or its work failed; the message says which and why."""
+
+
+class ModeError(ConfigError):
+    """A model family was asked to train in a mode it cannot (in memory, streamed, on a
+    cluster): refused, never routed elsewhere."""
+
+
 class ReportError(CriticError):
     """A folder holds no results critic knows how to report on."""
 
@@ -52,3 +62,11 @@ class OutputExistsError(OutputError, FileExistsError):
         super().__init__(f"{path} exists already; choose another path or allow replacing it",
                          parameter="overwrite")
         self.path = path
+
+
+def check_positive(name: str, value: Any) -> None:
+    """Refuse anything but a positive integer, with a Keras-style message."""
+    import numpy as np
+
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ConfigError(f"`{name}` must be a positive integer. Received: {name}={value!r}")

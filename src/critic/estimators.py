@@ -4,7 +4,7 @@
 
 They live apart from the pieces they wrap because deriving from ``BaseEstimator`` imports
 scikit-learn, which costs about 0.7 s and 60 MB: a process that only predicts, or reproduces
-the book, never pays it. :class:`critic.models.linear.NBLogisticRegression` is one too.
+the book, never pays it. :class:`critic.models.nblr.estimator.NBLogisticRegression` is one too.
 """
 
 from __future__ import annotations
@@ -16,16 +16,16 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import Tags
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from critic.classifier import Classifier
+from critic.errors import check_positive
 from critic.features import FeatureSpace
 from critic.models.binary import BinaryClassifierMixin, encode_two_classes
-from critic.models.config import (
+from critic.models.network.classifier import Classifier
+from critic.models.network.config import (
     Activation,
     Loss,
     NetworkConfig,
     Optimizer,
     TrainConfig,
-    check_positive,
 )
 
 
@@ -38,7 +38,7 @@ class Featurizer(FeatureSpace, TransformerMixin, BaseEstimator):
 
     Example:
         >>> from sklearn.pipeline import make_pipeline
-        >>> from critic.models.linear import NBLogisticRegression
+        >>> from critic.models.nblr.estimator import NBLogisticRegression
         >>> pipeline = make_pipeline(Featurizer(num_words=20), NBLogisticRegression())
         >>> pipeline.fit(["a good film", "a bad film"], ["pos", "neg"]).predict(["good"])
         array(['pos'], dtype='<U3')

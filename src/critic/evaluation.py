@@ -1,7 +1,6 @@
-"""Metrics of probabilities against labels: the usual ones, calibration, and a threshold search;
-and the same for a loaded bundle (:func:`evaluate_model`, :func:`store_best_threshold`).
-
-The metrics themselves come from scikit-learn; this module only chooses and packages them.
+"""A loaded bundle judged on labelled reviews (:func:`evaluate_model`), its decision threshold
+chosen and stored (:func:`store_best_threshold`), the reliability figure and the short-text
+check. The metrics themselves are :mod:`critic.metrics`'.
 """
 
 from __future__ import annotations
@@ -12,82 +11,15 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from sklearn.metrics import (
-    accuracy_score,
-    confusion_matrix,
-    f1_score,
-    log_loss,
-    precision_score,
-    recall_score,
-    roc_auc_score,
-)
 
 from critic.errors import ConfigError
+from critic.metrics import evaluate_probabilities, find_threshold
 from critic.text import split_sentences
 
 if TYPE_CHECKING:
     from critic.datasets.files import Reviews
     from critic.datasets.stream import ReviewStream
     from critic.predict import Predictor
-
-CALIBRATION_BINS = 10
-
-
-def evaluate_probabilities(labels: np.ndarray, probabilities: np.ndarray, *,
-                           threshold: float = 0.5) -> dict[str, Any]:
-    """Loss, accuracy, precision, recall, F1, ROC-AUC, confusion matrix and calibration.
-
-    Args:
-        labels: ``(n,)`` 0/1; probabilities: ``(n,)`` probability of 1.
-        threshold: predict 1 where the probability is at least this.
-    """
-    labels = np.asarray(labels).astype(int)
-    predicted = (probabilities >= threshold).astype(int)
-    tn, fp, fn, tp = confusion_matrix(labels, predicted, labels=[0, 1]).ravel()
-    both_classes = len(np.unique(labels)) == 2
-    return {
-        "reviews": len(labels),
-        "threshold": threshold,
-        "loss": float(log_loss(labels, probabilities, labels=[0, 1])),
-        "accuracy": float(accuracy_score(labels, predicted)),
-        "precision": float(precision_score(labels, predicted, zero_division=0)),
-        "recall": float(recall_score(labels, predicted, zero_division=0)),
-        "f1": float(f1_score(labels, predicted, zero_division=0)),
-        "roc_auc": float(roc_auc_score(labels, probabilities)) if both_classes else None,
-        "confusion_matrix": {"tn": int(tn), "fp": int(fp), "fn": int(fn), "tp": int(tp)},
-        "calibration": calibration(labels, probabilities),
-    }
-
-
-def calibration(labels: np.ndarray, probabilities: np.ndarray,
-                bins: int = CALIBRATION_BINS) -> dict[str, Any]:
-    """Expected calibration error over equal-width bins, and the bins themselves."""
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    which = np.clip(np.digitize(probabilities, edges[1:-1]), 0, bins - 1)
-    rows, ece = [], 0.0
-    for b in range(bins):
-        inside = which == b
-        if not inside.any():
-            continue
-        confidence, frequency = float(probabilities[inside].mean()), float(labels[inside].mean())
-        ece += inside.mean() * abs(confidence - frequency)
-        rows.append({"low": float(edges[b]), "high": float(edges[b + 1]),
-                     "count": int(inside.sum()), "mean_probability": confidence,
-                     "fraction_positive": frequency})
-    return {"ece": float(ece), "bins": rows}
-
-
-def find_threshold(labels: np.ndarray, probabilities: np.ndarray,
-                   metric: Literal["accuracy", "f1"] = "accuracy") -> float:
-    """The cut in (0, 1) that maximises ``metric`` on these (validation) reviews."""
-    if metric not in ("accuracy", "f1"):
-        raise ConfigError(f"`metric` must be 'accuracy' or 'f1'. Received: {metric!r}")
-    candidates = np.unique(np.clip(probabilities, 1e-6, 1 - 1e-6))
-    if len(candidates) > 2000:
-        candidates = np.quantile(candidates, np.linspace(0, 1, 2001))
-    score = accuracy_score if metric == "accuracy" else f1_score
-    scores = [score(labels, (probabilities >= c).astype(int)) for c in candidates]
-    return float(candidates[int(np.argmax(scores))])
 
 
 def reliability_figure(report: dict[str, Any]) -> bytes:
@@ -188,7 +120,7 @@ def choose_threshold(predictor: Predictor, metric: Literal["accuracy", "f1"] = "
 
 def _held_out_reviews(predictor: Predictor, data: str | os.PathLike[str] | None
                       ) -> tuple[Sequence[str], np.ndarray]:
-    from critic.datasets.imdb import held_out_texts
+    from critic.fitting.splits import held_out_texts
 
     trained_on = predictor.bundle.config.get("data", {})
     held_out = trained_on.get("validation", {})

@@ -383,7 +383,7 @@ class FeatureSpace:
     def ngram_codes(self, texts: Sequence[str]) -> np.ndarray:
         """The code of every n-gram occurrence in ``texts`` (words of this vocabulary only):
         what fitting counts to choose the ``max_ngrams`` kept ones, for a caller that counts
-        them batch by batch (:mod:`critic.train_streaming`)."""
+        them batch by batch (:mod:`critic.fitting.spill`)."""
         occurrences = self._occurrences(self.tokenize(texts))
         return (np.concatenate([codes for _, codes in occurrences]) if occurrences
                 else np.zeros(0, dtype=np.int64))

@@ -70,7 +70,8 @@ class FigureWorker:
         self._pool.submit(int)  # start the process now
 
     def render(self, history: Any) -> Future[dict[str, bytes]]:
-        """Render a :class:`~critic.classifier.History` in the worker (here, if it died)."""
+        """Render a :class:`~critic.models.network.classifier.History` in the worker (here,
+        if it died)."""
         try:
             return self._pool.submit(render_history, history.history, history.epoch)
         except BrokenProcessPool:

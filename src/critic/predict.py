@@ -26,7 +26,8 @@ import scipy.sparse as sp
 
 from critic.bundle import LABELS, Bundle, read_bundle
 from critic.errors import ConfigError
-from critic.models.registry import WordContribution
+from critic.metrics import sigmoid
+from critic.models.base import WordContribution
 from critic.text import ensure_texts, tokenize_texts
 
 _BATCH = 25_000  # n-gram lookups pay ~0.4 s per batch to hash the kept n-grams
@@ -160,7 +161,7 @@ class Predictor:
         """Probabilities ``(n,)`` and the number of words found in each review ``(n,)`` (0
         means the review was scored from the model's prior alone), in one pass."""
         logits, lengths = self._score(ensure_texts(texts))
-        return _sigmoid(logits), lengths
+        return sigmoid(logits), lengths
 
     def _score(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         if len(texts) == 0:
@@ -185,7 +186,7 @@ class Predictor:
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Probability that each review is positive, shape ``(n,)``."""
-        return _sigmoid(self.decision_function(texts))
+        return sigmoid(self.decision_function(texts))
 
     def predict(self, texts: Sequence[str]) -> np.ndarray:
         """1 (positive) or 0 (negative) per review, cut at the bundle's threshold."""
@@ -230,7 +231,7 @@ class Predictor:
         tokens = self.featurizer.tokenize([text]).to_lists()[0]
         logit, words, intercept = self.model.explain(tokens, self.featurizer)
         words.sort(key=lambda w: -abs(w.contribution))
-        probability = float(_sigmoid(np.array([logit]))[0])
+        probability = float(sigmoid(np.array([logit]))[0])
         return Explanation(text, tokens, probability,
                            self.labels[int(probability >= self.threshold)], logit, words,
                            self.model.explanation_method, intercept, self.labels)
@@ -253,7 +254,3 @@ def pipeline_output(predictions: Sequence[Prediction], *, single: bool,
 def load(path: str | os.PathLike[str]) -> Predictor:
     """Load a bundle folder written by ``critic train`` or ``critic reproduce``."""
     return Predictor(read_bundle(Path(path)))
-
-
-def _sigmoid(logits: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))

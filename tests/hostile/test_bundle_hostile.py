@@ -4,7 +4,6 @@ hangs, reads outside the folder or reads a file bigger than the manifest records
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
@@ -18,9 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_bundle import tiny_options, tiny_reviews
 
+from critic._train import train_bundle
 from critic.bundle import read_bundle
 from critic.errors import BundleError
-from critic.train import train_bundle
 
 
 @pytest.fixture(scope="module")
@@ -77,11 +76,11 @@ def test_hand_edited_json_is_refused_with_the_field_named(
 
 def test_a_unit_length_flag_that_does_not_fit_the_weights_is_refused(tmp_path: Path) -> None:
     from safetensors.numpy import load_file, save_file
-    from test_bundle import toy_recipe
+    from test_bundle import toy_recipe, with_settings
 
-    from critic.models.linear import LinearConfig
+    from critic.models.nblr.config import LinearConfig
 
-    options = dataclasses.replace(toy_recipe("nblr"), linear=LinearConfig.with_unit_length())
+    options = with_settings(toy_recipe("nblr"), linear=LinearConfig.with_unit_length())
     path = train_bundle(options, tmp_path / "model", reviews=tiny_reviews()).path
     for flag, message in (("yes", "must be true or false"), (False, "do not fit")):
         edit_json(path, "config.json", lambda c, flag=flag: c | {"model": c["model"] | {

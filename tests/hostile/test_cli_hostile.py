@@ -14,10 +14,10 @@ from conftest import invoke
 from safetensors.numpy import load_file, save_file
 from test_bundle import tiny_options, tiny_reviews
 
+from critic._train import train_bundle
 from critic.bundle import read_bundle
 from critic.errors import BundleError, ConfigError
 from critic.serve.server import run as serve
-from critic.train import train_bundle
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from critic.features import FeatureConfig, FeatureSpace
-from critic.models.config import NetworkConfig
-from critic.models.registry import NetworkModel
+from critic.models.network.config import NetworkConfig
+from critic.models.network.inference import NetworkModel
 
 CORPUS = ["a good film with a great cast", "a bad film and a dull plot", "good good fun",
           "the plot was dull but the cast was great", "not good not bad just a film"]

@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 from test_bundle import tiny_options, tiny_reviews
 
 import critic
+from critic._train import train_bundle
 from critic.datasets.archive import MAX_REVIEW_BYTES, read_reviews
 from critic.errors import DataError
-from critic.train import train_bundle
 
 
 @pytest.fixture(scope="module")

@@ -24,9 +24,9 @@ from hypothesis import strategies as st
 from test_bundle import tiny_options, tiny_reviews
 
 import critic
+from critic._train import train_bundle
 from critic.serve.app import create_app
 from critic.serve.guard import Limits, LoadShedder
-from critic.train import train_bundle
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,5 @@
 """The book's IMDB: Keras's ``load_data`` and ``get_word_index``, built from the raw reviews,
-the book's validation split, and the multi-hot matrices the book feeds its network.
+and the multi-hot matrices the book feeds its network.
 
 The book's cells run unchanged with only the import changed::
 
@@ -119,87 +119,11 @@ def training_order(reviews: int = 25_000) -> np.ndarray:
     return keras_orders(LOAD_DATA_SEED, reviews, 0)[0]
 
 
-def book_split(reviews: int, validation_size: int) -> tuple[slice, slice]:
-    """The book's validation split of training reviews already in ``load_data`` order: the
-    first ``validation_size`` are held out. Returns ``(training rows, held-out rows)``.
-
-    Every experiment and recipe that holds out IMDB training reviews goes through here.
-
-    Example:
-        >>> book_split(25_000, 10_000)
-        (slice(10000, None, None), slice(0, 10000, None))
-    """
-    if isinstance(validation_size, bool) or not isinstance(validation_size, (int, np.integer)) \
-            or not 0 < validation_size < reviews:
-        raise ConfigError(f"`validation_size` must leave reviews on both sides of the split: "
-                          f"between 1 and {reviews - 1} for {reviews} training reviews. "
-                          f"Received: validation_size={validation_size!r}")
-    return slice(int(validation_size), None), slice(0, int(validation_size))
-
-
-#: How the IMDB training reviews can be split for validation: the book's (the first N in
-#: ``load_data`` order) or by movie (whole movies held out; see :func:`movie_split`).
-VALIDATION_SPLITS = ("review", "movie")
-
-
-def check_validation_by(by: str, parameter: str = "validation_by") -> None:
-    if by not in VALIDATION_SPLITS:
-        raise ConfigError(f"`{parameter}` must be one of {', '.join(VALIDATION_SPLITS)}. "
-                          f"Received: {parameter}={by!r}", parameter=parameter)
-
-
-def require_movies(movies: np.ndarray, parameter: str, instead: str) -> None:
-    """Refuse a split by movie of reviews whose movie is not named (-1): a copy of IMDB
-    without ``urls_*.txt``; ``instead`` is the option to use then."""
-    if (movies < 0).any():
-        raise ConfigError("validation by movie needs every review's movie, and this IMDB copy "
-                          "does not name them (no train/urls_pos.txt and urls_neg.txt); use "
-                          f"{instead}", parameter=parameter)
-
-
-def movie_split(movies: np.ndarray, validation_size: int, *, seed: int = LOAD_DATA_SEED
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """Rows split so that no movie has reviews on both sides: whole movies, taken in a seeded
-    random order, are held out until at least ``validation_size`` reviews are (the last movie
-    taken may add a few more). Returns ``(training rows, held-out rows)``, each ascending.
-
-    IMDB's test reviews are of other movies than its training reviews; a random split shares
-    movies between training and validation, so it flatters what a model learned of those
-    movies (their names, actors, plots) and can choose settings that cost test accuracy.
-
-    Example:
-        >>> movies = np.array([7, 7, 3, 5, 5, 5])
-        >>> kept, held_out = movie_split(movies, 2, seed=0)
-        >>> len(held_out) >= 2, set(movies[held_out]) & set(movies[kept])
-        (True, set())
-    """
-    book_split(len(movies), validation_size)  # the same bounds
-    require_movies(movies, "validation_by", "--validation-by review")
-    names, of_review, sizes = np.unique(movies, return_inverse=True, return_counts=True)
-    taken = np.random.RandomState(seed).permutation(len(names))
-    enough = int(np.searchsorted(np.cumsum(sizes[taken]), validation_size)) + 1
-    held_out = np.isin(of_review, taken[:enough])
-    if held_out.all():
-        raise ConfigError(f"`validation_size` ({validation_size}) holds out every movie; "
-                          "choose fewer reviews", parameter="validation_size")
-    return np.flatnonzero(~held_out), np.flatnonzero(held_out)
-
-
 def training_movies(path: PathLike) -> np.ndarray:
     """The movie of each IMDB training review, in ``load_data`` order (-1: not named)."""
     corpus = load_corpus(path)
     movies = corpus.movies[corpus.splits == "train"]  # no copy of the texts, as subset makes
     return movies[training_order(len(movies))]
-
-
-def imdb_split(path: PathLike, reviews: int, validation_size: int, by: str = "review"
-               ) -> tuple[slice | np.ndarray, slice | np.ndarray]:
-    """``(training rows, held-out rows)`` of the IMDB training reviews in ``load_data``
-    order: the book's :func:`book_split` (``by="review"``) or :func:`movie_split`."""
-    check_validation_by(by)
-    if by == "review":
-        return book_split(reviews, validation_size)
-    return movie_split(training_movies(path), validation_size)
 
 
 @dataclass(frozen=True)
@@ -219,11 +143,6 @@ class BookMatrices:
     words: list[str]  # the whole training vocabulary, by rank
     checksum: str  # of the data source
 
-    def split(self, validation_size: int
-              ) -> tuple[sp.csr_matrix, np.ndarray, sp.csr_matrix, np.ndarray]:
-        """``(x_train, y_train, x_val, y_val)`` under :func:`book_split`."""
-        return self.rows(*book_split(len(self.y_train), validation_size))
-
     def rows(self, train: slice | np.ndarray, held_out: slice | np.ndarray
              ) -> tuple[sp.csr_matrix, np.ndarray, sp.csr_matrix, np.ndarray]:
         """``(x_train, y_train, x_val, y_val)`` of the given training and held-out rows."""
@@ -241,14 +160,6 @@ def book_matrices(path: PathLike, num_words: int) -> BookMatrices:
                         test.count_matrix(num_words, binary=True)[test_order],
                         y_test[test_order], train, test, train_order, test_order,
                         encoded.vocabulary.words, encoded.checksum)
-
-
-def held_out_texts(path: PathLike, validation_size: int, by: str = "review"
-                   ) -> tuple[list[str], np.ndarray]:
-    """The raw text and labels of the training reviews :func:`imdb_split` holds out."""
-    train = load_corpus(path).subset("train")
-    chosen = training_order(len(train))[imdb_split(path, len(train), validation_size, by)[1]]
-    return [train.texts[int(i)] for i in chosen], train.labels[chosen].astype(np.uint8)
 
 
 @dataclass(frozen=True)
@@ -355,19 +266,13 @@ __all__ = [
     "BookMatrices",
     "EncodedIMDB",
     "book_matrices",
-    "book_split",
-    "check_validation_by",
     "describe",
     "encode_splits",
     "encoded_imdb",
     "get_word_index",
-    "held_out_texts",
-    "imdb_split",
     "keras_orders",
     "load_data",
     "load_encoded",
-    "movie_split",
-    "require_movies",
     "training_movies",
     "training_order",
 ]

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from critic.errors import ConfigError
-from critic.models.config import NetworkConfig, TrainConfig, check_positive
+from critic.errors import ConfigError, check_positive
+from critic.models.network.config import NetworkConfig, TrainConfig
 
 
 @dataclass(frozen=True)

@@ -12,15 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from critic.classifier import Callback, Classifier
-from critic.datasets.imdb import (
-    book_matrices,
-    check_validation_by,
-    require_movies,
-    training_movies,
-)
-from critic.errors import ConfigError
-from critic.models.config import NetworkConfig, TrainConfig, check_positive
+from critic.datasets.imdb import book_matrices, training_movies
+from critic.errors import ConfigError, check_positive
+from critic.fitting.splits import check_validation_by, require_movies
+from critic.models.network.classifier import Callback, Classifier
+from critic.models.network.config import NetworkConfig, TrainConfig
 from critic.runs import RunFolder, RunRecord
 
 

@@ -1,6 +1,6 @@
 """``critic leaderboard``: train every named model on IMDB and say honestly how each did.
 
-Each model is trained by :func:`critic.train.train_bundle` (its bundle is kept), then loaded
+Each model is trained by :func:`critic.train_bundle` (its bundle is kept), then loaded
 as a user would load it and run over the 25,000 raw test reviews: that run gives the test
 accuracy and the prediction throughput. Every row carries its *regime*:
 
@@ -15,7 +15,6 @@ check (:func:`critic.evaluation.short_texts`: the first and last sentence of eac
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import platform
 import time
@@ -24,11 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from critic._train import options_for, train_bundle
 from critic.errors import ConfigError
 from critic.evaluation import short_texts
-from critic.models.linear import LinearConfig
+from critic.fitting.options import TrainOptions
+from critic.models.registry import recipes
 from critic.runs import RUN_FILE, RunFolder, RunRecord, write_results
-from critic.train import MODELS, TrainOptions, recipe, train_bundle
 
 #: Test accuracies reported in the literature on the same 25,000 IMDB test reviews.
 PUBLISHED: list[dict[str, Any]] = [
@@ -51,9 +51,13 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     # nblr+sentences self-trained on IMDB's 50,000 unlabelled reviews.
     "nblr+unlabelled": ("nblr", {"sentence_weight": 0.1, "unlabelled": True}),
     # Each review's NB-scaled features at length 1 (short texts, at nblr's own cost).
-    "nblr+unit-length": ("nblr", {"linear": LinearConfig.with_unit_length()}),
+    "nblr+unit-length": ("nblr", {"unit_length": True}),
 }
-ROW_NAMES = (*MODELS, *VARIANTS)
+#: The book's network keeps the weights of its best validation epoch (patience 2) instead of
+#: its 20th, as the book's figures advise.
+_CHANGED = {"dense": {"patience": 2}}
+#: Every recipe of every family, then the variants.
+ROW_NAMES = (*recipes(), *VARIANTS)
 
 
 @dataclass(frozen=True)
@@ -104,8 +108,7 @@ def leaderboard_options(name: str) -> TrainOptions:
     the test set is: other movies); the book's network keeps the weights of its best
     validation epoch (patience 2) instead of its 20th, as the book's figures advise."""
     model, changes = VARIANTS.get(name, (name, {}))
-    options = recipe(model, validation_by="movie", **changes)
-    return dataclasses.replace(options, patience=2) if name == "dense" else options
+    return options_for(model, validation_by="movie", **changes, **_CHANGED.get(name, {}))
 
 
 def _measure(name: str, path: Path, data: str | None, test: Any,

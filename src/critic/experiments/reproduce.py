@@ -23,13 +23,14 @@ from typing import Any
 import numpy as np
 
 from critic.bundle import bundle_files
-from critic.classifier import Callback, Classifier, History
 from critic.datasets.imdb import BookMatrices, book_matrices
 from critic.errors import ConfigError
 from critic.experiments.config import ReproduceConfig
 from critic.features import FeatureConfig, FeatureSpace
 from critic.figures import FigureWorker
-from critic.models.registry import NetworkModel
+from critic.fitting.splits import book_split
+from critic.models.network.classifier import Callback, Classifier, History
+from critic.models.network.inference import NetworkModel
 from critic.runs import RunFolder, RunRecord
 from critic.text import Vocabulary
 
@@ -82,7 +83,8 @@ def _run(config: ReproduceConfig, load: Callable[[], BookMatrices], folder: RunF
     decoded = vocabulary.decode(book.train_ids[int(book.train_order[0])])
 
     # The book holds out the *first* 10,000 (already shuffled) training reviews.
-    partial_x, partial_y, x_val, y_val = book.split(config.validation_size)
+    partial_x, partial_y, x_val, y_val = book.rows(
+        *book_split(len(book.y_train), config.validation_size))
     probe = Classifier(config.network, config.training)
     history = probe.fit(partial_x, partial_y, epochs=config.epochs,
                         validation_data=(x_val, y_val), callbacks=callbacks)

@@ -24,8 +24,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from critic.errors import ConfigError
-from critic.models.config import NetworkConfig, TrainConfig, check_positive
+from critic.errors import ConfigError, check_positive
+from critic.fitting.splits import book_split
+from critic.models.network.config import NetworkConfig, TrainConfig
 from critic.runs import RunFolder, RunRecord, write_results
 
 #: Knobs a grid may vary, and which configuration each belongs to.
@@ -165,9 +166,10 @@ def _load_data(data: str | None, num_words: int) -> None:
 
 
 def _run(spec: dict[str, Any], config: dict[str, Any], seed: int) -> dict[str, Any]:
-    from critic.classifier import Classifier
+    from critic.models.network.classifier import Classifier
 
-    x, y, x_val, y_val = _DATA["book"].split(spec["validation_size"])
+    book = _DATA["book"]
+    x, y, x_val, y_val = book.rows(*book_split(len(book.y_train), spec["validation_size"]))
     model = Classifier(network_config(config, spec["num_words"]),
                        train_config(config, seed, spec["batch_size"]))
     history = model.fit(x, y, epochs=spec["epochs"], validation_data=(x_val, y_val))
@@ -175,7 +177,7 @@ def _run(spec: dict[str, Any], config: dict[str, Any], seed: int) -> dict[str, A
 
 
 def _final(spec: dict[str, Any], config: dict[str, Any], epochs: int) -> dict[str, Any]:
-    from critic.classifier import Classifier
+    from critic.models.network.classifier import Classifier
 
     model = Classifier(network_config(config, spec["num_words"]),
                        train_config(config, spec["seeds"][0], spec["batch_size"]))

@@ -1,2 +1,3 @@
-"""Neural and linear models: their configurations, the PyTorch network and the NB-weighted
-linear model."""
+"""Model families (one folder each: :mod:`critic.models.network`, :mod:`critic.models.nblr`),
+what they share (:mod:`.base`, :mod:`.family`, :mod:`.binary`) and their registry
+(:mod:`.registry`)."""

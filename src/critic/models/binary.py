@@ -15,6 +15,8 @@ from sklearn.base import ClassifierMixin
 from sklearn.utils import Tags
 from sklearn.utils.multiclass import type_of_target
 
+from critic.metrics import sigmoid
+
 
 class BinaryClassifierMixin(ClassifierMixin):
     """``predict_proba`` and ``predict`` from a ``decision_function`` that returns logits."""
@@ -26,7 +28,7 @@ class BinaryClassifierMixin(ClassifierMixin):
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """``(n, 2)``: the probability of ``classes_[0]``, then of ``classes_[1]``."""
-        positive = 1.0 / (1.0 + np.exp(-np.asarray(self.decision_function(X), np.float64)))
+        positive = sigmoid(np.asarray(self.decision_function(X)))
         return np.column_stack([1.0 - positive, positive])
 
     def predict(self, X: Any) -> np.ndarray:

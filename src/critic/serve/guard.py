@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from critic.models.config import check_positive
+from critic.errors import check_positive
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 #: Cheap routes answered even under overload, so health checks do not fail a busy service.

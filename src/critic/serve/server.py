@@ -33,8 +33,7 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from critic._startup import freeze_heap
-from critic.errors import ConfigError
-from critic.models.config import check_positive
+from critic.errors import ConfigError, check_positive
 from critic.predict import load
 from critic.serve.app import create_app
 from critic.serve.guard import Limits, error_body

@@ -15,7 +15,7 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from critic.models.config import NetworkConfig
+from critic.models.network.config import NetworkConfig
 
 _ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh}
 
@@ -60,7 +60,7 @@ class Network(nn.Module):
     """The book's multi-layer perceptron over sparse inputs; ``forward`` returns logits ``(n,)``.
 
     Its layers are named by :meth:`NetworkConfig.layer_names` (``dense_1`` … ``output``), the
-    names a bundle stores and :class:`critic.models.registry.NetworkModel` reads.
+    names a bundle stores and :class:`critic.models.network.inference.NetworkModel` reads.
     """
 
     def __init__(self, config: NetworkConfig | None = None) -> None:

@@ -18,13 +18,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
-import scipy.sparse as sp
-from scipy.special import expit
 
-from critic.errors import ConfigError
-from critic.models.config import check_positive
-from critic.models.linear import log_count_ratios, logistic_loss
-from critic.text import Ragged
+from critic.errors import ConfigError, check_positive
+from critic.fitting.spill import Minibatch
+from critic.metrics import sigmoid
+from critic.models.nblr.estimator import log_count_ratios, logistic_loss
 
 _BIAS_STEP = 0.1
 
@@ -58,44 +56,9 @@ class OnlineConfig:
         return asdict(self)
 
 
-@dataclass(frozen=True)
-class Minibatch:
-    """Feature rows in local form: row ``i`` holds ``columns[local[i]]``.
-
-    The values are 1 (binary features, what ``nblr`` learns from) unless the minibatch was
-    made with ``values`` (raw counts, which a tf-idf network weighs when it reads them).
-    """
-
-    columns: np.ndarray  # int64, the distinct feature columns the rows touch, sorted
-    local: sp.csr_matrix  # (rows, len(columns)) float32, indices into ``columns``
-    labels: np.ndarray  # uint8 (rows,)
-    binary: bool = True
-
-    @classmethod
-    def from_ragged(cls, rows: Ragged, labels: np.ndarray,
-                    values: np.ndarray | None = None) -> Minibatch:
-        """From each row's distinct feature columns (and their ``values``, row by row)."""
-        columns, local = np.unique(rows.values, return_inverse=True)
-        return cls.from_local(columns, rows.offsets, local, labels, values)
-
-    @classmethod
-    def from_local(cls, columns: np.ndarray, offsets: np.ndarray, local: np.ndarray,
-                   labels: np.ndarray, values: np.ndarray | None = None) -> Minibatch:
-        """From the distinct ``columns`` and each row's ``local`` indices into them."""
-        data = np.ones(len(local), dtype=np.float32) if values is None else values
-        matrix = sp.csr_matrix((data.astype(np.float32, copy=False),
-                                local.astype(np.int32, copy=False), offsets),
-                               shape=(len(offsets) - 1, len(columns)))
-        return cls(columns.astype(np.int64, copy=False), matrix, labels.astype(np.uint8),
-                   values is None)
-
-    def __len__(self) -> int:
-        return self.local.shape[0]
-
-
 class ClassSums:
     """Per-class counts of each binary column: the Naive Bayes statistics, summed as
-    minibatches stream by (exact: the same ratios as :func:`critic.models.linear.nb_ratios`
+    minibatches stream by (exact: the same ratios as :func:`critic.models.nblr.estimator.nb_ratios`
     on all the rows at once)."""
 
     def __init__(self, width: int) -> None:
@@ -131,7 +94,7 @@ class AdagradLogistic:
         """One Adagrad step on ``batch``; returns its mean log-loss before the step."""
         ratios = self.ratios[batch.columns]
         logits = batch.local @ (ratios * self.weights[batch.columns]) + self.bias
-        error = expit(logits) - batch.labels
+        error = sigmoid(logits) - batch.labels
         gradient = ratios * (batch.local.T @ error) / len(batch)
         squares = self.squares[batch.columns] + gradient * gradient
         self.squares[batch.columns] = squares

@@ -1,0 +1,354 @@
+"""``critic train`` as a library call: options → mode → the family's fit → a checked bundle.
+
+Models are chosen by recipe name (:func:`recipe`; the families in
+:mod:`critic.models.registry` name them); every knob can change one (:func:`options_for`).
+The mode is chosen, printed and recorded in ``run.json``: on a cluster when one is given;
+else as asked (``mode``); else in memory when the family's estimate of the memory it needs
+fits the budget (default: a quarter of the machine's), and from a stream when it does not.
+Held-out reviews follow :mod:`critic.fitting.splits` in every mode.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from critic.bundle import bundle_files, write_bundle
+from critic.datasets.files import Reviews
+from critic.datasets.stream import (
+    Batch,
+    ContentChecksum,
+    ReviewStream,
+    array_batches,
+    reviews_batches,
+)
+from critic.errors import ConfigError, DataError, ModeError
+from critic.fitting.data import file_split, imdb_split, read_stream, text_bytes
+from critic.fitting.options import FEATURE_KNOBS, SPLIT_KNOBS, Mode, TrainOptions
+from critic.fitting.result import Fitted
+from critic.fitting.splits import (
+    STREAMED_IMDB_ORDER,
+    shard_order,
+    stream_fraction,
+    stream_order,
+    validation_record,
+)
+from critic.metrics import evaluate_probabilities, sigmoid
+from critic.models.family import Family, FitContext
+from critic.models.registry import FAMILIES, family_of
+from critic.runs import RUN_FILE, RunFolder, RunRecord
+
+if TYPE_CHECKING:
+    from critic.models.network.classifier import Callback, History
+
+__all__ = ["Mode", "TrainOptions", "TrainResult", "default_memory_budget",
+           "in_memory_estimate", "options_for", "parse_memory", "recipe", "train_bundle"]
+
+#: The IMDB training reviews' text, and its 50,000 unlabelled reviews': what the memory
+#: estimate of an IMDB run starts from.
+_IMDB_TEXT_BYTES = 33_000_000
+_IMDB_UNLABELLED_TEXT_BYTES = 67_000_000
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def recipe(name: str, **changes: Any) -> TrainOptions:
+    """The options of the model called ``name``, with ``changes`` applied.
+
+    Example:
+        >>> recipe("nblr").features.ngram_range
+        (1, 3)
+    """
+    return dataclasses.replace(family_of(name).recipes()[name], **changes)
+
+
+def options_for(model: str, **knobs: Any) -> TrainOptions:
+    """The named model's options with the given knobs changed (``None`` means not given).
+
+    Every model has the shared knobs ``ngram_range``, ``max_ngrams``, ``num_words``,
+    ``validation_size``, ``validation_by`` and ``unlabelled``; its family has its own
+    (``critic train --help`` lists them; a network's ``units``, nblr's ``sentence_weight``).
+    A knob of another family is refused, naming the family.
+
+    Example:
+        >>> options_for("dense", units=32).settings.network.units
+        32
+    """
+    given = {key: value for key, value in knobs.items() if value is not None}
+    family = family_of(model)
+    shared = {k.name for k in (*FEATURE_KNOBS, *SPLIT_KNOBS)} | {"unlabelled"}
+    own = {k.name for k in family.knobs}
+    unknown = sorted(set(given) - shared - own)
+    if unknown:
+        owners = sorted({f.name for f in FAMILIES.values() for k in f.knobs
+                         if k.name in unknown})
+        whose = f" (that is {' and '.join(owners)}'s)" if owners else ""
+        raise ConfigError(f"{model} has no {', '.join(unknown)}{whose}", parameter=unknown[0])
+    options = recipe(model).with_shared_knobs(given)
+    options = dataclasses.replace(
+        options, unlabelled=bool(given.get("unlabelled", options.unlabelled)),
+        settings=family.with_knobs(options.settings, {k: given[k] for k in own if k in given}))
+    _check_unlabelled(options, family)
+    return options
+
+
+@dataclass
+class TrainResult:
+    history: History | None  # a network's; None for the others
+    metrics: dict[str, Any]
+    path: Path
+    mode: Mode
+
+
+def parse_memory(text: str) -> int:
+    """``"2.5G"``, ``"600M"``, ``"4GB"`` or a number of bytes → bytes.
+
+    Example:
+        >>> parse_memory("1.5G")
+        1610612736
+    """
+    cleaned = text.strip().upper().removesuffix("B").removesuffix("I")
+    unit = cleaned[-1:] if cleaned[-1:] in _UNITS else ""
+    try:
+        amount = float(cleaned[: len(cleaned) - len(unit)])
+    except ValueError:
+        amount = -1.0
+    if not amount > 0:
+        raise ConfigError(f"{text!r} is not an amount of memory such as 2.5G or 600M",
+                          parameter="memory_budget")
+    return int(amount * _UNITS[unit])
+
+
+def default_memory_budget() -> int:
+    """A quarter of the machine's memory: room for the rest of what runs on it."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
+
+
+def in_memory_estimate(options: TrainOptions, text_bytes: int, unlabelled_bytes: int = 0
+                       ) -> int:
+    """Peak bytes ``options``' family needs to train in memory on ``text_bytes`` of reviews
+    (and ``unlabelled_bytes`` of unlabelled ones)."""
+    return family_of(options.model).memory_estimate(options, text_bytes, unlabelled_bytes)
+
+
+def train_bundle(options: TrainOptions, output: str | os.PathLike[str], *,
+                 data: str | os.PathLike[str] | None = None, reviews: Reviews | None = None,
+                 stream: ReviewStream | None = None, memory_budget: int | None = None,
+                 mode: Mode | str | None = None, overwrite: bool = False,
+                 callbacks: Sequence[Callback] = (),
+                 progress: Callable[[str], None] = lambda message: None,
+                 cluster: Any = None, unlabelled: Sequence[str] | None = None) -> TrainResult:
+    """Train on IMDB (``data``), the user's ``reviews`` (in memory) or ``stream`` and write a
+    bundle to ``output``.
+
+    Args:
+        mode: ``"memory"`` or ``"stream"`` to force one (default: by the memory rule, see the
+            module docstring); a connected Ray ``cluster`` (``critic.cluster.connect``) trains
+            there, from a ``stream``.
+        unlabelled: texts to learn from too when ``options.unlabelled`` (default: IMDB's
+            50,000 unlabelled reviews), for a family that can.
+    """
+    folder = RunFolder(output, "train", overwrite=overwrite)  # refused now, not after training
+    family = family_of(options.model)
+    _check_inputs(options, family, reviews, stream, cluster, unlabelled)
+    if stream is not None:
+        stream.check_columns()  # every file, before hours of work on the first ones
+    chosen, why = _choose_mode(options, family, mode, data=data, reviews=reviews,
+                               stream=stream, cluster=cluster, budget=memory_budget,
+                               unlabelled=unlabelled)
+    progress(f"training {options.model} ({family.name}) {_WHERE[chosen]}: {why}")
+    if options.unlabelled and unlabelled is None:
+        unlabelled = _imdb_unlabelled(data)
+    context = FitContext(progress, callbacks, unlabelled)
+    if chosen is Mode.CLUSTER:
+        fitted, record = _on_cluster(options, family, stream, cluster, context)
+    elif chosen is Mode.STREAM:
+        fitted, record = _streamed(options, family, data, reviews, stream, context)
+    else:
+        if stream is not None:
+            reviews = read_stream(stream)
+        split = (imdb_split(options, data, family.refits_after_choice) if reviews is None
+                 else file_split(options, reviews, family.refits_after_choice))
+        fitted, record = family.fit_in_memory(options, split, context), split.data
+    return _write(options, chosen, folder, fitted, record, overwrite)
+
+
+_WHERE = {Mode.MEMORY: "in memory", Mode.STREAM: "from a stream",
+          Mode.CLUSTER: "on a cluster"}
+
+
+def _check_inputs(options: TrainOptions, family: Family, reviews: Reviews | None,
+                  stream: ReviewStream | None, cluster: Any,
+                  unlabelled: Sequence[str] | None) -> None:
+    if options.validation_by == "movie" and (reviews is not None or stream is not None
+                                              or cluster is not None):
+        raise ConfigError("validation by movie is for the IMDB data, whose files name each "
+                          "review's movie; a file of your own is split review by review",
+                          parameter="validation_by")
+    _check_unlabelled(options, family)
+    if unlabelled is not None and not options.unlabelled:
+        raise ConfigError("unlabelled reviews were given but `unlabelled` is off",
+                          parameter="unlabelled")
+    if unlabelled is not None and not len(unlabelled):
+        raise DataError("no unlabelled reviews were given to learn from",
+                        parameter="unlabelled")
+
+
+def _check_unlabelled(options: TrainOptions, family: Family) -> None:
+    if options.unlabelled and not family.learns_from_unlabelled:
+        able = " and ".join(f.name for f in FAMILIES.values() if f.learns_from_unlabelled)
+        raise ConfigError(f"`unlabelled` is {able}'s ({options.model} learns from labelled "
+                          "reviews only)", parameter="unlabelled")
+
+
+def _choose_mode(options: TrainOptions, family: Family, asked: Mode | str | None, *,
+                 data: Any, reviews: Reviews | None, stream: ReviewStream | None,
+                 cluster: Any, budget: int | None, unlabelled: Sequence[str] | None
+                 ) -> tuple[Mode, str]:
+    """The mode to train in, and why; refuses a mode the family or the options cannot."""
+    if cluster is not None:
+        if asked is not None and Mode(asked) is not Mode.CLUSTER:
+            raise ConfigError("--cluster trains on the cluster; leave --mode out",
+                              parameter="mode")
+        chosen = _allowed(options, family, Mode.CLUSTER, "")
+        if stream is None:
+            raise ConfigError("on a cluster critic trains from --input (a file, folder, glob "
+                              "or URI every node can read)", parameter="cluster")
+        return chosen, "a cluster was given"
+    if asked is not None:
+        chosen = _mode(asked)
+        if chosen is Mode.CLUSTER:
+            raise ConfigError("training on a cluster needs --cluster", parameter="mode")
+        if chosen is Mode.STREAM and options.validation_by == "movie":
+            raise ConfigError("validation by movie holds IMDB in memory; it cannot be "
+                              "trained from a stream", parameter="validation_by")
+        return _allowed(options, family, chosen, ""), "as asked"
+    if reviews is not None:
+        return _allowed(options, family, Mode.MEMORY, ""), "the reviews are in memory"
+    budget = budget or default_memory_budget()
+    extra = 0 if not options.unlabelled else (
+        _IMDB_UNLABELLED_TEXT_BYTES if unlabelled is None else text_bytes(unlabelled))
+    needed = family.memory_estimate(
+        options, _IMDB_TEXT_BYTES if stream is None else stream.data_bytes, extra)
+    fits = (f"the reviews need ~{needed / 2**30:.1f} GB in memory, "
+            f"{'within' if needed <= budget else 'over'} the budget of "
+            f"{budget / 2**30:.1f} GB")
+    if needed <= budget:
+        return _allowed(options, family, Mode.MEMORY, ""), fits
+    over = f"{fits}; raise --memory-budget"
+    if options.validation_by == "movie":
+        raise ConfigError(f"validation by movie holds IMDB in memory, and {over}",
+                          parameter="validation_by")
+    return _allowed(options, family, Mode.STREAM, f" ({over})"), fits
+
+
+def _mode(asked: Mode | str) -> Mode:
+    try:
+        return Mode(asked)
+    except ValueError:
+        raise ConfigError(f"`mode` must be one of {', '.join(m.value for m in Mode)}. "
+                          f"Received: mode={asked!r}", parameter="mode") from None
+
+
+def _allowed(options: TrainOptions, family: Family, mode: Mode, why: str) -> Mode:
+    """``mode``, unless the family cannot train in it or the options train in memory only."""
+    if mode not in family.modes:
+        raise family.refuse(mode)
+    only = family.in_memory_only(options)
+    if only and mode is not Mode.MEMORY:
+        flag = "--" + only.replace("_", "-")
+        raise ModeError(f"{flag} trains {family.name} in memory, not {_WHERE[mode]}{why}",
+                        parameter=only)
+    return mode
+
+
+def _streamed(options: TrainOptions, family: Family, data: Any, reviews: Reviews | None,
+              stream: ReviewStream | None, context: FitContext
+              ) -> tuple[Fitted, dict[str, Any]]:
+    """The family's streamed fit on ``stream``, the user's ``reviews`` or IMDB; the first
+    pass is checksummed, the others not."""
+    if stream is None and reviews is None:
+        return _imdb_streamed(options, family, data, context)
+    read: Callable[[], Iterable[Batch]]
+    if stream is not None:
+        source, total, read = stream.source, stream.count(), lambda: iter(stream)
+    else:
+        assert reviews is not None
+        held = reviews
+        source, total, read = held.source, len(held), lambda: reviews_batches(held)
+    fraction = stream_fraction(options.validation_size, total, 0.2)
+    checksum = ContentChecksum()
+    first = [checksum.watch(read())]
+
+    def passes() -> Iterable[Batch]:
+        return first.pop() if first else read()
+
+    fitted = family.fit_streamed(options, passes, fraction, context)
+    return fitted, {"source": source, "reviews": fitted.reviews,
+                    "checksum": checksum.hexdigest(),
+                    "validation": _stream_record(fitted, fraction, stream_order(options.seed))}
+
+
+def _imdb_streamed(options: TrainOptions, family: Family, data: Any, context: FitContext
+                   ) -> tuple[Fitted, dict[str, Any]]:
+    from critic.datasets.corpus import load_corpus
+    from critic.datasets.imdb import training_order
+
+    corpus = load_corpus(data)
+    train, test = corpus.subset("train"), corpus.subset("test")
+    order = training_order(len(train))
+    texts, labels = train.texts.take(order).arrow, train.labels[order].astype(np.uint8)
+    fraction = stream_fraction(options.validation_size, len(train), options.imdb_validation)
+    fitted = family.fit_streamed(
+        options, lambda: array_batches(texts, labels, source="imdb"), fraction, context)
+    logits = np.concatenate([fitted.logits(fitted.featurizer.transform(batch.texts))
+                             for batch in array_batches(test.texts.arrow, None, source="imdb")])
+    fitted.metrics["test"] = evaluate_probabilities(test.labels.astype(np.uint8),
+                                                    sigmoid(logits))
+    return fitted, {"source": "imdb", "checksum": corpus.checksum,
+                    "validation": _stream_record(fitted, fraction, STREAMED_IMDB_ORDER)}
+
+
+def _on_cluster(options: TrainOptions, family: Family, stream: ReviewStream | None, ray: Any,
+                context: FitContext) -> tuple[Fitted, dict[str, Any]]:
+    assert stream is not None  # _choose_mode refused a cluster without one
+    fraction = stream_fraction(options.validation_size, stream.count(), 0.2)
+    fitted = family.fit_on_cluster(options, ray, stream, fraction, context)
+    return fitted, {"source": stream.source, "reviews": fitted.reviews,
+                    "checksum": fitted.checksum,
+                    "checksum_of": "the SHA-256 of each part's, in order",
+                    "validation": _stream_record(fitted, fraction, shard_order(options.seed))}
+
+
+def _stream_record(fitted: Fitted, fraction: float, order: str) -> dict[str, Any]:
+    # Streamed fits choose on the held-out reviews and never train on them afterwards.
+    return validation_record(reviews=int(fitted.held_out or 0), fraction=fraction, order=order,
+                             trained_on_after_choice=False)
+
+
+def _write(options: TrainOptions, mode: Mode, folder: RunFolder, fitted: Fitted,
+           data: dict[str, Any], overwrite: bool) -> TrainResult:
+    record = RunRecord("train", dataclasses.asdict(options) | {"mode": mode.value, "data": data},
+                       {k: v for k, v in fitted.metrics.items() if k != "history"})
+    files = bundle_files(name=options.model, featurizer=fitted.featurizer, model=fitted.model,
+                         metrics=fitted.metrics, training=fitted.training, data=data,
+                         extra=fitted.extra | {RUN_FILE: record.to_bytes()})
+    return TrainResult(fitted.history, fitted.metrics,
+                       write_bundle(folder.path, files, overwrite=overwrite), mode)
+
+
+def _imdb_unlabelled(data: Any) -> Sequence[str]:
+    """IMDB's 50,000 unlabelled training reviews (``train/unsup``)."""
+    from critic.datasets.corpus import load_corpus
+
+    texts = load_corpus(data).subset("unsup").texts
+    if not len(texts):
+        raise DataError("this copy of IMDB has no unlabelled reviews (train/unsup/) to learn "
+                        "from; give --unlabelled a file of reviews", parameter="unlabelled")
+    return texts
+

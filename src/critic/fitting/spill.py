@@ -1,0 +1,244 @@
+"""What every model family shares to learn from a stream in bounded memory: one pass that
+featurises, holds out, mixes and spills minibatches to disk, then passes over the spill.
+
+Used when the reviews do not fit the memory budget (:mod:`critic._train` decides). Memory
+holds one batch of reviews and what the family keeps per feature column, whatever the number
+of reviews:
+
+1. :func:`spill_stream` reads the stream once: each batch is featurised (on every core), its
+   held-out reviews set aside by a hash of their position
+   (:func:`critic.fitting.splits.stream_held_out`), the others mixed within a window, cut
+   into :class:`Minibatch` es, shown to the family (``on_minibatch``: nblr counts its Naive
+   Bayes sums there) and spilled to a temporary file in their compact local form;
+2. the family then reads the spilled minibatches back as often as it needs (epochs), in any
+   order.
+
+The spill files live in the system's temporary folder (``TMPDIR``) and are removed at the end,
+failed runs included.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from critic.datasets.stream import Batch
+from critic.errors import ConfigError
+from critic.features import FeatureSpace
+from critic.fitting.splits import stream_held_out
+from critic.text import Ragged, TextColumn
+
+#: Training reviews mixed before they are cut into minibatches (a stream's order is often
+#: by label or by product: minibatches must not be).
+MIX_WINDOW = 65_536
+_FEATURISE_SLICE = 2_048
+_THREADS = min(4, os.cpu_count() or 1)
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Minibatch:
+    """Feature rows in local form: row ``i`` holds ``columns[local[i]]``.
+
+    The values are 1 (binary features, what ``nblr`` learns from) unless the minibatch was
+    made with ``values`` (raw counts, which a tf-idf network weighs when it reads them).
+    """
+
+    columns: np.ndarray  # int64, the distinct feature columns the rows touch, sorted
+    local: sp.csr_matrix  # (rows, len(columns)) float32, indices into ``columns``
+    labels: np.ndarray  # uint8 (rows,)
+    binary: bool = True
+
+    @classmethod
+    def from_ragged(cls, rows: Ragged, labels: np.ndarray,
+                    values: np.ndarray | None = None) -> Minibatch:
+        """From each row's distinct feature columns (and their ``values``, row by row)."""
+        columns, local = np.unique(rows.values, return_inverse=True)
+        return cls.from_local(columns, rows.offsets, local, labels, values)
+
+    @classmethod
+    def from_local(cls, columns: np.ndarray, offsets: np.ndarray, local: np.ndarray,
+                   labels: np.ndarray, values: np.ndarray | None = None) -> Minibatch:
+        """From the distinct ``columns`` and each row's ``local`` indices into them."""
+        data = np.ones(len(local), dtype=np.float32) if values is None else values
+        matrix = sp.csr_matrix((data.astype(np.float32, copy=False),
+                                local.astype(np.int32, copy=False), offsets),
+                               shape=(len(offsets) - 1, len(columns)))
+        return cls(columns.astype(np.int64, copy=False), matrix, labels.astype(np.uint8),
+                   values is None)
+
+    def __len__(self) -> int:
+        return self.local.shape[0]
+
+
+def check_split(trained: int, positives: int, held_out: int) -> None:
+    """Both sides of the split hold reviews, and the ``trained`` ones both labels."""
+    if not held_out or not trained:
+        raise ConfigError("the validation split left no reviews on one side; give more "
+                          "reviews or another --validation-size")
+    if positives in (0, trained):
+        raise ConfigError("the reviews have only one label; training needs both")
+
+
+def spill_stream(stream: Iterable[Batch], featurizer: FeatureSpace, *, fraction: float,
+                 seed: int, batch_size: int, train: Spill, validation: Spill,
+                 documents: np.ndarray | None = None,
+                 on_minibatch: Callable[[Minibatch], None] | None = None) -> None:
+    """The one pass over the stream: featurise, hold out ``fraction`` (by a hash of the
+    position, seeded by ``seed``, which also seeds the mixing), mix, cut into minibatches of
+    ``batch_size``, show each training minibatch to ``on_minibatch`` and spill it; add each
+    column's document frequency over all reviews to ``documents`` when given."""
+    rng = np.random.default_rng(seed)
+    window: list[_Rows] = []
+    for rows, positions in _featurised(stream, featurizer):
+        if documents is not None:  # columns are distinct within a review
+            documents += np.bincount(rows.columns.values, minlength=len(documents))
+        aside = stream_held_out(positions, fraction, seed)
+        if aside.any():
+            validation.append(rows.take(np.flatnonzero(aside)).minibatch())
+        window.append(rows.take(np.flatnonzero(~aside)))
+        if sum(len(part) for part in window) >= MIX_WINDOW:
+            _spill_window(window, rng, batch_size, on_minibatch, train)
+            window = []
+    if window:
+        _spill_window(window, rng, batch_size, on_minibatch, train)
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """Featurised reviews: each one's distinct feature columns, their values (``None``:
+    all 1, binary features) and the labels."""
+
+    columns: Ragged
+    values: np.ndarray | None
+    labels: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def take(self, rows: np.ndarray) -> _Rows:
+        offsets, at = self.columns.gather(rows)  # once, for the columns and their values
+        return _Rows(Ragged(self.columns.values[at], offsets),
+                     None if self.values is None else self.values[at], self.labels[rows])
+
+    def minibatch(self) -> Minibatch:
+        return Minibatch.from_ragged(self.columns, self.labels, self.values)
+
+    @staticmethod
+    def concatenate(parts: Sequence[_Rows]) -> _Rows:
+        values = None if parts[0].values is None else \
+            np.concatenate([part.values for part in parts if part.values is not None])
+        return _Rows(Ragged.concatenate([part.columns for part in parts]), values,
+                     np.concatenate([part.labels for part in parts]))
+
+
+def _featurised(stream: Iterable[Batch], featurizer: FeatureSpace
+                ) -> Iterator[tuple[_Rows, np.ndarray]]:
+    """Each batch's featurised rows and stream positions, in order; the next batches are
+    featurised on every core while this one is split and spilled (NumPy and Arrow release
+    the GIL)."""
+    def featurise(batch: Batch) -> tuple[_Rows, np.ndarray]:
+        if batch.labels is None:
+            raise ConfigError(f"{batch.source} has no labels to train on")
+        positions = np.arange(batch.position, batch.position + len(batch), dtype=np.int64)
+        return _rows(featurizer, batch.texts, batch.labels), positions
+
+    with ThreadPoolExecutor(max_workers=_THREADS) as pool:
+        pending: deque[Future[tuple[_Rows, np.ndarray]]] = deque()
+        for batch in stream:
+            pending.append(pool.submit(featurise, batch))
+            if len(pending) > _THREADS:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def _rows(featurizer: FeatureSpace, texts: TextColumn, labels: np.ndarray) -> _Rows:
+    """The distinct feature columns of each text (and, unless binary, their values),
+    featurised a slice at a time: hashing's temporaries (several int64 per token) stay those
+    of a few thousand reviews."""
+    binary = featurizer.weighting == "binary"
+    columns, values, offsets, total = [], [], [np.zeros(1, dtype=np.int64)], 0
+    for start in range(0, len(texts), _FEATURISE_SLICE):
+        x = featurizer.transform(texts.take(np.arange(start, min(start + _FEATURISE_SLICE,
+                                                                  len(texts)))))
+        columns.append(x.indices.astype(np.int32, copy=False))
+        if not binary:
+            values.append(x.data.astype(np.float32, copy=False))
+        offsets.append(x.indptr[1:].astype(np.int64) + total)
+        total += x.nnz
+    return _Rows(Ragged(np.concatenate(columns), np.concatenate(offsets)),
+                 None if binary else np.concatenate(values), labels)
+
+
+def _spill_window(window: list[_Rows], rng: np.random.Generator, batch_size: int,
+                  on_minibatch: Callable[[Minibatch], None] | None, train: Spill) -> None:
+    """Mix the window's reviews, cut them into minibatches, show and spill each."""
+    rows = _Rows.concatenate(window)
+    window.clear()
+    order = rng.permutation(len(rows))
+    for start in range(0, len(order), batch_size):
+        batch = rows.take(order[start:start + batch_size]).minibatch()
+        if on_minibatch is not None:
+            on_minibatch(batch)
+        train.append(batch)
+
+
+@contextlib.contextmanager
+def spills() -> Iterator[tuple[Spill, Spill]]:
+    """The training and the held-out spill, in a temporary folder removed at the end."""
+    with tempfile.TemporaryDirectory(prefix="critic-spill-") as folder, \
+            Spill(os.path.join(folder, "train")) as train, \
+            Spill(os.path.join(folder, "validation")) as validation:
+        yield train, validation
+
+
+class Spill:
+    """Minibatches written one after another to a file, read back in any order: the
+    training reviews' features cost disk, not memory."""
+
+    def __init__(self, path: str) -> None:
+        self._file = open(path, "w+b")  # noqa: SIM115  # closed by __exit__
+        # offset, columns, nnz, rows, whether values follow the indices
+        self._index: list[tuple[int, int, int, int, bool]] = []
+        self.reviews = self.positives = 0
+
+    def __enter__(self) -> Spill:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._file.close()
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def append(self, batch: Minibatch) -> None:
+        rows, (columns,) = len(batch), batch.columns.shape
+        offset = self._file.seek(0, os.SEEK_END)
+        values = () if batch.binary else (batch.local.data.astype(np.float32),)
+        for array in (batch.columns.astype(np.int32), batch.local.indptr.astype(np.int32),
+                      batch.local.indices.astype(np.int32), *values, batch.labels):
+            self._file.write(np.ascontiguousarray(array).tobytes())
+        self._index.append((offset, columns, batch.local.nnz, rows, not batch.binary))
+        self.reviews += rows
+        self.positives += int(batch.labels.sum())
+
+    def read(self, order: Iterable[int] | None = None) -> Iterator[Minibatch]:
+        for i in range(len(self)) if order is None else order:
+            offset, columns, nnz, rows, valued = self._index[int(i)]
+            self._file.seek(offset)
+            cols = np.fromfile(self._file, dtype=np.int32, count=columns)
+            indptr = np.fromfile(self._file, dtype=np.int32, count=rows + 1)
+            indices = np.fromfile(self._file, dtype=np.int32, count=nnz)
+            values = np.fromfile(self._file, dtype=np.float32, count=nnz) if valued else None
+            labels = np.fromfile(self._file, dtype=np.uint8, count=rows)
+            yield Minibatch.from_local(cols, indptr, indices, labels, values)

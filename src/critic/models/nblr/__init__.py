@@ -1,0 +1,1 @@
+"""The nblr family: NB-weighted logistic regression over word n-grams (:mod:`.family`)."""

@@ -1,0 +1,1 @@
+"""The network family: the book's Dense network and its variants (:mod:`.family`)."""

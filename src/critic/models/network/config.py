@@ -1,0 +1,89 @@
+"""The network family's configurations: plain dataclasses, saved as JSON beside the weights.
+
+Kept apart from the PyTorch modules (:mod:`critic.models.network.layers`,
+:mod:`critic.models.network.classifier`) so that a bundle's configuration can be read, and
+checked, by a process that never imports PyTorch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from critic.errors import ConfigError, check_positive
+
+Activation = Literal["relu", "tanh"]
+ACTIVATIONS = ("relu", "tanh")
+Loss = Literal["bce", "mse"]
+Optimizer = Literal["rmsprop", "adam", "sgd"]
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """Shape of the network; saved as ``config.json`` beside the weights.
+
+    Attributes:
+        input_dim: width of the sparse input (the book's 10,000).
+        hidden_layers: number of hidden Dense layers (the book: 2; try 1 or 3).
+        units: width of each hidden layer (the book: 16; try 32 or 64).
+        activation: ``relu`` (the book) or ``tanh``.
+        dropout: dropout rate after each hidden layer (0 = none, as in the book).
+    """
+
+    input_dim: int = 10_000
+    hidden_layers: int = 2
+    units: int = 16
+    activation: Activation = "relu"
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("input_dim", "hidden_layers", "units"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(
+                    f"`{name}` must be a positive integer. Received: {name}={value!r}")
+        if self.activation not in ACTIVATIONS:
+            raise ConfigError(f"`activation` must be one of {list(ACTIVATIONS)}. "
+                              f"Received: activation={self.activation!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"`dropout` must be in [0, 1). Received: dropout={self.dropout!r}")
+
+    def layer_names(self) -> list[str]:
+        """Names of the Dense layers in order, Keras-style: ``dense_1`` … ``output``."""
+        return [f"dense_{i}" for i in range(1, self.hidden_layers + 1)] + ["output"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How the network is trained; saved beside the weights.
+
+    Attributes:
+        loss: ``bce`` (binary cross-entropy, the book) or ``mse`` (the book's alternative).
+        optimizer: ``rmsprop`` (the book), ``adam`` or ``sgd``.
+        learning_rate: step size (Keras default 1e-3).
+        batch_size: reviews per gradient step (the book: 512).
+        seed: seeds weight initialisation and shuffling; same seed, same History.
+    """
+
+    loss: Loss = "bce"
+    optimizer: Optimizer = "rmsprop"
+    learning_rate: float = 1e-3
+    batch_size: int = 512
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.loss not in ("bce", "mse"):
+            raise ConfigError(f"`loss` must be 'bce' or 'mse'. Received: loss={self.loss!r}")
+        if self.optimizer not in ("rmsprop", "adam", "sgd"):
+            raise ConfigError("`optimizer` must be 'rmsprop', 'adam' or 'sgd'. "
+                              f"Received: optimizer={self.optimizer!r}")
+        if not self.learning_rate > 0:
+            raise ConfigError("`learning_rate` must be positive. "
+                              f"Received: learning_rate={self.learning_rate!r}")
+        check_positive("batch_size", self.batch_size)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
