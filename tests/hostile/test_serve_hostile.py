@@ -246,3 +246,148 @@ def _post_request(payload: object) -> bytes:
     body = json.dumps(payload).encode()
     return (b"POST /v1/predict HTTP/1.1\r\nhost: critic\r\ncontent-type: application/json\r\n"
             b"content-length: %d\r\n\r\n%s" % (len(body), body))
+
+
+# Issue 31, finding 11: a transfer coding the server does not read is 501, not 200.
+
+@pytest.mark.parametrize(("version", "coding"), [(b"1.1", b"gzip, chunked"),
+                                                 (b"1.1", b"deflate"), (b"1.0", b"chunked")])
+def test_unsupported_transfer_codings_get_501(server: str, version: bytes, coding: bytes
+                                              ) -> None:
+    import gzip
+
+    body = gzip.compress(b'{"inputs": "superb"}') if coding != b"chunked" else \
+        b'{"inputs": "superb"}'
+    raw = (b"POST /v1/predict HTTP/" + version + b"\r\nHost: x\r\nContent-Type: "
+           b"application/json\r\nTransfer-Encoding: " + coding + b"\r\n\r\n"
+           + b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))
+    status, answer = exchange(server, raw)
+    assert status == 501 and answer["error"]["code"] == "not_implemented"  # type: ignore[index]
+    plain = b'{"inputs": "superb"}'
+    ok = (b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+          b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+          + b"%x\r\n%s\r\n0\r\n\r\n" % (len(plain), plain))
+    assert exchange(server, ok)[0] == 200
+
+
+# Issue 31, finding 9: /metrics counts the answers the protocol gives before the app.
+
+def test_metrics_count_400_431_and_408(server: str) -> None:
+    exchange(server, b"\x16\x03\x01 not http\r\n\r\n")
+    exchange(server, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100_000
+             + b"\r\n\r\n")
+    exchange(server, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+    metrics = httpx.get(f"{server}/metrics").text
+    for status in ("400", "431", "408"):
+        assert f'status="{status}"}}' in metrics, status
+
+
+# Issue 31, finding 10: a host that is not an address is critic's exit 2, said first.
+
+@pytest.mark.parametrize("host", ["127.0.0.1x", "256.1.1.1"])
+def test_a_bad_host_is_a_one_line_error(bundle: Path, host: str) -> None:
+    from conftest import free_port, run_cli
+
+    done = run_cli("serve", str(bundle), "--host", host, "--port", str(free_port()))
+    assert done.returncode == 2, done.stderr
+    assert f"`host` {host!r} is not an address" in done.stderr
+    assert "serving on" not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_port_in_use_is_a_one_line_error(bundle: Path, server: str) -> None:
+    from conftest import run_cli
+
+    done = run_cli("serve", str(bundle), "--port", str(address(server)[1]))
+    assert done.returncode == 2 and "cannot serve on 127.0.0.1:" in done.stderr, done.stderr
+
+
+# Issue 31, finding 9: workers are bounded by the cores and the memory.
+
+def test_more_workers_than_cores_are_refused(bundle: Path) -> None:
+    import os
+
+    from conftest import free_port, run_cli
+
+    cores = len(os.sched_getaffinity(0))
+    done = run_cli("serve", str(bundle), "--workers", "1000", "--port", str(free_port()))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert f"`workers` must be at most {cores} on this machine" in done.stderr
+
+
+# Issue 31, finding 9: a deleted bundle and a killed worker do not make a respawn loop.
+
+def test_a_killed_worker_comes_back_with_the_model_as_loaded(bundle: Path,
+                                                             tmp_path: Path) -> None:
+    import shutil
+
+    import psutil
+
+    own = tmp_path / "model"
+    shutil.copytree(bundle, own)
+    with serving(own, "--workers", "2") as (process, url):
+        shutil.rmtree(own)  # the folder goes away while the service runs
+        workers = psutil.Process(process.pid).children()
+        assert len(workers) >= 2
+        victim = max(workers, key=lambda w: w.create_time())
+        victim.kill()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            alive = [w for w in psutil.Process(process.pid).children() if w.pid != victim.pid
+                     and w.status() != psutil.STATUS_ZOMBIE]
+            if len(alive) >= 2:
+                break
+            time.sleep(0.2)
+        time.sleep(2)  # room for a respawn loop to show
+        statuses = {httpx.post(f"{url}/v1/predict", json={"inputs": "superb"}).status_code
+                    for _ in range(20)}  # new connections: both workers answer
+        assert statuses == {200}
+        assert httpx.get(f"{url}/readyz").status_code == 200
+        process.send_signal(signal.SIGTERM)
+        log = process.communicate(timeout=30)[0]
+    assert "Traceback" not in log, log[-3000:]
+    assert log.count("Started server process") <= 3, log[-3000:]
+
+
+# Issue 31, finding 1: scoring a long review never holds up /healthz.
+
+def test_healthz_answers_while_a_long_review_is_scored(bundle: Path) -> None:
+    import threading
+
+    import uvicorn
+    from conftest import free_port
+
+    predictor = critic.load(bundle)
+    scoring, release = threading.Event(), threading.Event()
+    score = predictor.predictions
+
+    def slow_predictions(texts, ids=None):  # type: ignore[no-untyped-def]
+        scoring.set()
+        release.wait(30)  # holds whatever thread scores, until /healthz has answered
+        return score(texts, ids)
+
+    predictor.predictions = slow_predictions  # type: ignore[method-assign]
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(predictor, Limits()), port=port,
+                                           log_level="error"))
+    thread = threading.Thread(target=server.run)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{port}"
+        while not server.started:
+            time.sleep(0.05)
+        answer: dict[str, httpx.Response] = {}
+        review = "a long and thoughtful review of a superb film " * 60  # 2,760 characters
+        posting = threading.Thread(target=lambda: answer.setdefault("r", httpx.post(
+            f"{url}/v1/predict", json={"inputs": review}, timeout=60)))
+        posting.start()
+        assert scoring.wait(30)
+        try:
+            assert httpx.get(f"{url}/healthz", timeout=5).status_code == 200
+        finally:
+            release.set()
+        posting.join(60)
+        assert answer["r"].status_code == 200
+    finally:
+        release.set()
+        server.should_exit = True
+        thread.join(30)

@@ -13,11 +13,13 @@ is checked against the per-request limits and scored in one of a bounded number 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from dataclasses import asdict
 from importlib import resources
-from typing import Any
+from typing import Any, Literal
 
+import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
@@ -29,16 +31,23 @@ from starlette.types import ASGIApp
 
 from critic import __version__
 from critic.errors import DataError
-from critic.predict import UNSET, Prediction, Predictor, Unset, pipeline_output
+from critic.predict import UNSET, Prediction, Predictor, Unset
+from critic.serve import v2
 from critic.serve.guard import GuardMiddleware, Limits, Metrics, Slots, error_body
 
-_INLINE_CHARS = 20_000
+# Bodies this small are parsed and scored on the event loop: at most ~2,000 characters, a
+# few milliseconds even for adversarial text (2.5 µs a character at worst, as measured by
+# benchmarks/bench_tokenize_cost.py), and cheaper than the thread pool's round trip.
+_INLINE_BYTES = 2_048
 
 
 class Parameters(BaseModel):
     top_k: int | None = Field(
         None, ge=1, description="Give each review its labels ranked best first, this many "
         "of them (null: all); Hugging Face's parameter.")
+    function_to_apply: Literal["softmax", "sigmoid", "none"] | None = Field(
+        None, description="Hugging Face's parameter: 'softmax' or 'sigmoid' give each label's "
+        "probability (the same for critic's two-class models), 'none' its log-odds.")
 
     model_config = {"extra": "forbid", "strict": True}
 
@@ -53,6 +62,11 @@ class PredictRequest(BaseModel):
     @property
     def texts(self) -> list[str]:
         return [self.inputs] if isinstance(self.inputs, str) else self.inputs
+
+    @property
+    def function_to_apply(self) -> str:
+        given = self.parameters.function_to_apply if self.parameters else None
+        return given or "softmax"
 
     @property
     def top_k(self) -> int | Unset | None:
@@ -70,9 +84,11 @@ class ApiError(Exception):
 
 
 def error_response(status: int, code: str, message: str,
-                   headers: dict[str, str] | None = None) -> Response:
-    return Response(error_body(code, message), status_code=status, headers=headers,
-                    media_type="application/json")
+                   headers: dict[str, str] | None = None, *, path: str = "",
+                   method: str = "") -> Response:
+    """The error in the shape the route's protocol has (see :func:`error_body`)."""
+    return Response(error_body(code, message, path=path, method=method), status_code=status,
+                    headers=headers, media_type="application/json")
 
 
 def create_app(predictor: Predictor, limits: Limits | None = None) -> ASGIApp:
@@ -91,31 +107,43 @@ def create_app(predictor: Predictor, limits: Limits | None = None) -> ASGIApp:
 
     slots = app.state.slots = Slots(limits.max_concurrent)
 
-    async def scored(http_request: Request, answer: Answer) -> Any:
-        # The body is parsed here, not by FastAPI, so that a client that forgets the JSON
-        # content type, sends bytes that are not UTF-8, or gets a type wrong is told exactly
-        # that, and the scoring itself runs in the thread pool.
-        request = _parse_predict_request(await http_request.body())
-        characters = _check_inputs(request.texts, request.explain, limits)
+    async def off_the_loop(body: bytes, work: Callable[[bytes], Response]) -> Response:
+        """``work(body)`` under a slot: on the event loop only when the body is too small
+        for it to take more than a few milliseconds (a long review's tokens, a large body's
+        JSON and the answer's all go to the thread pool, so /healthz never waits), and never
+        for an explanation (the review is scored once per word)."""
         with slots.take() as free:
             if not free:
                 raise ApiError(503, "overloaded", "too many requests are being scored; retry "
                                "shortly", {"Retry-After": "1"})
-            if characters <= _INLINE_CHARS and not request.explain:
-                # A short request scores in well under a millisecond: cheaper than handing it
-                # to the thread pool and back, which showed in the latency tail under load.
-                return answer(predictor, request, metrics)
-            return await run_in_threadpool(answer, predictor, request, metrics)
+            if len(body) <= _INLINE_BYTES and b'"explain"' not in body:
+                return work(body)
+            return await run_in_threadpool(work, body)
+
+    def scored(answer: Answer) -> Callable[[bytes], Response]:
+        def work(body: bytes) -> Response:
+            # The body is parsed here, not by FastAPI, so that a client that forgets the JSON
+            # content type, sends bytes that are not UTF-8, or gets a type wrong is told
+            # exactly that.
+            request = _parse_predict_request(body)
+            _check_inputs(request.texts, request.explain, limits)
+            return _json(answer(predictor, request, metrics))
+        return work
+
+    async def scored_request(http_request: Request, answer: Answer) -> Response:
+        return await off_the_loop(await http_request.body(), scored(answer))
 
     @app.post("/v1/predict", openapi_extra=schema)
-    async def predict(http_request: Request) -> dict[str, Any]:
+    async def predict(http_request: Request) -> Response:
         """Each review's label, score (the confidence in that label) and probabilities."""
-        return await scored(http_request, _predictions)
+        return await scored_request(http_request, _predictions)
 
     @app.post("/", openapi_extra=schema)
-    async def pipeline(http_request: Request) -> list[Any]:
-        """Hugging Face's text-classification answer, as an Inference Endpoint gives it."""
-        return await scored(http_request, _pipeline_predictions)
+    async def pipeline(http_request: Request) -> Response:
+        """Hugging Face's Inference Endpoint text-classification protocol: one list of
+        ``{label, score}`` per input, best first (``parameters.top_k``: how many; all by
+        default)."""
+        return await scored_request(http_request, _pipeline_predictions)
 
     @app.get("/v1/model")
     def model_info() -> dict[str, Any]:
@@ -137,7 +165,7 @@ def create_app(predictor: Predictor, limits: Limits | None = None) -> ASGIApp:
     def readyz() -> dict[str, str]:
         return {"status": "ready"}  # the model is loaded before the app exists
 
-    _add_kserve_routes(app, predictor)
+    _add_kserve_routes(app, predictor, off_the_loop, limits, metrics)
 
     @app.get("/metrics", response_class=PlainTextResponse)
     def prometheus() -> Response:
@@ -163,8 +191,8 @@ def _predictions(predictor: Predictor, request: PredictRequest, metrics: Metrics
                                 strict=True):
         item = prediction.to_dict()
         if not isinstance(request.top_k, Unset):
-            item["labels"] = [{"label": x["label"], "score": round(x["score"], 6)}
-                              for x in prediction.ranked()[:request.top_k]]
+            item["labels"] = [{"label": x["label"], "score": round(x["score"], 6)} for x in
+                              _ranked(prediction, request.top_k, request.function_to_apply)]
         if prediction.words == 0:
             item["warning"] = "no words found; scored from the model's prior alone"
         if request.explain:
@@ -181,8 +209,23 @@ def _pipeline_predictions(predictor: Predictor, request: PredictRequest, metrics
                           ) -> list[Any]:
     if request.explain:
         raise ApiError(422, "invalid_request", "explanations are given by /v1/predict")
-    return pipeline_output(_score(predictor, request.texts, metrics),
-                           single=isinstance(request.inputs, str), top_k=request.top_k)
+    top_k = None if isinstance(request.top_k, Unset) else request.top_k
+    return [_ranked(p, top_k, request.function_to_apply)
+            for p in _score(predictor, request.texts, metrics)]
+
+
+def _ranked(prediction: Prediction, top_k: int | None, function: str) -> list[dict[str, Any]]:
+    """The labels best first, ``top_k`` of them, scored as ``function_to_apply`` asks."""
+    ranked = prediction.ranked()[:top_k]
+    if function == "none":  # log-odds: the sigmoid of each is its probability
+        for item in ranked:
+            p = min(max(item["score"], 1e-15), 1 - 1e-15)
+            item["score"] = math.log(p) - math.log1p(-p)
+    return ranked
+
+
+def _json(content: Any) -> Response:
+    return Response(json.dumps(content).encode(), media_type="application/json")
 
 
 def _score(predictor: Predictor, texts: list[str], metrics: Metrics) -> list[Prediction]:
@@ -212,7 +255,8 @@ def _parse_predict_request(body: bytes) -> PredictRequest:
         message = {
             "inputs": "`inputs` must be a string or a list of strings",
             "explain": "`explain` must be true or false",
-            "parameters": "`parameters` takes `top_k`: a positive integer or null",
+            "parameters": "`parameters` takes `top_k` (a positive integer or null) and "
+                          "`function_to_apply` ('softmax', 'sigmoid' or 'none')",
         }.get(field, f"{field}: {first['msg']}")
         raise ApiError(422, "invalid_request", message) from exc
 
@@ -243,14 +287,18 @@ def _test_metrics(metrics: dict[str, Any]) -> dict[str, Any] | None:
     return None  # a bundle trained on the user's own reviews has no test split
 
 
-def _add_kserve_routes(app: FastAPI, predictor: Predictor) -> None:
-    """KServe's open inference protocol (v2): server and model health and metadata, so its
-    probes and tools find their way around; scoring stays on ``/v1/predict``."""
+def _add_kserve_routes(app: FastAPI, predictor: Predictor,
+                       off_the_loop: Callable[[bytes, Callable[[bytes], Response]], Any],
+                       limits: Limits, metrics: Metrics) -> None:
+    """The open inference protocol (KServe v2; Triton's HTTP client speaks it): health,
+    metadata, a Triton-style model config, and infer (see :mod:`critic.serve.v2`)."""
     name = predictor.bundle.path.name
+    labels = list(predictor.labels)
 
     @app.get("/v2")
     def server_metadata() -> dict[str, Any]:
-        return {"name": "critic", "version": __version__, "extensions": []}
+        return {"name": "critic", "version": __version__,
+                "extensions": ["binary_tensor_data", "model_configuration"]}
 
     @app.get("/v2/health/live")
     def live() -> dict[str, bool]:
@@ -260,46 +308,124 @@ def _add_kserve_routes(app: FastAPI, predictor: Predictor) -> None:
     def ready() -> dict[str, bool]:
         return {"ready": True}  # the model is loaded before the app exists
 
-    def known(model: str) -> None:
+    def known(model: str, version: str | None = None) -> None:
         if model != name:
             raise ApiError(404, "model_not_found", f"this server holds the model {name!r}, "
                            f"not {model!r}")
+        if version is not None and version != v2.VERSION:
+            raise ApiError(404, "model_not_found", f"the model {name!r} has version "
+                           f"{v2.VERSION!r} only, not {version!r}")
+
+    def metadata() -> dict[str, Any]:
+        return {"name": name, "versions": [v2.VERSION], "platform": f"critic-{__version__}",
+                **v2.tensor_metadata(len(labels)),
+                # The order of the classes along the probabilities' second axis.
+                "parameters": {"labels": labels}}
 
     @app.get("/v2/models/{model}")
     def model_metadata(model: str) -> dict[str, Any]:
         known(model)
-        return {"name": name, "versions": [], "platform": f"critic-{__version__}",
-                "inputs": [{"name": "text", "datatype": "BYTES", "shape": [-1]}],
-                "outputs": [{"name": "label", "datatype": "BYTES", "shape": [-1]},
-                            {"name": "probabilities", "datatype": "FP64", "shape": [-1, 2]}]}
+        return metadata()
+
+    @app.get("/v2/models/{model}/versions/{version}")
+    def model_version_metadata(model: str, version: str) -> dict[str, Any]:
+        known(model, version)
+        return metadata()
 
     @app.get("/v2/models/{model}/ready")
     def model_ready(model: str) -> dict[str, Any]:
         known(model)
         return {"name": name, "ready": True}
 
+    @app.get("/v2/models/{model}/versions/{version}/ready")
+    def model_version_ready(model: str, version: str) -> dict[str, Any]:
+        known(model, version)
+        return {"name": name, "ready": True}
+
+    def config() -> dict[str, Any]:
+        """What Triton's ``get_model_config`` reads, for the same tensors."""
+        return {"name": name, "platform": "critic", "backend": "critic", "max_batch_size": 0,
+                "input": [{"name": v2.INPUT, "data_type": "TYPE_STRING", "dims": [-1]}],
+                "output": [{"name": "label", "data_type": "TYPE_STRING", "dims": [-1]},
+                           {"name": "probabilities", "data_type": "TYPE_FP64",
+                            "dims": [-1, len(labels)]}],
+                "parameters": {"labels": {"string_value": ",".join(labels)}}}
+
+    @app.get("/v2/models/{model}/config")
+    def model_config(model: str) -> dict[str, Any]:
+        known(model)
+        return config()
+
+    @app.get("/v2/models/{model}/versions/{version}/config")
+    def model_version_config(model: str, version: str) -> dict[str, Any]:
+        known(model, version)
+        return config()
+
+    def infer_work(header_length: str | None) -> Callable[[bytes], Response]:
+        def work(body: bytes) -> Response:
+            try:
+                request = v2.parse_infer(body, header_length)
+            except v2.V2Error as exc:
+                raise ApiError(exc.status, "invalid_request", exc.message) from None
+            _check_inputs(request.texts, False, limits)
+            predictions = _score(predictor, request.texts, metrics)
+            verdicts = [p.label for p in predictions]
+            probabilities = np.array([[p.probabilities[label] for label in labels]
+                                      for p in predictions], dtype=np.float64
+                                     ).reshape(len(predictions), len(labels))
+            content, json_length = v2.encode(request, name, verdicts, probabilities)
+            if json_length is None:
+                return Response(content, media_type="application/json")
+            return Response(content, media_type="application/octet-stream",
+                            headers={"Inference-Header-Content-Length": str(json_length)})
+        return work
+
+    async def infer(http_request: Request, model: str, version: str | None) -> Response:
+        known(model, version)
+        if http_request.headers.get("content-encoding", "identity").lower() != "identity":
+            raise ApiError(400, "invalid_request", "compressed request bodies are not "
+                           "supported: send the inference request uncompressed")
+        work = infer_work(http_request.headers.get("inference-header-content-length"))
+        return await off_the_loop(await http_request.body(), work)
+
+    @app.post("/v2/models/{model}/infer")
+    async def model_infer(http_request: Request, model: str) -> Response:
+        """Labels and class probabilities of BYTES ``text`` (open inference protocol)."""
+        return await infer(http_request, model, None)
+
+    @app.post("/v2/models/{model}/versions/{version}/infer")
+    async def model_version_infer(http_request: Request, model: str, version: str) -> Response:
+        """The same as ``/v2/models/{model}/infer`` for the model's one version."""
+        return await infer(http_request, model, version)
+
 
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
-    async def api_error(_: Request, exc: ApiError) -> Response:
-        return error_response(exc.status, exc.code, exc.message, exc.headers)
+    async def api_error(request: Request, exc: ApiError) -> Response:
+        path = request.url.path
+        if exc.status == 422 and (path == "/v2" or path.startswith("/v2/")):
+            exc.status = 400  # the open inference protocol's status for a bad request
+        return error_response(exc.status, exc.code, exc.message, exc.headers,
+                              path=request.url.path, method=request.method)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid(_: Request, exc: RequestValidationError) -> Response:
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
         if first.get("type") == "json_invalid":
             message = "the body is not valid JSON (or not UTF-8)"
         else:
             message = f"{where or 'body'}: {first.get('msg', 'invalid request')}"
-        return error_response(422, "invalid_request", message)
+        return error_response(422, "invalid_request", message, path=request.url.path,
+                              method=request.method)
 
     @app.exception_handler(HTTPException)
-    async def http_error(_: Request, exc: HTTPException) -> Response:
+    async def http_error(request: Request, exc: HTTPException) -> Response:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return error_response(exc.status_code, code, str(exc.detail))
+        return error_response(exc.status_code, code, str(exc.detail), path=request.url.path,
+                              method=request.method)
 
     @app.exception_handler(Exception)
-    async def unexpected(_: Request, exc: Exception) -> Response:
+    async def unexpected(request: Request, exc: Exception) -> Response:
         return error_response(500, "internal_error", "the service failed to answer; the error "
-                              "is in its log")
+                              "is in its log", path=request.url.path, method=request.method)

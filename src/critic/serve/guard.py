@@ -55,15 +55,22 @@ class Limits:
         return self.read_timeout_ms / 1000
 
 
-def error_body(code: str, message: str) -> bytes:
-    """The JSON every error answer carries: ``{"error": {"code", "message"}}``."""
+def error_body(code: str, message: str, *, path: str = "", method: str = "") -> bytes:
+    """The JSON an error answer carries, in the shape of the route's protocol: the open
+    inference protocol's ``{"error": message}`` under ``/v2``, Hugging Face's ``{"error":
+    message, "error_type": code}`` for ``POST /``, else ``{"error": {"code", "message"}}``."""
+    if path == "/v2" or path.startswith("/v2/"):
+        return json.dumps({"error": message}).encode()
+    if path == "/" and method == "POST":
+        return json.dumps({"error": message, "error_type": code}).encode()
     return json.dumps({"error": {"code": code, "message": message}}).encode()
 
 
 def error_messages(status: int, code: str, message: str,
-                   headers: dict[str, str] | None = None) -> tuple[Message, Message]:
+                   headers: dict[str, str] | None = None, *, path: str = "",
+                   method: str = "") -> tuple[Message, Message]:
     """The ASGI start and body messages of a JSON error answer."""
-    body = error_body(code, message)
+    body = error_body(code, message, path=path, method=method)
     raw_headers = [(b"content-type", b"application/json"),
                    (b"content-length", str(len(body)).encode())]
     raw_headers += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
@@ -72,9 +79,11 @@ def error_messages(status: int, code: str, message: str,
 
 
 async def send_error(send: Send, status: int, code: str, message: str,
-                     headers: dict[str, str] | None = None) -> None:
+                     headers: dict[str, str] | None = None, *, scope: Scope | None = None
+                     ) -> None:
     """Answer with the JSON error shape straight over ASGI (cheap: no framework)."""
-    for event in error_messages(status, code, message, headers):
+    path, method = (scope["path"], scope["method"]) if scope else ("", "")
+    for event in error_messages(status, code, message, headers, path=path, method=method):
         await send(event)
 
 
@@ -227,18 +236,23 @@ class GuardMiddleware:
 
     async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["path"] not in _NEVER_SHED and self.shedder.overloaded():
-            for event in _OVERLOADED:
-                await send(event)
+            if scope["path"] == "/v1/predict":
+                for event in _OVERLOADED:
+                    await send(event)
+            else:  # in the shape of the route's protocol
+                await send_error(send, 503, "overloaded", "the service is overloaded; retry "
+                                 "shortly", {"Retry-After": "1"}, scope=scope)
             return
         try:
             body = await self._read_body(scope, receive)
         except _TooLarge:
             await send_error(send, 413, "body_too_large", "the request body is larger than "
-                             f"{self.limits.max_body_bytes:,} bytes")
+                             f"{self.limits.max_body_bytes:,} bytes", scope=scope)
             return
         except _TooSlow:
             await send_error(send, 408, "request_timeout", "the request body did not arrive "
-                             f"within {self.limits.read_timeout:g} s", {"Connection": "close"})
+                             f"within {self.limits.read_timeout:g} s", {"Connection": "close"},
+                             scope=scope)
             return
         await self.app(scope, _replay(body, receive), send)
 
@@ -294,4 +308,6 @@ def route(path: str) -> str:
         return path
     if path.startswith("/static-offline-docs/"):  # the /docs page's scripts and styles
         return "/static-offline-docs"
-    return "/v2/models/{model}" if path.startswith("/v2/models/") else "other"
+    if path.startswith("/v2/models/"):
+        return "/v2/models/{model}/infer" if path.endswith("/infer") else "/v2/models/{model}"
+    return "other"

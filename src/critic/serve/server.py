@@ -23,6 +23,8 @@ import functools
 import json
 import logging
 import os
+import shutil
+import signal
 import socket
 import tempfile
 from collections.abc import Iterator
@@ -36,12 +38,13 @@ from critic._startup import freeze_heap
 from critic.errors import ConfigError, check_positive
 from critic.predict import load
 from critic.serve.app import create_app
-from critic.serve.guard import Limits, error_body
+from critic.serve.guard import GuardMiddleware, Limits, error_body, route
 
 log = logging.getLogger("critic.serve")
 _DRAIN_IDLE = 0.5  # seconds an idle connection may still deliver a request after SIGTERM
 _REASONS = {400: b"Bad Request", 408: b"Request Timeout",
-            431: b"Request Header Fields Too Large"}
+            431: b"Request Header Fields Too Large", 501: b"Not Implemented"}
+_WORKER_BYTES = 250_000_000  # a worker's memory beside its model (Python, NumPy, the app)
 
 
 class GuardedHttpProtocol(HttpToolsProtocol):
@@ -54,6 +57,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._header_bytes = self._pending_header_bytes = 0
         self._in_headers = False
         self._headers_too_large = False
+        self._refusal: tuple[int, str, str] | None = None
         self._draining = False
         self._timer: asyncio.TimerHandle | None = None
 
@@ -90,10 +94,30 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._in_headers = False
+        self._check_transfer_coding()
         self._disarm()
         super().on_headers_complete()
         if self._draining and self.cycle is not None:
             self.cycle.keep_alive = False  # answer this one, then close
+
+    def _check_transfer_coding(self) -> None:
+        """Only ``chunked`` alone, and only in HTTP/1.1, is a body framing this server reads:
+        another coding (``gzip, chunked``) would reach the application still encoded, and
+        HTTP/1.0 has no chunked framing. Both are 501 (RFC 9112, section 6.1)."""
+        codings = [c.strip().lower() for name, value in self.headers
+                   if name == b"transfer-encoding" for c in value.decode("latin-1").split(",")]
+        if not codings:
+            return
+        if codings != ["chunked"]:
+            self._refusal = (501, "not_implemented", "the transfer coding "
+                             f"{', '.join(codings)!r} is not supported: send the body with "
+                             "Content-Length or as plain chunked")
+        elif self.parser.get_http_version() == "1.0":
+            self._refusal = (501, "not_implemented", "a chunked body needs HTTP/1.1; with "
+                             "HTTP/1.0 send Content-Length")
+        else:
+            return
+        raise _Refused  # stops the parser; uvicorn then calls send_400_response
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
@@ -109,7 +133,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self._pending_header_bytes = 0
 
     def send_400_response(self, msg: str) -> None:
-        if self._headers_too_large:
+        if self._refusal is not None:
+            self._reject(*self._refusal)
+        elif self._headers_too_large:
             self._reject(431, "headers_too_large", "the request line and headers are larger "
                          f"than {self.limits.max_header_bytes:,} bytes")
         else:
@@ -144,6 +170,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if self.transport.is_closing():
             return
         body = error_body(code, message)
+        guard = _guard_of(self.app)
+        if guard is not None:  # counted as every answer is (/metrics)
+            path = self.url.decode("latin-1").partition("?")[0] if self.url else ""
+            guard.metrics.observe("-", route(path) if path else "other", status, 0.0)
         self.transport.write(b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\n"
                              b"content-length: %d\r\nconnection: close\r\n\r\n%s"
                              % (status, _REASONS[status], len(body), body))
@@ -161,6 +191,19 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
 class _HeadersTooLarge(Exception):
     pass
+
+
+class _Refused(Exception):
+    pass
+
+
+def _guard_of(app: Any) -> GuardMiddleware | None:
+    """The guard inside the middleware uvicorn wraps the application in."""
+    for _ in range(8):
+        if isinstance(app, GuardMiddleware):
+            return app
+        app = getattr(app, "app", None)
+    return None
 
 
 class DrainingServer(uvicorn.Server):
@@ -207,7 +250,16 @@ def app_from_environment() -> Any:
     """Factory for ``uvicorn --factory`` worker processes: the bundle and limits come from
     ``CRITIC_SERVE_BUNDLE`` and ``CRITIC_SERVE_LIMITS`` (JSON), set by :func:`run`."""
     limits = Limits(**json.loads(os.environ.get("CRITIC_SERVE_LIMITS", "{}")))
-    app = create_app(load(os.environ["CRITIC_SERVE_BUNDLE"]), limits)
+    try:
+        predictor = load(os.environ["CRITIC_SERVE_BUNDLE"])
+    except Exception as exc:  # any reason: respawning cannot mend it
+        # The supervisor would start another worker that fails the same way, again and
+        # again, while the others answer ready: stop the service instead, and say why.
+        log.error("critic serve: a worker cannot load the model (%s); stopping the service",
+                  exc)
+        os.kill(os.getppid(), signal.SIGTERM)
+        raise SystemExit(1) from None
+    app = create_app(predictor, limits)
     freeze_heap()
     return app
 
@@ -223,6 +275,8 @@ def run(bundle: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int = 
         raise ConfigError(f"`port` must be between 1 and 65535. Received: port={port}",
                           parameter="port")
     predictor = load(bundle)  # refuse to start on a missing or damaged bundle
+    _check_workers(workers, Path(bundle))
+    _check_address(host, port)
     if host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("serving on %s, reachable from other machines", host)
     options: dict[str, Any] = {
@@ -236,11 +290,74 @@ def run(bundle: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int = 
         return
     # Worker processes run uvicorn's own server: each drains its connections, but the
     # listen backlog they share is not taken in before it closes.
-    os.environ["CRITIC_SERVE_BUNDLE"] = str(Path(bundle).resolve())
     os.environ["CRITIC_SERVE_LIMITS"] = json.dumps(dataclasses.asdict(limits))
-    with _shared_metrics_folder():
+    with _shared_metrics_folder(), _private_copy(Path(bundle)) as copy:
+        # Every worker, a respawned one too, loads this copy of the bundle as it was checked
+        # at start: the same model in all, whatever happens to the folder meanwhile.
+        os.environ["CRITIC_SERVE_BUNDLE"] = str(copy)
         uvicorn.run("critic.serve.server:app_from_environment", factory=True,
                     workers=workers, **options)
+
+
+def _check_workers(workers: int, bundle: Path) -> None:
+    """Refuse more workers than the cores, or than the memory holds (each loads the model)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+        os.cpu_count() or 1)
+    model = sum(f.stat().st_size for f in bundle.iterdir() if f.is_file())
+    each = _WORKER_BYTES + 2 * model
+    available = _available_memory()
+    fit = max(1, available // each) if available else workers
+    limit = min(cores, fit)
+    if workers > limit:
+        reason = (f"{cores} core{'s' * (cores > 1)}" if cores <= fit else
+                  f"{available / 1e9:.1f} GB of free memory holds {fit} of ~{each / 1e6:,.0f} MB")
+        raise ConfigError(f"`workers` must be at most {limit} on this machine ({reason}). "
+                          f"Received: workers={workers}", parameter="workers")
+
+
+def _available_memory() -> int:
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0  # unknown: only the cores bound the workers
+
+
+def _check_address(host: str, port: int) -> None:
+    """Bind ``host:port`` once before saying anything, so a host that is not an address of
+    this machine, or a port in use, is a one-line error (exit 2), not uvicorn's."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    except (OSError, UnicodeError) as exc:
+        raise ConfigError(f"`host` {host!r} is not an address ({exc})", parameter="host"
+                          ) from None
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise ConfigError(f"cannot serve on {host}:{port}: {exc.strerror or exc}",
+                              parameter="host") from None
+
+
+@contextlib.contextmanager
+def _private_copy(bundle: Path) -> Iterator[Path]:
+    """A copy of the bundle's files (hard links where the file system allows), removed at
+    the end."""
+    with tempfile.TemporaryDirectory(prefix="critic-serve-") as folder:
+        copy = Path(folder) / bundle.name
+        copy.mkdir()
+        for source in bundle.iterdir():
+            if source.is_file():
+                try:
+                    os.link(source, copy / source.name)
+                except OSError:
+                    shutil.copy2(source, copy / source.name)
+        yield copy
 
 
 @contextlib.contextmanager
