@@ -100,8 +100,8 @@ def _default(param: Any) -> str:
     if param.required:
         return "required"
     value = param.default
-    if value is None or callable(value) or value == () or getattr(param, "multiple", False) \
-            and not value:
+    if value is None or callable(value) or value == () or (getattr(param, "multiple", False) \
+            and not value):
         return ""
     if isinstance(value, bool):
         return "on" if value else "off"
