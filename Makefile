@@ -11,13 +11,13 @@ ifneq ($(CRITIC_DATA),)
 export CRITIC_DATA
 endif
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test docs lint bench clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	# The CPU build of PyTorch first: with it present, `torch>=…` pulls no CUDA build.
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[test,ray]'
+	$(PY) -m pip install -q -e '.[test,ray,docs]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -31,6 +31,10 @@ test: install
 	# One worker per core, each test file on one worker (tests/conftest.py says why).
 	$(PY) -m pytest -q -n auto
 
+# The documentation site, built with --strict: a broken link or reference fails.
+docs: install
+	$(VENV)/bin/mkdocs build --strict
+
 $(VENV)/.bench: $(VENV)/.installed
 	$(PY) -m pip install -q -e '.[bench]'
 	touch $@
@@ -43,4 +47,4 @@ bench: $(VENV)/.bench
 	$(PY) benchmarks/bench_serve.py
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache .ruff_cache
+	rm -rf $(VENV) runs site .pytest_cache .ruff_cache

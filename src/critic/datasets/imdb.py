@@ -57,9 +57,12 @@ def load_data(
         path: the IMDB archive or folder (default: ``CRITIC_DATA``, cache, download).
         num_words: keep the ``num_words - index_from - 1`` most frequent words; others become
             ``oov_char``. Every index is then below ``num_words``.
-        skip_top, start_char, oov_char, index_from: as in ``keras.datasets.imdb``.
+        skip_top: leave out the ``skip_top`` most frequent words (as ``oov_char``), as Keras.
         maxlen: drop reviews whose encoded length is ``maxlen`` or more.
         seed: both splits are shuffled with ``np.random.RandomState(seed)``, as Keras does.
+        start_char: the index each review starts with (``None``: none), as Keras.
+        oov_char: the index of words left out (``None``: dropped instead), as Keras.
+        index_from: the index of the most frequent word, as Keras.
 
     Returns:
         ``(train_data, train_labels), (test_data, test_labels)``: object arrays of ``list[int]``
