@@ -151,7 +151,7 @@ def _by_the_patterns(texts: list[str]) -> list[list[str]]:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from critic import text
+    from critic.text import tokenizer as text
 
     array = text._fold_unicode(text._unescape_html(pa.array(texts, pa.large_string())))
     lowered = pc.utf8_lower(pc.replace_substring(array, "`", "'"))

@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from critic import text
 from critic.text import tokenize
+from critic.text import tokenizer as text
 
 
 def _plain(texts: list[str]) -> list[list[str]]:

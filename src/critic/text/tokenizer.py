@@ -23,24 +23,20 @@ from __future__ import annotations
 
 import html
 import itertools
-import json
 import os
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from collections.abc import Set as AbstractSet
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import scipy.sparse as sp
 
-from critic._atomic import write_json
-from critic.errors import ConfigError, DataError
+from critic.errors import ConfigError
+from critic.text.columns import Ragged, TextColumn, arrow_strings, ensure_texts
 
 # Version 1's patterns. A break is matched whole before the punctuation class can swallow its
 # "<" (RE2 takes the leftmost match, so the space before a break must belong to the break's
@@ -83,79 +79,14 @@ _APOSTROPHES = "[\u2019\u2018\u201b\u02bc\u2032\u00b4`\uff07]"
 _NFKC_CANDIDATES = (r"[^\x{00}-\x{ff}]"
                     r"|[\x{a0}\x{a8}\x{aa}\x{af}\x{b2}-\x{b5}\x{b8}-\x{ba}\x{bc}-\x{be}]")
 _REFERENCE = "&(?:#[0-9]+|#[xX][0-9a-fA-F]+|[a-zA-Z][a-zA-Z0-9]*);"
-_DICT_LOOKUP_MAX = 5_000  # distinct words; beyond, Arrow's index_in is faster
 _PIECE_TEXTS = 1_500  # 50,000 reviews: 34 pieces; peak RSS 380 MB against 530 MB with 8
 # The tokenizer's large temporaries go to the C allocator, which hands freed memory back to
 # the system; Arrow's default pool keeps it, which raised peak RSS by ~150 MB on 50,000 reviews.
 _POOL = pa.system_memory_pool()
-_VOCAB_FORMAT = "critic.vocabulary"
 #: Bumped whenever normalisation or tokenisation changes, so caches of tokens are not reused
 #: and a bundle tokenises as it was trained.
 TOKENIZER_VERSION = 2
 TOKENIZER_VERSIONS = (1, 2)
-
-
-class TextColumn(Sequence[str]):
-    """Review texts held in one Arrow string array: a read-only sequence of ``str``.
-
-    100,000 reviews take ~130 MB here against ~300 MB as Python strings, and the tokenizer
-    reads the Arrow buffer directly. Indexing gives a ``str``; slicing and :meth:`take` give
-    another column.
-    """
-
-    def __init__(self, array: pa.Array | pa.ChunkedArray) -> None:
-        if isinstance(array, pa.ChunkedArray):
-            array = array.combine_chunks() if array.num_chunks != 1 else array.chunk(0)
-        self.arrow = array if array.type == pa.large_string() else array.cast(pa.large_string())
-
-    def __len__(self) -> int:
-        return len(self.arrow)
-
-    def __getitem__(self, index: int | slice) -> Any:
-        if isinstance(index, slice):
-            return self.take(np.arange(len(self))[index])
-        return self.arrow[index].as_py()
-
-    def __iter__(self) -> Iterator[str]:
-        for start in range(0, len(self.arrow), 4096):
-            yield from self.arrow.slice(start, 4096).to_pylist()
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, TextColumn):
-            return self.arrow.equals(other.arrow)
-        return isinstance(other, Sequence) and list(self) == list(other)
-
-    __hash__ = None  # type: ignore[assignment]  # mutable-style equality, as list
-
-    def __repr__(self) -> str:
-        return f"TextColumn({len(self)} texts)"
-
-    def take(self, indices: np.ndarray) -> TextColumn:
-        """The texts at ``indices``; a contiguous ascending range is a zero-copy slice."""
-        indices = np.asarray(indices, dtype=np.int64)
-        if len(indices) and indices[-1] - indices[0] == len(indices) - 1 and (
-                len(indices) == 1 or (np.diff(indices) == 1).all()):
-            return TextColumn(self.arrow.slice(int(indices[0]), len(indices)))
-        return TextColumn(self.arrow.take(pa.array(indices)))
-
-
-def ensure_texts(texts: Any, name: str = "texts") -> Sequence[str]:
-    """Return ``texts`` as a sequence of strings; refuse a bare string (it is not a list)."""
-    if isinstance(texts, TextColumn):
-        return texts  # already strings, held by Arrow
-    if isinstance(texts, (str, bytes)):
-        raise TypeError(f"`{name}` must be a list of strings, not a single string; wrap one "
-                        f"review in a list: [{texts[:30]!r}...]")
-    if isinstance(texts, (Mapping, AbstractSet)):
-        raise TypeError(f"`{name}` must be a list of strings, not a {type(texts).__name__}: "
-                        "pass the reviews themselves, in order")
-    if not isinstance(texts, Iterable):
-        raise TypeError(f"`{name}` must be a list of strings. Received: {type(texts).__name__}")
-    texts = list(texts)
-    for i, text in enumerate(texts):
-        if not isinstance(text, str):
-            raise TypeError(f"`{name}[{i}]` must be a string. Received: {type(text).__name__}")
-    return texts
 
 
 def tokenize(texts: Sequence[str], *, version: int = TOKENIZER_VERSION) -> list[list[str]]:
@@ -166,94 +97,6 @@ def tokenize(texts: Sequence[str], *, version: int = TOKENIZER_VERSION) -> list[
         [["it's", 'a', 'well', 'made', 'film']]
     """
     return tokenize_texts(ensure_texts(texts), version=version).to_lists()
-
-
-@dataclass(frozen=True)
-class Ragged:
-    """Integer sequences of varying length, stored flat.
-
-    Row ``i`` is ``values[offsets[i]:offsets[i + 1]]``.
-    """
-
-    values: np.ndarray  # int32
-    offsets: np.ndarray  # int64, length n + 1, starting at 0
-
-    def __len__(self) -> int:
-        return len(self.offsets) - 1
-
-    def __getitem__(self, i: int) -> np.ndarray:
-        return self.values[self.offsets[i]:self.offsets[i + 1]]
-
-    @property
-    def lengths(self) -> np.ndarray:
-        return np.diff(self.offsets)
-
-    def rows(self) -> np.ndarray:
-        """Row number of each value."""
-        return np.repeat(np.arange(len(self), dtype=np.int64), self.lengths)
-
-    def slice(self, start: int, stop: int | None = None) -> Ragged:
-        """Rows ``start:stop`` (a view of the values)."""
-        stop = len(self) if stop is None else stop
-        lo, hi = self.offsets[start], self.offsets[stop]
-        return Ragged(self.values[lo:hi], self.offsets[start:stop + 1] - lo)
-
-    def take(self, indices: np.ndarray) -> Ragged:
-        """The rows at ``indices``, in that order."""
-        offsets, at = self.gather(indices)
-        return Ragged(self.values[at], offsets)
-
-    def gather(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """What :meth:`take` does, as the new offsets and the positions of the taken values:
-        for a parallel array of values (``values[at]``) taken the same way."""
-        lengths = self.lengths[indices]
-        offsets = np.zeros(len(indices) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-        starts = np.repeat(self.offsets[:-1][indices] - offsets[:-1], lengths)
-        return offsets, np.arange(offsets[-1]) + starts
-
-    @staticmethod
-    def concatenate(parts: Sequence[Ragged]) -> Ragged:
-        """The rows of ``parts``, one after another."""
-        offsets, total = [np.zeros(1, dtype=np.int64)], 0
-        for part in parts:
-            offsets.append(part.offsets[1:] + total)
-            total += int(part.offsets[-1])
-        return Ragged(np.concatenate([part.values for part in parts]), np.concatenate(offsets))
-
-    def count_matrix(self, dimension: int, *, binary: bool = False) -> sp.csr_matrix:
-        """CSR ``(n, dimension)`` float32: how often each index occurs in each row (1 for any
-        occurrence with ``binary``), indices sorted within rows."""
-        if isinstance(dimension, bool) or not isinstance(dimension, int) or dimension < 1:
-            raise ConfigError(f"`dimension` must be a positive integer. Received: {dimension=}")
-        if self.values.size and int(self.values.max()) >= dimension:
-            raise ConfigError(f"a word index ({int(self.values.max())}) is not below "
-                              f"dimension={dimension}; load the data with num_words={dimension}")
-        matrix = sp.csr_matrix(
-            (np.ones(len(self.values), dtype=np.float32), self.values, self.offsets),
-            shape=(len(self), dimension))
-        # Two linear transposes leave each row's indices sorted (faster than sorting every
-        # row), then repeats are merged into counts.
-        matrix = matrix.tocsc().tocsr()
-        matrix.sum_duplicates()
-        if binary:
-            matrix.data[:] = 1.0
-        return matrix
-
-    def to_lists(self) -> list[list[int]]:
-        flat = self.values.tolist()
-        bounds = self.offsets.tolist()
-        return [flat[lo:hi] for lo, hi in itertools.pairwise(bounds)]
-
-    @classmethod
-    def from_lists(cls, sequences: Iterable[Sequence[int]]) -> Ragged:
-        rows = [np.asarray(s, dtype=np.int64).ravel() for s in sequences]
-        offsets = np.zeros(len(rows) + 1, dtype=np.int64)
-        np.cumsum([len(r) for r in rows], out=offsets[1:])
-        values = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
-        if values.size and (values.min() < 0 or values.max() > np.iinfo(np.int32).max):
-            raise ValueError("sequences must hold non-negative word indices below 2**31")
-        return cls(values.astype(np.int32), offsets)
 
 
 @dataclass(frozen=True)
@@ -344,24 +187,6 @@ def split_sentences(texts: Sequence[str], *, min_words: int = 3
                 sentences.append(piece.strip())
                 owners.append(index)
     return sentences, np.array(owners, dtype=np.int64)
-
-
-def arrow_strings(texts: Sequence[str]) -> pa.Array:
-    """``texts`` as an Arrow ``large_string`` array; a lone surrogate is a DataError."""
-    try:
-        return pa.array(texts, pa.large_string())
-    except UnicodeEncodeError:
-        # A lone surrogate: from JSON's "\\ud800", or from a command-line byte that is not
-        # UTF-8 (Python keeps it as U+DCxx). It is not text, and no review can be scored with it.
-        for i, text in enumerate(texts):
-            try:
-                text.encode("utf-8")
-            except UnicodeEncodeError as exc:
-                raise DataError(f"review {i} is not valid Unicode text: character {exc.start} "
-                                f"is a lone surrogate (U+{ord(text[exc.start]):04X}), as left "
-                                "by bytes that are not UTF-8; re-encode the review as UTF-8"
-                                ) from None
-        raise
 
 
 def check_tokenizer_version(version: Any) -> None:
@@ -685,215 +510,3 @@ def _split_words(spaced: pa.Array) -> tuple[pa.DictionaryArray, np.ndarray]:
     np.cumsum(np.bincount(parents, minlength=len(pieces)), out=offsets[1:])
     kept = pc.filter(flat, keep, memory_pool=pool)
     return pc.dictionary_encode(kept, memory_pool=pool), offsets
-
-
-class Vocabulary:
-    """Words ranked by frequency, with Keras ``imdb`` encoding conventions.
-
-    ``words[0]`` is the most frequent word (rank 1). A word of rank ``r`` is encoded as
-    ``r + index_from``; ``0`` is padding, ``start_char`` (1) starts every sequence and
-    ``oov_char`` (2) replaces words outside ``[skip_top, num_words)``. Ties in frequency are
-    broken by the word itself (code-point order), so the ranking is deterministic.
-
-    Example:
-        >>> vocab = Vocabulary.fit(["a good film", "a bad film", "a film"], num_words=6)
-        >>> vocab.encode(["a film", "a good unknown film"])
-        [[1, 4, 5], [1, 4, 2, 2, 5]]
-        >>> vocab.decode([1, 4, 5])
-        '? a film'
-    """
-
-    def __init__(
-        self,
-        words: Sequence[str],
-        counts: Sequence[int] | None = None,
-        *,
-        num_words: int | None = None,
-        skip_top: int = 0,
-        start_char: int | None = 1,
-        oov_char: int | None = 2,
-        index_from: int = 3,
-    ) -> None:
-        _check_settings(num_words, skip_top, start_char, oov_char, index_from)
-        self.words = list(words)
-        self.counts = list(counts) if counts is not None else [0] * len(self.words)
-        if len(self.counts) != len(self.words):
-            raise ConfigError("a vocabulary needs one count per word")
-        self.num_words = num_words
-        self.skip_top = skip_top
-        self.start_char = start_char
-        self.oov_char = oov_char
-        self.index_from = index_from
-        self._all = pa.array(self.words, pa.large_string())
-        self._rank_dict: dict[str, int] | None = None
-
-    @classmethod
-    def fit(cls, texts: Sequence[str], **settings: Any) -> Vocabulary:
-        """Rank the words of ``texts`` (training texts only) by frequency.
-
-        Args:
-            texts: the training reviews, raw.
-            settings: ``num_words``, ``skip_top``, ``start_char``, ``oov_char``, ``index_from``.
-        """
-        return cls.fit_tokens(tokenize_texts(ensure_texts(texts)), **settings)
-
-    @classmethod
-    def fit_tokens(cls, tokens: Tokens, **settings: Any) -> Vocabulary:
-        """Like :meth:`fit`, from already-tokenised texts (see :func:`tokenize_texts`)."""
-        counts = tokens.counts()
-        (present,) = np.nonzero(counts)
-        table = pa.table({"word": tokens.words.take(pa.array(present)),
-                          "count": counts[present]})
-        order = pc.sort_indices(table, sort_keys=[("count", "descending"), ("word", "ascending")])
-        ranked = table.take(order)
-        return cls(ranked.column("word").to_pylist(), ranked.column("count").to_pylist(),
-                   **settings)
-
-    def __len__(self) -> int:
-        return len(self.words)
-
-    @property
-    def dimension(self) -> int:
-        """One more than the largest index :meth:`encode` can produce."""
-        return self.num_words if self.num_words else len(self.words) + self.index_from + 1
-
-    def word_index(self) -> dict[str, int]:
-        """Word → rank, starting at 1 (Keras ``get_word_index``)."""
-        return {word: rank for rank, word in enumerate(self.words, start=1)}
-
-    def encode(self, texts: Sequence[str]) -> list[list[int]]:
-        """Each text as a list of word indices (one list per text)."""
-        return self.encode_ragged(ensure_texts(texts)).to_lists()
-
-    def encode_ragged(self, texts: Sequence[str]) -> Ragged:
-        """Like :meth:`encode`, as a flat :class:`Ragged` (no Python list per text)."""
-        return self.encode_tokens(tokenize_texts(ensure_texts(texts)))
-
-    def encode_tokens(self, tokens: Tokens) -> Ragged:
-        """Encode already-tokenised texts (from :func:`tokenize_texts`)."""
-        return self._encode(self._id_table(self._ranks(tokens.words)), tokens.ids)
-
-    def positions(self, tokens: Tokens) -> Ragged:
-        """Each token's 0-based rank in the whole vocabulary, -1 for words never seen."""
-        return Ragged(self._ranks(tokens.words)[tokens.ids.values], tokens.ids.offsets)
-
-    def encode_positions(self, positions: Ragged) -> Ragged:
-        """Word indices from :meth:`positions`, with this vocabulary's cut-off and markers."""
-        table = self._id_table(np.arange(-1, len(self.words), dtype=np.int32))
-        return self._encode(table, Ragged(positions.values + np.int32(1), positions.offsets))
-
-    def _ranks(self, words: pa.Array) -> np.ndarray:
-        """0-based rank of each of ``words`` in this vocabulary, -1 if absent."""
-        if len(words) <= _DICT_LOOKUP_MAX:
-            # A few hundred words (one request): a Python dict built once beats Arrow's
-            # index_in, which hashes the whole vocabulary again on every call.
-            rank_of = self._rank_of()
-            return np.fromiter((rank_of.get(w, -1) for w in words.to_pylist()), np.int32,
-                               count=len(words))
-        found = pc.index_in(words, value_set=self._all).fill_null(-1)
-        return found.to_numpy(zero_copy_only=False).astype(np.int32)
-
-    def _rank_of(self) -> dict[str, int]:
-        if self._rank_dict is None:
-            self._rank_dict = {word: rank for rank, word in enumerate(self.words)}
-        return self._rank_dict
-
-    def _id_table(self, ranks: np.ndarray) -> np.ndarray:
-        """The encoded index for each rank: Keras's offset, cut-off and window, or -1 to drop.
-
-        Working per distinct word (a table of ~100,000) instead of per token (12 million)
-        keeps encoding to a single gather.
-        """
-        ids = ranks.astype(np.int64) + self.index_from + 1
-        outside = (ranks < 0) | (ranks >= self._kept_ranks()) | (ids < self.skip_top)
-        ids[outside] = -1 if self.oov_char is None else self.oov_char
-        return ids.astype(np.int32)
-
-    def _start_id(self) -> int:
-        """``start_char`` after Keras's ``[skip_top, num_words)`` window (-1: dropped)."""
-        start = self.start_char
-        if start is None:
-            return -1
-        if start < self.skip_top or (self.num_words and start >= self.num_words):
-            return -1 if self.oov_char is None else self.oov_char
-        return start
-
-    def _encode(self, table: np.ndarray, indices: Ragged) -> Ragged:
-        offsets, start = indices.offsets, self._start_id()
-        if start >= 0:  # one slot in front of every row: row i shifts right by i places
-            shifted = offsets + np.arange(len(offsets))
-            values = np.full(len(indices.values) + len(indices), start, dtype=np.int32)
-            token_slots = np.ones(len(values), dtype=bool)
-            token_slots[shifted[:-1]] = False
-            values[token_slots] = table[indices.values]
-            offsets = shifted
-        else:
-            values = table[indices.values]
-        if self.oov_char is None and (values < 0).any():  # Keras drops such words
-            kept = values >= 0
-            offsets = np.concatenate([[0], np.cumsum(kept)])[offsets]
-            values = values[kept]
-        return Ragged(values, offsets.astype(np.int64, copy=False))
-
-    def decode(self, ids: Iterable[int]) -> str:
-        """Word indices back to text; reserved and unknown indices become ``'?'`` (the book's)."""
-        words, shift = self.words, self.index_from + 1
-        return " ".join(words[i - shift] if 0 <= i - shift < len(words) else "?"
-                        for i in (int(x) for x in ids))
-
-    def covers(self, words: Sequence[str]) -> list[bool]:
-        """Whether each word has its own index (is ranked within ``num_words``, not skipped)."""
-        rank_of, kept = self._rank_of(), self._kept_ranks()
-        return [(rank := rank_of.get(word, -1)) >= 0 and rank < kept
-                and rank + self.index_from + 1 >= self.skip_top for word in words]
-
-    def trimmed(self) -> Vocabulary:
-        """The same encoder without the words ``num_words`` cuts off (smaller to save)."""
-        kept = self._kept_ranks()
-        return Vocabulary(self.words[:kept], self.counts[:kept], **self.settings())
-
-    def _kept_ranks(self) -> int:
-        if self.num_words is None:
-            return len(self.words)
-        return max(0, min(len(self.words), self.num_words - self.index_from - 1))
-
-    def settings(self) -> dict[str, Any]:
-        return {"num_words": self.num_words, "skip_top": self.skip_top,
-                "start_char": self.start_char, "oov_char": self.oov_char,
-                "index_from": self.index_from}
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"format": _VOCAB_FORMAT, "version": 1, "settings": self.settings(),
-                "words": self.words, "counts": self.counts}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Vocabulary:
-        if not isinstance(data, dict) or data.get("format") != _VOCAB_FORMAT:
-            raise ConfigError("not a critic vocabulary (missing 'format': 'critic.vocabulary')")
-        if data.get("version") != 1:
-            raise ConfigError(f"vocabulary version {data.get('version')!r} is not supported")
-        return cls(data["words"], data["counts"], **data["settings"])
-
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the vocabulary as plain JSON (atomically)."""
-        write_json(Path(path), self.to_dict())
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> Vocabulary:
-        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
-
-
-def _check_settings(num_words: int | None, skip_top: int, start_char: int | None,
-                    oov_char: int | None, index_from: int) -> None:
-    def natural(name: str, value: Any, *, allow_none: bool = True, minimum: int = 0) -> None:
-        if value is None and allow_none:
-            return
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise ConfigError(f"`{name}` must be an integer >= {minimum}"
-                              f"{' or None' if allow_none else ''}. Received: {name}={value!r}")
-
-    natural("num_words", num_words, minimum=1)
-    natural("skip_top", skip_top, allow_none=False)
-    natural("start_char", start_char)
-    natural("oov_char", oov_char)
-    natural("index_from", index_from, allow_none=False)
