@@ -52,3 +52,8 @@ class OutputExistsError(OutputError, FileExistsError):
         super().__init__(f"{path} exists already; choose another path or allow replacing it",
                          parameter="overwrite")
         self.path = path
+
+
+class CriticWarning(UserWarning):
+    """Something done that the user should know of, without stopping the work (files of a
+    folder skipped); the command line prints it as one ``critic: warning:`` line."""

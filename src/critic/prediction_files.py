@@ -33,7 +33,7 @@ from critic.predict import Predictor, tsv_field
 class Verdicts:
     """One batch's predictions as columns."""
 
-    ids: list[str] | None
+    ids: list[str | None] | None  # None: a review without an id
     positive: np.ndarray  # P(positive), float64
     words: np.ndarray  # words found per review (0: scored from the prior)
     labels: tuple[str, str]  # (negative, positive)
@@ -76,7 +76,8 @@ class LinesWriter:
 
     @staticmethod
     def _tsv_lines(v: Verdicts) -> Iterator[str]:
-        ids = [tsv_field(i) + "\t" for i in v.ids] if v.ids is not None else None
+        ids = ([("" if i is None else tsv_field(i)) + "\t" for i in v.ids]  # no id: empty
+               if v.ids is not None else None)
         for k, (name, score, positive) in enumerate(zip(
                 v.names(), v.scores.tolist(), v.positive.tolist(), strict=True)):
             yield f"{ids[k] if ids else ''}{name}\t{score:.6f}\t{positive:.6f}\n"
