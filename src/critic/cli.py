@@ -596,13 +596,17 @@ def run(argv: list[str]) -> int:
     if sys.stdout is None:  # started with stdout closed (`>&-`)
         sys.stdout = _ClosedStream("standard output")
     try:
-        code = app(argv, prog_name="critic", standalone_mode=False)
+        with _warnings_as_lines(), _signals_as_interrupts(argv):
+            code = app(argv, prog_name="critic", standalone_mode=False)
         sys.stdout.flush()  # a full disk shows here, while it can still be reported
     except CriticError as exc:
         flag = _FLAGS.get(exc.parameter or "", f"--{(exc.parameter or '').replace('_', '-')}")
         hint = f" (see {flag})" if exc.parameter else ""
         _complain(f"critic: error: {exc}{hint}")  # one line, grep-able
         return 2
+    except _Terminated as exc:
+        _complain(f"critic: stopped by {exc.name}")
+        return 128 + exc.signal
     except (typer.Abort, KeyboardInterrupt):
         code = 130
     except TyperException as exc:  # usage errors: the message and their exit code (2)
@@ -619,6 +623,62 @@ def run(argv: list[str]) -> int:
     if code == 130:  # click turns Ctrl-C into exit code 130 without a word
         _complain("critic: interrupted")
     return code if isinstance(code, int) else 0
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised where Ctrl-C's KeyboardInterrupt would be, so that the same
+    clean-up runs (temporary outputs removed, spill folders deleted)."""
+
+    def __init__(self, signal: int, name: str) -> None:
+        super().__init__(name)
+        self.signal, self.name = signal, name
+
+
+@contextlib.contextmanager
+def _signals_as_interrupts(argv: list[str]) -> Iterator[None]:
+    """SIGTERM and SIGHUP handled as Ctrl-C is, for the duration of a command (in the main
+    thread only: where Python delivers signals). ``serve`` keeps uvicorn's own handling (it
+    drains the requests in flight on SIGTERM)."""
+    import signal
+    import threading
+
+    if argv[:1] == ["serve"] or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(number: int, frame: object) -> None:
+        raise _Terminated(number, signal.Signals(number).name)
+
+    wanted = [signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+    previous = {number: signal.signal(number, interrupt) for number in wanted}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+@contextlib.contextmanager
+def _warnings_as_lines() -> Iterator[None]:
+    """The library's :class:`~critic.errors.CriticWarning` as one ``critic: warning:`` line
+    each on stderr (every time: two commands run in one process both warn)."""
+    import warnings
+
+    from critic.errors import CriticWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", CriticWarning)
+        shown = warnings.showwarning
+
+        def show(message: Warning | str, category: type[Warning], *args: Any,
+                 **kwargs: Any) -> None:
+            if issubclass(category, CriticWarning):
+                _complain(f"critic: warning: {message}")
+            else:
+                shown(message, category, *args, **kwargs)
+
+        warnings.showwarning = show
+        yield
 
 
 def _stdin() -> BinaryIO:
