@@ -13,6 +13,7 @@ import errno
 import io
 import json
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -231,30 +232,38 @@ def evaluate(
     find_threshold: Annotated[str | None, _help(
         "accuracy or f1: store in the bundle the cut that maximises it on its held-out IMDB "
         "reviews or on --validation-input.")] = None,
-    validation_input: Annotated[Path | None, _help("Validation reviews for --find-threshold")
+    validation_input: Annotated[str | None, _help(
+        "Validation reviews for --find-threshold: a file, folder or glob, as --input.")
                                 ] = None,
     figure: Annotated[Path, _help("The reliability figure (PNG).")] = Path("reliability.png"),
     as_json: JsonOption = False,
 ) -> None:
     """Loss, accuracy, precision, recall, F1, ROC-AUC, confusion matrix and calibration."""
-    from critic._atomic import claim_output, write_bytes
+    from critic._atomic import claim_output, refuse_overlap, write_bytes
+    from critic.bundle import with_threshold
     from critic.console import show_evaluation
-    from critic.datasets.files import read_labelled
-    from critic.evaluation import evaluate_model, reliability_figure, store_best_threshold
-    from critic.predict import load
+    from critic.datasets.stream import labelled_reviews
+    from critic.evaluation import choose_threshold, evaluate_model, reliability_figure
+    from critic.predict import Predictor, load
 
     claim_output(figure, overwrite=True, kind="file")
+    refuse_overlap(figure, inputs=[input_file, validation_input, data], bundle=bundle,
+                   parameter="figure")
     model = load(bundle)
+    reviews = _labelled(input_file, text_column, label_column)  # checked before any change
+    cut = None
     if find_threshold is not None:
-        model = store_best_threshold(
-            bundle, find_threshold,  # type: ignore[arg-type]  # checked by the library
-            validation=read_labelled(validation_input, text_column=text_column,
-                                     label_column=label_column), data=data)
-        _say(f"threshold {model.threshold:.4f} maximises validation {find_threshold}; stored "
-             f"in {bundle}")
-    report = evaluate_model(model, _labelled(input_file, text_column, label_column),
-                            data=data, threshold=threshold)
+        validation = (labelled_reviews(validation_input, text_column=text_column,
+                                       label_column=label_column)
+                      if validation_input is not None else None)
+        cut = choose_threshold(model, find_threshold,  # type: ignore[arg-type]  # checked there
+                               validation=validation, data=data)
+        model.threshold = cut
+    report = evaluate_model(model, reviews, data=data, threshold=threshold)
     write_bytes(figure, reliability_figure(report))
+    if cut is not None:  # stored last: a failure before leaves the bundle as it was
+        model = Predictor(with_threshold(bundle, cut))
+        _say(f"threshold {cut:.4f} maximises validation {find_threshold}; stored in {bundle}")
     _emit(as_json, report | {"reliability_figure": str(figure)},
           lambda: show_evaluation(report, figure))
 
@@ -280,13 +289,15 @@ def predict(
 ) -> None:
     """Label and probability per review: TSV (id, label, score, P(positive)), JSON lines or
     Parquet. Any number of reviews, in constant memory."""
-    from critic._atomic import claim_output
+    from critic._atomic import claim_output, refuse_overlap
     from critic.console import rate_bar
-    from critic.models.config import check_positive
+    from critic.datasets.stream import check_batch_size
     from critic.predict import load
     from critic.prediction_files import score_stream, write_stream
 
-    check_positive("batch_size", batch_size)
+    check_batch_size("batch_size", batch_size)
+    if output is not None:
+        refuse_overlap(output, inputs=[input_file], bundle=bundle)
     if cluster is not None:
         _predict_on_cluster(cluster, bundle, input_file, output, text_column, id_column,
                             batch_size, bool(texts), as_json)
@@ -604,9 +615,6 @@ def run(argv: list[str]) -> int:
         hint = f" (see {flag})" if exc.parameter else ""
         _complain(f"critic: error: {exc}{hint}")  # one line, grep-able
         return 2
-    except _Terminated as exc:
-        _complain(f"critic: stopped by {exc.name}")
-        return 128 + exc.signal
     except (typer.Abort, KeyboardInterrupt):
         code = 130
     except TyperException as exc:  # usage errors: the message and their exit code (2)
@@ -620,9 +628,17 @@ def run(argv: list[str]) -> int:
         where = f" ({exc.filename})" if exc.filename else ""
         _complain(f"critic: error: {exc.strerror or exc}{where}")
         return 1
+    if code == 130 and _STOPPED_BY:  # typer turned our _Terminated into 130 too
+        number = _STOPPED_BY.pop()
+        _complain(f"critic: stopped by {signal.Signals(number).name}")
+        return 128 + number
     if code == 130:  # click turns Ctrl-C into exit code 130 without a word
         _complain("critic: interrupted")
     return code if isinstance(code, int) else 0
+
+
+#: The signal that stopped the command, if one did (see :func:`_signals_as_interrupts`).
+_STOPPED_BY: list[int] = []
 
 
 class _Terminated(KeyboardInterrupt):
@@ -639,14 +655,15 @@ def _signals_as_interrupts(argv: list[str]) -> Iterator[None]:
     """SIGTERM and SIGHUP handled as Ctrl-C is, for the duration of a command (in the main
     thread only: where Python delivers signals). ``serve`` keeps uvicorn's own handling (it
     drains the requests in flight on SIGTERM)."""
-    import signal
     import threading
 
+    _STOPPED_BY.clear()
     if argv[:1] == ["serve"] or threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def interrupt(number: int, frame: object) -> None:
+        _STOPPED_BY[:] = [number]  # typer keeps only the exit code, 130
         raise _Terminated(number, signal.Signals(number).name)
 
     wanted = [signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])

@@ -82,6 +82,13 @@ def find_threshold(labels: np.ndarray, probabilities: np.ndarray,
     """The cut in (0, 1) that maximises ``metric`` on these (validation) reviews."""
     if metric not in ("accuracy", "f1"):
         raise ConfigError(f"`metric` must be 'accuracy' or 'f1'. Received: {metric!r}")
+    present = np.unique(labels)
+    if len(present) < 2:
+        which = ("no reviews" if not len(present) else
+                 f"only {('negative', 'positive')[int(present[0])]} reviews")
+        raise ConfigError(f"the validation reviews hold {which}: a cut chosen on them puts "
+                          "every review on one side; give reviews of both labels",
+                          parameter="validation")
     candidates = np.unique(np.clip(probabilities, 1e-6, 1 - 1e-6))
     if len(candidates) > 2000:
         candidates = np.quantile(candidates, np.linspace(0, 1, 2001))

@@ -28,6 +28,9 @@ from critic.datasets.stream import Batch
 from critic.errors import OutputError
 from critic.predict import Predictor, tsv_field
 
+#: Output names that ask for JSON lines without --json (as ``.parquet`` asks for Parquet).
+JSON_SUFFIXES = (".jsonl", ".ndjson", ".json")
+
 
 @dataclass(frozen=True)
 class Verdicts:
@@ -136,8 +139,9 @@ def write_stream(verdicts: Iterable[Verdicts], output: Path | None, *, as_json: 
                  stdout: IO[str],
                  on_batch: Callable[[Verdicts], None] = lambda verdicts: None,
                  with_ids: bool | None = None) -> int:
-    """Write every batch of ``verdicts`` to ``output`` (by its suffix: ``.parquet``, else TSV
-    or JSON lines) atomically, or to ``stdout`` as they come; return the number written.
+    """Write every batch of ``verdicts`` to ``output`` (by its suffix: ``.parquet``,
+    ``.jsonl``/``.ndjson``/``.json`` for JSON lines, else TSV, or JSON lines with ``as_json``)
+    atomically, or to ``stdout`` as they come; return the number written.
     ``with_ids`` fixes whether Parquet has an id column (see :class:`ParquetWriter`)."""
     written = 0
 
@@ -158,8 +162,9 @@ def write_stream(verdicts: Iterable[Verdicts], output: Path | None, *, as_json: 
                 with contextlib.closing(parquet):
                     written = each(parquet)
             else:
+                lines = as_json or output.suffix.lower() in JSON_SUFFIXES
                 with open(part, "w", encoding="utf-8") as out:
-                    written = each(LinesWriter(out, as_json=as_json))
+                    written = each(LinesWriter(out, as_json=lines))
     except OSError as exc:
         raise OutputError(f"cannot write {output}: {exc.strerror or exc}") from exc
     return written

@@ -46,12 +46,14 @@ from critic.datasets.files import (
     plain_strings,
     require_columns,
 )
-from critic.errors import CriticWarning, DataError
+from critic.errors import ConfigError, CriticWarning, DataError
 from critic.text import TextColumn, arrow_strings
 
 #: Reviews per record batch: large enough that per-batch costs vanish, small enough that a
 #: batch of long reviews stays a few tens of MB.
 BATCH_REVIEWS = 8_192
+#: The most reviews one batch may hold: a batch is held in memory (and Arrow counts in int32).
+MAX_BATCH_REVIEWS = 1_000_000
 _CSV_BLOCK = 16 << 20  # a CSV row must fit in one block: 16 MB holds any review a person wrote
 _GLOB = re.compile(r"[*?\[]")
 #: What a compressed review file is taken to grow to when read, for memory estimates only
@@ -117,6 +119,7 @@ class ReviewStream:
                  require_labels: bool = False, batch_reviews: int = BATCH_REVIEWS) -> None:
         if require_labels and label_column is None:
             raise DataError(f"{source}: name the label column", parameter="label_column")
+        check_batch_size("batch_reviews", batch_reviews)
         self.source = str(source)
         self.text_column, self.label_column, self.id_column = text_column, label_column, id_column
         self.batch_reviews = batch_reviews
@@ -332,6 +335,38 @@ class ReviewStream:
             labels = _labels(record.column(self.label_column), path, first_row)
         ids = id_strings(record.column(id_column)) if id_column is not None else None
         return Batch(TextColumn(texts), labels, ids, path, first_row, position)
+
+
+def check_batch_size(name: str, value: object) -> None:
+    """Refuse a batch size that is not a whole number from 1 to :data:`MAX_BATCH_REVIEWS`."""
+    if isinstance(value, bool) or not isinstance(value, int) or not (
+            0 < value <= MAX_BATCH_REVIEWS):
+        raise ConfigError(f"`{name}` must be a whole number from 1 to "
+                          f"{MAX_BATCH_REVIEWS:,} (a batch is held in memory). Received: "
+                          f"{name}={value!r}", parameter=name)
+
+
+def labelled_reviews(source: str, *, text_column: str = "text", label_column: str = "label"
+                     ) -> Reviews:
+    """Labelled reviews read whole from a file, a pos/ + neg/ folder, or, like ``--input``,
+    a folder or glob of files (read as a stream and gathered)."""
+    from critic.datasets.files import read_labelled
+
+    path = Path(source)
+    if "://" not in source and (path.is_file() or (path / "pos").is_dir()
+                                or (path / "neg").is_dir()):
+        reviews = read_labelled(path, text_column=text_column, label_column=label_column)
+        assert reviews is not None  # a path was given
+        return reviews
+    stream = ReviewStream(source, text_column=text_column, label_column=label_column,
+                          require_labels=True)
+    stream.check_columns()
+    texts, labels = [], []
+    for batch in stream:
+        texts.append(batch.texts.arrow)
+        labels.append(batch.labels if batch.labels is not None else np.zeros(0, np.uint8))
+    return Reviews(TextColumn(pa.chunked_array(texts)), np.concatenate(labels), None,
+                   stream.source)
 
 
 def _resolve(source: str) -> tuple[Any, list[str]]:
