@@ -186,7 +186,7 @@ def train(
     as_json: JsonOption = False,
 ) -> None:
     """Train a model (the book's network by default) and write a bundle."""
-    from critic._atomic import claim_output
+    from critic._atomic import claim_output, refuse_overlap
     from critic._startup import freeze_heap
     from critic.console import EpochReporter, show_training
     from critic.datasets.stream import ReviewStream
@@ -203,6 +203,7 @@ def train(
         sentence_weight=sentence_weight, unlabelled=True if unlabelled else None,
         unit_length=unit_length or None)
     budget = parse_memory(memory_budget) if memory_budget is not None else None
+    refuse_overlap(output, inputs=[input_file, data, None if unlabelled == "imdb" else unlabelled])
     claim_output(output, overwrite=overwrite)  # before reading or training anything
     source = _labelled(input_file, text_column, label_column)
     stream = source if isinstance(source, ReviewStream) else None
