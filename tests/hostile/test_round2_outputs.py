@@ -218,3 +218,41 @@ def test_a_signal_mid_prediction_leaves_no_part_file(trained: Path, tmp_path: Pa
     assert process.returncode == 128 + signal_number, err
     assert f"stopped by {signal.Signals(signal_number).name}" in err and "Traceback" not in err
     assert sorted(item.name for item in tmp_path.iterdir()) == ["r.csv"]
+
+
+#: ``critic`` with each batch of reviews read slowly, so that a signal arrives mid-training.
+_SLOW_READING_CRITIC = """
+import time
+import critic.datasets.stream as stream
+batch = stream.ReviewStream._batch
+def slow(self, *args):
+    time.sleep(0.3)
+    return batch(self, *args)
+stream.ReviewStream._batch = slow
+from critic.cli import main
+main()
+"""
+
+
+@pytest.mark.parametrize("signal_number", [signal.SIGTERM, signal.SIGHUP])
+def test_a_signal_mid_streamed_training_removes_the_spill(tmp_path: Path,
+                                                          signal_number: int) -> None:
+    from test_streaming import write_reviews
+
+    write_reviews(tmp_path / "data")
+    spill_root = tmp_path / "tmp"
+    spill_root.mkdir()
+    process = subprocess.Popen(
+        [sys.executable, "-c", _SLOW_READING_CRITIC, "train", "--model", "nblr", "--input",
+         str(tmp_path / "data"), "--memory-budget", "100M", "--output", str(tmp_path / "m")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=os.environ | {"PYTHONPATH": os.pathsep.join(sys.path), "TMPDIR": str(spill_root)})
+    deadline = time.monotonic() + 120
+    while not list(spill_root.glob("critic-spill-*")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert list(spill_root.glob("critic-spill-*")), "the training never spilled"
+    process.send_signal(signal_number)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 128 + signal_number, err
+    assert not list(spill_root.iterdir()) and not (tmp_path / "m").exists()
+    assert not list(tmp_path.glob(".m.*"))
