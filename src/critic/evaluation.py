@@ -42,6 +42,10 @@ def evaluate_probabilities(labels: np.ndarray, probabilities: np.ndarray, *,
         threshold: predict 1 where the probability is at least this.
     """
     labels = np.asarray(labels).astype(int)
+    if not np.isfinite(probabilities).all():
+        raise ConfigError("the model gives probabilities that are not numbers (NaN): its "
+                          "training diverged; train it with a lower learning rate",
+                          parameter="learning_rate")
     predicted = (probabilities >= threshold).astype(int)
     tn, fp, fn, tp = confusion_matrix(labels, predicted, labels=[0, 1]).ravel()
     both_classes = len(np.unique(labels)) == 2
