@@ -68,6 +68,28 @@ LINEAR_MODELS = ("nblr",)
 MODELS = NETWORK_MODELS + LINEAR_MODELS
 
 
+#: Beyond this a review's sentences outweigh it so far that the fit overflows to NaN.
+_MAX_SENTENCE_WEIGHT = 1_000
+
+
+def check_network_fits(features: FeatureConfig, network: NetworkConfig) -> None:
+    """Refuse, before any review is read, a network whose weights, gradients and optimizer
+    state (4 float32 per weight) need more than this machine's memory, with its size."""
+    width = features.num_words + 2  # the start and out-of-vocabulary markers at most
+    if features.ngram_range[1] > 1 and not features.hashing:
+        width += features.max_ngrams
+    units = network.units
+    weights = width * units + (network.hidden_layers - 1) * units * units + units
+    needed = 4 * 4 * weights
+    available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if needed > available:
+        raise ConfigError(f"a network of {width:,} inputs and {network.hidden_layers} layers "
+                          f"of {units:,} units needs ~{needed / 2**30:,.1f} GB to train "
+                          f"(weights, gradients, optimizer state), more than this machine's "
+                          f"{available / 2**30:,.1f} GB; choose fewer units or words",
+                          parameter="units")
+
+
 @dataclass(frozen=True)
 class TrainOptions:
     """Everything ``critic train`` can set; the defaults are the book's ``dense`` model.
@@ -102,8 +124,9 @@ class TrainOptions:
         if self.validation_by is not None:
             check_validation_by(self.validation_by)
         weight = self.sentence_weight
-        if isinstance(weight, bool) or not 0 <= weight < float("inf"):
-            raise ConfigError("`sentence_weight` must be a non-negative number. Received: "
+        if isinstance(weight, bool) or not 0 <= weight <= _MAX_SENTENCE_WEIGHT:
+            raise ConfigError("`sentence_weight` must be a number from 0 to "
+                              f"{_MAX_SENTENCE_WEIGHT:,} (0.1 is nblr+sentences'). Received: "
                               f"sentence_weight={weight!r}", parameter="sentence_weight")
         if weight and not self.is_linear:
             raise ConfigError(f"{self.model} trains on whole reviews; `sentence_weight` is "
@@ -115,10 +138,13 @@ class TrainOptions:
             raise ConfigError(f"{self.model} trains on labelled reviews only; `unlabelled` "
                               "is nblr's", parameter="unlabelled")
         size = self.validation_size
-        if size is not None and (isinstance(size, bool) or size <= 0 or (
-                isinstance(size, float) and size >= 1.0)):
+        if size is not None and (isinstance(size, bool) or not size > 0 or (
+                isinstance(size, float) and size >= 1.0)):  # `not >` also refuses NaN
             raise ConfigError("`validation_size` must be a positive count or a fraction in "
-                              f"(0, 1). Received: validation_size={size!r}")
+                              f"(0, 1). Received: validation_size={size!r}",
+                              parameter="validation_size")
+        if not self.is_linear:
+            check_network_fits(self.features, self.network)
 
     @property
     def is_linear(self) -> bool:
@@ -272,7 +298,7 @@ def parse_memory(text: str) -> int:
         amount = float(cleaned[: len(cleaned) - len(unit)])
     except ValueError:
         amount = -1.0
-    if not amount > 0:
+    if not 0 < amount < float("inf"):
         raise ConfigError(f"{text!r} is not an amount of memory such as 2.5G or 600M",
                           parameter="memory_budget")
     return int(amount * _UNITS[unit])

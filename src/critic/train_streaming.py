@@ -38,7 +38,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from critic.datasets.stream import Batch
-from critic.errors import ConfigError
+from critic.errors import ConfigError, DataError
 from critic.evaluation import evaluate_probabilities
 from critic.features import (
     FeatureConfig,
@@ -103,7 +103,11 @@ def fit_streaming_nblr(stream: Iterable[Batch], *, validation_fraction: float,
         started = time.perf_counter()
         sums = spill_stream(stream, featurizer, validation_fraction, online, train,
                             validation)
-        check_split(train.reviews, train.positives, validation.reviews)
+        check_split(train.reviews, train.positives, validation.reviews,
+                    validation.positives)
+        if not (sums.positive.any() or sums.negative.any()):
+            raise DataError("none of the reviews holds a word (letters or digits): there is "
+                            "nothing to learn from; check the text column")
         progress(f"read {train.reviews + validation.reviews:,} reviews "
                  f"({validation.reviews:,} held out) in {time.perf_counter() - started:.1f} s")
         ratios = sums.ratios(linear.alpha, online.min_count)
@@ -261,6 +265,9 @@ def _counting_featurizer(stream: Callable[[], Iterable[Batch]], features: Featur
     raw = dataclasses.replace(features, sublinear_tf=False,
                               weighting="binary" if features.weighting == "binary" else "count")
     vocabulary = _streamed_vocabulary(stream(), features, collective)
+    if not vocabulary.words:
+        raise DataError("none of the reviews holds a word (letters or digits): there is "
+                        "nothing to learn from; check the text column")
     featurizer = FeatureSpace.from_fitted(raw, vocabulary)
     if features.ngram_range[1] < 2:
         return featurizer
@@ -355,13 +362,25 @@ def _network_rows(batch: Minibatch, featurizer: FeatureSpace
     return (x if batch.binary else featurizer.weigh(x)), batch.labels.astype(np.float32)
 
 
-def check_split(trained: int, positives: int, held_out: int) -> None:
-    """Both sides of the split hold reviews, and the ``trained`` ones both labels."""
+def check_split(trained: int, positives: int, held_out: int,
+                held_positives: int | None = None) -> None:
+    """Both sides of the split hold reviews, and the ``trained`` ones both labels; the
+    message says whether the reviews have one label or only the training side does (when
+    ``held_positives``, the held-out positives, is known)."""
     if not held_out or not trained:
         raise ConfigError("the validation split left no reviews on one side; give more "
                           "reviews or another --validation-size")
     if positives in (0, trained):
-        raise ConfigError("the reviews have only one label; training needs both")
+        which = "negative" if positives == 0 else "positive"
+        if held_positives is not None and positives + held_positives not in (
+                0, trained + held_out):
+            raise ConfigError(
+                f"the reviews have both labels, but the {trained:,} left to train on after "
+                f"holding out {held_out:,} for validation are all {which}: training needs "
+                "both; give more reviews of the rarer label or hold fewer out",
+                parameter="validation_size")
+        raise ConfigError(f"the reviews trained on have only one label (all {which}); "
+                          "training needs both")
 
 
 def sigmoid(logits: np.ndarray) -> np.ndarray:
