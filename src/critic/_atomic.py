@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import glob
 import io
 import json
 import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -123,6 +124,47 @@ def claim_output(target: str | os.PathLike[str], *, overwrite: bool = False,
         raise OutputError(f"cannot write {path}: {parent} is not a writable folder; choose "
                           "another path", parameter="output")
     return path
+
+
+def refuse_overlap(output: str | os.PathLike[str], *,
+                   inputs: Iterable[str | os.PathLike[str] | None] = (),
+                   bundle: str | os.PathLike[str] | None = None,
+                   parameter: str = "output") -> None:
+    """Refuse an ``output`` that is, holds or lies inside one of ``inputs`` (files, folders or
+    globs; remote URIs are not checked) or the ``bundle`` being read, comparing resolved
+    paths (links followed, hard links seen), before anything is written: writing it would
+    destroy what the command reads."""
+    named = [(source, "the input") for source in inputs if source is not None]
+    named += [(bundle, "the bundle")] if bundle is not None else []
+    target = os.path.realpath(output)
+    for source, what in named:
+        for path in _local_paths(str(source)):
+            relation = _relation(target, os.path.realpath(path))
+            if relation:
+                raise OutputError(f"{output} {relation} {what} {path}; writing it would "
+                                  "destroy what is being read: choose another path",
+                                  parameter=parameter)
+
+
+def _local_paths(source: str) -> list[str]:
+    """The local paths a source names: itself, or what its glob matches."""
+    if "://" in source:
+        return []
+    if glob.has_magic(source):
+        return glob.glob(source, recursive=True)
+    return [source]
+
+
+def _relation(target: str, source: str) -> str | None:
+    """How ``target`` overlaps ``source`` (both resolved), in words; ``None`` if it does not."""
+    if target == source or (os.path.exists(target) and os.path.exists(source)
+                            and os.path.samefile(target, source)):
+        return "is"
+    if target.startswith(source.rstrip("/") + "/"):
+        return "lies inside"
+    if source.startswith(target.rstrip("/") + "/"):
+        return "holds"
+    return None
 
 
 @contextlib.contextmanager

@@ -94,6 +94,7 @@ def options_for(model: str, **knobs: Any) -> TrainOptions:
         options, unlabelled=bool(given.get("unlabelled", options.unlabelled)),
         settings=family.with_knobs(options.settings, {k: given[k] for k in own if k in given}))
     _check_unlabelled(options, family)
+    family.check(options)
     return options
 
 
@@ -118,7 +119,7 @@ def parse_memory(text: str) -> int:
         amount = float(cleaned[: len(cleaned) - len(unit)])
     except ValueError:
         amount = -1.0
-    if not amount > 0:
+    if not 0 < amount < float("inf"):
         raise ConfigError(f"{text!r} is not an amount of memory such as 2.5G or 600M",
                           parameter="memory_budget")
     return int(amount * _UNITS[unit])
@@ -155,6 +156,7 @@ def train_bundle(options: TrainOptions, output: str | os.PathLike[str], *,
     """
     folder = RunFolder(output, "train", overwrite=overwrite)  # refused now, not after training
     family = family_of(options.model)
+    family.check(options)
     _check_inputs(options, family, reviews, stream, cluster, unlabelled)
     if stream is not None:
         stream.check_columns()  # every file, before hours of work on the first ones

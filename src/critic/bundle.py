@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -241,8 +242,24 @@ def with_threshold(path: str | os.PathLike[str], threshold: float) -> Bundle:
     blobs = {name: (folder / name).read_bytes() for name in listed}
     config = bundle.config | {"threshold": threshold}
     blobs["config.json"] = _json(config)
-    write_bundle(folder, _with_manifest(blobs), overwrite=True)
+    write_bundle(folder, _with_manifest(blobs) | _unlisted(folder, set(listed)), overwrite=True)
     return read_bundle(folder)
+
+
+def _unlisted(folder: Path, listed: set[str]) -> dict[str, bytes]:
+    """The regular files in ``folder`` (and its subfolders) that the manifest does not list
+    (``report.html`` from critic report, the user's notes): a rewrite keeps them, unlisted.
+    Links and special files are not carried over (they are not the bundle's to copy)."""
+    kept = {}
+    for parent, _, names in os.walk(folder):  # linked folders are not entered
+        for name in sorted(names):
+            path = Path(parent) / name
+            relative = path.relative_to(folder).as_posix()
+            if relative in listed or relative == "manifest.json":
+                continue
+            if stat.S_ISREG(path.lstat().st_mode):
+                kept[relative] = read_regular(path, error=BundleError, follow_links=False)
+    return kept
 
 
 def check_threshold(threshold: Any) -> None:

@@ -14,6 +14,7 @@ import functools
 import io
 import json
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -134,7 +135,7 @@ def train(output: Path, data: str | None, input_file: str | None, text_column: s
           unlabelled: str | None, overwrite: bool, cluster: str | None, as_json: bool,
           **knobs: Any) -> None:
     """Train a model (the book's network by default) and write a bundle."""
-    from critic._atomic import claim_output
+    from critic._atomic import claim_output, refuse_overlap
     from critic._startup import freeze_heap
     from critic._train import options_for, parse_memory, train_bundle
     from critic.console import EpochReporter, show_training
@@ -146,6 +147,9 @@ def train(output: Path, data: str | None, input_file: str | None, text_column: s
              if value is not None and value is not False}
     options = options_for(model, unlabelled=True if unlabelled else None, **given)
     budget = parse_memory(memory_budget) if memory_budget is not None else None
+    refuse_overlap(output, inputs=[input_file, data, None if unlabelled == "imdb" else unlabelled])
+    refuse_overlap(output, inputs=[input_file, data,
+                                    None if unlabelled == "imdb" else unlabelled])
     claim_output(output, overwrite=overwrite)  # before reading or training anything
     source = _labelled(input_file, text_column, label_column)
     stream = source if isinstance(source, ReviewStream) else None
@@ -233,30 +237,38 @@ def evaluate(
     find_threshold: Annotated[str | None, _help(
         "accuracy or f1: store in the bundle the cut that maximises it on its held-out IMDB "
         "reviews or on --validation-input.")] = None,
-    validation_input: Annotated[Path | None, _help("Validation reviews for --find-threshold")
+    validation_input: Annotated[str | None, _help(
+        "Validation reviews for --find-threshold: a file, folder or glob, as --input.")
                                 ] = None,
     figure: Annotated[Path, _help("The reliability figure (PNG).")] = Path("reliability.png"),
     as_json: JsonOption = False,
 ) -> None:
     """Loss, accuracy, precision, recall, F1, ROC-AUC, confusion matrix and calibration."""
-    from critic._atomic import claim_output, write_bytes
+    from critic._atomic import claim_output, refuse_overlap, write_bytes
+    from critic.bundle import with_threshold
     from critic.console import show_evaluation
-    from critic.datasets.files import read_labelled
-    from critic.evaluation import evaluate_model, reliability_figure, store_best_threshold
-    from critic.predict import load
+    from critic.datasets.stream import labelled_reviews
+    from critic.evaluation import choose_threshold, evaluate_model, reliability_figure
+    from critic.predict import Predictor, load
 
     claim_output(figure, overwrite=True, kind="file")
+    refuse_overlap(figure, inputs=[input_file, validation_input, data], bundle=bundle,
+                   parameter="figure")
     model = load(bundle)
+    reviews = _labelled(input_file, text_column, label_column)  # checked before any change
+    cut = None
     if find_threshold is not None:
-        model = store_best_threshold(
-            bundle, find_threshold,  # type: ignore[arg-type]  # checked by the library
-            validation=read_labelled(validation_input, text_column=text_column,
-                                     label_column=label_column), data=data)
-        _say(f"threshold {model.threshold:.4f} maximises validation {find_threshold}; stored "
-             f"in {bundle}")
-    report = evaluate_model(model, _labelled(input_file, text_column, label_column),
-                            data=data, threshold=threshold)
+        validation = (labelled_reviews(validation_input, text_column=text_column,
+                                       label_column=label_column)
+                      if validation_input is not None else None)
+        cut = choose_threshold(model, find_threshold,  # type: ignore[arg-type]  # checked there
+                               validation=validation, data=data)
+        model.threshold = cut
+    report = evaluate_model(model, reviews, data=data, threshold=threshold)
     write_bytes(figure, reliability_figure(report))
+    if cut is not None:  # stored last: a failure before leaves the bundle as it was
+        model = Predictor(with_threshold(bundle, cut))
+        _say(f"threshold {cut:.4f} maximises validation {find_threshold}; stored in {bundle}")
     _emit(as_json, report | {"reliability_figure": str(figure)},
           lambda: show_evaluation(report, figure))
 
@@ -282,13 +294,15 @@ def predict(
 ) -> None:
     """Label and probability per review: TSV (id, label, score, P(positive)), JSON lines or
     Parquet. Any number of reviews, in constant memory."""
-    from critic._atomic import claim_output
+    from critic._atomic import claim_output, refuse_overlap
     from critic.console import rate_bar
-    from critic.errors import check_positive
+    from critic.datasets.stream import check_batch_size
     from critic.predict import load
     from critic.prediction_files import score_stream, write_stream
 
-    check_positive("batch_size", batch_size)
+    check_batch_size("batch_size", batch_size)
+    if output is not None:
+        refuse_overlap(output, inputs=[input_file], bundle=bundle)
     if cluster is not None:
         _predict_on_cluster(cluster, bundle, input_file, output, text_column, id_column,
                             batch_size, bool(texts), as_json)
@@ -600,7 +614,8 @@ def run(argv: list[str]) -> int:
         sys.stdout = _ClosedStream("standard output")
     _train_command()
     try:
-        code = app(argv, prog_name="critic", standalone_mode=False)
+        with _warnings_as_lines(), _signals_as_interrupts(argv):
+            code = app(argv, prog_name="critic", standalone_mode=False)
         sys.stdout.flush()  # a full disk shows here, while it can still be reported
     except CriticError as exc:
         flag = _FLAGS.get(exc.parameter or "", f"--{(exc.parameter or '').replace('_', '-')}")
@@ -620,9 +635,74 @@ def run(argv: list[str]) -> int:
         where = f" ({exc.filename})" if exc.filename else ""
         _complain(f"critic: error: {exc.strerror or exc}{where}")
         return 1
+    if code == 130 and _STOPPED_BY:  # typer turned our _Terminated into 130 too
+        number = _STOPPED_BY.pop()
+        _complain(f"critic: stopped by {signal.Signals(number).name}")
+        return 128 + number
     if code == 130:  # click turns Ctrl-C into exit code 130 without a word
         _complain("critic: interrupted")
     return code if isinstance(code, int) else 0
+
+
+#: The signal that stopped the command, if one did (see :func:`_signals_as_interrupts`).
+_STOPPED_BY: list[int] = []
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised where Ctrl-C's KeyboardInterrupt would be, so that the same
+    clean-up runs (temporary outputs removed, spill folders deleted)."""
+
+    def __init__(self, signal: int, name: str) -> None:
+        super().__init__(name)
+        self.signal, self.name = signal, name
+
+
+@contextlib.contextmanager
+def _signals_as_interrupts(argv: list[str]) -> Iterator[None]:
+    """SIGTERM and SIGHUP handled as Ctrl-C is, for the duration of a command (in the main
+    thread only: where Python delivers signals). ``serve`` keeps uvicorn's own handling (it
+    drains the requests in flight on SIGTERM)."""
+    import threading
+
+    _STOPPED_BY.clear()
+    if argv[:1] == ["serve"] or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(number: int, frame: object) -> None:
+        _STOPPED_BY[:] = [number]  # typer keeps only the exit code, 130
+        raise _Terminated(number, signal.Signals(number).name)
+
+    wanted = [signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+    previous = {number: signal.signal(number, interrupt) for number in wanted}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+@contextlib.contextmanager
+def _warnings_as_lines() -> Iterator[None]:
+    """The library's :class:`~critic.errors.CriticWarning` as one ``critic: warning:`` line
+    each on stderr (every time: two commands run in one process both warn)."""
+    import warnings
+
+    from critic.errors import CriticWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", CriticWarning)
+        shown = warnings.showwarning
+
+        def show(message: Warning | str, category: type[Warning], *args: Any,
+                 **kwargs: Any) -> None:
+            if issubclass(category, CriticWarning):
+                _complain(f"critic: warning: {message}")
+            else:
+                shown(message, category, *args, **kwargs)
+
+        warnings.showwarning = show
+        yield
 
 
 def _stdin() -> BinaryIO:

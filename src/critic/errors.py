@@ -70,3 +70,8 @@ def check_positive(name: str, value: Any) -> None:
 
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ConfigError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
+
+
+class CriticWarning(UserWarning):
+    """Something done that the user should know of, without stopping the work (files of a
+    folder skipped); the command line prints it as one ``critic: warning:`` line."""

@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Literal, Self
 import numpy as np
 import scipy.sparse as sp
 
-from critic.errors import ConfigError
+from critic.errors import ConfigError, DataError
 from critic.text import (
     TOKENIZER_VERSION,
     Ragged,
@@ -75,6 +75,11 @@ def parse_ngram_range(text: str) -> tuple[int, int]:
     return parsed
 
 
+#: The most columns a block of features may have: far more words than any language has, and
+#: an index that fits the int32 of a CSR matrix with room to spare.
+MAX_COLUMNS = 1 << 24
+
+
 @dataclass(frozen=True)
 class FeatureConfig:
     """How texts become feature vectors; saved beside a model so prediction sees the same.
@@ -117,6 +122,11 @@ class FeatureConfig:
         if self.num_words < 5:
             raise ConfigError("`num_words` must be at least 5. "
                               f"Received: num_words={self.num_words}")
+        for name in ("num_words", "max_ngrams"):  # beyond, arrays of that width fail to allocate
+            if getattr(self, name) > MAX_COLUMNS:
+                raise ConfigError(f"`{name}` must be at most {MAX_COLUMNS:,} (columns of the "
+                                  f"features). Received: {name}={getattr(self, name):,}",
+                                  parameter=name)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FeatureConfig:
@@ -218,6 +228,9 @@ class FeatureSpace:
     def _fit_tokens(self, tokens: Tokens) -> sp.csr_matrix:
         """Fit on ``tokens``; return their counts, which fitting computes on the way."""
         check_kind(type(self), self.config)
+        if len(tokens) and not tokens.ids.lengths.any():
+            raise DataError(f"none of the {len(tokens):,} texts holds a word (letters or "
+                            "digits): there is nothing to learn from; check the text column")
         self.vocabulary_ = Vocabulary.fit_tokens(tokens, **self._vocabulary_settings())
         occurrences = self._occurrences(tokens)  # computed once, for fitting and counting
         self.ngrams_ = self._fit_ngrams(occurrences)

@@ -45,6 +45,10 @@ def evaluate_probabilities(labels: np.ndarray, probabilities: np.ndarray, *,
     )
 
     labels = np.asarray(labels).astype(int)
+    if not np.isfinite(probabilities).all():
+        raise ConfigError("the model gives probabilities that are not numbers (NaN): its "
+                          "training diverged; train it with a lower learning rate",
+                          parameter="learning_rate")
     predicted = (probabilities >= threshold).astype(int)
     tn, fp, fn, tp = confusion_matrix(labels, predicted, labels=[0, 1]).ravel()
     both_classes = len(np.unique(labels)) == 2
@@ -87,6 +91,13 @@ def find_threshold(labels: np.ndarray, probabilities: np.ndarray,
 
     if metric not in ("accuracy", "f1"):
         raise ConfigError(f"`metric` must be 'accuracy' or 'f1'. Received: {metric!r}")
+    present = np.unique(labels)
+    if len(present) < 2:
+        which = ("no reviews" if not len(present) else
+                 f"only {('negative', 'positive')[int(present[0])]} reviews")
+        raise ConfigError(f"the validation reviews hold {which}: a cut chosen on them puts "
+                          "every review on one side; give reviews of both labels",
+                          parameter="validation")
     candidates = np.unique(np.clip(probabilities, 1e-6, 1 - 1e-6))
     if len(candidates) > 2000:
         candidates = np.quantile(candidates, np.linspace(0, 1, 2001))

@@ -28,12 +28,15 @@ from critic.datasets.stream import Batch
 from critic.errors import OutputError
 from critic.predict import Predictor, tsv_field
 
+#: Output names that ask for JSON lines without --json (as ``.parquet`` asks for Parquet).
+JSON_SUFFIXES = (".jsonl", ".ndjson", ".json")
+
 
 @dataclass(frozen=True)
 class Verdicts:
     """One batch's predictions as columns."""
 
-    ids: list[str] | None
+    ids: list[str | None] | None  # None: a review without an id
     positive: np.ndarray  # P(positive), float64
     words: np.ndarray  # words found per review (0: scored from the prior)
     labels: tuple[str, str]  # (negative, positive)
@@ -76,7 +79,8 @@ class LinesWriter:
 
     @staticmethod
     def _tsv_lines(v: Verdicts) -> Iterator[str]:
-        ids = [tsv_field(i) + "\t" for i in v.ids] if v.ids is not None else None
+        ids = ([("" if i is None else tsv_field(i)) + "\t" for i in v.ids]  # no id: empty
+               if v.ids is not None else None)
         for k, (name, score, positive) in enumerate(zip(
                 v.names(), v.scores.tolist(), v.positive.tolist(), strict=True)):
             yield f"{ids[k] if ids else ''}{name}\t{score:.6f}\t{positive:.6f}\n"
@@ -135,8 +139,9 @@ def write_stream(verdicts: Iterable[Verdicts], output: Path | None, *, as_json: 
                  stdout: IO[str],
                  on_batch: Callable[[Verdicts], None] = lambda verdicts: None,
                  with_ids: bool | None = None) -> int:
-    """Write every batch of ``verdicts`` to ``output`` (by its suffix: ``.parquet``, else TSV
-    or JSON lines) atomically, or to ``stdout`` as they come; return the number written.
+    """Write every batch of ``verdicts`` to ``output`` (by its suffix: ``.parquet``,
+    ``.jsonl``/``.ndjson``/``.json`` for JSON lines, else TSV, or JSON lines with ``as_json``)
+    atomically, or to ``stdout`` as they come; return the number written.
     ``with_ids`` fixes whether Parquet has an id column (see :class:`ParquetWriter`)."""
     written = 0
 
@@ -157,8 +162,9 @@ def write_stream(verdicts: Iterable[Verdicts], output: Path | None, *, as_json: 
                 with contextlib.closing(parquet):
                     written = each(parquet)
             else:
+                lines = as_json or output.suffix.lower() in JSON_SUFFIXES
                 with open(part, "w", encoding="utf-8") as out:
-                    written = each(LinesWriter(out, as_json=as_json))
+                    written = each(LinesWriter(out, as_json=lines))
     except OSError as exc:
         raise OutputError(f"cannot write {output}: {exc.strerror or exc}") from exc
     return written

@@ -6,12 +6,16 @@ case); anything else is refused with the row that holds it.
 
 from __future__ import annotations
 
+import codecs
+import io
 import json
 import os
-from collections.abc import Sequence
+import re
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 import pyarrow as pa
@@ -25,7 +29,31 @@ from critic.text import TextColumn
 POSITIVE_LABELS = ("1", "pos", "positive", "true")
 NEGATIVE_LABELS = ("0", "neg", "negative", "false")
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
-           ".json": "jsonl", ".parquet": "parquet", ".txt": "txt"}
+           ".json": "jsonl", ".parquet": "parquet", ".pq": "parquet", ".txt": "txt"}
+#: Compressed text files are read through Arrow's codecs, chosen by this last suffix
+#: (``reviews.csv.gz``); Parquet compresses inside the file.
+COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd", ".lz4": "lz4"}
+
+
+def kind_of_name(name: str) -> str | None:
+    """The format a file's name says it holds (``csv``, ``jsonl``, …), a compression suffix
+    after it allowed for text formats; ``None`` for any other name."""
+    stem, suffix = os.path.splitext(name.lower())
+    if suffix in COMPRESSIONS:
+        stem, suffix = os.path.splitext(stem)
+        kind = FORMATS.get(suffix)
+        return kind if kind != "parquet" else None
+    return FORMATS.get(suffix)
+
+
+def known_suffixes() -> str:
+    """The names a review file may end with, for messages."""
+    return (", ".join(sorted(FORMATS)) + " (text formats also "
+            + "/".join(sorted(COMPRESSIONS)) + "-compressed)")
+
+
+def is_compressed(name: str) -> bool:
+    return os.path.splitext(name.lower())[1] in COMPRESSIONS
 
 
 @dataclass(frozen=True)
@@ -34,7 +62,7 @@ class Reviews:
 
     texts: Sequence[str]  # a list, or a TextColumn straight from an Arrow file
     labels: np.ndarray | None = None
-    ids: list[str] | None = None
+    ids: Sequence[str | None] | None = None  # None: the row has no id
     source: str = ""
 
     def __len__(self) -> int:
@@ -59,17 +87,29 @@ def read_reviews_file(path: str | os.PathLike[str], *, text_column: str = "text"
     require_file_or_folder(source)  # a FIFO or a device would hang or never end
     if source.is_dir():
         return _read_folder(source)
-    kind = FORMATS.get(source.suffix.lower())
+    kind = kind_of_name(source.name)
     if kind is None:
         raise DataError(f"{source}: unknown file type {source.suffix!r}; use one of "
-                        f"{', '.join(sorted(FORMATS))} or a folder of pos/ and neg/")
+                        f"{known_suffixes()} or a folder of pos/ and neg/")
     if kind == "txt":
         if require_labels:
             raise DataError(f"{source} is plain text (one review a line) and has no labels; "
                             "use CSV, JSON lines, Parquet or a pos/ + neg/ folder")
         return Reviews(_read_lines(source), source=str(source))
-    table = _read_table(source, kind, str(source))
+    raw: Path | pa.Buffer = source
+    if is_compressed(source.name):
+        raw = _decompressed(source)
+    table = _read_table(raw, kind, str(source), id_column=id_column or "id",
+                        text_column=text_column)
     return _from_table(table, source, text_column, label_column, id_column, require_labels)
+
+
+def _decompressed(source: Path) -> pa.Buffer:
+    try:
+        with pa.input_stream(str(source), compression="detect") as stream:
+            return stream.read_buffer()
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DataError(f"{source} cannot be decompressed ({exc})") from exc
 
 
 def parse_labels(values: list[object], where: str, *, first_row: int = 1) -> np.ndarray:
@@ -118,11 +158,13 @@ def read_reviews_bytes(raw: bytes, *, source: str = "stdin", text_column: str = 
                        id_column: str | None = None) -> Reviews:
     """Reviews from bytes (what ``-`` reads from stdin): JSON lines when the first line is an
     object, one review a line otherwise. Ids follow :func:`read_reviews_file`'s rules."""
+    raw = raw.removeprefix(codecs.BOM_UTF8)  # Windows tools start UTF-8 with one
     stripped = raw.lstrip()
     if not stripped:
         raise DataError(f"{source} is empty: no reviews to read")
     if stripped.startswith(b"{"):
-        return _from_table(_read_table(raw, "jsonl", source), source,
+        return _from_table(_read_table(raw, "jsonl", source, id_column=id_column or "id",
+                                       text_column=text_column), source,
                            text_column, None, id_column, False)
     try:
         lines = raw.decode("utf-8").splitlines()
@@ -166,7 +208,8 @@ def check_nesting(source: bytes | pa.Buffer, where: str, *, first_line: int = 1)
             pass  # not JSON at all: Arrow says so, with its reason
 
 
-def _read_table(source: Path | bytes, kind: str, where: str) -> pa.Table:
+def _read_table(source: Path | bytes | pa.Buffer, kind: str, where: str, *,
+                id_column: str = "id", text_column: str = "text") -> pa.Table:
     try:
         if kind == "jsonl":  # checked, then parsed, from one mapping of the file
             if isinstance(source, Path):
@@ -174,11 +217,11 @@ def _read_table(source: Path | bytes, kind: str, where: str) -> pa.Table:
                     source = mapped.read_buffer()
             check_nesting(source, where)
         try:
-            return _arrow_read(source, kind, None)
+            table = _arrow_read(source, kind, None, (id_column, text_column))
         except pa.ArrowInvalid as exc:
             if "straddling" not in str(exc):
                 raise
-            return _arrow_read(source, kind, _LARGE_BLOCK_BYTES)  # a review over 1 MB
+            table = _arrow_read(source, kind, _LARGE_BLOCK_BYTES, (id_column, text_column))
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:
         message = (str(exc).splitlines() or [type(exc).__name__])[0]
         if "utf8" in message.lower() or "utf-8" in message.lower():
@@ -186,24 +229,125 @@ def _read_table(source: Path | bytes, kind: str, where: str) -> pa.Table:
                             ) from exc
         if "Empty CSV file" in message or "Empty file" in message:
             raise DataError(f"{where} is empty: no reviews to read") from exc
+        if kind == "jsonl" and not isinstance(source, Path):
+            raise json_error(message, where, _buffer_lines(source)) from exc
         raise DataError(f"{where} cannot be read as {kind} ({message})") from exc
+    if kind in ("csv", "tsv") and table.num_rows:
+        check_last_row(table.slice(table.num_rows - 1), where, kind,
+                       lambda: _open_text(source), rows_before=table.num_rows - 1)
+    return table
 
 
-def _arrow_read(source: Path | bytes | pa.Buffer, kind: str, block: int | None) -> pa.Table:
+def _open_text(source: Path | bytes | pa.Buffer) -> io.TextIOBase:
+    raw = (pa.input_stream(str(source), compression="detect") if isinstance(source, Path)
+           else pa.BufferReader(source))
+    return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+
+
+def _buffer_lines(source: bytes | pa.Buffer) -> Iterator[bytes]:
+    return iter(memoryview(source).tobytes().split(b"\n"))
+
+
+def _arrow_read(source: Path | bytes | pa.Buffer, kind: str, block: int | None,
+                strings: tuple[str, ...] = ()) -> pa.Table:
     import pyarrow.csv as csv
     import pyarrow.json as json
     import pyarrow.parquet as parquet
 
     readable = source if isinstance(source, Path) else pa.BufferReader(source)
     if kind in ("csv", "tsv"):
-        options = csv.ParseOptions(delimiter="\t" if kind == "tsv" else ",",
-                                   newlines_in_values=True)
-        return csv.read_csv(readable, parse_options=options,
-                            read_options=csv.ReadOptions(block_size=block or 1 << 20))
+        return csv.read_csv(readable, parse_options=csv_parse_options(kind),
+                            read_options=csv.ReadOptions(block_size=block or 1 << 20),
+                            convert_options=csv_convert_options(strings))
     if kind == "jsonl":
         return json.read_json(readable,
                               read_options=json.ReadOptions(block_size=block or 1 << 20))
     return parquet.read_table(readable)
+
+
+def csv_parse_options(kind: str) -> Any:
+    import pyarrow.csv as csv
+
+    return csv.ParseOptions(delimiter="\t" if kind == "tsv" else ",", newlines_in_values=True)
+
+
+def csv_convert_options(strings: Iterable[str]) -> Any:
+    """CSV columns read as text whatever they look like: ids such as ``000123`` keep their
+    zeros, and a review that is a number stays a review."""
+    import pyarrow.csv as csv
+
+    return csv.ConvertOptions(column_types=dict.fromkeys(strings, pa.string()))
+
+
+def check_last_row(last: pa.Table | pa.RecordBatch, where: str, kind: str,
+                   open_text: Callable[[], io.TextIOBase], *, rows_before: int) -> None:
+    """Refuse a CSV file whose last quoted field was never closed: Arrow reads it to the end
+    of the file, every row after the opening quote merged into one review. Only a last row
+    with a line break in a field can be that; the file is then parsed again strictly (rare)
+    to tell a review of several lines from a missing quote, and to name the row."""
+    for column in last.columns:
+        value = column[0].as_py() if len(column) else None
+        if isinstance(value, str) and ("\n" in value or "\r" in value):
+            break
+    else:
+        return
+    import csv
+
+    csv.field_size_limit(sys.maxsize)
+    with open_text() as text:
+        reader = csv.reader(text, delimiter="\t" if kind == "tsv" else ",", strict=True)
+        rows = -1  # the header is not a row
+        try:
+            for _ in reader:
+                rows += 1
+        except csv.Error as exc:
+            # Only the end of the file inside quotes is this fault; a stricter reader's other
+            # complaints (text after a closing quote) are Arrow's to judge.
+            if "unexpected end of data" in str(exc) and rows >= rows_before:
+                raise DataError(f"{where}: row {rows + 1} opens a quote (\") that is never "
+                                "closed, so every line after it would be read as one review; "
+                                "close the quote or double it (\"\")") from None
+
+
+def json_error(message: str, where: str, lines: Iterable[bytes], *, first_line: int = 1
+               ) -> DataError:
+    """Arrow's JSON error with the line it is about: Arrow counts rows within the block it
+    was parsing, so the line is found here, by reading the lines as Arrow would (the error
+    path only). ``first_line``: the number of ``lines``' first line."""
+    reason = re.sub(r"^JSON parse error: |\.? in row \d+$", "", message)
+    line = locate_json_error(lines)
+    if line is None:
+        return DataError(f"{where} cannot be read as JSON lines ({reason})")
+    return DataError(f"{where}: row {line + first_line - 1}: cannot be read as JSON lines "
+                     f"({reason}); each line must be one JSON object with the same fields' "
+                     "types")
+
+
+def locate_json_error(lines: Iterable[bytes]) -> int | None:
+    """The number (from 1) of the first line that is not a JSON object, or whose field holds
+    another JSON type than on the lines before (null fits any), as Arrow refuses them."""
+    types: dict[str, str] = {}
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except (ValueError, RecursionError):
+            return number
+        if not isinstance(value, dict):
+            return number
+        for key, item in value.items():
+            if item is not None and types.setdefault(key, _json_type(item)) != _json_type(item):
+                return number
+    return None
+
+
+def _json_type(value: object) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    return type(value).__name__
 
 
 def _from_table(table: pa.Table, source: Path | str, text_column: str,
@@ -215,7 +359,7 @@ def _from_table(table: pa.Table, source: Path | str, text_column: str,
         raise DataError(f"{source}: name the label column", parameter="label_column")
     if table.num_rows == 0:
         raise DataError(f"{source} is empty: no reviews to read")
-    text = table.column(text_column)
+    text = plain_strings(table.column(text_column))
     if pa.types.is_binary(text.type) or pa.types.is_large_binary(text.type):
         raise DataError(f"{source}: column {text_column!r} is not valid UTF-8 text; save the "
                         "file as UTF-8")
@@ -224,8 +368,27 @@ def _from_table(table: pa.Table, source: Path | str, text_column: str,
               if label_column else None)
     if id_column is None and "id" in columns:
         id_column = "id"
-    ids = [str(v) for v in table.column(id_column).to_pylist()] if id_column else None
+    ids = id_strings(table.column(id_column)) if id_column else None
     return Reviews(TextColumn(text), labels, ids, str(source))
+
+
+def id_strings(column: pa.Array | pa.ChunkedArray) -> list[str | None]:
+    """Ids as strings, a missing one as ``None`` (written as null or an empty field, never
+    as the word "None")."""
+    return [None if value is None else str(value) for value in column.to_pylist()]
+
+
+def plain_strings(column: pa.Array | pa.ChunkedArray) -> Any:
+    """Text stored as a dictionary (pandas' categoricals) or as string views, as plain
+    strings; any other column as it is (refused, if it is not text, by the checks)."""
+    kind = column.type
+    if pa.types.is_dictionary(kind) and (pa.types.is_string(kind.value_type)
+                                         or pa.types.is_large_string(kind.value_type)
+                                         or pa.types.is_string_view(kind.value_type)):
+        return column.cast(pa.large_string())
+    if pa.types.is_string_view(kind):
+        return column.cast(pa.large_string())
+    return column
 
 
 def require_columns(where: str, present: list[str], text_column: str,

@@ -17,6 +17,7 @@ import fnmatch
 import hashlib
 import os
 import re
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,23 +29,36 @@ import pyarrow.compute as pc
 
 from critic._reading import require_file_or_folder
 from critic.datasets.files import (
-    FORMATS,
     NEGATIVE_LABELS,
     POSITIVE_LABELS,
     Reviews,
+    check_last_row,
     check_nesting,
     check_text_column,
+    csv_convert_options,
+    csv_parse_options,
+    id_strings,
+    is_compressed,
+    json_error,
+    kind_of_name,
+    known_suffixes,
     parse_labels,
+    plain_strings,
     require_columns,
 )
-from critic.errors import DataError
+from critic.errors import ConfigError, CriticWarning, DataError
 from critic.text import TextColumn, arrow_strings
 
 #: Reviews per record batch: large enough that per-batch costs vanish, small enough that a
 #: batch of long reviews stays a few tens of MB.
 BATCH_REVIEWS = 8_192
+#: The most reviews one batch may hold: a batch is held in memory (and Arrow counts in int32).
+MAX_BATCH_REVIEWS = 1_000_000
 _CSV_BLOCK = 16 << 20  # a CSV row must fit in one block: 16 MB holds any review a person wrote
 _GLOB = re.compile(r"[*?\[]")
+#: What a compressed review file is taken to grow to when read, for memory estimates only
+#: (gzip shrinks English review text about 3 times; more is the safe side).
+_COMPRESSION_RATIO = 4
 
 
 @dataclass(frozen=True)
@@ -62,7 +76,7 @@ class Batch:
 
     texts: TextColumn
     labels: np.ndarray | None
-    ids: list[str] | None
+    ids: list[str | None] | None
     source: str
     first_row: int
     position: int
@@ -105,6 +119,7 @@ class ReviewStream:
                  require_labels: bool = False, batch_reviews: int = BATCH_REVIEWS) -> None:
         if require_labels and label_column is None:
             raise DataError(f"{source}: name the label column", parameter="label_column")
+        check_batch_size("batch_reviews", batch_reviews)
         self.source = str(source)
         self.text_column, self.label_column, self.id_column = text_column, label_column, id_column
         self.batch_reviews = batch_reviews
@@ -131,7 +146,8 @@ class ReviewStream:
         total = 0
         for path, info in zip(self.files, self.filesystem.get_file_info(self.files),
                               strict=True):
-            total += self._parquet_bytes(path) if _kind(path) == "parquet" else info.size or 0
+            size = self._parquet_bytes(path) if _kind(path) == "parquet" else info.size or 0
+            total += size * _COMPRESSION_RATIO if is_compressed(path) else size
         return total
 
     def _parquet_bytes(self, path: str) -> int:
@@ -230,13 +246,37 @@ class ReviewStream:
             batches = (_text_lines(self.filesystem, path, self.batch_reviews, self.text_column)
                        if kind == "txt"
                        else self._table_batches(path, kind, part))
+            pending: tuple[pa.RecordBatch, str | None] | None = None
             for record, id_column in batches:
-                if record.num_rows:
-                    yield self._batch(record, id_column, path, rows + 1, position + rows)
-                    rows += record.num_rows
+                if not record.num_rows:
+                    continue
+                if pending is not None:  # one behind: the last batch is checked first
+                    yield self._batch(*pending, path, rows + 1, position + rows)
+                    rows += pending[0].num_rows
+                pending = record, id_column
+            if pending is not None:
+                if kind in ("csv", "tsv"):
+                    last = pending[0].slice(pending[0].num_rows - 1)
+                    check_last_row(last, path, kind, lambda: self._open_text(path),
+                                   rows_before=rows + pending[0].num_rows - 1)
+                yield self._batch(*pending, path, rows + 1, position + rows)
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OSError,
                 UnicodeDecodeError) as exc:
+            if kind == "jsonl" and "JSON parse error" in str(exc):
+                raise self._json_error(exc, path) from exc
             raise _read_error(exc, path, kind, rows) from exc
+
+    def _open_text(self, path: str) -> Any:
+        import io
+
+        raw = self.filesystem.open_input_stream(path)  # decompressed by its suffix
+        return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+
+    def _json_error(self, exc: BaseException, path: str) -> DataError:
+        """Arrow's JSON error, with the line it is about (Arrow counts within a block)."""
+        message = (str(exc).splitlines() or [type(exc).__name__])[0]
+        with self.filesystem.open_input_stream(path) as raw:
+            return json_error(message, path, _binary_lines(raw))
 
     def _table_batches(self, path: str, kind: str, part: Part | None = None
                        ) -> Iterator[tuple[pa.RecordBatch, str | None]]:
@@ -245,7 +285,7 @@ class ReviewStream:
         if kind == "parquet":
             yield from self._parquet_batches(path, part)
             return
-        dataset = ds.dataset(path, format=_format(kind), filesystem=self.filesystem)
+        dataset = ds.dataset(path, format=self._format(kind), filesystem=self.filesystem)
         id_column, columns = self._columns(path, dataset.schema.names)
         # Little read-ahead: Arrow's default (16 batches, 4 files) held ~700 MB of reviews.
         for record in dataset.to_batches(columns=columns, batch_size=self.batch_reviews,
@@ -268,6 +308,17 @@ class ReviewStream:
                                               row_groups=groups, use_threads=False):
                 yield record, id_column
 
+    def _format(self, kind: str) -> Any:
+        import pyarrow.csv as csv
+        import pyarrow.dataset as ds
+
+        if kind == "jsonl":
+            return ds.JsonFileFormat()
+        return ds.CsvFileFormat(
+            parse_options=csv_parse_options(kind),
+            read_options=csv.ReadOptions(block_size=_CSV_BLOCK),
+            convert_options=csv_convert_options([self.text_column, self.id_column or "id"]))
+
     def _columns(self, path: str, names: list[str]) -> tuple[str | None, list[str]]:
         """The id column (``id`` when there is one) and the columns to read, checked."""
         id_column = self.id_column or ("id" if "id" in names else None)
@@ -282,13 +333,45 @@ class ReviewStream:
         labels = None
         if self.label_column is not None:
             labels = _labels(record.column(self.label_column), path, first_row)
-        ids = ([str(v) for v in record.column(id_column).to_pylist()]
-               if id_column is not None else None)
+        ids = id_strings(record.column(id_column)) if id_column is not None else None
         return Batch(TextColumn(texts), labels, ids, path, first_row, position)
 
 
+def check_batch_size(name: str, value: object) -> None:
+    """Refuse a batch size that is not a whole number from 1 to :data:`MAX_BATCH_REVIEWS`."""
+    if isinstance(value, bool) or not isinstance(value, int) or not (
+            0 < value <= MAX_BATCH_REVIEWS):
+        raise ConfigError(f"`{name}` must be a whole number from 1 to "
+                          f"{MAX_BATCH_REVIEWS:,} (a batch is held in memory). Received: "
+                          f"{name}={value!r}", parameter=name)
+
+
+def labelled_reviews(source: str, *, text_column: str = "text", label_column: str = "label"
+                     ) -> Reviews:
+    """Labelled reviews read whole from a file, a pos/ + neg/ folder, or, like ``--input``,
+    a folder or glob of files (read as a stream and gathered)."""
+    from critic.datasets.files import read_labelled
+
+    path = Path(source)
+    if "://" not in source and (path.is_file() or (path / "pos").is_dir()
+                                or (path / "neg").is_dir()):
+        reviews = read_labelled(path, text_column=text_column, label_column=label_column)
+        assert reviews is not None  # a path was given
+        return reviews
+    stream = ReviewStream(source, text_column=text_column, label_column=label_column,
+                          require_labels=True)
+    stream.check_columns()
+    texts, labels = [], []
+    for batch in stream:
+        texts.append(batch.texts.arrow)
+        labels.append(batch.labels if batch.labels is not None else np.zeros(0, np.uint8))
+    return Reviews(TextColumn(pa.chunked_array(texts)), np.concatenate(labels), None,
+                   stream.source)
+
+
 def _resolve(source: str) -> tuple[Any, list[str]]:
-    """The filesystem and the sorted data files that ``source`` names."""
+    """The filesystem and the sorted data files that ``source`` names. Files of a folder or
+    glob that are not review files are skipped with a :class:`CriticWarning` naming them."""
     from pyarrow import fs
 
     try:
@@ -296,28 +379,47 @@ def _resolve(source: str) -> tuple[Any, list[str]]:
             fs.LocalFileSystem(), str(Path(source).absolute()))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as exc:
         raise DataError(f"{source}: cannot open this location ({exc})") from exc
+    local = "://" not in source
     glob = _GLOB.search(path)
-    if "://" not in source and not glob and os.path.exists(path):
+    if local and not glob and os.path.exists(path):
         require_file_or_folder(Path(path))  # a FIFO or a device would hang or never end
     if glob:
         base = path[: glob.start()].rpartition("/")[0] or "/"
-        candidates = _listing(filesystem, base, source)
+        candidates = (_local_listing(base, source) if local
+                      else _listing(filesystem, base, source))
         files = [f for f in candidates if fnmatch.fnmatchcase(f, path)]
     else:
         info = filesystem.get_file_info(path)
         if info.type == fs.FileType.NotFound:
             raise DataError(f"{source} does not exist")
         if info.type == fs.FileType.Directory:
-            files = _listing(filesystem, path, source)
+            files = (_local_listing(path, source) if local
+                     else _listing(filesystem, path, source))
         elif info.type == fs.FileType.File:
             file_kind(path)
             return filesystem, [path]
         else:
             raise DataError(f"{source} is not a regular file or folder")
+    skipped = sorted(f for f in files if _kind(f) is None)
     files = sorted(f for f in files if _kind(f) is not None)
     if not files:
-        raise DataError(f"{source} holds no review files ({', '.join(sorted(FORMATS))})")
+        raise DataError(f"{source} holds no review files ({known_suffixes()})")
+    if skipped:
+        _warn_skipped(source, skipped, "not review files by their names; critic reads "
+                      + known_suffixes())
     return filesystem, files
+
+
+def _warn_skipped(source: str, paths: list[str], why: str, what: str = "file") -> None:
+    shown = ", ".join(paths[:5]) + (f" and {len(paths) - 5:,} more" if len(paths) > 5 else "")
+    warnings.warn(f"{source}: skipped {len(paths):,} {what}{'s' if len(paths) != 1 else ''} "
+                  f"({shown}): {why}", CriticWarning, stacklevel=4)
+
+
+def _hidden(name: str) -> bool:
+    # Hidden files and folders (.part files of a write in progress, _SUCCESS markers) are
+    # not data, as Spark and pyarrow.dataset treat them.
+    return name.startswith((".", "_"))
 
 
 def _listing(filesystem: Any, base: str, source: str) -> list[str]:
@@ -327,34 +429,62 @@ def _listing(filesystem: Any, base: str, source: str) -> list[str]:
         infos = filesystem.get_file_info(fs.FileSelector(base, recursive=True))
     except (FileNotFoundError, pa.ArrowInvalid, OSError) as exc:
         raise DataError(f"{source}: cannot list {base} ({exc})") from exc
-    # Hidden files and folders (.part files of a write in progress, _SUCCESS markers) are
-    # not data, as Spark and pyarrow.dataset treat them.
     return [info.path for info in infos if info.type == fs.FileType.File
-            and not any(part.startswith((".", "_")) for part in
-                        info.path[len(base):].split("/") if part)]
+            and not any(_hidden(part) for part in info.path[len(base):].split("/") if part)]
+
+
+def _local_listing(base: str, source: str) -> list[str]:
+    """The regular files under the local folder ``base``, each once: a linked folder is
+    followed unless it leads back to a folder already listed or to one that holds ``base``
+    (a loop: ``self -> .``), and a file reached by two paths is listed once, by the first path
+    met (folders are walked in sorted order). The links not followed are named in a warning."""
+    files: dict[tuple[int, int], str] = {}
+    folders: set[tuple[int, int]] = set()
+    loops: list[str] = []
+    root = os.path.realpath(base)
+
+    def walk(folder: str) -> None:
+        try:
+            entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+        except OSError as exc:
+            raise DataError(f"{source}: cannot list {folder} ({exc.strerror})") from None
+        for entry in entries:
+            if _hidden(entry.name):
+                continue
+            try:
+                if entry.is_dir():
+                    found = entry.stat()
+                    key = (found.st_dev, found.st_ino)
+                    target = os.path.realpath(entry.path)
+                    if key in folders or root == target or root.startswith(target + "/"):
+                        loops.append(entry.path)
+                        continue
+                    folders.add(key)
+                    walk(entry.path)
+                elif entry.is_file():
+                    found = entry.stat()
+                    files.setdefault((found.st_dev, found.st_ino), entry.path)
+            except OSError:  # a dangling link, a file gone since the listing
+                continue
+
+    top = os.stat(base)
+    folders.add((top.st_dev, top.st_ino))
+    walk(base)
+    if loops:
+        _warn_skipped(source, sorted(loops), "it leads to a folder already read (a loop, or "
+                      "a second way to the same reviews); each file is read once", "link")
+    return list(files.values())
 
 
 def _kind(path: str) -> str | None:
-    return FORMATS.get(os.path.splitext(path)[1].lower())
+    return kind_of_name(path.rpartition("/")[2])
 
 
 def file_kind(path: str) -> str:
     kind = _kind(path)
     if kind is None:
-        raise DataError(f"{path}: unknown file type; use one of {', '.join(sorted(FORMATS))}")
+        raise DataError(f"{path}: unknown file type; use one of {known_suffixes()}")
     return kind
-
-
-def _format(kind: str) -> Any:
-    import pyarrow.csv as csv
-    import pyarrow.dataset as ds
-
-    if kind == "jsonl":
-        return ds.JsonFileFormat()
-    return ds.CsvFileFormat(
-        parse_options=csv.ParseOptions(delimiter="\t" if kind == "tsv" else ",",
-                                       newlines_in_values=True),
-        read_options=csv.ReadOptions(block_size=_CSV_BLOCK))
 
 
 def _text_lines(filesystem: Any, path: str, batch_reviews: int, text_column: str
@@ -401,6 +531,7 @@ def _binary_lines(raw: Any) -> Iterator[bytes]:
 
 
 def _checked_texts(column: pa.Array, path: str, first_row: int, name: str) -> pa.Array:
+    column = plain_strings(column)
     if pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type):
         column = column.cast(pa.large_string())  # validated below, with the row named
     check_text_column(column, path, name, first_row=first_row)
@@ -447,7 +578,7 @@ def _read_error(exc: BaseException, path: str, kind: str, rows_before: int) -> D
 
 
 def array_batches(texts: pa.Array, labels: np.ndarray | None, *, source: str,
-                  ids: Sequence[str] | None = None, batch_reviews: int = BATCH_REVIEWS
+                  ids: Sequence[str | None] | None = None, batch_reviews: int = BATCH_REVIEWS
                   ) -> Iterator[Batch]:
     """Reviews already in memory (IMDB's, or a command's arguments) as a stream of batches."""
     for start in range(0, len(texts), batch_reviews):

@@ -102,10 +102,11 @@ class TrainOptions:
 
             check_validation_by(self.validation_by)
         size = self.validation_size
-        if size is not None and (isinstance(size, bool) or size <= 0 or (
-                isinstance(size, float) and size >= 1.0)):
+        if size is not None and (isinstance(size, bool) or not size > 0 or (
+                isinstance(size, float) and size >= 1.0)):  # `not >` also refuses NaN
             raise ConfigError("`validation_size` must be a positive count or a fraction in "
-                              f"(0, 1). Received: validation_size={size!r}")
+                              f"(0, 1). Received: validation_size={size!r}",
+                              parameter="validation_size")
 
     @property
     def seed(self) -> int:

@@ -80,13 +80,25 @@ class Minibatch:
         return self.local.shape[0]
 
 
-def check_split(trained: int, positives: int, held_out: int) -> None:
-    """Both sides of the split hold reviews, and the ``trained`` ones both labels."""
+def check_split(trained: int, positives: int, held_out: int,
+                held_positives: int | None = None) -> None:
+    """Both sides of the split hold reviews, and the ``trained`` ones both labels; the
+    message says whether the reviews have one label or only the training side does (when
+    ``held_positives``, the held-out positives, is known)."""
     if not held_out or not trained:
         raise ConfigError("the validation split left no reviews on one side; give more "
                           "reviews or another --validation-size")
     if positives in (0, trained):
-        raise ConfigError("the reviews have only one label; training needs both")
+        which = "negative" if positives == 0 else "positive"
+        if held_positives is not None and positives + held_positives not in (
+                0, trained + held_out):
+            raise ConfigError(
+                f"the reviews have both labels, but the {trained:,} left to train on after "
+                f"holding out {held_out:,} for validation are all {which}: training needs "
+                "both; give more reviews of the rarer label or hold fewer out",
+                parameter="validation_size")
+        raise ConfigError(f"the reviews trained on have only one label (all {which}); "
+                          "training needs both")
 
 
 def spill_stream(stream: Iterable[Batch], featurizer: FeatureSpace, *, fraction: float,

@@ -77,6 +77,10 @@ class Family(ABC):
 
         return dataclasses.replace(settings, **given)
 
+    def check(self, options: TrainOptions) -> None:  # noqa: B027  # most have nothing to add
+        """Refuse, before any review is read, options this family cannot train with (a
+        network too large for the machine); the settings checked themselves already."""
+
     @abstractmethod
     def memory_estimate(self, options: TrainOptions, text_bytes: int,
                         unlabelled_bytes: int = 0) -> int:

@@ -63,9 +63,13 @@ def ensure_texts(texts: Any, name: str = "texts") -> Sequence[str]:
     """Return ``texts`` as a sequence of strings; refuse a bare string (it is not a list)."""
     if isinstance(texts, TextColumn):
         return texts  # already strings, held by Arrow
-    if isinstance(texts, (str, bytes)):
+    if isinstance(texts, bytes):
+        raise TypeError(f"`{name}` must be text, not bytes: decode it first "
+                        f"({texts[:30]!r}.decode('utf-8')), and pass a list of reviews")
+    if isinstance(texts, str):
         raise TypeError(f"`{name}` must be a list of strings, not a single string; wrap one "
                         f"review in a list: [{texts[:30]!r}...]")
+    texts = _one_column(texts, name)
     if isinstance(texts, (Mapping, AbstractSet)):
         raise TypeError(f"`{name}` must be a list of strings, not a {type(texts).__name__}: "
                         "pass the reviews themselves, in order")
@@ -74,8 +78,25 @@ def ensure_texts(texts: Any, name: str = "texts") -> Sequence[str]:
     texts = list(texts)
     for i, text in enumerate(texts):
         if not isinstance(text, str):
-            raise TypeError(f"`{name}[{i}]` must be a string. Received: {type(text).__name__}")
+            hint = ": decode it first (.decode('utf-8'))" if isinstance(text, bytes) else ""
+            raise TypeError(f"`{name}[{i}]` must be a string. Received: "
+                            f"{type(text).__name__}{hint}")
     return texts
+
+
+def _one_column(texts: Any, name: str) -> Any:
+    """A table's only column (pandas, polars); iterating a table gives its column names,
+    which would be scored as reviews."""
+    columns = getattr(texts, "columns", None)
+    if columns is None or isinstance(texts, (list, tuple)):
+        return texts
+    columns = list(columns)
+    if len(columns) != 1:
+        shown = ", ".join(map(repr, columns[:5])) + (", …" if len(columns) > 5 else "")
+        raise TypeError(f"`{name}` is a table of {len(columns)} columns ({shown}); pass the "
+                        f"column of reviews, e.g. df[{columns[0]!r}]" if columns else
+                        f"`{name}` is a table without columns; pass a list of reviews")
+    return texts[columns[0]]
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,10 @@ class LinearConfig:
         return asdict(self)
 
 
+#: Beyond this a review's sentences outweigh it so far that the fit overflows to NaN.
+_MAX_SENTENCE_WEIGHT = 1_000
+
+
 @dataclass(frozen=True)
 class NblrSettings:
     """How ``nblr`` is fitted.
@@ -67,6 +71,11 @@ class NblrSettings:
 
     def __post_init__(self) -> None:
         weight = self.sentence_weight
-        if isinstance(weight, bool) or not 0 <= weight < float("inf"):
-            raise ConfigError("`sentence_weight` must be a non-negative number. Received: "
+        if isinstance(weight, bool) or not 0 <= weight <= _MAX_SENTENCE_WEIGHT:
+            raise ConfigError("`sentence_weight` must be a number from 0 to "
+                              f"{_MAX_SENTENCE_WEIGHT:,} (0.1 is nblr+sentences'). Received: "
                               f"sentence_weight={weight!r}", parameter="sentence_weight")
+        seed = self.seed  # NumPy's generators take 0 … 2**32 - 1
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+            raise ConfigError("`seed` must be an integer from 0 to 4,294,967,295. "
+                              f"Received: seed={seed!r}", parameter="seed")

@@ -100,7 +100,8 @@ class NBLogisticRegression(BinaryClassifierMixin, BaseEstimator):
         LinearConfig(alpha=self.alpha, c_grid=(self.C,), beta_grid=(self.beta,),
                      unit_length=self.unit_length)  # validates
         x, labels = self._check_training_data(X, y)
-        weight = None if sample_weight is None else _check_sample_weight(sample_weight, x)
+        weight = None if sample_weight is None else _check_sample_weight(
+            sample_weight, x, ensure_non_negative=True)  # a negative weight is no count
         fit = _fit_many(x, labels, [self.C], self.alpha, weight, self.unit_length)[0]
         scale, bias = _scale_and_bias(fit, self.beta, _score_parts(fit, x), labels, weight)
         return self._set_fitted(_coef(fit, self.beta, scale), bias, fit.ratios)

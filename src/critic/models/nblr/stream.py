@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from critic.datasets.stream import Batch
+from critic.errors import DataError
 from critic.features import FeatureConfig, FeatureSpace
 from critic.fitting.result import Fitted
 from critic.fitting.spill import Spill, check_split, spill_stream, spills
@@ -51,7 +52,11 @@ def fit_streaming_nblr(stream: Iterable[Batch], *, validation_fraction: float,
         spill_stream(stream, featurizer, fraction=validation_fraction, seed=online.seed,
                      batch_size=online.batch_size, train=train, validation=validation,
                      on_minibatch=sums.add)
-        check_split(train.reviews, train.positives, validation.reviews)
+        check_split(train.reviews, train.positives, validation.reviews,
+                    validation.positives)
+        if not (sums.positive.any() or sums.negative.any()):
+            raise DataError("none of the reviews holds a word (letters or digits): there is "
+                            "nothing to learn from; check the text column")
         progress(f"read {train.reviews + validation.reviews:,} reviews "
                  f"({validation.reviews:,} held out) in {time.perf_counter() - started:.1f} s")
         ratios = sums.ratios(linear.alpha, online.min_count)

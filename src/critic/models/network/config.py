@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+import numpy as np
+
 from critic.errors import ConfigError, check_positive
 
 Activation = Literal["relu", "tanh"]
@@ -56,6 +58,10 @@ class NetworkConfig:
         return asdict(self)
 
 
+#: The largest step accepted: any network diverges long before it.
+MAX_LEARNING_RATE = 1e6
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """How the network is trained; saved beside the weights.
@@ -80,10 +86,16 @@ class TrainConfig:
         if self.optimizer not in ("rmsprop", "adam", "sgd"):
             raise ConfigError("`optimizer` must be 'rmsprop', 'adam' or 'sgd'. "
                               f"Received: optimizer={self.optimizer!r}")
-        if not self.learning_rate > 0:
-            raise ConfigError("`learning_rate` must be positive. "
-                              f"Received: learning_rate={self.learning_rate!r}")
+        if not 0 < self.learning_rate <= MAX_LEARNING_RATE:  # PyTorch takes float32 steps
+            raise ConfigError("`learning_rate` must be positive, a number up to "
+                              f"{MAX_LEARNING_RATE:,.0f}. Received: "
+                              f"learning_rate={self.learning_rate!r}", parameter="learning_rate")
         check_positive("batch_size", self.batch_size)
+        seed = self.seed  # NumPy's and PyTorch's generators take 0 … 2**32 - 1
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not (
+                0 <= seed < 2**32):
+            raise ConfigError("`seed` must be an integer from 0 to 4,294,967,295. "
+                              f"Received: seed={seed!r}", parameter="seed")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

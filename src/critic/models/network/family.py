@@ -13,7 +13,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from critic.errors import check_positive
+from critic.errors import ConfigError, check_positive
 from critic.fitting.options import Knob, Mode, TrainOptions
 from critic.models.family import Family, FitContext, Passes
 from critic.models.network.config import NetworkConfig, TrainConfig
@@ -55,6 +55,27 @@ class NetworkSettings:
     @property
     def seed(self) -> int:
         return self.training.seed
+
+
+def check_network_fits(options: TrainOptions) -> None:
+    """Refuse, before any review is read, a network whose weights, gradients and optimizer
+    state (4 float32 per weight) need more than this machine's memory, with its size."""
+    import os
+
+    features, network = options.features, options.settings.network
+    width = features.num_words + 2  # the start and out-of-vocabulary markers at most
+    if features.ngram_range[1] > 1 and not features.hashing:
+        width += features.max_ngrams
+    units = network.units
+    weights = width * units + (network.hidden_layers - 1) * units * units + units
+    needed = 4 * 4 * weights
+    available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if needed > available:
+        raise ConfigError(f"a network of {width:,} inputs and {network.hidden_layers} layers "
+                          f"of {units:,} units needs ~{needed / 2**30:,.1f} GB to train "
+                          f"(weights, gradients, optimizer state), more than this machine's "
+                          f"{available / 2**30:,.1f} GB; choose fewer units or words",
+                          parameter="units")
 
 
 #: Knobs, by the part of :class:`NetworkSettings` they set.
@@ -116,6 +137,9 @@ class NetworkFamily(Family):
         return dataclasses.replace(
             settings, network=dataclasses.replace(settings.network, **parts["network"]),
             training=dataclasses.replace(settings.training, **parts["training"]), **rest)
+
+    def check(self, options: TrainOptions) -> None:
+        check_network_fits(options)
 
     def memory_estimate(self, options: TrainOptions, text_bytes: int,
                         unlabelled_bytes: int = 0) -> int:

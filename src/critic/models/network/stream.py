@@ -22,7 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from critic.datasets.stream import Batch
-from critic.errors import ConfigError
+from critic.errors import ConfigError, DataError
 from critic.features import FeatureConfig, FeatureSpace, count_codes, idf_of, most_frequent
 from critic.fitting.spill import Minibatch, check_split, spill_stream, spills
 from critic.metrics import evaluate_probabilities, sigmoid
@@ -156,6 +156,9 @@ def _counting_featurizer(stream: Callable[[], Iterable[Batch]], features: Featur
     raw = dataclasses.replace(features, sublinear_tf=False,
                               weighting="binary" if features.weighting == "binary" else "count")
     vocabulary = _streamed_vocabulary(stream(), features, collective)
+    if not vocabulary.words:
+        raise DataError("none of the reviews holds a word (letters or digits): there is "
+                        "nothing to learn from; check the text column")
     featurizer = FeatureSpace.from_fitted(raw, vocabulary)
     if features.ngram_range[1] < 2:
         return featurizer
