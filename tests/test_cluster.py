@@ -166,7 +166,7 @@ def test_a_cluster_lost_mid_job_is_one_line_not_a_traceback(
     critic's one-line error, and the connection is still closed."""
     from types import SimpleNamespace
 
-    from critic import cluster as module
+    from critic.cluster import connect as module
     from critic.errors import CriticError
 
     class ActorUnavailableError(Exception):  # stands in for ray.exceptions.RayError's kind

@@ -16,7 +16,7 @@ import pytest
 from conftest import invoke, serving
 from test_bundle import tiny_options, tiny_reviews
 
-from critic.train import train_bundle
+from critic import train_bundle
 
 REVIEWS = ["superb and wonderful, a great film", "dull and awful, boring", "it was a film"]
 

@@ -14,10 +14,10 @@ import pytest
 from conftest import invoke
 from test_bundle import tiny_options, tiny_reviews
 
+from critic import train_bundle
 from critic.datasets.files import read_reviews_file
 from critic.datasets.stream import ReviewStream
 from critic.errors import CriticWarning, DataError
-from critic.train import train_bundle
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ import pytest
 from test_bundle import tiny_options, tiny_reviews
 
 import critic
+from critic import train_bundle
 from critic.estimators import Featurizer
-from critic.train import train_bundle
 
 
 @pytest.fixture(scope="module")

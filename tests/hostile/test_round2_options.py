@@ -12,7 +12,7 @@ import scipy.sparse as sp
 from conftest import invoke
 from test_streaming import write_reviews
 
-from critic.models.linear import NBLogisticRegression
+from critic import NBLogisticRegression
 
 
 @pytest.fixture(scope="module")

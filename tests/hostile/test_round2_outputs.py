@@ -19,9 +19,9 @@ import pytest
 from conftest import invoke
 from test_bundle import tiny_options, tiny_reviews
 
+from critic import train_bundle
 from critic.errors import ConfigError
 from critic.evaluation import find_threshold
-from critic.train import train_bundle
 
 
 @pytest.fixture(scope="module")
