@@ -8,23 +8,27 @@ Library imports happen inside the commands, so ``critic --help`` and ``--version
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import functools
-import io
 import json
-import os
-import signal
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, BinaryIO
+from typing import Annotated, Any
 
 import typer
 from typer.exceptions import TyperException
 
 from critic import __version__
+from critic._process import (
+    ClosedStream,
+    complain,
+    interrupted,
+    signals_as_interrupts,
+    silence_stdout,
+    stdin_bytes,
+    warnings_as_lines,
+)
 from critic.errors import CriticError, DataError
 
 _STARTED = time.perf_counter()
@@ -130,15 +134,39 @@ def reproduce(
     _say(f"Wrote {result.folder}/ in {time.perf_counter() - _STARTED:.1f} s")
 
 
-def train(output: Path, data: str | None, input_file: str | None, text_column: str,
-          label_column: str, memory_budget: str | None, mode: str | None, model: str,
-          unlabelled: str | None, overwrite: bool, cluster: str | None, as_json: bool,
-          **knobs: Any) -> None:
-    """Train a model (the book's network by default) and write a bundle."""
+def train(
+    output: Annotated[Path, _help("Bundle folder to write.")] = Path("model"),
+    data: DataOption = None,
+    input_file: Annotated[str | None, typer.Option("--input", help=(
+        "Your labelled reviews: a file, folder or glob of CSV, JSON lines or Parquet (local, "
+        "or s3://… and other pyarrow filesystems), or pos/ and neg/ folders."))] = None,
+    text_column: TextColumnOption = "text",
+    label_column: LabelColumnOption = "label",
+    memory_budget: Annotated[str | None, _help(
+        "Memory to train in, e.g. 2.5G (default: a quarter of this machine's); a model that "
+        "needs more trains from a stream.")] = None,
+    mode: Annotated[str | None, _help(
+        "memory or stream: train so, whatever the budget says (default: the budget decides; "
+        "--cluster trains on the cluster).")] = None,
+    model: Annotated[str, _help("The model (a recipe: see the docs' model guide); the "
+                                "options below default to its own settings.")] = "dense",
+    unlabelled: Annotated[str | None, _help(
+        "Learn from unlabelled reviews too (nblr self-trains): 'imdb' for the archive's "
+        "50,000, or a file of reviews: CSV, JSON lines, Parquet or text, one a line (labels, "
+        "if any, unused; ./imdb for a file of that name). In memory only.")] = None,
+    overwrite: OverwriteOption = False,
+    cluster: ClusterOption = None,
+    as_json: JsonOption = False,
+    **knobs: Any,
+) -> None:
+    """Train a model (the book's network by default) and write a bundle; the options after
+    --json are the models' knobs."""
     from critic._atomic import claim_output, refuse_overlap
     from critic._startup import freeze_heap
     from critic._train import options_for, parse_memory, train_bundle
+    from critic.cluster.connect import connected_or_none
     from critic.console import EpochReporter, show_training
+    from critic.datasets.sources import labelled_source, unlabelled_texts
     from critic.datasets.stream import ReviewStream
 
     freeze_heap()
@@ -147,19 +175,17 @@ def train(output: Path, data: str | None, input_file: str | None, text_column: s
              if value is not None and value is not False}
     options = options_for(model, unlabelled=True if unlabelled else None, **given)
     budget = parse_memory(memory_budget) if memory_budget is not None else None
-    refuse_overlap(output, inputs=[input_file, data, None if unlabelled == "imdb" else unlabelled])
     refuse_overlap(output, inputs=[input_file, data,
                                     None if unlabelled == "imdb" else unlabelled])
     claim_output(output, overwrite=overwrite)  # before reading or training anything
-    source = _labelled(input_file, text_column, label_column)
+    source = labelled_source(input_file, text_column=text_column, label_column=label_column)
     stream = source if isinstance(source, ReviewStream) else None
-    reviews = None if stream is not None else source
-    extra = _unlabelled(unlabelled, text_column)
-    with _ray_cluster(cluster) as ray:
-        result = train_bundle(options, output, data=data, reviews=reviews, stream=stream,
+    reviews = None if isinstance(source, ReviewStream) else source
+    with connected_or_none(cluster) as ray:
+        result = train_bundle(options, output, data=data, stream=stream, reviews=reviews,
                               memory_budget=budget, mode=mode, overwrite=overwrite,
                               callbacks=[EpochReporter()], progress=_say, cluster=ray,
-                              unlabelled=extra)
+                              unlabelled=unlabelled_texts(unlabelled, text_column=text_column))
     summary = {key: value for key, value in result.metrics.items() if key != "history"}
     _emit(as_json, summary | {"bundle": str(result.path), "mode": result.mode.value},
           lambda: show_training(summary))
@@ -167,54 +193,30 @@ def train(output: Path, data: str | None, input_file: str | None, text_column: s
 
 
 def _train_command() -> None:
-    """Register ``train`` with its options: the ones every model has, then each family's
-    knobs (:mod:`critic.models.registry`), so a new family's knobs appear here by themselves."""
+    """Register ``train`` with its own options, then every family's knobs
+    (:mod:`critic.models.registry`): a new family's knobs appear here by themselves."""
     import inspect
 
     from critic.fitting.options import FEATURE_KNOBS, SPLIT_KNOBS
     from critic.models.registry import FAMILIES, recipe_names
 
-    def option(annotation: Any, default: Any) -> inspect.Parameter:
-        return inspect.Parameter("_", inspect.Parameter.KEYWORD_ONLY, default=default,
-                                 annotation=annotation)
-
-    fixed = {
-        "output": option(Annotated[Path, _help("Bundle folder to write.")], Path("model")),
-        "data": option(DataOption, None),
-        "input_file": option(Annotated[str | None, typer.Option("--input", help=(
-            "Your labelled reviews: a file, folder or glob of CSV, JSON lines or Parquet "
-            "(local, or s3://… and other pyarrow filesystems), or pos/ and neg/ folders."))],
-            None),
-        "text_column": option(TextColumnOption, "text"),
-        "label_column": option(LabelColumnOption, "label"),
-        "memory_budget": option(Annotated[str | None, _help(
-            "Memory to train in, e.g. 2.5G (default: a quarter of this machine's); a model "
-            "that needs more trains from a stream.")], None),
-        "mode": option(Annotated[str | None, _help(
-            "memory or stream: train so, whatever the budget says (default: the budget "
-            "decides; --cluster trains on the cluster).")], None),
-        "model": option(Annotated[str, _help(
-            f"{', '.join(recipe_names())}; the options below default to the model's own "
-            "settings.")], "dense"),
-        "unlabelled": option(Annotated[str | None, _help(
-            "Learn from unlabelled reviews too (nblr self-trains): 'imdb' for the archive's "
-            "50,000, or a file of reviews: CSV, JSON lines, Parquet or text, one a line "
-            "(labels, if any, unused; ./imdb for a file of that name). In memory only.")],
-            None),
-    }
+    own = [p for p in inspect.signature(train, eval_str=True).parameters.values()
+           if p.kind is not p.VAR_KEYWORD]
+    own = [p.replace(annotation=Annotated[str, _help(
+        f"{', '.join(recipe_names())}; the options below default to the model's own "
+        "settings.")]) if p.name == "model" else p for p in own]
     knobs = {k.name: k for k in (*FEATURE_KNOBS, *SPLIT_KNOBS)}
     for family in FAMILIES.values():
         for knob in family.knobs:
             knobs.setdefault(knob.name, knob)  # a knob two families share is listed once
-    tunable = {name: option(Annotated[knob.type if knob.type is bool else knob.type | None,
-                                      typer.Option(knob.option, help=knob.help)],
-                            False if knob.type is bool else None)
-               for name, knob in knobs.items()}
-    last = {"overwrite": option(OverwriteOption, False), "cluster": option(ClusterOption, None),
-            "as_json": option(JsonOption, False)}
-    parameters = [p.replace(name=name) for name, p in (fixed | tunable | last).items()]
+    tunable = [inspect.Parameter(
+        name, inspect.Parameter.KEYWORD_ONLY, default=False if knob.type is bool else None,
+        annotation=Annotated[knob.type if knob.type is bool else knob.type | None,
+                             typer.Option(knob.option, help=knob.help)])
+        for name, knob in knobs.items()]
     command = functools.wraps(train)(lambda **values: train(**values))
-    command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    command.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [p.replace(kind=p.KEYWORD_ONLY) for p in own] + tunable)
     # Built again for every command line: a family registered since shows its knobs too;
     # listed where the pipeline puts it, after reproduce.
     commands = [c for c in app.registered_commands if c.name != "train"]
@@ -247,6 +249,7 @@ def evaluate(
     from critic._atomic import claim_output, refuse_overlap, write_bytes
     from critic.bundle import with_threshold
     from critic.console import show_evaluation
+    from critic.datasets.sources import labelled_source
     from critic.datasets.stream import labelled_reviews
     from critic.evaluation import choose_threshold, evaluate_model, reliability_figure
     from critic.predict import Predictor, load
@@ -255,7 +258,8 @@ def evaluate(
     refuse_overlap(figure, inputs=[input_file, validation_input, data], bundle=bundle,
                    parameter="figure")
     model = load(bundle)
-    reviews = _labelled(input_file, text_column, label_column)  # checked before any change
+    # Read (and checked) before the bundle is changed.
+    reviews = labelled_source(input_file, text_column=text_column, label_column=label_column)
     cut = None
     if find_threshold is not None:
         validation = (labelled_reviews(validation_input, text_column=text_column,
@@ -295,7 +299,8 @@ def predict(
     """Label and probability per review: TSV (id, label, score, P(positive)), JSON lines or
     Parquet. Any number of reviews, in constant memory."""
     from critic._atomic import claim_output, refuse_overlap
-    from critic.console import rate_bar
+    from critic.console import scoring_progress
+    from critic.datasets.sources import review_batches
     from critic.datasets.stream import check_batch_size
     from critic.predict import load
     from critic.prediction_files import score_stream, write_stream
@@ -304,81 +309,29 @@ def predict(
     if output is not None:
         refuse_overlap(output, inputs=[input_file], bundle=bundle)
     if cluster is not None:
-        _predict_on_cluster(cluster, bundle, input_file, output, text_column, id_column,
-                            batch_size, bool(texts), as_json)
+        from critic.cluster.predict import predict_job
+
+        if texts:
+            raise DataError("--cluster scores --input, not reviews given as arguments",
+                            parameter="cluster")
+        written, seconds = predict_job(cluster, bundle, input_file, output,
+                                       text_column=text_column, id_column=id_column,
+                                       batch_size=batch_size)
+        if as_json:
+            print(json.dumps({"output": str(output), "reviews": written, "seconds": seconds}))
+        _say(f"wrote {written:,} predictions to {output}/ on the cluster in {seconds:.1f} s")
         return
     if output is not None:
         claim_output(output, overwrite=True, kind="file")
     model = load(bundle)
-    batches, total = _review_batches(texts, input_file, text_column, id_column, batch_size)
-    wordless = _Wordless()
-    with rate_bar("scoring", total) as bar:
-        def scored(verdicts: Any) -> None:
-            wordless.warn(verdicts.words)
-            bar.advance(len(verdicts.words))
-
+    batches, total = review_batches(texts, input_file, text_column=text_column,
+                                    id_column=id_column, batch_size=batch_size,
+                                    stdin=stdin_bytes() if texts == ["-"] else None)
+    with scoring_progress(total) as scored:
         written = write_stream(score_stream(model, batches), output, as_json=as_json,
                                stdout=sys.stdout, on_batch=scored)
-    wordless.summarise()
     if output is not None:
         _say(f"wrote {written:,} predictions to {output}")
-
-
-def _predict_on_cluster(cluster: str, bundle: Path, input_file: str | None,
-                        output: Path | None, text_column: str, id_column: str | None,
-                        batch_size: int, has_texts: bool, as_json: bool) -> None:
-    from critic.cluster.connect import connected
-    from critic.cluster.predict import predict_on_cluster
-
-    if input_file is None or output is None or has_texts:
-        raise DataError("--cluster scores --input into the folder --output; give both (and "
-                        "no reviews as arguments)", parameter="cluster")
-    started = time.perf_counter()
-    with connected(cluster) as ray:
-        written = predict_on_cluster(ray, bundle, input_file, output, text_column=text_column,
-                                     id_column=id_column, batch_size=batch_size)
-    seconds = time.perf_counter() - started
-    if as_json:
-        print(json.dumps({"output": str(output), "reviews": written, "seconds": seconds}))
-    _say(f"wrote {written:,} predictions to {output}/ on the cluster in {seconds:.1f} s")
-
-
-def _review_batches(texts: list[str] | None, input_file: str | None, text_column: str,
-                    id_column: str | None, batch_size: int) -> tuple[Any, int | None]:
-    """The reviews ``critic predict`` names, as batches, and their number when known."""
-    from critic.datasets.files import reviews_from_arguments
-    from critic.datasets.stream import ReviewStream, reviews_batches
-
-    if input_file is not None and not texts and not _is_label_folders(input_file):
-        stream = ReviewStream(input_file, text_column=text_column, id_column=id_column,
-                              batch_reviews=batch_size)
-        stream.check_columns()
-        return stream, stream.count()
-    reviews = reviews_from_arguments(texts, input_file, text_column=text_column,
-                                     id_column=id_column, stdin=_stdin())
-    return reviews_batches(reviews, batch_size), len(reviews)
-
-
-class _Wordless:
-    """Warns about reviews without words (scored from the prior): the first ten, then a
-    count, so a corpus full of them does not flood stderr."""
-
-    _WARNINGS = 10
-
-    def __init__(self) -> None:
-        self.seen = self.empty = 0
-
-    def warn(self, words: Any) -> None:
-        for offset in (words == 0).nonzero()[0].tolist():
-            self.empty += 1
-            if self.empty <= self._WARNINGS:
-                _say(f"warning: review {self.seen + offset + 1} has no words; it is scored "
-                     "from the model's prior")
-        self.seen += len(words)
-
-    def summarise(self) -> None:
-        if self.empty > self._WARNINGS:
-            _say(f"warning: {self.empty:,} reviews in all had no words")
 
 
 @app.command()
@@ -418,6 +371,8 @@ def sweep(
     as_json: JsonOption = False,
 ) -> None:
     """Run the book's variants as a grid over several seeds; rank them by validation."""
+    from critic.cluster.connect import connected_or_none
+    from critic.cluster.pools import pool_factory
     from critic.console import progress_bar
     from critic.experiments.sweep import markdown_table, run_sweep, sweep_spec
     from critic.runs import check_run_name
@@ -425,9 +380,9 @@ def sweep(
     check_run_name(name)
     spec = sweep_spec(config_file=config_file, grid=grid, seeds=seeds, epochs=epochs,
                       validation_size=validation_size, batch_size=batch_size)
-    with _ray_cluster(cluster) as ray, progress_bar("runs", None, piped_lines=True) as bar:
+    with connected_or_none(cluster) as ray, progress_bar("runs", None, piped_lines=True) as bar:
         result = run_sweep(spec, sweeps / name, data=data, workers=workers, on_done=bar.update,
-                           pool=_ray_pools(ray))
+                           pool=pool_factory(ray))
     _emit(as_json, {"folder": str(result.folder), "ran": result.ran, "rows": result.rows},
           lambda: print(markdown_table(result.rows), end=""))
     _say(f"Wrote {result.folder}/ (results.md, results.csv, validation_curves.png, run.json); "
@@ -538,62 +493,6 @@ def serve(
     run(bundle, host=host, port=port, workers=workers, limits=limits)
 
 
-@contextlib.contextmanager
-def _ray_cluster(cluster: str | None) -> Iterator[Any]:
-    """The ``ray`` module connected to --cluster's cluster for the block; ``None`` without."""
-    if cluster is None:
-        yield None
-        return
-    from critic.cluster.connect import connected
-
-    with connected(cluster) as ray:
-        yield ray
-
-
-def _ray_pools(ray: Any) -> Any:
-    """What :func:`run_sweep` takes as ``pool``: a factory of Ray task pools, or ``None``."""
-    if ray is None:
-        return None
-    from critic.cluster.pools import RayPool
-
-    return lambda **init: RayPool(ray, **init)
-
-
-def _labelled(source: str | None, text_column: str, label_column: str) -> Any:
-    """The labelled reviews ``--input`` names: a stream of record batches, or (a folder of
-    pos/ and neg/ text files) the reviews read whole; ``None`` without ``--input``."""
-    from critic.datasets.files import read_labelled
-    from critic.datasets.stream import ReviewStream
-
-    if source is None or _is_label_folders(source):
-        return read_labelled(source, text_column=text_column, label_column=label_column)
-    stream = ReviewStream(source, text_column=text_column, label_column=label_column,
-                          require_labels=True)
-    stream.check_columns()  # before a cluster is joined or anything is read
-    return stream
-
-
-def _unlabelled(source: str | None, text_column: str) -> Sequence[str] | None:
-    """The texts ``--unlabelled`` names: ``None`` for IMDB's own (``imdb``) or none asked."""
-    from critic.datasets.files import read_reviews_file
-
-    if source is None or source == "imdb":
-        return None
-    if not source.strip():
-        raise DataError("--unlabelled needs imdb or a file of reviews", parameter="unlabelled")
-    texts = read_reviews_file(source, text_column=text_column).texts
-    if not len(texts):
-        raise DataError(f"{source} holds no reviews to learn from", parameter="unlabelled")
-    return texts
-
-
-def _is_label_folders(source: str) -> bool:
-    """A folder of pos/ and neg/ text files (read whole, as IMDB's own layout)."""
-    path = Path(source)
-    return "://" not in source and path.is_dir() and (
-        (path / "pos").is_dir() or (path / "neg").is_dir())
-
-
 def _emit(as_json: bool, data: Any, show: Callable[[], object]) -> None:
     """``data`` as JSON for machines, or ``show()`` for people."""
     if as_json:
@@ -608,19 +507,19 @@ def _say(message: str) -> None:
 
 def run(argv: list[str]) -> int:
     """Run one command line; return its exit code: user errors become one line on stderr and
-    code 2, a failing system (a full disk, a closed stdout) code 1, an interrupt code 130
-    (what :func:`main` exits with; tests call this in-process)."""
+    code 2, a failing system (a full disk, a closed stdout) code 1, an interrupt 130 (or 128 +
+    the signal that stopped it) — what :func:`main` exits with; tests call this in-process."""
     if sys.stdout is None:  # started with stdout closed (`>&-`)
-        sys.stdout = _ClosedStream("standard output")
+        sys.stdout = ClosedStream("standard output")
     _train_command()
     try:
-        with _warnings_as_lines(), _signals_as_interrupts(argv):
+        with warnings_as_lines(), signals_as_interrupts(argv):
             code = app(argv, prog_name="critic", standalone_mode=False)
         sys.stdout.flush()  # a full disk shows here, while it can still be reported
     except CriticError as exc:
         flag = _FLAGS.get(exc.parameter or "", f"--{(exc.parameter or '').replace('_', '-')}")
         hint = f" (see {flag})" if exc.parameter else ""
-        _complain(f"critic: error: {exc}{hint}")  # one line, grep-able
+        complain(f"critic: error: {exc}{hint}")  # one line, grep-able
         return 2
     except (typer.Abort, KeyboardInterrupt):
         code = 130
@@ -628,111 +527,14 @@ def run(argv: list[str]) -> int:
         exc.show()  # type: ignore[attr-defined]
         return int(exc.exit_code)
     except BrokenPipeError:  # the reader went away (`critic predict … | head`)
-        _silence_stdout()
+        silence_stdout()
         return 141
     except OSError as exc:
-        _silence_stdout()
+        silence_stdout()
         where = f" ({exc.filename})" if exc.filename else ""
-        _complain(f"critic: error: {exc.strerror or exc}{where}")
+        complain(f"critic: error: {exc.strerror or exc}{where}")
         return 1
-    if code == 130 and _STOPPED_BY:  # typer turned our _Terminated into 130 too
-        number = _STOPPED_BY.pop()
-        _complain(f"critic: stopped by {signal.Signals(number).name}")
-        return 128 + number
-    if code == 130:  # click turns Ctrl-C into exit code 130 without a word
-        _complain("critic: interrupted")
-    return code if isinstance(code, int) else 0
-
-
-#: The signal that stopped the command, if one did (see :func:`_signals_as_interrupts`).
-_STOPPED_BY: list[int] = []
-
-
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM or SIGHUP, raised where Ctrl-C's KeyboardInterrupt would be, so that the same
-    clean-up runs (temporary outputs removed, spill folders deleted)."""
-
-    def __init__(self, signal: int, name: str) -> None:
-        super().__init__(name)
-        self.signal, self.name = signal, name
-
-
-@contextlib.contextmanager
-def _signals_as_interrupts(argv: list[str]) -> Iterator[None]:
-    """SIGTERM and SIGHUP handled as Ctrl-C is, for the duration of a command (in the main
-    thread only: where Python delivers signals). ``serve`` keeps uvicorn's own handling (it
-    drains the requests in flight on SIGTERM)."""
-    import threading
-
-    _STOPPED_BY.clear()
-    if argv[:1] == ["serve"] or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(number: int, frame: object) -> None:
-        _STOPPED_BY[:] = [number]  # typer keeps only the exit code, 130
-        raise _Terminated(number, signal.Signals(number).name)
-
-    wanted = [signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
-    previous = {number: signal.signal(number, interrupt) for number in wanted}
-    try:
-        yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
-
-
-@contextlib.contextmanager
-def _warnings_as_lines() -> Iterator[None]:
-    """The library's :class:`~critic.errors.CriticWarning` as one ``critic: warning:`` line
-    each on stderr (every time: two commands run in one process both warn)."""
-    import warnings
-
-    from critic.errors import CriticWarning
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("always", CriticWarning)
-        shown = warnings.showwarning
-
-        def show(message: Warning | str, category: type[Warning], *args: Any,
-                 **kwargs: Any) -> None:
-            if issubclass(category, CriticWarning):
-                _complain(f"critic: warning: {message}")
-            else:
-                shown(message, category, *args, **kwargs)
-
-        warnings.showwarning = show
-        yield
-
-
-def _stdin() -> BinaryIO:
-    if sys.stdin is None:  # started with stdin closed (`<&-`)
-        raise DataError("stdin is closed: there are no reviews to read from '-'",
-                        parameter="input")
-    return sys.stdin.buffer
-
-
-class _ClosedStream(io.TextIOBase):
-    """Stands in for a closed standard stream: writing to it is an error that says so."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def write(self, text: str) -> int:
-        raise OSError(errno.EBADF, f"{self.name} is closed; give --output or open it")
-
-
-def _silence_stdout() -> None:
-    """Point stdout at /dev/null, so the interpreter's last flush of what could not be
-    written does not fail again on the way out."""
-    with contextlib.suppress(OSError, ValueError, AttributeError):
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-
-
-def _complain(message: str) -> None:
-    if sys.stderr is not None:
-        print(message, file=sys.stderr)
+    return interrupted() if code == 130 else code if isinstance(code, int) else 0
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ through callbacks; this module draws them (Rich), so nothing else imports a term
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -72,6 +72,30 @@ def rate_bar(description: str, total: int | None) -> Iterator[Any]:
                 bar.advance(task, n)
 
         yield _Handle()
+
+
+@contextmanager
+def scoring_progress(total: int | None) -> Iterator[Callable[[Any], None]]:
+    """What ``critic predict`` shows while it scores: a :func:`rate_bar`, and a warning for
+    each review without words (scored from the prior) — the first ten, then a count, so a
+    corpus full of them does not flood stderr. Yields the callback each scored batch's
+    verdicts go to."""
+    warnings, seen, empty = 10, [0], [0]
+
+    with rate_bar("scoring", total) as bar:
+        def scored(verdicts: Any) -> None:
+            for offset in (verdicts.words == 0).nonzero()[0].tolist():
+                empty[0] += 1
+                if empty[0] <= warnings:
+                    print(f"warning: review {seen[0] + offset + 1} has no words; it is scored "
+                          "from the model's prior", file=sys.stderr, flush=True)
+            seen[0] += len(verdicts.words)
+            bar.advance(len(verdicts.words))
+
+        yield scored
+    if empty[0] > warnings:
+        print(f"warning: {empty[0]:,} reviews in all had no words", file=sys.stderr,
+              flush=True)
 
 
 class _RateColumn(ProgressColumn):

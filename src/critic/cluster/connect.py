@@ -69,6 +69,16 @@ def connected(address: str) -> Iterator[Any]:
         ray.shutdown()
 
 
+@contextlib.contextmanager
+def connected_or_none(address: str | None) -> Iterator[Any]:
+    """:func:`connected` to ``address`` for the block; ``None`` without an address."""
+    if address is None:
+        yield None
+        return
+    with connected(address) as ray:
+        yield ray
+
+
 def quiet() -> None:
     """Ray's own log lines would bury critic's one-line answers: errors come back to the
     driver as exceptions, and critic reports them."""

@@ -45,3 +45,11 @@ def _with_initializer(initializer: Callable[..., None], initargs: tuple[Any, ...
         initializer(*initargs)
         _INITIALISED.add(key)
     return fn(*args)
+
+
+def pool_factory(ray: Any) -> Callable[..., RayPool] | None:
+    """What a sweep takes as ``pool``: a factory of Ray task pools, or ``None`` without a
+    cluster."""
+    if ray is None:
+        return None
+    return lambda **init: RayPool(ray, **init)

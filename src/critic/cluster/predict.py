@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from critic.cluster.connect import cluster_error, quiet
-from critic.errors import OutputError
+from critic.errors import DataError, OutputError
 
 #: The marker written last into a complete prediction folder (Spark's and Hadoop's name).
 SUCCESS = "_SUCCESS"
@@ -53,6 +53,25 @@ class _PartScorer:
         return write_stream(score_stream(self.predictor, stream.read_part(part)),
                             self.folder / f"part-{index:06d}.parquet", as_json=False,
                             stdout=sys.stdout, with_ids=self.with_ids)
+
+
+def predict_job(address: str, bundle: str | os.PathLike[str], source: str | None,
+                output: Path | None, *, text_column: str = "text", id_column: str | None = None,
+                batch_size: int = 8_192) -> tuple[int, float]:
+    """``critic predict --cluster``: connect to ``address``, score ``source`` into the folder
+    ``output`` (:func:`predict_on_cluster`); how many were scored, and in how many seconds."""
+    import time
+
+    from critic.cluster.connect import connected
+
+    if source is None or output is None:
+        raise DataError("--cluster scores --input into the folder --output; give both",
+                        parameter="cluster")
+    started = time.perf_counter()
+    with connected(address) as ray:
+        written = predict_on_cluster(ray, bundle, source, output, text_column=text_column,
+                                     id_column=id_column, batch_size=batch_size)
+    return written, time.perf_counter() - started
 
 
 def predict_on_cluster(ray: Any, bundle: str | os.PathLike[str], source: str,
