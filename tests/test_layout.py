@@ -11,7 +11,8 @@ import critic
 SRC = Path(critic.__file__).parent
 #: The stages in data-flow order; a module belongs to the first prefix that matches it.
 STAGES = [
-    ("critic.errors", "critic._atomic", "critic._reading", "critic._startup", "critic._shim"),
+    ("critic.errors", "critic._atomic", "critic._reading", "critic._startup", "critic._shim",
+     "critic._process"),
     ("critic.text",),
     ("critic.datasets",),
     ("critic.features", "critic.hashing"),
