@@ -22,7 +22,7 @@ from test_bundle import tiny_options, tiny_reviews, toy_recipe
 import critic
 from critic._train import train_bundle
 from critic.serve.app import create_app
-from critic.serve.guard import Limits
+from critic.serve.limits import Limits
 
 
 @pytest.fixture(scope="module")
@@ -283,15 +283,16 @@ def test_default_limits_refuse_a_5_mb_review_and_10000_inputs(bundle: Path) -> N
     assert client.post("/v1/predict", json={"inputs": ["fine"] * 1_000}).status_code == 200
 
 
-def test_the_command_line_defaults_are_the_limits_defaults() -> None:
+def test_every_limit_is_an_option_of_serve_with_its_default() -> None:
+    """The options are made from :class:`Limits` itself, so they cannot drift apart."""
     import dataclasses
-    import inspect
 
-    from critic.cli import serve
+    from conftest import invoke
 
-    options = inspect.signature(serve).parameters
+    shown = invoke("serve", "--help").stdout
     for field in dataclasses.fields(Limits):
-        assert options[field.name].default == getattr(Limits(), field.name), field.name
+        assert "--" + field.name.replace("_", "-") in shown, field.name
+    assert "[default: 16384]" in shown  # max_header_bytes's
 
 
 def _samples(exposition: str, name: str) -> dict[str, float]:

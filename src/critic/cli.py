@@ -134,6 +134,7 @@ def reproduce(
     _say(f"Wrote {result.folder}/ in {time.perf_counter() - _STARTED:.1f} s")
 
 
+@app.command()
 def train(
     output: Annotated[Path, _help("Bundle folder to write.")] = Path("model"),
     data: DataOption = None,
@@ -148,8 +149,7 @@ def train(
     mode: Annotated[str | None, _help(
         "memory or stream: train so, whatever the budget says (default: the budget decides; "
         "--cluster trains on the cluster).")] = None,
-    model: Annotated[str, _help("The model (a recipe: see the docs' model guide); the "
-                                "options below default to its own settings.")] = "dense",
+    model: str = "dense",  # its option is made with the recipes' names (_generated_commands)
     unlabelled: Annotated[str | None, _help(
         "Learn from unlabelled reviews too (nblr self-trains): 'imdb' for the archive's "
         "50,000, or a file of reviews: CSV, JSON lines, Parquet or text, one a line (labels, "
@@ -190,39 +190,6 @@ def train(
     _emit(as_json, summary | {"bundle": str(result.path), "mode": result.mode.value},
           lambda: show_training(summary))
     _say(f"Wrote the bundle {result.path}/")
-
-
-def _train_command() -> None:
-    """Register ``train`` with its own options, then every family's knobs
-    (:mod:`critic.models.registry`): a new family's knobs appear here by themselves."""
-    import inspect
-
-    from critic.fitting.options import FEATURE_KNOBS, SPLIT_KNOBS
-    from critic.models.registry import FAMILIES, recipe_names
-
-    own = [p for p in inspect.signature(train, eval_str=True).parameters.values()
-           if p.kind is not p.VAR_KEYWORD]
-    own = [p.replace(annotation=Annotated[str, _help(
-        f"{', '.join(recipe_names())}; the options below default to the model's own "
-        "settings.")]) if p.name == "model" else p for p in own]
-    knobs = {k.name: k for k in (*FEATURE_KNOBS, *SPLIT_KNOBS)}
-    for family in FAMILIES.values():
-        for knob in family.knobs:
-            knobs.setdefault(knob.name, knob)  # a knob two families share is listed once
-    tunable = [inspect.Parameter(
-        name, inspect.Parameter.KEYWORD_ONLY, default=False if knob.type is bool else None,
-        annotation=Annotated[knob.type if knob.type is bool else knob.type | None,
-                             typer.Option(knob.option, help=knob.help)])
-        for name, knob in knobs.items()]
-    command = functools.wraps(train)(lambda **values: train(**values))
-    command.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [p.replace(kind=p.KEYWORD_ONLY) for p in own] + tunable)
-    # Built again for every command line: a family registered since shows its knobs too;
-    # listed where the pipeline puts it, after reproduce.
-    commands = [c for c in app.registered_commands if c.name != "train"]
-    app.registered_commands[:] = commands
-    app.command("train")(command)
-    app.registered_commands.insert(1, app.registered_commands.pop())
 
 
 @app.command()
@@ -465,32 +432,62 @@ def report(
 @app.command()
 def serve(
     bundle: BundleArgument,
-    host: Annotated[str, _help("Address to bind; anything but loopback exposes "
-                                      "the service to the network.")] = "127.0.0.1",
+    host: Annotated[str, _help("Address to bind; anything but loopback exposes the service "
+                               "to the network.")] = "127.0.0.1",
     port: Annotated[int, _help("TCP port.")] = 8000,
-    workers: Annotated[int, _help("Worker processes.")] = 1,
-    max_inputs: Annotated[int, _help("Reviews per request (413 beyond).")] = 1_000,
-    max_chars: Annotated[int, _help("Characters per review (413 beyond).")] = 100_000,
-    max_body_bytes: Annotated[int, _help("Request body size (413 beyond).")] = 10_000_000,
-    max_concurrent: Annotated[int, _help("Requests being scored at once, per worker (503 "
-                                         "with Retry-After beyond).")] = 64,
-    max_explain_chars: Annotated[int, _help("Characters explained in one request (413 "
-                                            "beyond).")] = 1_000_000,
-    max_header_bytes: Annotated[int, _help("Request line and headers (431 beyond).")] = 16_384,
-    read_timeout_ms: Annotated[int, _help("Time to receive a request's headers, and then its "
-                                          "body (408 beyond).")] = 10_000,
-    max_delay_ms: Annotated[int, _help("Queueing delay beyond which new predictions are "
-                                       "shed (503 with Retry-After).")] = 20,
-    graceful_timeout_s: Annotated[int, _help("On SIGTERM, time for the requests in flight "
-                                             "to finish.")] = 30,
+    workers: Annotated[int, _help("Worker processes (at most one per core).")] = 1,
+    **limits: int,
 ) -> None:
-    """Serve a bundle over HTTP: POST /v1/predict, the web page at /, OpenAPI at /docs."""
-    from critic.serve.guard import Limits
+    """Serve a bundle over HTTP: POST /v1/predict, the web page at /, OpenAPI at /docs; the
+    options after --workers are the limits of one request (critic.serve.limits)."""
+    from critic.serve.limits import Limits
     from critic.serve.server import run
 
-    limits = Limits(max_inputs, max_chars, max_body_bytes, max_concurrent, max_explain_chars,
-                    max_header_bytes, read_timeout_ms, max_delay_ms, graceful_timeout_s)
-    run(bundle, host=host, port=port, workers=workers, limits=limits)
+    run(bundle, host=host, port=port, workers=workers, limits=Limits(**limits))
+
+
+def _command(function: Callable[..., None], options: list[tuple[str, Any, Any, str, str]]
+             ) -> None:
+    """Register ``function`` as a command: its own parameters, then one option for each
+    ``(name, type, default, flag, help)`` (one of its own of that name is replaced) — what a
+    library dataclass or registry lists, so the command line never repeats it. Registered
+    again for every command line (a family registered since shows its knobs too)."""
+    import inspect
+
+    made = {name: inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                                    annotation=Annotated[kind, typer.Option(flag, help=text)])
+            for name, kind, default, flag, text in options}
+    own = [made.pop(p.name, p.replace(kind=p.KEYWORD_ONLY)) for p in inspect.signature(
+        function, eval_str=True).parameters.values() if p.kind is not p.VAR_KEYWORD]
+    command = functools.wraps(function)(lambda **values: function(**values))
+    command.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        own + list(made.values()))
+    name = function.__name__
+    place = next((i for i, c in enumerate(app.registered_commands) if c.name == name), None)
+    app.registered_commands[:] = [c for c in app.registered_commands if c.name != name]
+    app.command(name)(command)
+    if place is not None:
+        app.registered_commands.insert(place, app.registered_commands.pop())
+
+
+def _generated_commands() -> None:
+    """``train`` with every family's knobs, ``serve`` with every limit."""
+    from dataclasses import fields
+
+    from critic.fitting.options import FEATURE_KNOBS, SPLIT_KNOBS
+    from critic.models.registry import FAMILIES, recipe_names
+    from critic.serve.limits import Limits
+
+    knobs = {k.name: k for k in (*FEATURE_KNOBS, *SPLIT_KNOBS)}
+    for family in FAMILIES.values():
+        for knob in family.knobs:
+            knobs.setdefault(knob.name, knob)  # a knob two families share is listed once
+    choices = f"{', '.join(recipe_names())}; the options below default to its own settings."
+    _command(train, [("model", str, "dense", "--model", choices)] + [
+        (k.name, k.type if k.type is bool else k.type | None, False if k.type is bool else None,
+         k.option, k.help) for k in knobs.values()])
+    _command(serve, [(f.name, int, f.default, "--" + f.name.replace("_", "-"),
+                      f.metadata["help"]) for f in fields(Limits)])
 
 
 def _emit(as_json: bool, data: Any, show: Callable[[], object]) -> None:
@@ -511,7 +508,7 @@ def run(argv: list[str]) -> int:
     the signal that stopped it) — what :func:`main` exits with; tests call this in-process."""
     if sys.stdout is None:  # started with stdout closed (`>&-`)
         sys.stdout = ClosedStream("standard output")
-    _train_command()
+    _generated_commands()
     try:
         with warnings_as_lines(), signals_as_interrupts(argv):
             code = app(argv, prog_name="critic", standalone_mode=False)

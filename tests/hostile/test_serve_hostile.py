@@ -26,7 +26,8 @@ from test_bundle import tiny_options, tiny_reviews
 import critic
 from critic._train import train_bundle
 from critic.serve.app import create_app
-from critic.serve.guard import Limits, LoadShedder
+from critic.serve.guard import LoadShedder
+from critic.serve.limits import Limits
 
 
 @pytest.fixture(scope="module")

@@ -33,7 +33,8 @@ from critic import __version__
 from critic.errors import DataError
 from critic.predict import UNSET, Prediction, Predictor, Unset
 from critic.serve import v2
-from critic.serve.guard import GuardMiddleware, Limits, Metrics, Slots, error_body
+from critic.serve.guard import GuardMiddleware, Metrics, Slots, error_body
+from critic.serve.limits import Limits
 
 # Bodies this small are parsed and scored on the event loop: at most ~2,000 characters, a
 # few milliseconds even for adversarial text (2.5 µs a character at worst, as measured by

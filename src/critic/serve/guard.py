@@ -16,43 +16,15 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from critic.errors import check_positive
+from critic.serve.limits import Limits
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 #: Cheap routes answered even under overload, so health checks do not fail a busy service.
 _NEVER_SHED = frozenset({"/healthz", "/readyz", "/metrics", "/v2/health/live",
                          "/v2/health/ready"})
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What one request may ask for and how long it may take to arrive.
-
-    Beyond these the service answers 408 (too slow), 413 (too large), 431 (headers too large)
-    or 503 with ``Retry-After`` (overloaded). Each has a ``critic serve`` option.
-    """
-
-    max_inputs: int = 1_000  # reviews per request
-    max_chars: int = 100_000  # characters per review
-    max_body_bytes: int = 10_000_000  # request body
-    max_concurrent: int = 64  # requests being scored at once
-    max_explain_chars: int = 1_000_000  # characters explained in one request (~1 s of work)
-    max_header_bytes: int = 16_384  # request line and headers
-    read_timeout_ms: int = 10_000  # to receive a request's headers, and then its body
-    max_delay_ms: int = 20  # event-loop delay beyond which new predictions are shed
-    graceful_timeout_s: int = 30  # for requests in flight to finish on SIGTERM
-
-    def __post_init__(self) -> None:
-        for name, value in asdict(self).items():
-            check_positive(name, value)
-
-    @property
-    def read_timeout(self) -> float:
-        return self.read_timeout_ms / 1000
 
 
 def error_body(code: str, message: str, *, path: str = "", method: str = "") -> bytes:

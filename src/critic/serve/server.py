@@ -38,7 +38,8 @@ from critic._startup import freeze_heap
 from critic.errors import ConfigError, check_positive
 from critic.predict import load
 from critic.serve.app import create_app
-from critic.serve.guard import GuardMiddleware, Limits, error_body, route
+from critic.serve.guard import GuardMiddleware, error_body, route
+from critic.serve.limits import Limits
 
 log = logging.getLogger("critic.serve")
 _DRAIN_IDLE = 0.5  # seconds an idle connection may still deliver a request after SIGTERM
