@@ -118,7 +118,9 @@ def openapi_reference() -> str:
     """The OpenAPI schema of the service, as ``GET /openapi.json`` answers it."""
     from critic.serve.app import create_app
 
-    # The routes need only the bundle folder's name (KServe's model name) to be declared.
-    stub: Any = SimpleNamespace(bundle=SimpleNamespace(path=Path("model")))
+    # The routes need only the bundle folder's name (KServe's model name) and the labels (the
+    # v2 metadata's class order) to be declared.
+    stub: Any = SimpleNamespace(bundle=SimpleNamespace(path=Path("model")),
+                                labels=("negative", "positive"))
     schema = create_app(stub).app.openapi()  # type: ignore[attr-defined]
     return "```json\n" + json.dumps(schema, indent=2, ensure_ascii=False) + "\n```\n"
