@@ -1,6 +1,8 @@
 # Two commands do all the set-up on a fresh machine:
-#   make demo   — the main job: `critic reproduce` on the IMDB data
-#   make test   — the test suite (integration tests need CRITIC_DATA)
+#   make demo    — the main job: `critic reproduce` on the IMDB data (installs the runtime only)
+#   make test    — the fast tier: ruff, mypy and every test not marked slow (a few minutes)
+#   make verify  — the slow tier: what needs all of IMDB's training or a Ray cluster
+# (integration tests need CRITIC_DATA; .ci/run runs test, then verify.)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 # The local copy beside the repository, when there is one; otherwise critic resolves the data
@@ -11,25 +13,35 @@ ifneq ($(CRITIC_DATA),)
 export CRITIC_DATA
 endif
 
-.PHONY: install demo test docs lint bench clean
+.PHONY: install demo test verify docs lint bench clean
 
-$(VENV)/.installed: pyproject.toml
+# The runtime alone: what `make demo` needs (no Ray, no test tools).
+$(VENV)/.runtime: pyproject.toml
 	python3 -m venv $(VENV)
 	# The CPU build of PyTorch first: with it present, `torch>=…` pulls no CUDA build.
 	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e .
+	touch $@
+
+# The test tools, Ray and the docs' tools on top, for `make test`, `make verify`, `make docs`.
+$(VENV)/.installed: $(VENV)/.runtime
 	$(PY) -m pip install -q -e '.[test,ray,docs]'
 	touch $@
 
 install: $(VENV)/.installed
 
-demo: install
+demo: $(VENV)/.runtime
 	$(VENV)/bin/critic reproduce --overwrite
 
+# One worker per core, each test file on one worker (tests/conftest.py says why). pytest's
+# exit status is make's: 5 (no test collected) fails like any other.
 test: install
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/mypy
-	# One worker per core, each test file on one worker (tests/conftest.py says why).
-	$(PY) -m pytest -q -n auto
+	$(PY) -m pytest -q -n auto -m "not slow"
+
+verify: install
+	$(PY) -m pytest -q -n auto -m slow
 
 # The documentation site, built with --strict: a broken link or reference fails.
 docs: install

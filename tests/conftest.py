@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import io
+import json
 import os
 import shutil
 import socket
@@ -128,6 +130,104 @@ def imdb_files(real_data: Path, tmp_path_factory: pytest.TempPathFactory) -> tup
     return folder / "train.parquet", folder / "test.parquet"
 
 
+#: The slice of real IMDB the fast tier (``make test``) trains on: the first reviews of
+#: ``load_data``'s order (a shuffle, about half of them positive) and test reviews drawn at
+#: random, so that the checks of full IMDB (``make verify``) have a quick counterpart.
+SLICE_TRAIN, SLICE_TEST, SLICE_UNLABELLED = 4_000, 5_000, 4_000
+
+
+@contextlib.contextmanager
+def shared_folder(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[Path]:
+    """A folder of this test run that every pytest-xdist worker sees, held under a lock:
+    what one worker builds there (the IMDB slice, the models trained on it) the others
+    wait for and read rather than build again."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # popen-gwN/: its parent is this run's
+        base = base.parent
+    folder = base / name
+    folder.mkdir(exist_ok=True)
+    with (base / f"{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield folder
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+@pytest.fixture(scope="session")
+def imdb_slice(real_data: Path, tmp_path_factory: pytest.TempPathFactory
+               ) -> dict[str, Path]:
+    """Parquet files of a slice of IMDB: ``train`` (the first :data:`SLICE_TRAIN` reviews of
+    ``load_data``'s order), ``test`` (:data:`SLICE_TEST` test reviews) and ``unlabelled``
+    (:data:`SLICE_UNLABELLED` of the unlabelled reviews, text only)."""
+    files = {"train": "train.parquet", "test": "test.parquet",
+             "unlabelled": "unlabelled.parquet"}
+    with shared_folder(tmp_path_factory, "imdb-slice") as folder:
+        paths = {name: folder / file for name, file in files.items()}
+        if not all(path.exists() for path in paths.values()):
+            _write_slice(real_data, paths)
+    return paths
+
+
+def _write_slice(source: Path, paths: dict[str, Path]) -> None:
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from critic.datasets.corpus import load_corpus
+    from critic.datasets.imdb import training_order
+
+    corpus = load_corpus(source)
+    train, test, unsup = corpus.subset("train"), corpus.subset("test"), corpus.subset("unsup")
+    rng = np.random.default_rng(0)
+    picks = {"train": (train, training_order(len(train))[:SLICE_TRAIN]),
+             "test": (test, np.sort(rng.choice(len(test), SLICE_TEST, replace=False))),
+             "unlabelled": (unsup, np.sort(rng.choice(len(unsup), SLICE_UNLABELLED,
+                                                      replace=False)))}
+    for name, (split, rows) in picks.items():
+        columns = {"text": split.texts.take(rows).arrow}
+        if name != "unlabelled":
+            columns["label"] = split.labels[rows].astype(np.uint8)
+        pq.write_table(pa.table(columns), paths[name].with_suffix(".tmp"))
+        paths[name].with_suffix(".tmp").replace(paths[name])  # whole, or not there
+
+
+#: The models the fast tier trains on :func:`imdb_slice` (options of ``critic train``); the
+#: book's network keeps its best epoch (patience 2), as the leaderboard's does.
+SLICE_OPTIONS = {"dense": ("--model", "dense", "--epochs", "20", "--patience", "2"),
+                 "tfidf-dense": ("--model", "tfidf-dense"),
+                 "nblr": ("--model", "nblr"),
+                 "nblr+sentences": ("--model", "nblr", "--sentence-weight", "0.1"),
+                 "nblr+unit-length": ("--model", "nblr", "--unit-length"),
+                 # Through the stream, as STREAMED_IMDB_OPTIONS trains all of IMDB (the
+                 # networks' streamed fits are checked against their in-memory ones on toy
+                 # reviews in test_streaming.py).
+                 "nblr-streamed": ("--model", "nblr", "--memory-budget", "200M")}
+
+
+@pytest.fixture(scope="session")
+def slice_model(imdb_slice: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+                ) -> Callable[[str], tuple[Path, float]]:
+    """``slice_model(name)``: the model of :data:`SLICE_OPTIONS` (or ``nblr+unlabelled``:
+    nblr+sentences taught by the slice's unlabelled reviews) trained by the CLI on the IMDB
+    slice's training reviews (a fifth held out) and its accuracy on the slice's test
+    reviews; trained once a test run, whichever worker asks first."""
+    options = {**SLICE_OPTIONS, "nblr+unlabelled": (
+        *SLICE_OPTIONS["nblr+sentences"], "--unlabelled", str(imdb_slice["unlabelled"]))}
+
+    def trained(name: str) -> tuple[Path, float]:
+        # A folder and a lock per model: two workers train two models at once.
+        with shared_folder(tmp_path_factory, f"slice-model-{name}") as folder:
+            bundle, done = folder / "bundle", folder / "accuracy.json"
+            if not done.exists():
+                _, accuracy = train_and_evaluate(imdb_slice["train"], imdb_slice["test"],
+                                                 bundle, *options[name])
+                done.write_text(json.dumps({"accuracy": accuracy}))
+            return bundle, float(json.loads(done.read_text())["accuracy"])
+
+    return trained
+
+
 #: The streamed IMDB models several test files check: ``nblr`` as its recipe has it, and the
 #: tf-idf network capped at 6 epochs (its best validation epoch is 6-12; the cap keeps the
 #: suite short and the comparison of one machine with a cluster as strict).
@@ -140,8 +240,6 @@ def train_and_evaluate(train: Path, test: Path, output: Path, *options: str
                        ) -> tuple[Path, float]:
     """Train on the ``train`` Parquet file with ``options`` (a fifth held out) into
     ``output``; the bundle and its accuracy on the ``test`` Parquet file."""
-    import json
-
     done = run_cli("train", *options, "--input", str(train), "--validation-size", "0.2",
                    "--output", str(output))
     assert done.returncode == 0, done.stderr
@@ -170,11 +268,12 @@ def streamed_imdb(imdb_files: tuple[Path, Path], tmp_path_factory: pytest.TempPa
     return streamed
 
 
-def run_cli(*args: str, stdin: str | None = None, cwd: Path | None = None
-            ) -> subprocess.CompletedProcess[str]:
+def run_cli(*args: str, stdin: str | None = None, cwd: Path | None = None,
+            timeout: float = 600) -> subprocess.CompletedProcess[str]:
     """Run ``python -m critic ARGS`` in a new process, as a user would."""
     return subprocess.run([sys.executable, "-m", "critic", *args], capture_output=True,
-                          text=True, input=stdin, cwd=cwd, env=os.environ.copy(), timeout=600)
+                          text=True, input=stdin, cwd=cwd, env=os.environ.copy(),
+                          timeout=timeout)
 
 
 def invoke(*args: str, stdin: str | bytes | None = None) -> subprocess.CompletedProcess[str]:

@@ -90,6 +90,7 @@ def _one_file(path: Path, n: int, *, row_group: int = 2_000) -> Path:
     return path
 
 
+@pytest.mark.slow  # a Ray cluster: make verify
 def test_predictions_on_a_cluster_are_those_of_one_process(cluster: str, bundle: Path,
                                                             tmp_path: Path) -> None:
     """Review for review the same Parquet rows, from one file or a folder of three kinds."""
@@ -120,6 +121,7 @@ def test_predictions_on_a_cluster_are_those_of_one_process(cluster: str, bundle:
     assert (tmp_path / "notes" / "keep.txt").read_text() == "mine"
 
 
+@pytest.mark.slow  # a Ray cluster: make verify
 def test_bad_input_on_a_cluster_leaves_no_output(cluster: str, bundle: Path,
                                                  tmp_path: Path) -> None:
     pq.write_table(pa.table({"review": ["fine film"] * 10}), tmp_path / "r.parquet")
@@ -187,6 +189,7 @@ def test_a_cluster_lost_mid_job_is_one_line_not_a_traceback(
         1 / 0  # noqa: B018
 
 
+@pytest.mark.slow  # a Ray cluster: make verify
 def test_a_worker_killed_mid_job_never_leaves_output_that_looks_complete(
         cluster: str, bundle: Path, tmp_path: Path) -> None:
     """Kill a scoring actor while it works: Ray restarts it and the job finishes with every
@@ -220,6 +223,7 @@ def test_a_worker_killed_mid_job_never_leaves_output_that_looks_complete(
         assert not out.exists()
 
 
+@pytest.mark.slow  # a Ray cluster: make verify
 @pytest.mark.usefixtures("cluster")
 def test_a_sweep_on_a_cluster_gives_the_local_table(real_data: Path, cluster: str,
                                                     tmp_path: Path) -> None:
@@ -255,6 +259,7 @@ def _here_and_on_the_cluster(streamed_imdb: Callable[[str], tuple[Path, float]],
     return {"one": accuracy, "cluster": on_cluster}
 
 
+@pytest.mark.slow  # a Ray cluster: make verify
 def test_nblr_trains_on_a_cluster_as_on_one_machine(
         streamed_imdb: Callable[[str], tuple[Path, float]], imdb_files: tuple[Path, Path],
         cluster: str, tmp_path: Path) -> None:
@@ -268,6 +273,7 @@ def test_nblr_trains_on_a_cluster_as_on_one_machine(
     assert abs(accuracy["cluster"] - accuracy["one"]) <= 0.002
 
 
+@pytest.mark.slow  # a Ray cluster: make verify
 def test_networks_train_on_a_cluster_as_on_one_machine(
         streamed_imdb: Callable[[str], tuple[Path, float]], imdb_files: tuple[Path, Path],
         cluster: str, tmp_path: Path) -> None:
@@ -285,6 +291,7 @@ def test_networks_train_on_a_cluster_as_on_one_machine(
     assert abs(accuracy["cluster"] - accuracy["one"]) <= 0.002
 
 
+@pytest.mark.slow  # a Ray cluster: make verify
 def test_bad_input_to_training_on_a_cluster_names_the_file_and_leaves_nothing(
         cluster: str, tmp_path: Path) -> None:
     """A file without the label column is refused before the cluster works; a bad label
@@ -304,6 +311,7 @@ def test_bad_input_to_training_on_a_cluster_names_the_file_and_leaves_nothing(
         assert not (tmp_path / "m").exists() and not list(tmp_path.glob(".m*"))
 
 
+@pytest.mark.slow  # a Ray cluster: make verify
 def test_training_on_a_cluster_needs_a_stream_every_node_reads(cluster: str,
                                                                tmp_path: Path) -> None:
     done = run_cli("train", "--model", "nblr", "--cluster", cluster,

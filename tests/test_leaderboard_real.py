@@ -12,11 +12,14 @@ from conftest import invoke, run_cli
 
 import critic
 
+# All of IMDB, six models: make verify (test_imdb_slice.py checks the same on a slice).
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def board(real_data: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
     folder = tmp_path_factory.mktemp("board") / "leaderboard"
-    done = run_cli("leaderboard", "--output", str(folder), "--json")
+    done = run_cli("leaderboard", "--output", str(folder), "--json", timeout=3600)
     assert done.returncode == 0, done.stderr
     rows = {row["model"]: row for row in json.loads(done.stdout)["results"]}
     return rows, folder

@@ -332,6 +332,7 @@ def test_the_tfidf_network_trains_from_a_stream_like_in_memory(tmp_path: Path) -
     assert (verdicts["memory"] == verdicts["stream"]).mean() > 0.95
 
 
+@pytest.mark.slow  # all of IMDB: make verify (test_imdb_slice.py streams a slice)
 def test_imdb_through_the_streaming_path(
         real_data: Path, streamed_imdb: Callable[[str], tuple[Path, float]],
         tmp_path: Path) -> None:

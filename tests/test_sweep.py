@@ -79,9 +79,10 @@ def test_bad_grids_exit_2(tmp_path: Path, args: list[str], message: str) -> None
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.slow  # 36 networks on all of IMDB: make verify
 def test_the_books_default_grid(real_data: Path, tmp_path: Path) -> None:
     """All 36 configurations of the default grid on the real data, one seed and 5 epochs each
-    (the best epochs are 2-5; the 3-seed, 20-epoch sweep is a README figure: ~2 minutes)."""
+    (the best epochs are 2-5; the 3-seed, 20-epoch sweep is a README figure)."""
     done = run_cli("sweep", "--sweeps", str(tmp_path), "--name", "book", "--seeds", "1",
                    "--epochs", "5", "--json")
     assert done.returncode == 0, done.stderr
