@@ -67,9 +67,12 @@ def toy_board(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
         options = original(name)
         features = dataclasses.replace(options.features, num_words=40,
                                        max_ngrams=min(options.features.max_ngrams, 200))
+        settings = options.settings
+        if hasattr(settings, "epochs"):  # a network's
+            settings = dataclasses.replace(settings, epochs=3)
         # The toy archive names no movies: its reviews are held out one by one.
-        return dataclasses.replace(options, features=features, validation_size=40, epochs=3,
-                                   validation_by="review")
+        return dataclasses.replace(options, features=features, validation_size=40,
+                                   settings=settings, validation_by="review")
 
     with pytest.MonkeyPatch.context() as patch:
         counts = write_archive(folder / "toy.tar.gz", "", False)
@@ -94,7 +97,8 @@ def test_the_table_reports_what_each_number_used(toy_board: tuple[dict, Path]) -
     for name, row in rows.items():
         metrics = json.loads((folder / "models" / name / "metrics.json").read_text())
         assert row["test_accuracy"] == pytest.approx(metrics["test"]["accuracy"], abs=2e-4)
-        assert row["train_seconds"] > 0 and row["predict_reviews_per_second"] > 0
+        # Toy models train in under 0.05 s: the table rounds that to 0.0.
+        assert row["train_seconds"] >= 0 and row["predict_reviews_per_second"] > 0
         files = (folder / "models" / name).iterdir()
         assert row["bundle_mb"] == round(sum(f.stat().st_size for f in files) / 1e6, 1)
         assert 0 <= row["short_text_accuracy"] <= 1
