@@ -14,14 +14,16 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.7.0"
 
 if TYPE_CHECKING:
-    from critic._train import TrainOptions, TrainResult, options_for, recipe, train_bundle
+    from critic._train import TrainResult, train_bundle
     from critic.datasets.corpus import Corpus, load_corpus
     from critic.errors import BundleError, ConfigError, CriticError, DataError
     from critic.estimators import Featurizer, NetworkClassifier
     from critic.features import multi_hot
+    from critic.fitting.options import TrainOptions
     from critic.models.nblr.estimator import NBLogisticRegression
     from critic.models.network.classifier import Classifier, History
     from critic.models.network.config import NetworkConfig, TrainConfig
+    from critic.models.registry import options_for, recipe
     from critic.predict import Predictor
     from critic.text import Vocabulary, tokenize
 
@@ -31,8 +33,8 @@ _LAZY = {"Corpus": "critic.datasets.corpus", "load_corpus": "critic.datasets.cor
          "BundleError": "critic.errors", "ConfigError": "critic.errors",
          "CriticError": "critic.errors", "DataError": "critic.errors",
          # Training a bundle: options by recipe name and knobs, then one call.
-         "TrainOptions": "critic._train", "TrainResult": "critic._train",
-         "options_for": "critic._train", "recipe": "critic._train",
+         "TrainOptions": "critic.fitting.options", "TrainResult": "critic._train",
+         "options_for": "critic.models.registry", "recipe": "critic.models.registry",
          "train_bundle": "critic._train",
          # The book's API: text to word ids to multi-hot vectors, and the Keras-style network.
          "Vocabulary": "critic.text", "tokenize": "critic.text", "multi_hot": "critic.features",

@@ -12,36 +12,23 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from critic.bundle import bundle_files, write_bundle
 from critic.datasets.files import Reviews
-from critic.datasets.stream import (
-    Batch,
-    ContentChecksum,
-    ReviewStream,
-    array_batches,
-    reviews_batches,
-)
+from critic.datasets.stream import ReviewStream
 from critic.errors import ConfigError, DataError, ModeError
 from critic.fitting.data import file_split, imdb_split, read_stream, text_bytes
-from critic.fitting.options import FEATURE_KNOBS, SPLIT_KNOBS, Mode, TrainOptions
+from critic.fitting.memory import default_memory_budget, parse_memory
+from critic.fitting.options import Mode, TrainOptions
 from critic.fitting.result import Fitted
-from critic.fitting.splits import (
-    STREAMED_IMDB_ORDER,
-    shard_order,
-    stream_fraction,
-    stream_order,
-    validation_record,
-)
-from critic.metrics import evaluate_probabilities, sigmoid
+from critic.fitting.streamed import on_cluster, streamed
 from critic.models.family import Family, FitContext
-from critic.models.registry import FAMILIES, family_of
+from critic.models.registry import check_unlabelled, family_of, options_for, recipe
 from critic.runs import RUN_FILE, RunFolder, RunRecord
 
 if TYPE_CHECKING:
@@ -54,48 +41,6 @@ __all__ = ["Mode", "TrainOptions", "TrainResult", "default_memory_budget",
 #: estimate of an IMDB run starts from.
 _IMDB_TEXT_BYTES = 33_000_000
 _IMDB_UNLABELLED_TEXT_BYTES = 67_000_000
-_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
-
-
-def recipe(name: str, **changes: Any) -> TrainOptions:
-    """The options of the model called ``name``, with ``changes`` applied.
-
-    Example:
-        >>> recipe("nblr").features.ngram_range
-        (1, 3)
-    """
-    return dataclasses.replace(family_of(name).recipes()[name], **changes)
-
-
-def options_for(model: str, **knobs: Any) -> TrainOptions:
-    """The named model's options with the given knobs changed (``None`` means not given).
-
-    Every model has the shared knobs ``ngram_range``, ``max_ngrams``, ``num_words``,
-    ``validation_size``, ``validation_by`` and ``unlabelled``; its family has its own
-    (``critic train --help`` lists them; a network's ``units``, nblr's ``sentence_weight``).
-    A knob of another family is refused, naming the family.
-
-    Example:
-        >>> options_for("dense", units=32).settings.network.units
-        32
-    """
-    given = {key: value for key, value in knobs.items() if value is not None}
-    family = family_of(model)
-    shared = {k.name for k in (*FEATURE_KNOBS, *SPLIT_KNOBS)} | {"unlabelled"}
-    own = {k.name for k in family.knobs}
-    unknown = sorted(set(given) - shared - own)
-    if unknown:
-        owners = sorted({f.name for f in FAMILIES.values() for k in f.knobs
-                         if k.name in unknown})
-        whose = f" (that is {' and '.join(owners)}'s)" if owners else ""
-        raise ConfigError(f"{model} has no {', '.join(unknown)}{whose}", parameter=unknown[0])
-    options = recipe(model).with_shared_knobs(given)
-    options = dataclasses.replace(
-        options, unlabelled=bool(given.get("unlabelled", options.unlabelled)),
-        settings=family.with_knobs(options.settings, {k: given[k] for k in own if k in given}))
-    _check_unlabelled(options, family)
-    family.check(options)
-    return options
 
 
 @dataclass
@@ -104,30 +49,6 @@ class TrainResult:
     metrics: dict[str, Any]
     path: Path
     mode: Mode
-
-
-def parse_memory(text: str) -> int:
-    """``"2.5G"``, ``"600M"``, ``"4GB"`` or a number of bytes → bytes.
-
-    Example:
-        >>> parse_memory("1.5G")
-        1610612736
-    """
-    cleaned = text.strip().upper().removesuffix("B").removesuffix("I")
-    unit = cleaned[-1:] if cleaned[-1:] in _UNITS else ""
-    try:
-        amount = float(cleaned[: len(cleaned) - len(unit)])
-    except ValueError:
-        amount = -1.0
-    if not 0 < amount < float("inf"):
-        raise ConfigError(f"{text!r} is not an amount of memory such as 2.5G or 600M",
-                          parameter="memory_budget")
-    return int(amount * _UNITS[unit])
-
-
-def default_memory_budget() -> int:
-    """A quarter of the machine's memory: room for the rest of what runs on it."""
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
 
 
 def in_memory_estimate(options: TrainOptions, text_bytes: int, unlabelled_bytes: int = 0
@@ -168,9 +89,12 @@ def train_bundle(options: TrainOptions, output: str | os.PathLike[str], *,
         unlabelled = _imdb_unlabelled(data)
     context = FitContext(progress, callbacks, unlabelled)
     if chosen is Mode.CLUSTER:
-        fitted, record = _on_cluster(options, family, stream, cluster, context)
+        assert stream is not None  # _choose_mode refused a cluster without one
+        fitted, record = on_cluster(
+            options, stream, partial(family.fit_on_cluster, options, cluster, context=context))
     elif chosen is Mode.STREAM:
-        fitted, record = _streamed(options, family, data, reviews, stream, context)
+        fitted, record = streamed(options, partial(family.fit_streamed, options, context=context),
+                                  data=data, reviews=reviews, stream=stream)
     else:
         if stream is not None:
             reviews = read_stream(stream)
@@ -192,20 +116,13 @@ def _check_inputs(options: TrainOptions, family: Family, reviews: Reviews | None
         raise ConfigError("validation by movie is for the IMDB data, whose files name each "
                           "review's movie; a file of your own is split review by review",
                           parameter="validation_by")
-    _check_unlabelled(options, family)
+    check_unlabelled(options, family)
     if unlabelled is not None and not options.unlabelled:
         raise ConfigError("unlabelled reviews were given but `unlabelled` is off",
                           parameter="unlabelled")
     if unlabelled is not None and not len(unlabelled):
         raise DataError("no unlabelled reviews were given to learn from",
                         parameter="unlabelled")
-
-
-def _check_unlabelled(options: TrainOptions, family: Family) -> None:
-    if options.unlabelled and not family.learns_from_unlabelled:
-        able = " and ".join(f.name for f in FAMILIES.values() if f.learns_from_unlabelled)
-        raise ConfigError(f"`unlabelled` is {able}'s ({options.model} learns from labelled "
-                          "reviews only)", parameter="unlabelled")
 
 
 def _choose_mode(options: TrainOptions, family: Family, asked: Mode | str | None, *,
@@ -267,70 +184,6 @@ def _allowed(options: TrainOptions, family: Family, mode: Mode, why: str) -> Mod
         raise ModeError(f"{flag} trains {family.name} in memory, not {_WHERE[mode]}{why}",
                         parameter=only)
     return mode
-
-
-def _streamed(options: TrainOptions, family: Family, data: Any, reviews: Reviews | None,
-              stream: ReviewStream | None, context: FitContext
-              ) -> tuple[Fitted, dict[str, Any]]:
-    """The family's streamed fit on ``stream``, the user's ``reviews`` or IMDB; the first
-    pass is checksummed, the others not."""
-    if stream is None and reviews is None:
-        return _imdb_streamed(options, family, data, context)
-    read: Callable[[], Iterable[Batch]]
-    if stream is not None:
-        source, total, read = stream.source, stream.count(), lambda: iter(stream)
-    else:
-        assert reviews is not None
-        held = reviews
-        source, total, read = held.source, len(held), lambda: reviews_batches(held)
-    fraction = stream_fraction(options.validation_size, total, 0.2)
-    checksum = ContentChecksum()
-    first = [checksum.watch(read())]
-
-    def passes() -> Iterable[Batch]:
-        return first.pop() if first else read()
-
-    fitted = family.fit_streamed(options, passes, fraction, context)
-    return fitted, {"source": source, "reviews": fitted.reviews,
-                    "checksum": checksum.hexdigest(),
-                    "validation": _stream_record(fitted, fraction, stream_order(options.seed))}
-
-
-def _imdb_streamed(options: TrainOptions, family: Family, data: Any, context: FitContext
-                   ) -> tuple[Fitted, dict[str, Any]]:
-    from critic.datasets.corpus import load_corpus
-    from critic.datasets.imdb import training_order
-
-    corpus = load_corpus(data)
-    train, test = corpus.subset("train"), corpus.subset("test")
-    order = training_order(len(train))
-    texts, labels = train.texts.take(order).arrow, train.labels[order].astype(np.uint8)
-    fraction = stream_fraction(options.validation_size, len(train), options.imdb_validation)
-    fitted = family.fit_streamed(
-        options, lambda: array_batches(texts, labels, source="imdb"), fraction, context)
-    logits = np.concatenate([fitted.logits(fitted.featurizer.transform(batch.texts))
-                             for batch in array_batches(test.texts.arrow, None, source="imdb")])
-    fitted.metrics["test"] = evaluate_probabilities(test.labels.astype(np.uint8),
-                                                    sigmoid(logits))
-    return fitted, {"source": "imdb", "checksum": corpus.checksum,
-                    "validation": _stream_record(fitted, fraction, STREAMED_IMDB_ORDER)}
-
-
-def _on_cluster(options: TrainOptions, family: Family, stream: ReviewStream | None, ray: Any,
-                context: FitContext) -> tuple[Fitted, dict[str, Any]]:
-    assert stream is not None  # _choose_mode refused a cluster without one
-    fraction = stream_fraction(options.validation_size, stream.count(), 0.2)
-    fitted = family.fit_on_cluster(options, ray, stream, fraction, context)
-    return fitted, {"source": stream.source, "reviews": fitted.reviews,
-                    "checksum": fitted.checksum,
-                    "checksum_of": "the SHA-256 of each part's, in order",
-                    "validation": _stream_record(fitted, fraction, shard_order(options.seed))}
-
-
-def _stream_record(fitted: Fitted, fraction: float, order: str) -> dict[str, Any]:
-    # Streamed fits choose on the held-out reviews and never train on them afterwards.
-    return validation_record(reviews=int(fitted.held_out or 0), fraction=fraction, order=order,
-                             trained_on_after_choice=False)
 
 
 def _write(options: TrainOptions, mode: Mode, folder: RunFolder, fitted: Fitted,

@@ -8,10 +8,11 @@ package, one call to :func:`register`).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from critic.errors import BundleError, ConfigError
-from critic.fitting.options import TrainOptions
+from critic.fitting.options import FEATURE_KNOBS, SPLIT_KNOBS, TrainOptions
 from critic.models.family import Family
 from critic.models.nblr.family import NblrFamily
 from critic.models.network.family import NetworkFamily
@@ -80,3 +81,52 @@ def model_from_config(config: dict[str, Any], weights: dict[str, np.ndarray],
         return types[kind].from_config(config, weights, dimension)
     except (ConfigError, KeyError, TypeError) as exc:
         raise BundleError(f"the model's configuration is invalid ({exc})") from exc
+
+
+def recipe(name: str, **changes: Any) -> TrainOptions:
+    """The options of the model called ``name``, with ``changes`` applied.
+
+    Example:
+        >>> recipe("nblr").features.ngram_range
+        (1, 3)
+    """
+    return dataclasses.replace(family_of(name).recipes()[name], **changes)
+
+
+def options_for(model: str, **knobs: Any) -> TrainOptions:
+    """The named model's options with the given knobs changed (``None`` means not given).
+
+    Every model has the shared knobs ``ngram_range``, ``max_ngrams``, ``num_words``,
+    ``validation_size``, ``validation_by`` and ``unlabelled``; its family has its own
+    (``critic train --help`` lists them; a network's ``units``, nblr's ``sentence_weight``).
+    A knob of another family is refused, naming the family.
+
+    Example:
+        >>> options_for("dense", units=32).settings.network.units
+        32
+    """
+    given = {key: value for key, value in knobs.items() if value is not None}
+    family = family_of(model)
+    shared = {k.name for k in (*FEATURE_KNOBS, *SPLIT_KNOBS)} | {"unlabelled"}
+    own = {k.name for k in family.knobs}
+    unknown = sorted(set(given) - shared - own)
+    if unknown:
+        owners = sorted({f.name for f in FAMILIES.values() for k in f.knobs
+                         if k.name in unknown})
+        whose = f" (that is {' and '.join(owners)}'s)" if owners else ""
+        raise ConfigError(f"{model} has no {', '.join(unknown)}{whose}", parameter=unknown[0])
+    options = recipe(model).with_shared_knobs(given)
+    options = dataclasses.replace(
+        options, unlabelled=bool(given.get("unlabelled", options.unlabelled)),
+        settings=family.with_knobs(options.settings, {k: given[k] for k in own if k in given}))
+    check_unlabelled(options, family)
+    family.check(options)
+    return options
+
+
+def check_unlabelled(options: TrainOptions, family: Family) -> None:
+    """Refuse unlabelled reviews for a family that cannot learn from them."""
+    if options.unlabelled and not family.learns_from_unlabelled:
+        able = " and ".join(f.name for f in FAMILIES.values() if f.learns_from_unlabelled)
+        raise ConfigError(f"`unlabelled` is {able}'s ({options.model} learns from labelled "
+                          "reviews only)", parameter="unlabelled")
