@@ -323,23 +323,16 @@ def _add_kserve_routes(app: FastAPI, predictor: Predictor,
                 # The order of the classes along the probabilities' second axis.
                 "parameters": {"labels": labels}}
 
+    # Each route with and without a version (the model has one: v2.VERSION).
     @app.get("/v2/models/{model}")
-    def model_metadata(model: str) -> dict[str, Any]:
-        known(model)
-        return metadata()
-
     @app.get("/v2/models/{model}/versions/{version}")
-    def model_version_metadata(model: str, version: str) -> dict[str, Any]:
+    def model_metadata(model: str, version: str | None = None) -> dict[str, Any]:
         known(model, version)
         return metadata()
 
     @app.get("/v2/models/{model}/ready")
-    def model_ready(model: str) -> dict[str, Any]:
-        known(model)
-        return {"name": name, "ready": True}
-
     @app.get("/v2/models/{model}/versions/{version}/ready")
-    def model_version_ready(model: str, version: str) -> dict[str, Any]:
+    def model_ready(model: str, version: str | None = None) -> dict[str, Any]:
         known(model, version)
         return {"name": name, "ready": True}
 
@@ -353,12 +346,8 @@ def _add_kserve_routes(app: FastAPI, predictor: Predictor,
                 "parameters": {"labels": {"string_value": ",".join(labels)}}}
 
     @app.get("/v2/models/{model}/config")
-    def model_config(model: str) -> dict[str, Any]:
-        known(model)
-        return config()
-
     @app.get("/v2/models/{model}/versions/{version}/config")
-    def model_version_config(model: str, version: str) -> dict[str, Any]:
+    def model_config(model: str, version: str | None = None) -> dict[str, Any]:
         known(model, version)
         return config()
 
