@@ -6,11 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
-from conftest import invoke, run_cli
-
-import critic
+from conftest import run_cli
 
 # All of IMDB, six models: make verify (test_imdb_slice.py checks the same on a slice).
 pytestmark = pytest.mark.slow
@@ -125,48 +122,10 @@ def test_nblr_chose_on_validation_and_refitted(board: tuple[dict, Path]) -> None
 
 
 def test_nblr_explanations_are_exact_n_gram_contributions(board: tuple[dict, Path]) -> None:
-    _, folder = board
-    model = critic.load(folder / "models" / "nblr")
-    text = "Not good at all. The acting was fine, but the plot was a waste of time."
-    explanation = model.explain(text)
-    logit = float(model.decision_function([text])[0])
-    assert explanation.method == "additive"
-    total = sum(w.contribution for w in explanation.words) + explanation.intercept
-    assert total == pytest.approx(logit, abs=1e-4)
-    contributions = explanation.contribution_of()
-    assert contributions["waste"] < 0 and contributions["not good"] < 0
-    assert explanation.label == "negative"
-    done = run_cli("explain", str(folder / "models" / "nblr"), text, "--json")
-    assert done.returncode == 0, done.stderr
-    shown = json.loads(done.stdout)
-    assert shown["method"] == "additive"
-    assert np.isclose(sum(w["contribution"] for w in shown["words"]) + shown["intercept"],
-                      shown["logit"], atol=1e-4)
+    from test_imdb_slice import explanations_are_exact_n_gram_contributions
+
+    explanations_are_exact_n_gram_contributions(board[1] / "models" / "nblr")
 
 
-def test_refitted_bundles_refuse_a_threshold_from_their_own_validation(
-        board: tuple[dict, Path]) -> None:
-    _, folder = board
-    done = run_cli("evaluate", str(folder / "models" / "nblr"), "--find-threshold", "accuracy")
-    assert done.returncode == 2
-    assert "refitted on its held-out reviews" in done.stderr
-
-
-def test_existing_leaderboard_is_not_replaced(board: tuple[dict, Path]) -> None:
-    _, folder = board
-    before = (folder / "results.md").read_bytes()
-    done = invoke("leaderboard", "--output", str(folder), "--models", "dense")
-    assert done.returncode == 2 and "exists already" in done.stderr
-    assert (folder / "results.md").read_bytes() == before
-    done = invoke("leaderboard", "--output", str(folder.parent / "x"), "--models", "svm")
-    assert done.returncode == 2 and "unknown model 'svm'" in done.stderr
-
-
-def test_report_renders_the_leaderboard(board: tuple[dict, Path]) -> None:
-    _, folder = board
-    done = run_cli("report", str(folder))
-    assert done.returncode == 0, done.stderr
-    page = (folder / "report.html").read_text()
-    assert "critic leaderboard" in page and "Published figures" in page
-    for text in ("nblr", "tfidf-dense", "Johnson &amp; Zhang 2015", "0.9233"):
-        assert text in page
+# The board's refusals (a threshold from its own validation, an existing folder) and its report
+# depend on no accuracy: tests/test_leaderboard_slice.py checks them on a toy board, in make test.
