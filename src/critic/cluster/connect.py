@@ -115,23 +115,32 @@ def _check_reachable(address: str) -> None:
 
 def cluster_error(exc: BaseException) -> CriticError:
     """What the cluster raised, as one line: critic's own error when an actor raised one,
-    else the first line of the innermost cause (Ray wraps it in several layers)."""
+    else the first line of the innermost cause (Ray wraps it in several layers), with a
+    failed worker's own cause when Ray's line only announces it."""
     deepest = innermost(exc)
     if isinstance(deepest, CriticError):
         return deepest
     # Ray Train keeps what each worker raised by rank.
-    for failure in getattr(exc, "worker_failures", {}).values():
+    failures = getattr(exc, "worker_failures", None) or {}
+    for failure in failures.values():
         if isinstance(cause := innermost(failure), CriticError):
             return cause
-    # Ray Data re-raises a worker's error as text inside its own exception: critic's own
-    # message is the line that names critic's error class.
-    found = _CRITIC_ERROR.findall(str(exc))
+    # Ray Data re-raises a worker's error as text inside its own exception (coloured when Ray
+    # thinks it writes to a terminal): critic's own message is the line that names critic's
+    # error class.
+    found = _CRITIC_ERROR.findall(_ANSI.sub("", str(exc)))
     if found:
-        return ClusterError(found[-1])
+        return ClusterError(found[-1].strip())
+    if failures:  # Ray's own line only says "Training failed due to worker errors:"
+        rank, failure = next(iter(failures.items()))
+        return ClusterError(f"the job failed on the cluster: worker {rank}: "
+                            f"{first_line(innermost(failure))}")
     return ClusterError(f"the job failed on the cluster: {first_line(deepest)}")
 
 
-_CRITIC_ERROR = re.compile(r"^critic\.errors\.\w+: (.+)$", re.MULTILINE)
+_CRITIC_ERROR = re.compile(r"^\s*critic\.errors\.\w+: (.+)$", re.MULTILINE)
+#: Terminal colour and cursor codes, which Ray puts in the tracebacks it forwards.
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
 def innermost(exc: BaseException) -> BaseException:
@@ -150,8 +159,14 @@ def innermost(exc: BaseException) -> BaseException:
 
 
 def first_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__
+    """The first line of what ``exc`` says, without terminal codes; a line that only
+    announces what follows (ending in a colon) is joined with the next."""
+    lines = [line.strip() for line in _ANSI.sub("", str(exc)).splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    if lines[0].endswith(":") and len(lines) > 1:
+        return f"{lines[0]} {lines[1]}"
+    return lines[0]
 
 
 def gather(ray: Any, refs: list[Any]) -> list[Any]:
