@@ -318,3 +318,38 @@ def test_training_on_a_cluster_needs_a_stream_every_node_reads(cluster: str,
                    "--output", str(tmp_path / "m"))
     assert done.returncode == 2 and "trains from --input" in done.stderr, done.stderr
     assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.slow  # a Ray cluster: make verify
+@pytest.mark.parametrize("model, worker", [("nblr", "_NblrShard"),
+                                           ("dense", "RayTrainWorker")])
+def test_a_training_worker_killed_mid_job_leaves_no_spill(
+        cluster: str, tmp_path: Path, model: str, worker: str) -> None:
+    """Kill a worker with SIGKILL while it spills: it never cleans its own spill, so the
+    driver removes the job's folder, whatever the job's end (one line if it failed)."""
+    source = tmp_path / "reviews.parquet"
+    reviews = tiny_reviews(60_000, seed=4)
+    pq.write_table(pa.table({"text": list(reviews.texts), "label": reviews.labels}), source,
+                   row_group_size=2_000)
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    job = subprocess.Popen([sys.executable, "-m", "critic", "train", "--model", model,
+                            "--input", str(source), "--cluster", cluster, "--output",
+                            str(tmp_path / "m"), *(["--epochs", "2"] if model == "dense" else [])],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           env=os.environ | {"TMPDIR": str(temp)})
+    killed = None
+    deadline = time.monotonic() + 120
+    while killed is None and job.poll() is None and time.monotonic() < deadline:
+        found = subprocess.run(["pgrep", "-f", worker], capture_output=True,
+                               text=True).stdout.split()
+        if found and list(temp.glob("critic-job-*/critic-spill-*")):
+            killed = int(found[0])
+            os.kill(killed, signal.SIGKILL)
+        time.sleep(0.05)
+    _, stderr = job.communicate(timeout=600)
+    assert killed is not None, f"the job ended before a worker spilled: {stderr}"
+    assert "Traceback" not in stderr
+    if job.returncode != 0:
+        assert job.returncode in (1, 2) and len(stderr.strip().splitlines()[-1]) < 400
+    assert not list(temp.glob("critic-*")), sorted(p.name for p in temp.rglob("*"))

@@ -4,6 +4,9 @@ worker read it (:func:`critic.fitting.splits.shard_position`)."""
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+import tempfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -48,3 +51,24 @@ def checksum_of_parts(shares: list[list[str]], parts: int) -> str:
 
     digests = [shares[i % len(shares)][i // len(shares)] for i in range(parts)]
     return hashlib.sha256("".join(digests).encode()).hexdigest()
+
+
+@contextlib.contextmanager
+def job_folder() -> Iterator[str]:
+    """A folder for one cluster job's spills, removed at the end whatever happened: a worker
+    killed mid-job (``kill -9``) never cleans its own spill, so the driver does. The workers
+    spill into it when they see it (one machine, or a temporary folder the nodes share);
+    elsewhere each removes its own as it ends."""
+    folder = tempfile.mkdtemp(prefix="critic-job-")
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def spill_root(folder: str) -> str | None:
+    """Where a worker spills: the driver's job folder when this node sees it, else its own
+    temporary folder."""
+    import os
+
+    return folder if os.path.isdir(folder) else None

@@ -206,9 +206,10 @@ def _spill_window(window: list[_Rows], rng: np.random.Generator, batch_size: int
 
 
 @contextlib.contextmanager
-def spills() -> Iterator[tuple[Spill, Spill]]:
-    """The training and the held-out spill, in a temporary folder removed at the end."""
-    with tempfile.TemporaryDirectory(prefix="critic-spill-") as folder, \
+def spills(root: str | None = None) -> Iterator[tuple[Spill, Spill]]:
+    """The training and the held-out spill, in a temporary folder (in ``root``, default the
+    system's) removed at the end."""
+    with tempfile.TemporaryDirectory(prefix="critic-spill-", dir=root) as folder, \
             Spill(os.path.join(folder, "train")) as train, \
             Spill(os.path.join(folder, "validation")) as validation:
         yield train, validation

@@ -10,7 +10,13 @@ from typing import Any
 import numpy as np
 
 from critic.cluster.connect import gather, quiet
-from critic.cluster.shards import checksum_of_parts, shard_batches, shards
+from critic.cluster.shards import (
+    checksum_of_parts,
+    job_folder,
+    shard_batches,
+    shards,
+    spill_root,
+)
 from critic.fitting.result import Fitted
 from critic.fitting.spill import check_split, spill_stream, spills
 from critic.hashing import HashedFeatureSpace
@@ -26,13 +32,14 @@ class _NblrShard:
     them at a time from the weights the driver sends."""
 
     def __init__(self, parts: list[Any], files: dict[str, int], text_column: str,
-                 label_column: str, features: Any, fraction: float, online: Any) -> None:
+                 label_column: str, features: Any, fraction: float, online: Any,
+                 folder: str) -> None:
         self.parts, self.files = parts, files
         self.text_column, self.label_column = text_column, label_column
         self.featurizer = HashedFeatureSpace.from_config(features).fit([])
         self.fraction, self.online = fraction, online
         self._stack = contextlib.ExitStack()
-        self.train, self.validation = self._stack.enter_context(spills())
+        self.train, self.validation = self._stack.enter_context(spills(spill_root(folder)))
 
     def read(self) -> tuple[Any, ...]:
         """Featurise and spill the shard; its class sums, counts and per-part checksums."""
@@ -85,33 +92,35 @@ def fit_nblr_on_cluster(ray: Any, stream: Any, *, validation_fraction: float,
     features = features or STREAM_FEATURES
     parts, count, files = shards(ray, stream)
     shard = ray.remote(num_cpus=1)(_NblrShard)
-    actors = [shard.remote(parts[k::count], files, stream.text_column, stream.label_column,
-                           features, validation_fraction, online) for k in range(count)]
-    try:
-        quiet()
-        read = gather(ray, [actor.read.remote() for actor in actors])
-        sums = ClassSums(len(read[0][0]))
-        sums.positive, sums.negative = sum(r[0] for r in read), sum(r[1] for r in read)
-        trained, positives, held = (sum(r[i] for r in read) for i in (2, 3, 4))
-        check_split(trained, positives, held)
-        progress(f"read {trained + held:,} reviews ({held:,} held out) on {count} shards")
-        ratios = ray.put(sums.ratios(linear.alpha, online.min_count))
-        width = len(sums.positive)
-        weights, squares, bias = np.zeros(width), np.full(width, 1e-8), 0.0
-        for epoch in range(1, online.epochs + 1):
-            state = ray.put(weights), ray.put(squares)
-            done = gather(ray, [a.epoch.remote(ratios, *state, bias, [online.seed, epoch, k])
-                                 for k, a in enumerate(actors)])
-            weights, squares = (np.mean([d[i] for d in done], axis=0) for i in (0, 1))
-            bias = float(np.mean([d[2] for d in done]))
-            progress(f"epoch {epoch}/{online.epochs}: loss {np.mean([d[3] for d in done]):.4f}")
-        scored = gather(ray, [a.scores.remote(ratios, ray.put(weights), bias)
-                               for a in actors])
-    finally:
-        for actor in actors:
-            with contextlib.suppress(Exception):
-                ray.get(actor.close.remote())
-                ray.kill(actor)
+    with job_folder() as folder:  # the shards spill in it: removed even if one is killed
+        actors = [shard.remote(parts[k::count], files, stream.text_column, stream.label_column,
+                               features, validation_fraction, online, folder)
+                  for k in range(count)]
+        try:
+            quiet()
+            read = gather(ray, [actor.read.remote() for actor in actors])
+            sums = ClassSums(len(read[0][0]))
+            sums.positive, sums.negative = sum(r[0] for r in read), sum(r[1] for r in read)
+            trained, positives, held = (sum(r[i] for r in read) for i in (2, 3, 4))
+            check_split(trained, positives, held)
+            progress(f"read {trained + held:,} reviews ({held:,} held out) on {count} shards")
+            ratios = ray.put(sums.ratios(linear.alpha, online.min_count))
+            width = len(sums.positive)
+            weights, squares, bias = np.zeros(width), np.full(width, 1e-8), 0.0
+            for epoch in range(1, online.epochs + 1):
+                state = ray.put(weights), ray.put(squares)
+                done = gather(ray, [a.epoch.remote(ratios, *state, bias, [online.seed, epoch, k])
+                                     for k, a in enumerate(actors)])
+                weights, squares = (np.mean([d[i] for d in done], axis=0) for i in (0, 1))
+                bias = float(np.mean([d[2] for d in done]))
+                progress(f"epoch {epoch}/{online.epochs}: loss {np.mean([d[3] for d in done]):.4f}")
+            scored = gather(ray, [a.scores.remote(ratios, ray.put(weights), bias)
+                                   for a in actors])
+        finally:
+            for actor in actors:
+                with contextlib.suppress(Exception):
+                    ray.get(actor.close.remote())
+                    ray.kill(actor)
 
     def joined(side: int) -> Any:
         by_ratio = np.concatenate([s[side][0][0] for s in scored])

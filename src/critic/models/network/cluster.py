@@ -7,7 +7,13 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from critic.cluster.connect import cluster_error, quiet
-from critic.cluster.shards import checksum_of_parts, shard_batches, shards
+from critic.cluster.shards import (
+    checksum_of_parts,
+    job_folder,
+    shard_batches,
+    shards,
+    spill_root,
+)
 from critic.models.network.stream import StreamNetworkFit, fit_streaming_network
 
 
@@ -112,6 +118,7 @@ def _train_network_worker(config: dict[str, Any]) -> None:
         stream, features=config["features"], network=config["network"],
         training=config["training"], epochs=config["epochs"], patience=config["patience"],
         validation_fraction=config["fraction"], progress=say, collective=collective,
+        spill_root=spill_root(config["folder"]),
         callbacks=[_RelayedCallback(collector)] if rank == 0 else [])
     shares = collective.gather(digests)
     if rank == 0:
@@ -152,7 +159,9 @@ def fit_network_on_cluster(ray: Any, stream: Any, *, features: Any, network: Any
               "epochs": epochs, "patience": patience, "fraction": validation_fraction,
               "collector": collector}
     progress(f"training on {count} Ray Train workers (DDP over gloo)")
-    with tempfile.TemporaryDirectory(prefix="critic-ray-train-") as storage:
+    # The workers spill in the job folder: removed even if one of them is killed.
+    with tempfile.TemporaryDirectory(prefix="critic-ray-train-") as storage, \
+            job_folder() as config["folder"]:
         trainer = TorchTrainer(
             _train_network_worker, train_loop_config=config,
             scaling_config=ScalingConfig(num_workers=count, use_gpu=False),

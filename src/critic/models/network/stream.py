@@ -88,7 +88,8 @@ def fit_streaming_network(stream: Callable[[], Iterable[Batch]], *, features: Fe
                           patience: int | None, validation_fraction: float,
                           callbacks: Sequence[Any] = (),
                           progress: Progress = lambda message: None,
-                          collective: Collective = ALONE) -> StreamNetworkFit:
+                          collective: Collective = ALONE,
+                          spill_root: str | None = None) -> StreamNetworkFit:
     """Train a network from a labelled ``stream`` in bounded memory (see the module
     docstring); ``stream()`` starts a new pass.
 
@@ -107,7 +108,7 @@ def fit_streaming_network(stream: Callable[[], Iterable[Batch]], *, features: Fe
     counting = _counting_featurizer(stream, features, collective)
     documents = np.zeros(counting.dimension, np.int64) if features.weighting == "tfidf" \
         else None
-    with spills() as (train, validation):
+    with spills(spill_root) as (train, validation):
         spill_stream(stream(), counting, fraction=validation_fraction, seed=training.seed,
                      batch_size=max(1, training.batch_size // collective.size), train=train,
                      validation=validation, documents=documents)
