@@ -353,3 +353,28 @@ def test_a_training_worker_killed_mid_job_leaves_no_spill(
     if job.returncode != 0:
         assert job.returncode in (1, 2) and len(stderr.strip().splitlines()[-1]) < 400
     assert not list(temp.glob("critic-*")), sorted(p.name for p in temp.rglob("*"))
+
+
+@pytest.mark.slow  # a Ray cluster: make verify
+def test_sigterm_to_a_prediction_on_a_local_cluster_stops_it_in_one_line(
+        bundle: Path, tmp_path: Path) -> None:
+    """SIGTERM (a job scheduler's stop) is handled as Ctrl-C is: the cluster started for the
+    command is stopped, nothing is left at the output, one line says why (no Ray abort)."""
+    source = _one_file(tmp_path / "big.parquet", 300_000, row_group=1_000)
+    out = tmp_path / "out"
+    job = subprocess.Popen([sys.executable, "-m", "critic", "predict", str(bundle), "--input",
+                            str(source), "--output", str(out), "--cluster", "local",
+                            "--batch-size", "200"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while job.poll() is None and time.monotonic() < deadline and not subprocess.run(
+            ["pgrep", "-f", "MapBatches\\(_PartScorer\\)"], capture_output=True).stdout:
+        time.sleep(0.1)
+    assert job.poll() is None, "the job ended before it could be stopped"
+    time.sleep(1)
+    job.send_signal(signal.SIGTERM)
+    _, stderr = job.communicate(timeout=120)
+    assert job.returncode == 128 + signal.SIGTERM, (job.returncode, stderr[-2000:])
+    assert "critic: stopped by SIGTERM" in stderr
+    assert "Traceback" not in stderr and "SIGABRT" not in stderr and "*** " not in stderr
+    assert not out.exists()

@@ -56,8 +56,12 @@ def connected(address: str) -> Iterator[Any]:
         "runtime_env": {"env_vars": {k: os.environ[k] for k in _FORWARDED if k in os.environ}}}
     if target == "local":
         options |= {"num_cpus": os.cpu_count() or 1, "include_dashboard": False}
+    # Ray's C++ core logs to stderr by itself (an actor stopped at the end of an interrupted
+    # job, a stack dump): critic's one-line answers come from the exceptions instead.
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
     try:
-        ray.init(**options)
+        with _own_signal_handlers():
+            ray.init(**options)
     except Exception as exc:  # Ray raises ConnectionError, RuntimeError, its own errors
         raise ClusterError(f"cannot connect to the Ray cluster at {address}: "
                            f"{first_line(innermost(exc))}", parameter="cluster") from None
@@ -67,6 +71,25 @@ def connected(address: str) -> Iterator[Any]:
         raise cluster_error(exc) from None
     finally:
         ray.shutdown()
+
+
+@contextlib.contextmanager
+def _own_signal_handlers() -> Iterator[None]:
+    """Keep the handlers of SIGTERM and SIGHUP that were set before the block: ``ray.init``
+    sets its own, which exit with status 15 and a stack dump instead of the command's
+    interrupt (its clean-up, its one line, 128 + the signal)."""
+    import signal
+    import threading
+
+    wanted = [s for s in (signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None]
+    before = {number: signal.getsignal(number) for number in wanted}
+    try:
+        yield
+    finally:
+        if threading.current_thread() is threading.main_thread():
+            for number, handler in before.items():
+                if handler is not None:
+                    signal.signal(number, handler)
 
 
 @contextlib.contextmanager
