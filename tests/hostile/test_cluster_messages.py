@@ -51,3 +51,18 @@ def test_colour_codes_and_tracebacks_around_critics_line_are_dropped() -> None:
 ])
 def test_ray_s_own_failures_are_one_plain_line(text: str, line: str) -> None:
     assert str(cluster_error(RuntimeError(text))) == f"the job failed on the cluster: {line}"
+
+
+def test_a_workers_error_wrapped_in_its_own_class_gives_its_own_message() -> None:
+    """Ray raises ``RayTaskError(DataError)``: a subclass of the worker's error class whose
+    message is the whole remote traceback, with the worker's error as its ``cause``."""
+    bad_row = DataError("/tmp/b.csv: label 'maybe' in row 301 is not one of 0/1")
+
+    class RayTaskErrorOfDataError(DataError):
+        def __init__(self) -> None:
+            super().__init__("\x1b[36mray::_NblrShard.read()\x1b[39m (pid=760)\n  File "
+                             '"critic/datasets/files.py", line 126\n    raise DataError(…)\n'
+                             f"critic.errors.DataError: {bad_row}")
+            self.cause = bad_row
+
+    assert cluster_error(RayTaskErrorOfDataError()) is bad_row

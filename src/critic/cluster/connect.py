@@ -56,9 +56,6 @@ def connected(address: str) -> Iterator[Any]:
         "runtime_env": {"env_vars": {k: os.environ[k] for k in _FORWARDED if k in os.environ}}}
     if target == "local":
         options |= {"num_cpus": os.cpu_count() or 1, "include_dashboard": False}
-    # Ray's C++ core logs to stderr by itself (an actor stopped at the end of an interrupted
-    # job, a stack dump): critic's one-line answers come from the exceptions instead.
-    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
     try:
         with _own_signal_handlers():
             ray.init(**options)
@@ -167,18 +164,21 @@ _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
 def innermost(exc: BaseException) -> BaseException:
-    """The first of critic's own errors in ``exc``'s chain of causes, else the last cause
-    (Ray wraps what a worker raised in several layers: ``cause``, ``__cause__``)."""
+    """The deepest of critic's own errors in ``exc``'s chain of causes, else the last cause.
+
+    Ray wraps what a worker raised in several layers (``cause``, ``__cause__``), and its
+    outer layer may itself be of the worker's error class (``RayTaskError(DataError)``, whose
+    message is the whole remote traceback): the deepest one carries critic's own message."""
     seen: set[int] = set()
     current: BaseException | None = exc
-    innermost = exc
+    last, critics = exc, []
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         if isinstance(current, CriticError):
-            return current
-        innermost = current
+            critics.append(current)
+        last = current
         current = getattr(current, "cause", None) or current.__cause__ or current.__context__
-    return innermost
+    return critics[-1] if critics else last
 
 
 def first_line(exc: BaseException) -> str:
