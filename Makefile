@@ -19,8 +19,10 @@ endif
 $(VENV)/.runtime: pyproject.toml
 	python3 -m venv $(VENV)
 	# The CPU build of PyTorch first: with it present, `torch>=…` pulls no CUDA build.
-	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e .
+	# --no-compile: Python compiles what is imported when it is first imported, not all of
+	# PyTorch's and SciPy's modules at install time (the first command's wait).
+	$(PY) -m pip install -q --no-compile torch==2.13.0
+	$(PY) -m pip install -q --no-compile -e .
 	touch $@
 
 # The test tools, Ray and the docs' tools on top, for `make test`, `make verify`, `make docs`.
