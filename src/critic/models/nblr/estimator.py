@@ -83,8 +83,13 @@ class NBLogisticRegression(BinaryClassifierMixin, BaseEstimator):
     ``decision_function`` and ``predict_proba[:, 1]``).
 
     Example:
-        >>> model = NBLogisticRegression(C=1.0, beta=0.25).fit(x_train, y_train)  # doctest: +SKIP
-        >>> model.predict_proba(x_test)[:, 1]  # doctest: +SKIP
+        >>> from critic import Featurizer
+        >>> texts = ["great fun", "loved it, great", "dull and boring", "boring waste"]
+        >>> featurizer = Featurizer(num_words=20, weighting="binary")
+        >>> x = featurizer.fit_transform(texts)
+        >>> model = NBLogisticRegression(C=1.0).fit(x, ["pos", "pos", "neg", "neg"])
+        >>> model.predict(featurizer.transform(["great", "boring"])).tolist()
+        ['pos', 'neg']
     """
 
     def __init__(self, *, C: float = 1.0, beta: float = 1.0, alpha: float = 1.0,
