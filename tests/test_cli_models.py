@@ -239,6 +239,9 @@ def test_output_file_is_not_damaged_by_a_failure(tiny_bundle: Path, tmp_path: Pa
      "nblr has no units (that is network's)"),
     (["train", "--input", "{csv}", "--validation-size", "0", "--output", "{out}"],
      "validation_size"),
+    # Refused before a cluster is joined, not with Ray's ValueError once it is.
+    (["train", "--input", "{csv}", "--mode", "bogus", "--cluster", "local", "--output",
+      "{out}"], "`mode` must be one of memory, stream, cluster"),
 ])
 def test_bad_input_exits_2(tiny_bundle: Path, tiny_csv: Path, tmp_path: Path, args: list[str],
                            message: str) -> None:

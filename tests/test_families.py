@@ -84,6 +84,7 @@ class CentroidSettings:
 
 class CentroidFamily(Family):
     name = "centroid"
+    settings_type = CentroidSettings
     recipe_names = ("centroid",)
     knobs = (Knob("shrink", float, "centroid: pull both centroids towards their mean."),)
     modes = frozenset({Mode.MEMORY, Mode.STREAM})
@@ -220,6 +221,10 @@ def test_a_mode_it_cannot_do_is_refused_not_routed(centroid: Family, tmp_path: P
         critic.options_for("centroid", unlabelled=True)
     with pytest.raises(critic.ConfigError, match=r"centroid has no units \(that is network's\)"):
         critic.options_for("centroid", units=8)
+    mixed = dataclasses.replace(critic.recipe("nblr"), model="centroid")  # nblr's settings
+    with pytest.raises(critic.ConfigError, match="its settings are a CentroidSettings, not a "
+                       "NblrSettings"):
+        critic.train_bundle(mixed, tmp_path / "m", reviews=tiny_reviews())
     assert not (tmp_path / "m").exists()
 
 

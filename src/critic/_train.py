@@ -35,7 +35,8 @@ if TYPE_CHECKING:
     from critic.models.network.classifier import Callback, History
 
 __all__ = ["Mode", "TrainOptions", "TrainResult", "default_memory_budget",
-           "in_memory_estimate", "options_for", "parse_memory", "recipe", "train_bundle"]
+           "in_memory_estimate", "options_for", "parse_memory", "parse_mode", "recipe",
+           "train_bundle"]
 
 #: The IMDB training reviews' text, and its 50,000 unlabelled reviews': what the memory
 #: estimate of an IMDB run starts from.
@@ -84,7 +85,7 @@ def train_bundle(options: TrainOptions, output: str | os.PathLike[str], *,
     chosen, why = _choose_mode(options, family, mode, data=data, reviews=reviews,
                                stream=stream, cluster=cluster, budget=memory_budget,
                                unlabelled=unlabelled)
-    progress(f"training {options.model} ({family.name}) {_WHERE[chosen]}: {why}")
+    progress(f"training {options.model} ({family.name}) {chosen.where}: {why}")
     if options.unlabelled and unlabelled is None:
         unlabelled = _imdb_unlabelled(data)
     context = FitContext(progress, callbacks, unlabelled)
@@ -102,10 +103,6 @@ def train_bundle(options: TrainOptions, output: str | os.PathLike[str], *,
                  else file_split(options, reviews, family.refits_after_choice))
         fitted, record = family.fit_in_memory(options, split, context), split.data
     return _write(options, chosen, folder, fitted, record, overwrite)
-
-
-_WHERE = {Mode.MEMORY: "in memory", Mode.STREAM: "from a stream",
-          Mode.CLUSTER: "on a cluster"}
 
 
 def _check_inputs(options: TrainOptions, family: Family, reviews: Reviews | None,
@@ -131,7 +128,7 @@ def _choose_mode(options: TrainOptions, family: Family, asked: Mode | str | None
                  ) -> tuple[Mode, str]:
     """The mode to train in, and why; refuses a mode the family or the options cannot."""
     if cluster is not None:
-        if asked is not None and Mode(asked) is not Mode.CLUSTER:
+        if asked is not None and parse_mode(asked) is not Mode.CLUSTER:
             raise ConfigError("--cluster trains on the cluster; leave --mode out",
                               parameter="mode")
         chosen = _allowed(options, family, Mode.CLUSTER, "")
@@ -140,7 +137,7 @@ def _choose_mode(options: TrainOptions, family: Family, asked: Mode | str | None
                               "or URI every node can read)", parameter="cluster")
         return chosen, "a cluster was given"
     if asked is not None:
-        chosen = _mode(asked)
+        chosen = parse_mode(asked)
         if chosen is Mode.CLUSTER:
             raise ConfigError("training on a cluster needs --cluster", parameter="mode")
         if chosen is Mode.STREAM and options.validation_by == "movie":
@@ -166,7 +163,8 @@ def _choose_mode(options: TrainOptions, family: Family, asked: Mode | str | None
     return _allowed(options, family, Mode.STREAM, f" ({over})"), fits
 
 
-def _mode(asked: Mode | str) -> Mode:
+def parse_mode(asked: Mode | str) -> Mode:
+    """``asked`` as a :class:`Mode`; anything else is a ConfigError naming the choices."""
     try:
         return Mode(asked)
     except ValueError:
@@ -181,7 +179,7 @@ def _allowed(options: TrainOptions, family: Family, mode: Mode, why: str) -> Mod
     only = family.in_memory_only(options)
     if only and mode is not Mode.MEMORY:
         flag = "--" + only.replace("_", "-")
-        raise ModeError(f"{flag} trains {family.name} in memory, not {_WHERE[mode]}{why}",
+        raise ModeError(f"{flag} trains {family.name} in memory, not {mode.where}{why}",
                         parameter=only)
     return mode
 

@@ -163,7 +163,7 @@ def train(
     --json are the models' knobs."""
     from critic._atomic import claim_output, refuse_overlap
     from critic._startup import freeze_heap
-    from critic._train import options_for, parse_memory, train_bundle
+    from critic._train import options_for, parse_memory, parse_mode, train_bundle
     from critic.cluster.connect import connected_or_none
     from critic.console import EpochReporter, show_training
     from critic.datasets.sources import labelled_source, unlabelled_texts
@@ -174,6 +174,7 @@ def train(
     given = {name: value for name, value in knobs.items()
              if value is not None and value is not False}
     options = options_for(model, unlabelled=True if unlabelled else None, **given)
+    chosen = parse_mode(mode) if mode is not None else None  # before a cluster is joined
     budget = parse_memory(memory_budget) if memory_budget is not None else None
     refuse_overlap(output, inputs=[input_file, data,
                                     None if unlabelled == "imdb" else unlabelled])
@@ -183,7 +184,7 @@ def train(
     reviews = None if isinstance(source, ReviewStream) else source
     with connected_or_none(cluster) as ray:
         result = train_bundle(options, output, data=data, stream=stream, reviews=reviews,
-                              memory_budget=budget, mode=mode, overwrite=overwrite,
+                              memory_budget=budget, mode=chosen, overwrite=overwrite,
                               callbacks=[EpochReporter()], progress=_say, cluster=ray,
                               unlabelled=unlabelled_texts(unlabelled, text_column=text_column))
     summary = {key: value for key, value in result.metrics.items() if key != "history"}

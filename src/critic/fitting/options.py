@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from critic.errors import ConfigError
 
@@ -21,12 +21,11 @@ class Mode(StrEnum):
     STREAM = "stream"
     CLUSTER = "cluster"
 
-
-class Settings(Protocol):
-    """A family's own settings (a frozen dataclass); every one has a seed."""
-
     @property
-    def seed(self) -> int: ...
+    def where(self) -> str:
+        """How a message says it: "in memory", "from a stream", "on a cluster"."""
+        return {"memory": "in memory", "stream": "from a stream",
+                "cluster": "on a cluster"}[self.value]
 
 
 @dataclass(frozen=True)
@@ -73,7 +72,9 @@ class TrainOptions:
     Attributes:
         model: the recipe's name (``critic train --model``); it names the family.
         features: the features (words, n-grams, weighting) the model learns from.
-        settings: the family's settings dataclass (``settings.seed`` seeds the split too).
+        settings: the family's settings dataclass (``critic.models.network.family.
+            NetworkSettings``, ``critic.models.nblr.config.NblrSettings``); every one has a
+            ``seed``, which seeds the split too.
         validation_size: reviews held out: a count, or a fraction in (0, 1); ``None``: the
             recipe's IMDB default, or 0.2 of the user's reviews.
         validation_by: IMDB: ``"review"`` or ``"movie"``; ``None``: the recipe's default.

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from critic.errors import ModeError
+from critic.errors import ConfigError, ModeError
 from critic.fitting.options import Knob, Mode, TrainOptions
 
 if TYPE_CHECKING:  # imported by what uses them: listing the families costs nothing
@@ -50,6 +50,8 @@ class Family(ABC):
 
     #: The family's name (``network``, ``nblr``).
     name: ClassVar[str]
+    #: The dataclass of its settings (``TrainOptions.settings``).
+    settings_type: ClassVar[type]
     #: The names of its recipes (``--model`` choices), known without building them.
     recipe_names: ClassVar[tuple[str, ...]]
     #: The knobs of its settings (the shared ones are :mod:`critic.fitting.options`').
@@ -77,9 +79,14 @@ class Family(ABC):
 
         return dataclasses.replace(settings, **given)
 
-    def check(self, options: TrainOptions) -> None:  # noqa: B027  # most have nothing to add
-        """Refuse, before any review is read, options this family cannot train with (a
-        network too large for the machine); the settings checked themselves already."""
+    def check(self, options: TrainOptions) -> None:
+        """Refuse, before any review is read, options this family cannot train with: settings
+        of another family's type (a family adds its own checks, such as a network too large
+        for the machine); the settings checked their own values already."""
+        if not isinstance(options.settings, self.settings_type):
+            raise ConfigError(f"{options.model} is a {self.name} model: its settings are a "
+                              f"{self.settings_type.__name__}, not a "
+                              f"{type(options.settings).__name__}", parameter="model")
 
     @abstractmethod
     def memory_estimate(self, options: TrainOptions, text_bytes: int,
@@ -110,7 +117,7 @@ class Family(ABC):
 
     def refuse(self, mode: Mode, why: str = "") -> ModeError:
         """The error for a mode this family cannot train in."""
-        where = {Mode.MEMORY: "in memory", Mode.STREAM: "from a stream",
-                 Mode.CLUSTER: "on a cluster"}[mode]
-        return ModeError(f"{self.name} models cannot be trained {where}"
-                         + (f": {why}" if why else ""), parameter="mode")
+        # Training on a cluster is asked for with --cluster; the others with --mode.
+        return ModeError(f"{self.name} models cannot be trained {mode.where}"
+                         + (f": {why}" if why else ""),
+                         parameter="cluster" if mode is Mode.CLUSTER else "mode")

@@ -34,6 +34,7 @@ _UNLABELLED_PER_BYTE = 18.0
 
 class NblrFamily(Family):
     name = "nblr"
+    settings_type = NblrSettings
     recipe_names = ("nblr",)
     knobs = (
         Knob("sentence_weight", float, "nblr: each training review's sentences as extra "

@@ -85,6 +85,7 @@ _PARTS = {"network": ("hidden_layers", "units", "activation", "dropout"),
 
 class NetworkFamily(Family):
     name = "network"
+    settings_type = NetworkSettings
     recipe_names = ("dense", "tfidf-dense")
     knobs = (
         Knob("hidden_layers", int, "Hidden layers (dense: 2).", flag="--layers"),
@@ -139,6 +140,7 @@ class NetworkFamily(Family):
             training=dataclasses.replace(settings.training, **parts["training"]), **rest)
 
     def check(self, options: TrainOptions) -> None:
+        super().check(options)
         check_network_fits(options)
 
     def memory_estimate(self, options: TrainOptions, text_bytes: int,
