@@ -15,7 +15,7 @@ def moved(old: str, names: dict[str, str]) -> Any:
     def __getattr__(name: str) -> Any:
         if name not in names:
             raise AttributeError(f"module {old!r} has no attribute {name!r}")
-        public = name in _PUBLIC
+        public = name in _PUBLIC  # else the module it lives in now (internal: may move)
         warnings.warn(f"{old}.{name} is deprecated and will be removed in critic 0.9; "
                       f"use {'critic' if public else names[name]}.{name}",
                       DeprecationWarning, stacklevel=2)

@@ -4,6 +4,6 @@
 from critic._shim import moved
 
 _TRAIN = "critic._train"
+# The names the README taught; the shape of TrainOptions itself changed (see the CHANGELOG).
 __getattr__ = moved("critic.train", {name: _TRAIN for name in (
-    "TrainOptions", "TrainResult", "options_for", "parse_memory", "recipe", "train_bundle",
-    "in_memory_estimate", "default_memory_budget")})
+    "TrainOptions", "TrainResult", "options_for", "recipe", "train_bundle")})

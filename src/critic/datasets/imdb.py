@@ -27,6 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from critic._atomic import atomic_path
+from critic._shim import moved
 from critic.datasets.archive import fingerprint
 from critic.datasets.corpus import cache_path, load_corpus
 from critic.datasets.fetch import resolve_source
@@ -264,6 +265,11 @@ def describe(path: PathLike = None) -> dict[str, object]:
             "counts": corpus.counts(), "vocabulary_size": len(training_vocabulary(path)),
             "cache": str(cache_path(corpus.checksum))}
 
+
+# Held-out rules that lived here until 0.7: one release of forwarding (critic.fitting.splits).
+__getattr__ = moved("critic.datasets.imdb", {name: "critic.fitting.splits" for name in (
+    "book_split", "check_validation_by", "held_out_texts", "imdb_split", "movie_split",
+    "require_movies")})
 
 __all__ = [
     "BookMatrices",
