@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -191,3 +192,20 @@ def test_a_copy_without_movie_lists_is_split_by_review_unless_movies_are_asked_f
         train_bundle(dataclasses.replace(small("nblr"), validation_by="movie"),
                      tmp_path / "asked", data=data)
     assert not (tmp_path / "asked").exists()
+
+
+def test_a_threshold_is_not_chosen_on_a_streamed_models_held_out_reviews() -> None:
+    """A model trained from a stream held IMDB's reviews out by a hash of their position, not
+    the first N of load_data's order (on which it trained): choosing on those would flatter
+    it. Refused, asking for validation reviews."""
+    from types import SimpleNamespace
+
+    from critic.evaluation import choose_threshold
+    from critic.fitting.splits import STREAMED_IMDB_ORDER
+
+    config = {"data": {"source": "imdb", "validation": {
+        "reviews": 4922, "fraction": 0.2, "order": STREAMED_IMDB_ORDER,
+        "trained_on_after_choice": False}}}
+    streamed: Any = SimpleNamespace(bundle=SimpleNamespace(config=config, model_name="nblr"))
+    with pytest.raises(ConfigError, match="trained from a stream"):
+        choose_threshold(streamed, "accuracy")

@@ -120,7 +120,7 @@ def choose_threshold(predictor: Predictor, metric: Literal["accuracy", "f1"] = "
 
 def _held_out_reviews(predictor: Predictor, data: str | os.PathLike[str] | None
                       ) -> tuple[Sequence[str], np.ndarray]:
-    from critic.fitting.splits import held_out_texts
+    from critic.fitting.splits import BOOK_ORDER, MOVIE_ORDER, held_out_texts
 
     trained_on = predictor.bundle.config.get("data", {})
     held_out = trained_on.get("validation", {})
@@ -131,6 +131,12 @@ def _held_out_reviews(predictor: Predictor, data: str | os.PathLike[str] | None
         raise ConfigError(f"this {predictor.bundle.model_name} model was refitted on its "
                           "held-out reviews, so they cannot choose a threshold honestly; give "
                           "other labelled reviews", parameter="validation")
+    if held_out.get("order") not in (BOOK_ORDER, MOVIE_ORDER, None):
+        # Held out by a hash of the stream position: those reviews are not the first N of
+        # load_data's order, which the model was trained on.
+        raise ConfigError("this model was trained from a stream, whose held-out reviews are "
+                          "not kept; give labelled validation reviews (--validation-input)",
+                          parameter="validation")
     return held_out_texts(data, int(held_out["reviews"]), held_out.get("by", "review"))
 
 
