@@ -128,3 +128,35 @@ def test_three_moods_through_the_command_line(moods: Path, tmp_path: Path) -> No
     for refused in (["--threshold", "0.3"], ["--find-threshold", "accuracy"]):
         done = invoke("evaluate", str(bundle), "--input", str(moods), *refused)
         assert done.returncode == 2 and "two labels" in done.stderr
+
+
+def test_three_moods_are_served_in_every_protocol(moods: Path, tmp_path: Path) -> None:
+    """The service with three labels: critic's own route gives every label's probability,
+    Hugging Face's a ranked list of the three, the open inference protocol a [n, 3] tensor
+    in the metadata's label order."""
+    from fastapi.testclient import TestClient
+
+    from critic.serve.app import create_app
+
+    reviews = read_reviews_file(moods, text_column="text", label_column="label",
+                                require_labels=True)
+    path = critic.train_bundle(critic.recipe("nblr", validation_size=0.25), tmp_path / "m",
+                               reviews=reviews).path
+    client = TestClient(create_app(critic.load(path)))
+    ours = client.post("/v1/predict", json={"inputs": ["superb brilliant", "okay average"]})
+    assert ours.status_code == 200, ours.text
+    first, second = ours.json()["predictions"]
+    assert set(first["probabilities"]) == {"negative", "neutral", "positive"}
+    assert first["label"] == "positive" and second["label"] == "neutral"
+    assert sum(first["probabilities"].values()) == pytest.approx(1.0)
+    hugging = client.post("/", json={"inputs": "superb brilliant"}).json()
+    assert hugging[0][0]["label"] == "positive" and len(hugging[0]) == 3
+    metadata = client.get("/v2/models/m").json()
+    assert metadata["parameters"]["labels"] == ["negative", "neutral", "positive"]
+    infer = client.post("/v2/models/m/infer", json={"inputs": [
+        {"name": "text", "datatype": "BYTES", "shape": [2],
+         "data": ["superb brilliant", "okay average"]}]}).json()
+    outputs = {o["name"]: o for o in infer["outputs"]}
+    assert outputs["probabilities"]["shape"] == [2, 3]
+    assert outputs["label"]["data"] == ["positive", "neutral"]
+    assert np.allclose(np.reshape(outputs["probabilities"]["data"], (2, 3)).sum(axis=1), 1.0)
