@@ -5,7 +5,7 @@ same record of the parts its workers read."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -18,9 +18,9 @@ from critic.datasets.stream import (
     array_batches,
     reviews_batches,
 )
-from critic.errors import ModeError
 from critic.fitting.options import TrainOptions
 from critic.fitting.result import Fitted
+from critic.fitting.spill import only_two_labels
 from critic.fitting.splits import (
     STREAMED_IMDB_ORDER,
     shard_order,
@@ -50,26 +50,15 @@ def streamed(options: TrainOptions, fit: StreamedFit, *, data: Any, reviews: Rev
     fraction = stream_fraction(options.validation_size, total, 0.2)
     checksum = ContentChecksum()
     # The first pass is checksummed, the others not.
-    first = [checksum.watch(_only_two_labels(read()))]
+    first = [checksum.watch(only_two_labels(read()))]
 
     def passes() -> Iterable[Batch]:
-        return first.pop() if first else _only_two_labels(read())
+        return first.pop() if first else only_two_labels(read())
 
     fitted = fit(passes, fraction)
     return fitted, {"source": source, "reviews": fitted.reviews,
                     "checksum": checksum.hexdigest(),
                     "validation": _record(fitted, fraction, stream_order(options.seed))}
-
-
-def _only_two_labels(batches: Iterable[Batch]) -> Iterator[Batch]:
-    """``batches``, refused at the first of labels other than critic's 0/1 (a stream trains
-    two labels only, so far)."""
-    for batch in batches:
-        if batch.labels is not None and batch.labels.dtype != np.uint8:
-            raise ModeError(f"{batch.source}: labels other than 0/1, pos/neg (from row "
-                            f"{batch.first_row}) are trained in memory only: --mode memory",
-                            parameter="mode")
-        yield batch
 
 
 def _imdb_streamed(options: TrainOptions, fit: StreamedFit, data: Any
