@@ -228,7 +228,7 @@ def test_output_file_is_not_damaged_by_a_failure(tiny_bundle: Path, tmp_path: Pa
     (["evaluate", "{bundle}", "--find-threshold", "roc"], "'accuracy' or 'f1'"),
     (["explain", "{missing}", "text"], "does not exist"),
     (["train", "--input", "{csv}", "--text-column", "review", "--label-column", "review",
-      "--output", "{out}"], "in row 1 is not one of 0/1"),
+      "--output", "{out}"], "has a single review"),
     (["train", "--input", "{csv}", "--units", "0", "--output", "{out}"],
      "`units` must be a positive integer"),
     (["train", "--input", "{csv}", "--model", "forest"], "unknown model 'forest'"),

@@ -90,8 +90,12 @@ def test_bad_input_mid_stream_names_the_file_and_the_row(tmp_path: Path) -> None
     with pytest.raises(DataError, match=r"b\.parquet has no column 'text'"):
         list(ReviewStream(tmp_path / "cols", label_column="label"))
     (tmp_path / "labels.csv").write_text("text,label\nfine,1\nodd,maybe\n")
-    with pytest.raises(DataError, match="label 'maybe' in row 2"):
-        list(ReviewStream(tmp_path / "labels.csv", label_column="label"))
+    # Any label set is read as written (issue #30); a missing label is named by its row.
+    batches = list(ReviewStream(tmp_path / "labels.csv", label_column="label"))
+    assert batches[0].labels is not None and batches[0].labels.tolist() == ["1", "maybe"]
+    (tmp_path / "missing.csv").write_text("text,label\nfine,a\nodd,\n")
+    with pytest.raises(DataError, match="row 2 has no label"):
+        list(ReviewStream(tmp_path / "missing.csv", label_column="label"))
 
 
 def test_a_file_without_a_column_is_refused_before_any_review_is_read(

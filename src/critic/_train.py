@@ -82,9 +82,13 @@ def train_bundle(options: TrainOptions, output: str | os.PathLike[str], *,
     _check_inputs(options, family, reviews, stream, cluster, unlabelled)
     if stream is not None:
         stream.check_columns()  # every file, before hours of work on the first ones
+    _check_many_labels(options, reviews, mode, cluster)
     chosen, why = _choose_mode(options, family, mode, data=data, reviews=reviews,
                                stream=stream, cluster=cluster, budget=memory_budget,
                                unlabelled=unlabelled)
+    if chosen is not Mode.MEMORY and options.target != "sentiment":
+        raise ModeError(f"--target {options.target} trains in memory only (--mode memory, "
+                        "or a larger --memory-budget)", parameter="mode")
     progress(f"training {options.model} ({family.name}) {chosen.where}: {why}")
     if options.unlabelled and unlabelled is None:
         unlabelled = _imdb_unlabelled(data)
@@ -102,12 +106,16 @@ def train_bundle(options: TrainOptions, output: str | os.PathLike[str], *,
         split = (imdb_split(options, data, family.refits_after_choice) if reviews is None
                  else file_split(options, reviews, family.refits_after_choice))
         fitted, record = family.fit_in_memory(options, split, context), split.data
+        fitted.classes = split.classes
     return _write(options, chosen, folder, fitted, record, overwrite)
 
 
 def _check_inputs(options: TrainOptions, family: Family, reviews: Reviews | None,
                   stream: ReviewStream | None, cluster: Any,
                   unlabelled: Sequence[str] | None) -> None:
+    if options.target != "sentiment" and (reviews is not None or stream is not None):
+        raise ConfigError("`target` chooses what IMDB's reviews teach; your reviews' labels "
+                          "are their --label-column", parameter="target")
     if options.validation_by == "movie" and (reviews is not None or stream is not None
                                               or cluster is not None):
         raise ConfigError("validation by movie is for the IMDB data, whose files name each "
@@ -120,6 +128,16 @@ def _check_inputs(options: TrainOptions, family: Family, reviews: Reviews | None
     if unlabelled is not None and not len(unlabelled):
         raise DataError("no unlabelled reviews were given to learn from",
                         parameter="unlabelled")
+
+
+def _check_many_labels(options: TrainOptions, reviews: Reviews | None,
+                       mode: Mode | str | None, cluster: Any) -> None:
+    # More than two labels are trained in memory only (so far).
+    many = options.target != "sentiment" or (
+        reviews is not None and reviews.classes is not None and len(reviews.classes) > 2)
+    if many and (cluster is not None or (mode is not None and str(mode) != "memory")):
+        raise ModeError("more than two labels are trained in memory (--mode memory) only",
+                        parameter="mode")
 
 
 def _choose_mode(options: TrainOptions, family: Family, asked: Mode | str | None, *,
@@ -190,6 +208,7 @@ def _write(options: TrainOptions, mode: Mode, folder: RunFolder, fitted: Fitted,
                        {k: v for k, v in fitted.metrics.items() if k != "history"})
     files = bundle_files(name=options.model, featurizer=fitted.featurizer, model=fitted.model,
                          metrics=fitted.metrics, training=fitted.training, data=data,
+                         labels=fitted.classes,
                          extra=fitted.extra | {RUN_FILE: record.to_bytes()})
     return TrainResult(fitted.history, fitted.metrics,
                        write_bundle(folder.path, files, overwrite=overwrite), mode)

@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import stat
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -46,6 +47,8 @@ BUNDLE_FORMAT = "critic.bundle"
 # output by the model type (format-2 names followed nn.Sequential's indices).
 BUNDLE_VERSION = 3
 LABELS = ("negative", "positive")
+#: The most labels a bundle may hold (as the data: :data:`critic.datasets.labels.MAX_CLASSES`).
+MAX_CLASSES = 1_000
 REQUIRED = ("config.json", "vocabulary.json", "weights.safetensors", "metrics.json")
 
 
@@ -97,16 +100,18 @@ class BundleConfig(_Section):
     model: ModelSection
     features: FeatureSection
     tokenizer: TokenizerSection
-    labels: list[str] = Field(min_length=2, max_length=2)
+    # Two labels (negative, positive: the sigmoid's) or more (the softmax's, in order).
+    labels: list[str | int | float] = Field(min_length=2, max_length=MAX_CLASSES)
     threshold: float = Field(gt=0.0, lt=1.0)
     training: dict[str, Any]
     data: dict[str, Any]
 
     @field_validator("labels")
     @classmethod
-    def _distinct(cls, labels: list[str]) -> list[str]:
-        if labels[0] == labels[1] or not all(label.strip() for label in labels):
-            raise ValueError("the two labels must be distinct, non-empty names")
+    def _distinct(cls, labels: list[str | int | float]) -> list[str | int | float]:
+        names = [str(label) for label in labels]
+        if len(set(names)) != len(names) or not all(name.strip() for name in names):
+            raise ValueError("the labels must be distinct, non-empty names")
         return labels
 
 
@@ -133,6 +138,11 @@ class Bundle:
         return float(self.config["threshold"])
 
     @property
+    def labels(self) -> tuple[str | int | float, ...]:
+        """The labels in the model's order: (negative, positive), or the N learned ones."""
+        return tuple(self.config.get("labels", LABELS))
+
+    @property
     def vocabulary(self) -> Vocabulary:
         return self.featurizer.vocabulary_
 
@@ -143,8 +153,8 @@ class Bundle:
 
 def bundle_files(*, name: str, featurizer: FeatureSpace, model: ModelType,
                  metrics: dict[str, Any], training: dict[str, Any], data: dict[str, Any],
-                 threshold: float = 0.5, extra: dict[str, bytes] | None = None
-                 ) -> dict[str, bytes]:
+                 threshold: float = 0.5, extra: dict[str, bytes] | None = None,
+                 labels: Sequence[str | int | float] | None = None) -> dict[str, bytes]:
     """The files of a bundle, by name, manifest included.
 
     Args:
@@ -156,15 +166,20 @@ def bundle_files(*, name: str, featurizer: FeatureSpace, model: ModelType,
         training: how it was trained (saved for the record).
         data: where the training data came from, e.g. ``{"source": …, "checksum": …}``.
         extra: more files to carry and checksum (figures).
+        labels: the labels' names in the model's order, when learned from the data
+            (default: negative, positive).
     """
     check_threshold(threshold)
+    labels = list(LABELS) if labels is None else list(labels)
+    if len(labels) != model.n_classes:
+        raise ConfigError(f"{len(labels)} labels for a model of {model.n_classes} classes")
     config = {
         "format": BUNDLE_FORMAT, "format_version": BUNDLE_VERSION,
         "critic_version": __version__,
         "model": {"name": name, "type": model.name, **model.to_config()},
         "features": featurizer.config.to_dict() | {"dimension": featurizer.dimension},
         "tokenizer": {"version": featurizer.tokenizer_version_, "module": "critic.text"},
-        "labels": list(LABELS), "threshold": threshold,
+        "labels": labels, "threshold": threshold,
         "training": training, "data": data,
     }
     # N-gram codes are built from positions in the whole vocabulary, so it is kept whole.
@@ -212,6 +227,9 @@ def read_bundle(path: str | os.PathLike[str]) -> Bundle:
         raise BundleError(f"{folder}: the features, vocabulary and model do not fit together "
                           f"({exc}); the bundle was edited by hand or damaged: retrain it"
                           ) from exc
+    if len(config["labels"]) != model.n_classes:
+        raise BundleError(f"{folder}: config.json names {len(config['labels'])} labels but "
+                          f"the model has {model.n_classes} classes; retrain it")
     metrics = _load_json(blobs, "metrics.json", folder)
     if not isinstance(metrics, dict):
         raise BundleError(f"{folder}/metrics.json is not a JSON object")
@@ -237,6 +255,10 @@ def with_threshold(path: str | os.PathLike[str], threshold: float) -> Bundle:
     """Store a new decision threshold in the bundle at ``path`` (rewritten atomically)."""
     check_threshold(threshold)
     bundle = read_bundle(path)
+    if len(bundle.labels) > 2:
+        raise ConfigError(f"{bundle.path} has {len(bundle.labels)} labels: a threshold cuts "
+                          "between two; the most probable label is the prediction",
+                          parameter="threshold")
     folder = bundle.path
     listed = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["files"]
     blobs = {name: (folder / name).read_bytes() for name in listed}

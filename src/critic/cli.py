@@ -226,6 +226,10 @@ def evaluate(
     refuse_overlap(figure, inputs=[input_file, validation_input, data], bundle=bundle,
                    parameter="figure")
     model = load(bundle)
+    from critic.evaluation import refuse_threshold
+
+    refuse_threshold(model, "--threshold" if threshold is not None else None)
+    refuse_threshold(model, "--find-threshold" if find_threshold is not None else None)
     # Read (and checked) before the bundle is changed.
     reviews = labelled_source(input_file, text_column=text_column, label_column=label_column)
     cut = None

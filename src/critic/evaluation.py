@@ -67,6 +67,8 @@ def evaluate_model(predictor: Predictor, reviews: Reviews | ReviewStream | None 
     from critic.bundle import check_threshold
     from critic.datasets.stream import ReviewStream
 
+    if predictor.n_classes > 2:
+        return _evaluate_classes(predictor, reviews, data, threshold)
     cut = predictor.threshold if threshold is None else threshold
     check_threshold(cut)
     if isinstance(reviews, ReviewStream):
@@ -86,6 +88,51 @@ def evaluate_model(predictor: Predictor, reviews: Reviews | ReviewStream | None 
         texts, labels, source = reviews.texts, reviews.labels, reviews.source
     return evaluate_probabilities(labels, predictor.predict_proba(texts), threshold=cut) | {
         "data": source}
+
+
+def _evaluate_classes(predictor: Predictor, reviews: Reviews | ReviewStream | None,
+                      data: str | os.PathLike[str] | None, threshold: float | None
+                      ) -> dict[str, Any]:
+    """More than two labels: the reviews' labels found among the bundle's, then
+    :func:`critic.metrics.evaluate_classes`."""
+    from critic.datasets.stream import ReviewStream, labelled_reviews
+    from critic.metrics import evaluate_classes
+
+    refuse_threshold(predictor, "--threshold" if threshold is not None else None)
+    if isinstance(reviews, ReviewStream):
+        reviews = labelled_reviews(reviews.source, text_column=reviews.text_column,
+                                   label_column=reviews.label_column or "label")
+    if reviews is None:
+        raise ConfigError(f"{predictor.bundle.path} has {predictor.n_classes} labels of its "
+                          "own; evaluate it on labelled reviews of them (--input)",
+                          parameter="input")
+    if reviews.labels is None:
+        raise ConfigError(f"{reviews.source} has no labels to evaluate against",
+                          parameter="label_column")
+    labels = bundle_indices(predictor, reviews)
+    return evaluate_classes(labels, predictor.predict_proba(reviews.texts),
+                            predictor.bundle.labels) | {"data": reviews.source}
+
+
+def bundle_indices(predictor: Predictor, reviews: Reviews) -> np.ndarray:
+    """``reviews``' labels as indices of the bundle's labels; a label it does not know is
+    refused, named."""
+    assert reviews.labels is not None
+    names = [str(name) for name in (reviews.classes or ("negative", "positive"))]
+    known = {name: i for i, name in enumerate(predictor.labels)}
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ConfigError(f"{reviews.source}: label {unknown[0]!r} is not one of the model's "
+                          f"({', '.join(predictor.labels)})", parameter="label_column")
+    return np.array([known[name] for name in names], dtype=np.int64)[reviews.labels]
+
+
+def refuse_threshold(predictor: Predictor, option: str | None) -> None:
+    """Refuse a binary-only option (``--threshold``, ``--find-threshold``) for more labels."""
+    if option is not None and predictor.n_classes > 2:
+        raise ConfigError(f"{option} cuts P(positive) between two labels; this model has "
+                          f"{predictor.n_classes} and predicts the most probable one",
+                          parameter="threshold")
 
 
 def _scored_stream(predictor: Predictor, stream: ReviewStream) -> tuple[np.ndarray, np.ndarray]:
@@ -109,6 +156,7 @@ def choose_threshold(predictor: Predictor, metric: Literal["accuracy", "f1"] = "
     if metric not in ("accuracy", "f1"):
         raise ConfigError(f"`metric` must be 'accuracy' or 'f1'. Received: metric={metric!r}",
                           parameter="metric")
+    refuse_threshold(predictor, "--find-threshold")
     if validation is not None:
         if validation.labels is None:
             raise ConfigError(f"{validation.source} has no labels to choose a threshold with")

@@ -9,6 +9,7 @@ predicting, which needs only :func:`sigmoid`, never pays for it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -23,16 +24,32 @@ def sigmoid(logits: np.ndarray) -> np.ndarray:
     return np.asarray(expit(np.asarray(logits, dtype=np.float64)))
 
 
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Probabilities ``(n, k)`` float64 from logits ``(n, k)``, each row summing to 1."""
+    from scipy.special import softmax as scipy_softmax
+
+    return np.asarray(scipy_softmax(np.asarray(logits, dtype=np.float64), axis=1))
+
+
+def probabilities_of(logits: np.ndarray) -> np.ndarray:
+    """A model's probabilities from its logits: the sigmoid of ``(n,)`` (two labels: the
+    probability of the second), the softmax of ``(n, k)`` (more: one per label)."""
+    return sigmoid(logits) if np.ndim(logits) == 1 else softmax(logits)
+
+
 CALIBRATION_BINS = 10
 
 
 def evaluate_probabilities(labels: np.ndarray, probabilities: np.ndarray, *,
-                           threshold: float = 0.5) -> dict[str, Any]:
-    """Loss, accuracy, precision, recall, F1, ROC-AUC, confusion matrix and calibration.
+                           threshold: float = 0.5, names: Sequence[Any] | None = None
+                           ) -> dict[str, Any]:
+    """Loss, accuracy, precision, recall, F1, ROC-AUC, confusion matrix and calibration;
+    for probabilities ``(n, k)`` of more labels, :func:`evaluate_classes`'s.
 
     Args:
         labels: ``(n,)`` 0/1; probabilities: ``(n,)`` probability of 1.
         threshold: predict 1 where the probability is at least this.
+        names: the labels' names (more than two labels).
     """
     from sklearn.metrics import (
         accuracy_score,
@@ -49,6 +66,8 @@ def evaluate_probabilities(labels: np.ndarray, probabilities: np.ndarray, *,
         raise ConfigError("the model gives probabilities that are not numbers (NaN): its "
                           "training diverged; train it with a lower learning rate",
                           parameter="learning_rate")
+    if np.ndim(probabilities) == 2:
+        return evaluate_classes(labels, probabilities, names)
     predicted = (probabilities >= threshold).astype(int)
     tn, fp, fn, tp = confusion_matrix(labels, predicted, labels=[0, 1]).ravel()
     both_classes = len(np.unique(labels)) == 2
@@ -64,6 +83,65 @@ def evaluate_probabilities(labels: np.ndarray, probabilities: np.ndarray, *,
         "confusion_matrix": {"tn": int(tn), "fp": int(fp), "fn": int(fn), "tp": int(tp)},
         "calibration": calibration(labels, probabilities),
     }
+
+
+def evaluate_classes(labels: np.ndarray, probabilities: np.ndarray,
+                     names: Sequence[Any] | None = None) -> dict[str, Any]:
+    """The metrics of more than two labels: loss, accuracy, macro- and weighted-F1, each
+    label's precision, recall and support, the confusion matrix (rows: true labels, columns:
+    predicted) and the top label's calibration; and, where ``names`` are all numbers (ordered
+    labels: stars, ratings), the mean absolute error, the share within one step of the truth
+    and the mean expected rating ``Σ p·k``.
+
+    Args:
+        labels: ``(n,)`` class indices; probabilities: ``(n, k)``, a row per review.
+        names: the labels' names by index (default: the indices).
+    """
+    from sklearn.metrics import (
+        accuracy_score,
+        confusion_matrix,
+        f1_score,
+        log_loss,
+        precision_recall_fscore_support,
+    )
+
+    k = probabilities.shape[1]
+    names = list(range(k)) if names is None else list(names)
+    indices = list(range(k))
+    predicted = probabilities.argmax(axis=1)
+    precision, recall, f1, support = precision_recall_fscore_support(
+        labels, predicted, labels=indices, zero_division=0)
+    top = probabilities.max(axis=1)
+    out: dict[str, Any] = {
+        "reviews": len(labels),
+        "classes": [_plain(name) for name in names],
+        "loss": float(log_loss(labels, np.clip(probabilities, 1e-15, 1.0), labels=indices)),
+        "accuracy": float(accuracy_score(labels, predicted)),
+        "macro_f1": float(f1_score(labels, predicted, labels=indices, average="macro",
+                                   zero_division=0)),
+        "weighted_f1": float(f1_score(labels, predicted, labels=indices, average="weighted",
+                                      zero_division=0)),
+        "per_class": {str(name): {"precision": float(precision[i]), "recall": float(recall[i]),
+                                  "f1": float(f1[i]), "support": int(support[i])}
+                      for i, name in enumerate(names)},
+        "confusion_matrix": confusion_matrix(labels, predicted, labels=indices).tolist(),
+        "calibration": calibration((predicted == labels).astype(float), top),
+    }
+    if all(isinstance(name, int | float) and not isinstance(name, bool) for name in names):
+        values = np.asarray(names, dtype=np.float64)
+        error = np.abs(values[predicted] - values[labels])
+        steps = np.abs(predicted - labels)  # within one place of the ordered labels
+        out |= {"mae": float(error.mean()) if len(labels) else None,
+                "within_one": float((steps <= 1).mean()) if len(labels) else None,
+                "expected_rating_mae": float(np.abs(probabilities @ values
+                                                    - values[labels]).mean())
+                if len(labels) else None}
+    return out
+
+
+def _plain(name: Any) -> Any:
+    """A label as JSON holds it (NumPy scalars as Python's)."""
+    return name.item() if isinstance(name, np.generic) else name
 
 
 def calibration(labels: np.ndarray, probabilities: np.ndarray,

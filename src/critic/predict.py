@@ -26,7 +26,7 @@ import scipy.sparse as sp
 
 from critic.bundle import LABELS, Bundle, read_bundle
 from critic.errors import ConfigError
-from critic.metrics import sigmoid
+from critic.metrics import sigmoid, softmax
 from critic.models.base import WordContribution
 from critic.text import ensure_texts, tokenize_texts
 
@@ -55,15 +55,20 @@ class Prediction:
     """
 
     label: str
-    positive_probability: float
+    positive_probability: float  # more than two labels: the probability of ``label``
     words: int  # words found in the review; 0: scored from the model's prior alone
     id: str | None = None
-    labels: tuple[str, str] = LABELS  # (negative, positive) as the bundle names them
+    labels: tuple[str, ...] = LABELS  # (negative, positive) as the bundle names them, or more
+    #: More than two labels: each one's probability, in the order of ``labels``.
+    class_probabilities: tuple[float, ...] | None = None
 
     @property
     def probabilities(self) -> dict[str, float]:
-        """Each label's probability, negative first."""
-        return label_probabilities(self.labels, self.positive_probability)
+        """Each label's probability, in the bundle's order (negative first)."""
+        if self.class_probabilities is not None:
+            return dict(zip(self.labels, self.class_probabilities, strict=True))
+        return label_probabilities((self.labels[0], self.labels[1]),
+                                   self.positive_probability)
 
     @property
     def score(self) -> float:
@@ -73,9 +78,11 @@ class Prediction:
     def ranked(self) -> list[dict[str, Any]]:
         """Both labels as ``{"label", "score"}``, the verdict first (Hugging Face's
         ``top_k=None``); with the usual threshold of 0.5 that is the higher score first."""
-        other = self.labels[0] if self.label == self.labels[1] else self.labels[1]
-        return [{"label": name, "score": self.probabilities[name]}
-                for name in (self.label, other)]
+        probabilities = self.probabilities
+        others = sorted((name for name in self.labels if name != self.label),
+                        key=lambda name: -probabilities[name])
+        return [{"label": name, "score": probabilities[name]}
+                for name in (self.label, *others)]
 
     def to_dict(self) -> dict[str, Any]:
         record: dict[str, Any] = {"id": self.id} if self.id is not None else {}
@@ -84,11 +91,14 @@ class Prediction:
                                            for k, v in self.probabilities.items()}}
 
     def to_line(self, *, as_json: bool = False) -> str:
-        """A JSON line, or a TSV line: id (when there is one), label, score, P(positive)."""
+        """A JSON line, or a TSV line: id (when there is one), label, score, P(positive)
+        (more than two labels: each label's probability, in the bundle's order)."""
         if as_json:
             return json.dumps(self.to_dict()) + "\n"
         fields = ([tsv_field(self.id)] if self.id is not None else []) + [
-            self.label, f"{self.score:.6f}", f"{self.positive_probability:.6f}"]
+            self.label, f"{self.score:.6f}"] + (
+            [f"{self.positive_probability:.6f}"] if self.class_probabilities is None
+            else [f"{p:.6f}" for p in self.class_probabilities])
         return "\t".join(fields) + "\n"
 
 
@@ -113,11 +123,24 @@ class Explanation:
     words: list[WordContribution]  # strongest first
     method: str = "occlusion"
     intercept: float | None = None  # linear models: the logit of a review with no features
-    labels: tuple[str, str] = LABELS
+    labels: tuple[str, ...] = LABELS
+    #: More than two labels: the label explained (its logit, its probability) and each
+    #: label's probability.
+    explained: str | None = None
+    class_probabilities: tuple[float, ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """``probability`` is P(positive); ``score`` the confidence in ``label``."""
-        score = label_probabilities(self.labels, self.probability)[self.label]
+        """``probability`` is P(positive) (more labels: of ``explained``); ``score`` the
+        confidence in ``label``."""
+        if self.class_probabilities is not None:
+            probabilities = dict(zip(self.labels, self.class_probabilities, strict=True))
+            return {"probability": self.probability, "label": self.label,
+                    "score": probabilities[self.label], "explained": self.explained,
+                    "probabilities": probabilities, "logit": self.logit,
+                    "method": self.method, "intercept": self.intercept,
+                    "words": [asdict(w) for w in self.words]}
+        score = label_probabilities((self.labels[0], self.labels[1]),
+                                    self.probability)[self.label]
         return {"probability": self.probability, "label": self.label, "score": score,
                 "logit": self.logit,
                 "method": self.method, "intercept": self.intercept,
@@ -141,9 +164,13 @@ class Predictor:
         self.featurizer = bundle.featurizer
         self.vocabulary = bundle.vocabulary
         self.threshold = bundle.threshold
-        negative, positive = bundle.config.get("labels", LABELS)
-        self.labels = (str(negative), str(positive))
+        self.labels = tuple(str(label) for label in bundle.labels)
         self.model = bundle.model
+
+    @property
+    def n_classes(self) -> int:
+        """How many labels the model tells apart (2: the sigmoid, the threshold)."""
+        return len(self.labels)
 
     @property
     def dimension(self) -> int:
@@ -154,18 +181,25 @@ class Predictor:
         return self.featurizer.transform(ensure_texts(texts))
 
     def decision_function(self, texts: Sequence[str]) -> np.ndarray:
-        """Logits, shape ``(n,)``."""
+        """Logits, shape ``(n,)`` (more than two labels: ``(n, n_classes)``)."""
         return self._score(ensure_texts(texts))[0]
 
     def score(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Probabilities ``(n,)`` and the number of words found in each review ``(n,)`` (0
-        means the review was scored from the model's prior alone), in one pass."""
+        """Probabilities ``(n,)`` (more labels: ``(n, n_classes)``) and the number of words
+        found in each review ``(n,)`` (0 means the review was scored from the model's prior
+        alone), in one pass."""
         logits, lengths = self._score(ensure_texts(texts))
-        return sigmoid(logits), lengths
+        return self._probabilities(logits), lengths
+
+    def _probabilities(self, logits: np.ndarray) -> np.ndarray:
+        if self.n_classes > 2:
+            return softmax(logits.reshape(-1, self.n_classes))
+        return sigmoid(logits)
 
     def _score(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         if len(texts) == 0:
-            return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
+            shape = (0,) if self.n_classes == 2 else (0, self.n_classes)
+            return np.zeros(shape, dtype=np.float32), np.zeros(0, dtype=np.int64)
         batches = [texts[start:start + _BATCH] for start in range(0, len(texts), _BATCH)]
         if len(texts) >= _PARALLEL_FROM:
             # Two halves per batch on two threads: tokenising, n-gram lookups and the sparse
@@ -185,12 +219,19 @@ class Predictor:
         return self.model.logits(self.featurizer.transform_tokens(tokens)), tokens.ids.lengths
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """Probability that each review is positive, shape ``(n,)``."""
-        return sigmoid(self.decision_function(texts))
+        """Probability that each review is positive, shape ``(n,)``; more than two labels:
+        each label's, ``(n, n_classes)`` in the order of :attr:`labels`."""
+        return self._probabilities(self.decision_function(texts))
 
     def predict(self, texts: Sequence[str]) -> np.ndarray:
-        """1 (positive) or 0 (negative) per review, cut at the bundle's threshold."""
-        return (self.predict_proba(texts) >= self.threshold).astype(np.int8)
+        """1 (positive) or 0 (negative) per review, cut at the bundle's threshold; more than
+        two labels: the index of the most probable label (in :attr:`labels`)."""
+        return self._decide(self.predict_proba(texts))
+
+    def _decide(self, probabilities: np.ndarray) -> np.ndarray:
+        if probabilities.ndim == 2:
+            return probabilities.argmax(axis=1).astype(np.int64)
+        return (probabilities >= self.threshold).astype(np.int8)
 
     def label_names(self, predictions: np.ndarray) -> list[str]:
         return [self.labels[int(p)] for p in predictions]
@@ -199,8 +240,14 @@ class Predictor:
                     ) -> list[Prediction]:
         """A :class:`Prediction` per review (label at the bundle's threshold), in order."""
         probabilities, words = self.score(texts)
-        labels = self.label_names(probabilities >= self.threshold)
+        decided = self._decide(probabilities)
+        labels = self.label_names(decided)
         ids = ids if ids is not None else [None] * len(labels)  # type: ignore[list-item]
+        if probabilities.ndim == 2:
+            return [Prediction(label, float(row[k]), int(n), review_id, self.labels,
+                               tuple(float(p) for p in row))
+                    for label, row, k, n, review_id
+                    in zip(labels, probabilities, decided, words, ids, strict=True)]
         return [Prediction(label, float(p), int(n), review_id, self.labels)
                 for label, p, n, review_id in zip(labels, probabilities, words, ids, strict=True)]
 
@@ -218,8 +265,11 @@ class Predictor:
         return pipeline_output(self.predictions(texts), single=isinstance(inputs, str),
                                top_k=top_k)
 
-    def explain(self, text: str) -> Explanation:
+    def explain(self, text: str, label: str | None = None) -> Explanation:
         """Why the model scored ``text`` as it did.
+
+        More than two labels: each word's contribution to the logit of ``label`` (default:
+        the most probable one).
 
         Linear models: each n-gram's exact additive contribution to the logit. Networks: each
         distinct word's exact effect on the logit, the logit minus the logit of the same review
@@ -229,12 +279,31 @@ class Predictor:
         if not isinstance(text, str):
             raise TypeError("`explain` takes one review as a string")
         tokens = self.featurizer.tokenize([text]).to_lists()[0]
+        if self.n_classes > 2:
+            return self._explain_class(text, tokens, label)
+        if label is not None:
+            raise ConfigError("`label` chooses which of more than two labels to explain; this "
+                              "model has two, and explains P(positive)", parameter="label")
         logit, words, intercept = self.model.explain(tokens, self.featurizer)
         words.sort(key=lambda w: -abs(w.contribution))
         probability = float(sigmoid(np.array([logit]))[0])
         return Explanation(text, tokens, probability,
                            self.labels[int(probability >= self.threshold)], logit, words,
                            self.model.explanation_method, intercept, self.labels)
+
+
+    def _explain_class(self, text: str, tokens: list[str], label: str | None) -> Explanation:
+        probabilities = self.predict_proba([text])[0]
+        if label is not None and label not in self.labels:
+            raise ConfigError(f"{label!r} is not one of this model's labels: "
+                              f"{', '.join(self.labels)}", parameter="label")
+        index = int(np.argmax(probabilities)) if label is None else self.labels.index(label)
+        logit, words, intercept = self.model.explain(tokens, self.featurizer, index)
+        words.sort(key=lambda w: -abs(w.contribution))
+        return Explanation(text, tokens, float(probabilities[index]),
+                           self.labels[int(np.argmax(probabilities))], logit, words,
+                           self.model.explanation_method, intercept, self.labels,
+                           self.labels[index], tuple(float(p) for p in probabilities))
 
 
 def pipeline_output(predictions: Sequence[Prediction], *, single: bool,

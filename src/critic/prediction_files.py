@@ -37,9 +37,9 @@ class Verdicts:
     """One batch's predictions as columns."""
 
     ids: list[str | None] | None  # None: a review without an id
-    positive: np.ndarray  # P(positive), float64
+    positive: np.ndarray  # P(positive), float64; more labels: (n, labels), each one's
     words: np.ndarray  # words found per review (0: scored from the prior)
-    labels: tuple[str, str]  # (negative, positive)
+    labels: tuple[str, ...]  # (negative, positive), or more in the model's order
     threshold: float
 
     @property
@@ -49,9 +49,13 @@ class Verdicts:
     @property
     def scores(self) -> np.ndarray:
         """Confidence in each verdict (Hugging Face's ``score``)."""
+        if self.positive.ndim == 2:
+            return self.positive.max(axis=1)
         return np.where(self.is_positive, self.positive, 1.0 - self.positive)
 
     def names(self) -> list[str]:
+        if self.positive.ndim == 2:
+            return [self.labels[k] for k in self.positive.argmax(axis=1).tolist()]
         negative, positive = self.labels
         return [positive if p else negative for p in self.is_positive.tolist()]
 
@@ -83,26 +87,31 @@ class LinesWriter:
                if v.ids is not None else None)
         for k, (name, score, positive) in enumerate(zip(
                 v.names(), v.scores.tolist(), v.positive.tolist(), strict=True)):
-            yield f"{ids[k] if ids else ''}{name}\t{score:.6f}\t{positive:.6f}\n"
+            each = ("\t".join(f"{p:.6f}" for p in positive) if isinstance(positive, list)
+                    else f"{positive:.6f}")  # more labels: each one's probability
+            yield f"{ids[k] if ids else ''}{name}\t{score:.6f}\t{each}\n"
 
     @staticmethod
     def _json_lines(v: Verdicts) -> Iterator[str]:
-        negative_name, positive_name = v.labels
         for k, (name, score, positive) in enumerate(zip(
                 v.names(), v.scores.tolist(), v.positive.tolist(), strict=True)):
             record: dict[str, object] = {"id": v.ids[k]} if v.ids is not None else {}
+            each = (dict(zip(v.labels, positive, strict=True)) if isinstance(positive, list)
+                    else {v.labels[0]: 1.0 - positive, v.labels[1]: positive})
             record |= {"label": name, "score": round(score, 6),
-                       "probabilities": {negative_name: round(1.0 - positive, 6),
-                                         positive_name: round(positive, 6)}}
+                       "probabilities": {label: round(p, 6) for label, p in each.items()}}
             yield json.dumps(record) + "\n"
 
 
-def _schema(with_ids: bool) -> pa.Schema:
+def _schema(with_ids: bool, labels: tuple[str, ...] | None = None) -> pa.Schema:
     """The columns of predictions as Parquet: ``id`` (``with_ids``), ``label``, ``score``,
-    ``positive_probability``, ``words``."""
+    ``positive_probability`` (more than two ``labels``: ``probability_<label>`` for each),
+    ``words``."""
     fields = [("id", pa.string())] if with_ids else []
+    each = ([("positive_probability", pa.float64())] if labels is None
+            else [(f"probability_{label}", pa.float64()) for label in labels])
     return pa.schema([*fields, ("label", pa.string()), ("score", pa.float64()),
-                      ("positive_probability", pa.float64()), ("words", pa.int32())])
+                      *each, ("words", pa.int32())])
 
 
 def _record_batch(verdicts: Verdicts, schema: pa.Schema) -> pa.RecordBatch:
@@ -111,8 +120,10 @@ def _record_batch(verdicts: Verdicts, schema: pa.Schema) -> pa.RecordBatch:
     if "id" in schema.names:  # a file of the input without ids: nulls
         columns.append(pa.array(verdicts.ids, pa.string()) if verdicts.ids is not None
                        else pa.nulls(len(verdicts.positive), pa.string()))
+    each = ([pa.array(verdicts.positive)] if verdicts.positive.ndim == 1 else
+            [pa.array(column) for column in verdicts.positive.T])
     columns += [pa.array(verdicts.names(), pa.string()), pa.array(verdicts.scores),
-                pa.array(verdicts.positive), pa.array(verdicts.words.astype(np.int32))]
+                *each, pa.array(verdicts.words.astype(np.int32))]
     return pa.record_batch(columns, schema=schema)
 
 
@@ -127,7 +138,8 @@ class ParquetWriter:
     def write(self, verdicts: Verdicts) -> None:
         if self._writer is None:
             with_ids = verdicts.ids is not None if self.with_ids is None else self.with_ids
-            self._writer = pq.ParquetWriter(self.path, _schema(with_ids))
+            self._writer = pq.ParquetWriter(self.path, _schema(
+                with_ids, verdicts.labels if verdicts.positive.ndim == 2 else None))
         self._writer.write_batch(_record_batch(verdicts, self._writer.schema))
 
     def close(self) -> None:

@@ -58,12 +58,17 @@ def is_compressed(name: str) -> bool:
 
 @dataclass(frozen=True)
 class Reviews:
-    """Texts with optional labels (1 positive) and ids, from one file or folder."""
+    """Texts with optional labels and ids, from one file or folder.
+
+    ``labels`` are class indices: 1 positive, 0 negative, unless ``classes`` names the labels
+    (learned from the data: :func:`critic.datasets.labels.encode_labels`), ``labels[i]``
+    being ``classes[labels[i]]``."""
 
     texts: Sequence[str]  # a list, or a TextColumn straight from an Arrow file
     labels: np.ndarray | None = None
     ids: Sequence[str | None] | None = None  # None: the row has no id
     source: str = ""
+    classes: tuple[str | int | float, ...] | None = None
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -112,20 +117,24 @@ def _decompressed(source: Path) -> pa.Buffer:
         raise DataError(f"{source} cannot be decompressed ({exc})") from exc
 
 
-def parse_labels(values: list[object], where: str, *, first_row: int = 1) -> np.ndarray:
-    """0/1 labels from 0/1, booleans, or pos/neg/positive/negative strings; a bad one is
-    named by its row (``values[0]`` being row ``first_row``)."""
+def parse_labels(values: list[object], where: str, *, first_row: int = 1,
+                 raw: bool = False) -> np.ndarray:
+    """0/1 labels (``uint8``) from 0/1, booleans, or pos/neg/positive/negative strings; any
+    other label set as written (:func:`critic.datasets.labels.raw_labels`: numbers kept
+    numbers), as with ``raw``; a missing label is named by its row (``values[0]`` being row
+    ``first_row``)."""
+    from critic.datasets.labels import raw_labels
+
     out = np.empty(len(values), dtype=np.uint8)
-    for row, value in enumerate(values):
+    for row, value in enumerate(values if not raw else ()):
         key = str(value).strip().lower() if value is not None else ""
         if key in POSITIVE_LABELS:
             out[row] = 1
         elif key in NEGATIVE_LABELS:
             out[row] = 0
         else:
-            raise DataError(f"{where}: label {value!r} in row {row + first_row} is not one of "
-                            "0/1, true/false, pos/neg, positive/negative")
-    return out
+            return raw_labels(values, where, first_row=first_row)
+    return out if not raw else raw_labels(values, where, first_row=first_row)
 
 
 def read_labelled(path: str | os.PathLike[str] | None, *, text_column: str = "text",
@@ -364,12 +373,16 @@ def _from_table(table: pa.Table, source: Path | str, text_column: str,
         raise DataError(f"{source}: column {text_column!r} is not valid UTF-8 text; save the "
                         "file as UTF-8")
     check_text_column(text, str(source), text_column)
-    labels = (parse_labels(table.column(label_column).to_pylist(), str(source))
-              if label_column else None)
+    labels, classes = None, None
+    if label_column:
+        from critic.datasets.labels import encode_labels
+
+        labels, classes = encode_labels(
+            [parse_labels(table.column(label_column).to_pylist(), str(source))], str(source))
     if id_column is None and "id" in columns:
         id_column = "id"
     ids = id_strings(table.column(id_column)) if id_column else None
-    return Reviews(TextColumn(text), labels, ids, str(source))
+    return Reviews(TextColumn(text), labels, ids, str(source), classes)
 
 
 def id_strings(column: pa.Array | pa.ChunkedArray) -> list[str | None]:

@@ -123,6 +123,9 @@ class ReviewStream:
         self.source = str(source)
         self.text_column, self.label_column, self.id_column = text_column, label_column, id_column
         self.batch_reviews = batch_reviews
+        # Labels as written, never read as critic's 0/1 words: set when some files or
+        # batches hold other labels (stars, neutral), so that all are read alike.
+        self.raw_labels = False
         self.filesystem, self.files = _resolve(self.source)
         self._footers: dict[str, Any] = {}
         self._columns_checked = False  # the files' columns do not change between passes
@@ -332,7 +335,8 @@ class ReviewStream:
                                self.text_column)
         labels = None
         if self.label_column is not None:
-            labels = _labels(record.column(self.label_column), path, first_row)
+            labels = _labels(record.column(self.label_column), path, first_row,
+                             self.raw_labels)
         ids = id_strings(record.column(id_column)) if id_column is not None else None
         return Batch(TextColumn(texts), labels, ids, path, first_row, position)
 
@@ -361,12 +365,18 @@ def labelled_reviews(source: str, *, text_column: str = "text", label_column: st
     stream = ReviewStream(source, text_column=text_column, label_column=label_column,
                           require_labels=True)
     stream.check_columns()
+    from critic.datasets.labels import encode_labels, is_coded
+
     texts, labels = [], []
     for batch in stream:
         texts.append(batch.texts.arrow)
         labels.append(batch.labels if batch.labels is not None else np.zeros(0, np.uint8))
-    return Reviews(TextColumn(pa.chunked_array(texts)), np.concatenate(labels), None,
-                   stream.source)
+    if len({is_coded(part) for part in labels}) > 1 and any(p.dtype == object for p in labels):
+        stream.raw_labels = True  # 0/1 words in some batches, other labels in others
+        labels = [batch.labels for batch in stream if batch.labels is not None]
+    encoded, classes = encode_labels(labels, source)
+    return Reviews(TextColumn(pa.chunked_array(texts)), encoded, None,
+                   stream.source, classes)
 
 
 def _resolve(source: str) -> tuple[Any, list[str]]:
@@ -538,14 +548,18 @@ def _checked_texts(column: pa.Array, path: str, first_row: int, name: str) -> pa
     return column if column.type == pa.large_string() else column.cast(pa.large_string())
 
 
-def _labels(column: pa.Array, path: str, first_row: int) -> np.ndarray:
-    """0/1 labels, vectorised for the usual columns (integers, booleans, words)."""
+def _labels(column: pa.Array, path: str, first_row: int, raw: bool = False) -> np.ndarray:
+    """0/1 labels, vectorised for the usual columns (integers, booleans, words); any other
+    label set as written (:func:`critic.datasets.files.parse_labels`), as with ``raw``."""
+    if raw:
+        return parse_labels(column.to_pylist(), path, first_row=first_row, raw=True)
     if pa.types.is_boolean(column.type) and not column.null_count:
         return column.to_numpy(zero_copy_only=False).astype(np.uint8)
     if pa.types.is_integer(column.type) and not column.null_count:
         values = column.to_numpy()
         if np.isin(values, (0, 1)).all():
             return values.astype(np.uint8)
+        return values.astype(np.int64)  # stars, ratings: numbers, kept as numbers
     elif pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
         words = pc.utf8_lower(pc.utf8_trim_whitespace(column))
         positive = pc.is_in(words, pa.array(POSITIVE_LABELS))

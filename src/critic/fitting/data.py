@@ -18,6 +18,7 @@ import scipy.sparse as sp
 
 from critic.datasets.files import Reviews
 from critic.datasets.imdb import book_matrices, training_movies, training_order
+from critic.datasets.labels import check_classes, encode_labels, is_coded
 from critic.datasets.stream import ContentChecksum, ReviewStream
 from critic.errors import ConfigError
 from critic.features import FeatureConfig, FeatureSpace
@@ -48,6 +49,13 @@ class Split:
     test: Callable[[], tuple[sp.csr_matrix, np.ndarray]] | None  # IMDB's test split, when ready
     # The texts of the training and held-out rows, in row order (for nblr's sentences).
     texts: Callable[[], tuple[Sequence[str], Sequence[str]]] = lambda: ((), ())
+    # The labels' names when learned from the data (class ``i`` is ``classes[i]``); ``None``:
+    # critic's own two, negative and positive.
+    classes: tuple[str | int | float, ...] | None = None
+
+    @property
+    def n_classes(self) -> int:
+        return 2 if self.classes is None else len(self.classes)
 
     def test_metrics(self, probabilities: Callable[[sp.csr_matrix], np.ndarray]
                      ) -> dict[str, Any]:
@@ -57,13 +65,15 @@ class Split:
         if self.test is None:
             return {}
         x_test, y_test = self.test()
-        return {"test": evaluate_probabilities(y_test, probabilities(x_test))}
+        return {"test": evaluate_probabilities(y_test, probabilities(x_test),
+                                               names=self.classes)}
 
 
 def imdb_split(options: TrainOptions, data: Any, trained_on_after_choice: bool) -> Split:
     """IMDB's training reviews featurised as ``options.features`` and held out as the options
     say; the test reviews featurised on the second core meanwhile."""
-    if options.features == FeatureConfig(num_words=options.features.num_words):
+    if options.features == FeatureConfig(num_words=options.features.num_words) and \
+            options.target == "sentiment":
         return _imdb_book_split(options, data, trained_on_after_choice)
     from critic.datasets.corpus import load_corpus
 
@@ -72,14 +82,14 @@ def imdb_split(options: TrainOptions, data: Any, trained_on_after_choice: bool) 
     order = training_order(len(train))
     featurizer = FeatureSpace.from_config(options.features)
     x = featurizer.fit_transform(train.texts)[order]  # fitted on training reviews only
-    y = train.labels[order].astype(np.uint8)
+    y, classes = imdb_targets(options.target, train.labels[order], train.ratings[order])
     n_val = validation_count(options.validation_size, len(y), options.imdb_validation)
     by, kept, held_out = _imdb_held_out(options, lambda: train.movies[order], len(y), n_val)
     # The test reviews are featurised on the second core while the model trains on the first
     # (training is single-threaded; the featurizer's work is mostly outside the GIL): the
     # 2 s it takes for nblr then costs nothing.
     test_features = in_background(featurizer.transform, test.texts)
-    test_labels = test.labels.astype(np.uint8)
+    test_labels, _ = imdb_targets(options.target, test.labels, test.ratings)
 
     def texts() -> tuple[Sequence[str], Sequence[str]]:
         ordered = train.texts.take(order)  # a copy of the texts, made only for sentences
@@ -87,7 +97,20 @@ def imdb_split(options: TrainOptions, data: Any, trained_on_after_choice: bool) 
 
     return Split(x[kept], y[kept], x[held_out], y[held_out], featurizer,
                  _imdb_data(corpus.checksum, len(y[held_out]), by, trained_on_after_choice),
-                 lambda: (test_features.result(), test_labels), texts)
+                 lambda: (test_features.result(), test_labels), texts, classes)
+
+
+#: IMDB's ratings: the file names' 1-4 (negative reviews) and 7-10 (positive ones).
+IMDB_RATINGS = (1, 2, 3, 4, 7, 8, 9, 10)
+
+
+def imdb_targets(target: str, labels: np.ndarray, ratings: np.ndarray
+                 ) -> tuple[np.ndarray, tuple[int, ...] | None]:
+    """What an IMDB model learns: the 0/1 sentiment, or the rating's place among
+    :data:`IMDB_RATINGS` (and those ratings, the labels' names)."""
+    if target == "sentiment":
+        return labels.astype(np.uint8), None
+    return np.searchsorted(IMDB_RATINGS, ratings).astype(np.int64), IMDB_RATINGS
 
 
 def _imdb_book_split(options: TrainOptions, data: Any, trained_on_after_choice: bool
@@ -141,8 +164,7 @@ def file_split(options: TrainOptions, reviews: Reviews, trained_on_after_choice:
     """The user's reviews featurised, shuffled with the options' seed and split."""
     if reviews.labels is None:
         raise ConfigError(f"{reviews.source} has no labels to train on")
-    if len(np.unique(reviews.labels)) < 2:
-        raise ConfigError(f"{reviews.source} has only one label; training needs both")
+    check_classes(reviews.labels, reviews.classes, reviews.source)
     n_val = validation_count(options.validation_size, len(reviews), 0.2)
     order, kept, held_out = shuffled_split(len(reviews), n_val, options.seed)
     featurizer = FeatureSpace.from_config(options.features)
@@ -155,7 +177,7 @@ def file_split(options: TrainOptions, reviews: Reviews, trained_on_after_choice:
                       reviews=n_val, order=shuffled_order(options.seed),
                       trained_on_after_choice=trained_on_after_choice)},
                  None, lambda: (rows_of(reviews.texts, order[kept]),
-                                rows_of(reviews.texts, order[held_out])))
+                                rows_of(reviews.texts, order[held_out])), reviews.classes)
 
 
 def content_checksum(reviews: Reviews) -> str:
@@ -175,7 +197,17 @@ def rows_of(texts: Sequence[str], rows: slice | np.ndarray) -> Sequence[str]:
 
 
 def read_stream(stream: ReviewStream) -> Reviews:
-    """All of ``stream``'s reviews in memory (what the in-memory path trains on)."""
+    """All of ``stream``'s reviews in memory (what the in-memory path trains on), their
+    labels learned from the data (:func:`critic.datasets.labels.encode_labels`)."""
+    reviews = _read_stream(stream)
+    if reviews is None:  # critic's 0/1 words in some batches, other labels in others
+        stream.raw_labels = True
+        reviews = _read_stream(stream)
+    assert reviews is not None
+    return reviews
+
+
+def _read_stream(stream: ReviewStream) -> Reviews | None:
     texts, labels, ids = [], [], []
     for batch in stream:
         if batch.labels is None:
@@ -184,8 +216,13 @@ def read_stream(stream: ReviewStream) -> Reviews:
         labels.append(batch.labels)
         ids.append(batch.ids)
     all_ids = None if any(part is None for part in ids) else [i for p in ids for i in p or []]
-    return Reviews(TextColumn(pa.chunked_array(texts)), np.concatenate(labels), all_ids,
-                   stream.source)
+    coded = {is_coded(part) for part in labels}
+    if len(coded) > 1 and not stream.raw_labels and any(
+            part.dtype == object for part in labels):
+        return None
+    encoded, classes = encode_labels(labels, stream.source)
+    return Reviews(TextColumn(pa.chunked_array(texts)), encoded, all_ids, stream.source,
+                   classes)
 
 
 def text_bytes(texts: Sequence[str]) -> int:

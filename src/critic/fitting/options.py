@@ -61,7 +61,11 @@ SPLIT_KNOBS = (
     Knob("validation_by", str, "IMDB: review (the first N in load_data order; dense's "
          "default) or movie (whole movies held out, as the test reviews are of other movies; "
          "the others' default)."),
+    Knob("target", str, "IMDB: sentiment (positive or negative, the default) or rating (the "
+         "eight star ratings of the file names, 1-4 and 7-10: eight labels)."),
 )
+#: What an IMDB model learns to predict (``target``).
+TARGETS = ("sentiment", "rating")
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,7 @@ class TrainOptions:
         unlabelled: learn from unlabelled reviews too (a family that can: nblr self-trains).
         imdb_validation: held-out IMDB training reviews by default.
         default_validation_by: how IMDB's training reviews are held out by default.
+        target: IMDB: ``"sentiment"`` (two labels) or ``"rating"`` (the eight ratings).
 
     Example:
         >>> from critic import recipe
@@ -96,8 +101,12 @@ class TrainOptions:
     unlabelled: bool = False
     imdb_validation: int = 5_000
     default_validation_by: str = "movie"
+    target: str = "sentiment"
 
     def __post_init__(self) -> None:
+        if self.target not in TARGETS:
+            raise ConfigError(f"`target` must be one of {', '.join(TARGETS)}. "
+                              f"Received: target={self.target!r}", parameter="target")
         if self.validation_by is not None:
             from critic.fitting.splits import check_validation_by
 
@@ -129,7 +138,8 @@ class TrainOptions:
         features = {k: given[k] for k in ("ngram_range", "max_ngrams", "num_words") if k in given}
         if isinstance(features.get("ngram_range"), str):
             features["ngram_range"] = parse_ngram_range(features["ngram_range"])
-        split = {k: given[k] for k in ("validation_size", "validation_by") if k in given}
+        split = {k: given[k] for k in ("validation_size", "validation_by", "target")
+                 if k in given}
         size = split.get("validation_size")
         if isinstance(size, float) and size >= 1 and size.is_integer():
             split["validation_size"] = int(size)  # a count given as 10000.0

@@ -30,6 +30,7 @@ class Fitted:
         checksum: of the reviews a cluster read (the driver never sees them).
         scorer: logits of feature rows by the trained model itself (the test reviews of a
             streamed IMDB run are scored with it); default: the inference type's.
+        classes: the labels' names when learned from the data (``None``: negative, positive).
     """
 
     model: ModelType
@@ -42,6 +43,7 @@ class Fitted:
     held_out: int | None = None
     checksum: str | None = None
     scorer: Callable[[sp.csr_matrix], np.ndarray] | None = None
+    classes: tuple[str | int | float, ...] | None = None  # labels learned from the data
 
     def logits(self, features: sp.csr_matrix) -> np.ndarray:
         return (self.scorer or self.model.logits)(features)

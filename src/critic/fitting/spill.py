@@ -31,7 +31,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from critic.datasets.stream import Batch
-from critic.errors import ConfigError
+from critic.errors import ConfigError, ModeError
 from critic.features import FeatureSpace
 from critic.fitting.splits import stream_held_out
 from critic.text import Ragged, TextColumn
@@ -78,6 +78,17 @@ class Minibatch:
 
     def __len__(self) -> int:
         return self.local.shape[0]
+
+
+def only_two_labels(batches: Iterable[Batch]) -> Iterator[Batch]:
+    """``batches``, refused at the first of labels other than critic's 0/1 (streamed and
+    cluster training learn two labels only, so far)."""
+    for batch in batches:
+        if batch.labels is not None and batch.labels.dtype != np.uint8:
+            raise ModeError(f"{batch.source}: labels other than 0/1, pos/neg (from row "
+                            f"{batch.first_row}) are trained in memory only: --mode memory",
+                            parameter="mode")
+        yield batch
 
 
 def check_split(trained: int, positives: int, held_out: int,

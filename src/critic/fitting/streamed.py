@@ -20,6 +20,7 @@ from critic.datasets.stream import (
 )
 from critic.fitting.options import TrainOptions
 from critic.fitting.result import Fitted
+from critic.fitting.spill import only_two_labels
 from critic.fitting.splits import (
     STREAMED_IMDB_ORDER,
     shard_order,
@@ -48,10 +49,11 @@ def streamed(options: TrainOptions, fit: StreamedFit, *, data: Any, reviews: Rev
         source, total, read = held.source, len(held), lambda: reviews_batches(held)
     fraction = stream_fraction(options.validation_size, total, 0.2)
     checksum = ContentChecksum()
-    first = [checksum.watch(read())]  # the first pass is checksummed, the others not
+    # The first pass is checksummed, the others not.
+    first = [checksum.watch(only_two_labels(read()))]
 
     def passes() -> Iterable[Batch]:
-        return first.pop() if first else read()
+        return first.pop() if first else only_two_labels(read())
 
     fitted = fit(passes, fraction)
     return fitted, {"source": source, "reviews": fitted.reviews,

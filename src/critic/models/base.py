@@ -57,6 +57,12 @@ class ModelType(ABC):
                 raise BundleError(f"weight {key!r} holds NaN or infinite values")
         self.weights = weights
 
+    @property
+    def n_classes(self) -> int:
+        """How many labels it tells apart: 2 (one logit, the sigmoid's) or more (a logit per
+        label, the softmax's)."""
+        return 2
+
     @abstractmethod
     def expected_shapes(self) -> dict[str, tuple[int, ...]]:
         """Tensor names and shapes this configuration must have."""
@@ -74,13 +80,15 @@ class ModelType(ABC):
 
     @abstractmethod
     def logits(self, features: sp.csr_matrix) -> np.ndarray:
-        """Logits ``(n,)`` float64 for feature rows ``(n, dimension)``."""
+        """Logits ``(n,)`` float64 for feature rows ``(n, dimension)``; ``(n, n_classes)``
+        for more than two labels."""
 
     @abstractmethod
-    def explain(self, tokens: list[str], featurizer: FeatureSpace
+    def explain(self, tokens: list[str], featurizer: FeatureSpace, label: int | None = None
                 ) -> tuple[float, list[WordContribution], float | None]:
         """``(logit, contributions, intercept or None)`` for one review's ``tokens``, featurised
-        by the ``featurizer`` the model was trained with."""
+        by the ``featurizer`` the model was trained with; with more than two labels, of the
+        logit of ``label`` (default: the most probable)."""
 
 
 def safe_lengths(squares: np.ndarray) -> np.ndarray:

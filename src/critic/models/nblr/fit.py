@@ -15,7 +15,7 @@ from sklearn.base import clone
 from critic.fitting.data import Split, in_background
 from critic.fitting.options import TrainOptions
 from critic.fitting.result import Fitted
-from critic.metrics import evaluate_probabilities
+from critic.metrics import evaluate_probabilities, probabilities_of
 from critic.models.nblr.estimator import NBLogisticRegression, select_nblr
 from critic.models.nblr.inference import LinearModel
 from critic.text import split_sentences
@@ -88,6 +88,8 @@ def fit_nblr(options: TrainOptions, split: Split,
     reviews' sentences, and self-trained on ``unlabelled_texts``, as the settings ask), then
     refitted on every training review with that choice."""
     settings: NblrSettings = options.settings
+    if split.n_classes > 2:
+        return fit_one_vs_rest(settings, split, unlabelled_texts)
     # The unlabelled reviews are featurised on the second core while the choice is made.
     unlabelled_x = (None if unlabelled_texts is None
                     else in_background(split.featurizer.transform, unlabelled_texts))
@@ -125,3 +127,50 @@ def fit_nblr(options: TrainOptions, split: Split,
     model = LinearModel.from_coefficients(final.coef_, final.intercept_[0],
                                           getattr(final, "squared_ratios_", None))
     return Fitted(model, split.featurizer, metrics, training)
+
+
+def fit_one_vs_rest(settings: NblrSettings, split: Split,
+                    unlabelled_texts: Sequence[str] | None) -> Fitted:
+    """More than two labels, as NBSVM's authors train them: one binary nblr per label (its
+    reviews against all others, with that label's own NB ratios), C and beta chosen for each
+    on the held-out reviews, then each refitted on every training review; a review's
+    probabilities are the binary models' normalised (:class:`LinearModel`)."""
+    from critic.errors import ConfigError
+
+    if settings.sentence_weight or unlabelled_texts is not None:
+        raise ConfigError("--sentence-weight and --unlabelled train two labels; with more, "
+                          "leave them out", parameter="sentence_weight")
+    x_all = sp.vstack([split.x_train, split.x_val], format="csr")
+    y_all = np.concatenate([split.y_train, split.y_val])
+    chosen_per_label, coefs, intercepts, ratios = [], [], [], []
+    held_coefs, held_intercepts, held_ratios = [], [], []  # fitted on the training rows only
+    for label in range(split.n_classes):
+        chosen, _ = select_nblr(split.x_train, (split.y_train == label).astype(np.int64),
+                                split.x_val, (split.y_val == label).astype(np.int64),
+                                settings.linear)
+        chosen_per_label.append({"C": chosen.C, "beta": chosen.beta})
+        held_coefs.append(chosen.coef_[0])
+        held_intercepts.append(chosen.intercept_[0])
+        held_ratios.append(getattr(chosen, "squared_ratios_", None))
+        final = clone(chosen).fit(x_all, (y_all == label).astype(np.int64))
+        coefs.append(final.coef_[0])
+        intercepts.append(final.intercept_[0])
+        ratios.append(getattr(final, "squared_ratios_", None))
+    # A unit-length model measures each review's length with one label's ratios (the first):
+    # lengths only rescale the scores, and one vector keeps the bundle's layout.
+    model = LinearModel.one_vs_rest(np.vstack(coefs), np.array(intercepts), ratios[0])
+    held_out = LinearModel.one_vs_rest(np.vstack(held_coefs), np.array(held_intercepts),
+                                       held_ratios[0])
+    validation = evaluate_probabilities(split.y_val,
+                                        probabilities_of(held_out.logits(split.x_val)),
+                                        names=split.classes)
+    # Each label's own choice, C and beta listed in the order of the labels.
+    metrics: dict[str, Any] = {"chosen": {key: [c[key] for c in chosen_per_label]
+                                          for key in ("C", "beta")},
+                               "validation": validation}
+    metrics |= split.test_metrics(lambda x: probabilities_of(model.logits(x)))
+    training = settings.linear.to_dict() | {
+        "one_vs_rest": chosen_per_label, "solver": "scikit-learn liblinear (dual)",
+        "refit_on": len(y_all)}
+    return Fitted(model, split.featurizer, metrics, training)
+

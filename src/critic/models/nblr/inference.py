@@ -18,18 +18,40 @@ class LinearModel(ModelType):
 
     A unit-length model (``nblr --unit-length``) also holds each column's squared NB ratio,
     ``linear.squared_ratios``: its logit is ``x @ w / ‖x ∘ r‖ + b``.
+
+    More than two labels (``classes`` > 2): one-vs-rest, a weight row ``(classes, dimension)``
+    and a bias per label; label ``k``'s score ``z_k`` is its own binary model's logit, and its
+    probability is ``σ(z_k) / Σ_j σ(z_j)``: :meth:`logits` gives ``log σ(z_k)``, whose softmax
+    that is.
     """
 
     name = "linear"
     explanation_method = "additive"
 
     def __init__(self, weights: dict[str, np.ndarray], dimension: int,
-                 unit_length: bool = False) -> None:
-        self.dimension, self.unit_length = dimension, unit_length
+                 unit_length: bool = False, classes: int = 2) -> None:
+        self.dimension, self.unit_length, self.classes = dimension, unit_length, classes
         super().__init__(weights)
         self.coef = weights["linear.weight"]
+        self.biases = weights["linear.bias"].astype(np.float64)
         self.intercept = float(weights["linear.bias"][0])
         self.squared_ratios = weights.get("linear.squared_ratios")
+
+    @property
+    def n_classes(self) -> int:
+        return self.classes
+
+    @classmethod
+    def one_vs_rest(cls, coefs: np.ndarray, intercepts: np.ndarray,
+                    squared_ratios: np.ndarray | None = None) -> LinearModel:
+        """From one binary model per label: ``coefs`` ``(classes, dimension)``,
+        ``intercepts`` ``(classes,)``."""
+        weights = {"linear.weight": np.asarray(coefs, dtype=np.float32),
+                   "linear.bias": np.asarray(intercepts, dtype=np.float32).ravel()}
+        if squared_ratios is not None:
+            weights["linear.squared_ratios"] = np.asarray(squared_ratios, np.float32).ravel()
+        return cls(weights, coefs.shape[1], unit_length=squared_ratios is not None,
+                   classes=coefs.shape[0])
 
     @classmethod
     def from_coefficients(cls, coef: np.ndarray, intercept: float,
@@ -45,12 +67,16 @@ class LinearModel(ModelType):
     def expected_shapes(self) -> dict[str, tuple[int, ...]]:
         shapes: dict[str, tuple[int, ...]] = {"linear.weight": (self.dimension,),
                                               "linear.bias": (1,)}
+        if self.classes > 2:
+            shapes = {"linear.weight": (self.classes, self.dimension),
+                      "linear.bias": (self.classes,)}
         if self.unit_length:
             shapes["linear.squared_ratios"] = (self.dimension,)
         return shapes
 
     def to_config(self) -> dict[str, Any]:
-        return {"unit_length": True} if self.unit_length else {}
+        return ({"unit_length": True} if self.unit_length else {}) | (
+            {"classes": self.classes} if self.classes > 2 else {})
 
     @classmethod
     def from_config(cls, config: dict[str, Any], weights: dict[str, np.ndarray],
@@ -58,7 +84,10 @@ class LinearModel(ModelType):
         unit_length = config.get("unit_length", False)
         if not isinstance(unit_length, bool):
             raise BundleError(f"model.unit_length must be true or false, not {unit_length!r}")
-        return cls(weights, dimension, unit_length)
+        classes = config.get("classes", 2)
+        if isinstance(classes, bool) or not isinstance(classes, int) or classes < 2:
+            raise BundleError(f"model.classes must be a count of labels, not {classes!r}")
+        return cls(weights, dimension, unit_length, classes)
 
     def _lengths(self, features: sp.csr_matrix) -> np.ndarray | float:
         if self.squared_ratios is None:
@@ -66,19 +95,36 @@ class LinearModel(ModelType):
         return row_lengths(features, self.squared_ratios)
 
     def logits(self, features: sp.csr_matrix) -> np.ndarray:
+        if self.classes > 2:
+            scores = self.scores(features)
+            return -np.logaddexp(0.0, -scores)  # log σ(z): their softmax normalises the σ
         scores = np.asarray(features @ self.coef, dtype=np.float64).ravel()
         return scores / self._lengths(features) + self.intercept
 
-    def explain(self, tokens: list[str], featurizer: FeatureSpace
+    def scores(self, features: sp.csr_matrix) -> np.ndarray:
+        """Each label's one-vs-rest logit ``(n, classes)`` (more than two labels)."""
+        scores = np.asarray(features @ self.coef.T, dtype=np.float64)
+        lengths = self._lengths(features)
+        if not isinstance(lengths, float):
+            scores = scores / lengths[:, np.newaxis]
+        return scores + self.biases
+
+    def explain(self, tokens: list[str], featurizer: FeatureSpace, label: int | None = None
                 ) -> tuple[float, list[WordContribution], float | None]:
+        # More than two labels: the one-vs-rest logit of ``label`` (default: the most
+        # probable), which the contributions and the intercept add up to.
         # The tokens joined by spaces tokenise back to themselves: the review's own counts.
         counts = featurizer.counts([" ".join(tokens)])
         occurrences = dict(zip(counts.indices.tolist(), counts.data.tolist(), strict=True))
         values = featurizer.weigh(counts.copy())
-        contributions = values.data.astype(np.float64) * self.coef[values.indices]
+        coef, intercept = self.coef, self.intercept
+        if self.classes > 2:
+            label = int(np.argmax(self.scores(values))) if label is None else label
+            coef, intercept = self.coef[label], float(self.biases[label])
+        contributions = values.data.astype(np.float64) * coef[values.indices]
         contributions = contributions / self._lengths(values)  # the review's length
         names = featurizer.column_names(tokens)
         words = [WordContribution(names.get(column) or featurizer.column_name(column),
                                   float(c), int(occurrences[column]), True)
                  for column, c in zip(values.indices.tolist(), contributions, strict=True)]
-        return float(contributions.sum() + self.intercept), words, self.intercept
+        return float(contributions.sum() + intercept), words, intercept

@@ -19,7 +19,7 @@ import torch
 from torch.nn import functional
 
 from critic.errors import ConfigError, check_positive
-from critic.metrics import sigmoid
+from critic.metrics import probabilities_of
 from critic.models.network.config import NetworkConfig, TrainConfig
 from critic.models.network.layers import Network
 
@@ -131,9 +131,10 @@ class Classifier:
                 (Keras's ``EarlyStopping(restore_best_weights=True)``).
         """
         check_positive("epochs", epochs)
-        x, y = _check_xy(x, y, self.config.input_dim)
+        x, y = _check_xy(x, y, self.config.input_dim, self.config.outputs)
         if validation_data is not None:
-            validation_data = _check_xy(*validation_data, self.config.input_dim)
+            validation_data = _check_xy(*validation_data, self.config.input_dim,
+                                        self.config.outputs)
         if patience is not None:
             check_positive("patience", patience)
             if validation_data is None:
@@ -183,7 +184,7 @@ class Classifier:
             lambda: self.evaluate_batches(validation_batches(), distributed=distributed))
         with _single_threaded():
             return self._epochs(
-                lambda rng: (_check_xy(xb, yb, self.config.input_dim)
+                lambda rng: (_check_xy(xb, yb, self.config.input_dim, self.config.outputs)
                              for xb, yb in epoch_batches(rng)),
                 steps, epochs, validate, patience, callbacks, distributed)
 
@@ -228,11 +229,12 @@ class Classifier:
             targets = torch.from_numpy(y)
             logits = trainee(x)
             loss = self._loss(logits, targets)
+            hits = _hits(logits, targets)
             self._optimizer.zero_grad(set_to_none=True)
             loss.backward()  # type: ignore[no-untyped-call]  # torch leaves it bare
             self._optimizer.step()
             loss_sum += loss.item() * len(y)
-            correct += float(((logits > 0) == (targets > 0.5)).sum())
+            correct += float(hits.sum())
             seen += len(y)
             for cb in callbacks:
                 cb.on_batch_end(epoch, step)
@@ -241,6 +243,8 @@ class Classifier:
         return {"loss": loss_sum / seen, "accuracy": correct / seen}
 
     def _loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        if logits.ndim == 2:  # more than two labels: the book's sparse categorical CE
+            return functional.cross_entropy(logits, targets.long())
         if self.training.loss == "mse":
             return functional.mse_loss(torch.sigmoid(logits), targets)
         return functional.binary_cross_entropy_with_logits(logits, targets)
@@ -261,17 +265,19 @@ class Classifier:
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
 
     def predict_proba(self, x: sp.csr_matrix) -> np.ndarray:
-        """Probability of the positive class, shape ``(n,)``."""
-        return sigmoid(self.decision_function(x))
+        """Probability of the positive class, shape ``(n,)``; of each label ``(n, outputs)``
+        for more than two."""
+        return probabilities_of(self.decision_function(x))
 
     def predict(self, x: sp.csr_matrix) -> np.ndarray:
-        """Probabilities shaped ``(n, 1)``, as Keras's ``model.predict`` returns them."""
-        return self.predict_proba(x).astype(np.float32)[:, np.newaxis]
+        """Probabilities shaped ``(n, 1)`` (``(n, outputs)``), as Keras's ``model.predict``."""
+        probabilities = self.predict_proba(x).astype(np.float32)
+        return probabilities if probabilities.ndim == 2 else probabilities[:, np.newaxis]
 
     @torch.no_grad()
     def evaluate(self, x: sp.csr_matrix, y: np.ndarray) -> list[float]:
         """``[loss, accuracy]`` over the whole of ``(x, y)``, as Keras's ``model.evaluate``."""
-        x, y = _check_xy(x, y, self.config.input_dim)
+        x, y = _check_xy(x, y, self.config.input_dim, self.config.outputs)
         return self._loss_and_accuracy(self.decision_function(x), y)
 
     def evaluate_batches(self, batches: Iterable[Batch], *, distributed: bool = False
@@ -280,7 +286,7 @@ class Classifier:
         ``distributed``, over every rank's minibatches (see :meth:`fit_batches`)."""
         logits, labels = [], []
         for x, y in batches:
-            x, y = _check_xy(x, y, self.config.input_dim)
+            x, y = _check_xy(x, y, self.config.input_dim, self.config.outputs)
             logits.append(self.decision_function(x))
             labels.append(y)
         if not distributed:
@@ -294,8 +300,16 @@ class Classifier:
     @torch.no_grad()
     def _loss_and_accuracy(self, logits: np.ndarray, y: np.ndarray) -> list[float]:
         loss = float(self._loss(torch.from_numpy(logits), torch.from_numpy(y)))
-        accuracy = float(((logits > 0) == (y > 0.5)).mean())
+        hits = (logits.argmax(axis=1) == y) if logits.ndim == 2 else ((logits > 0) == (y > 0.5))
+        accuracy = float(hits.mean())
         return [loss, accuracy]
+
+
+def _hits(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Which predictions are right: the logit's sign, or the largest logit (more labels)."""
+    if logits.ndim == 2:
+        return logits.argmax(dim=1) == targets.long()
+    return (logits > 0) == (targets > 0.5)
 
 
 def _summed_over_ranks(values: list[float]) -> list[float]:
@@ -379,11 +393,19 @@ def _check_x(x: Any, input_dim: int) -> sp.csr_matrix:
     return x
 
 
-def _check_xy(x: Any, y: Any, input_dim: int) -> tuple[sp.csr_matrix, np.ndarray]:
+def _check_xy(x: Any, y: Any, input_dim: int, outputs: int = 1
+              ) -> tuple[sp.csr_matrix, np.ndarray]:
     x = _check_x(x, input_dim)
-    y = np.asarray(y, dtype=np.float32).reshape(-1)
+    if outputs > 1:  # class indices
+        y = np.asarray(y).reshape(-1)
+        if y.size and not (np.issubdtype(y.dtype, np.integer) and y.min() >= 0
+                           and y.max() < outputs):
+            raise ConfigError(f"labels must be class indices 0 … {outputs - 1}")
+        y = y.astype(np.int64)
+    else:
+        y = np.asarray(y, dtype=np.float32).reshape(-1)
+        if y.size and not np.isin(y, (0.0, 1.0)).all():
+            raise ConfigError("labels must be 0 or 1")
     if y.shape[0] != x.shape[0]:
         raise ConfigError(f"features have {x.shape[0]} rows but labels have {y.shape[0]}")
-    if y.size and not np.isin(y, (0.0, 1.0)).all():
-        raise ConfigError("labels must be 0 or 1")
     return x, y

@@ -30,6 +30,8 @@ class NetworkConfig:
         units: width of each hidden layer (the book: 16; try 32 or 64).
         activation: ``relu`` (the book) or ``tanh``.
         dropout: dropout rate after each hidden layer (0 = none, as in the book).
+        outputs: logits of the last layer: 1 for two labels (the sigmoid's, the book's),
+            one per label for more (the softmax's, the book's Reuters network).
     """
 
     input_dim: int = 10_000
@@ -37,9 +39,10 @@ class NetworkConfig:
     units: int = 16
     activation: Activation = "relu"
     dropout: float = 0.0
+    outputs: int = 1
 
     def __post_init__(self) -> None:
-        for name in ("input_dim", "hidden_layers", "units"):
+        for name in ("input_dim", "hidden_layers", "units", "outputs"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(
@@ -55,7 +58,8 @@ class NetworkConfig:
         return [f"dense_{i}" for i in range(1, self.hidden_layers + 1)] + ["output"]
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # ``outputs`` is left out for two labels: such a bundle's config is as it always was.
+        return {k: v for k, v in asdict(self).items() if k != "outputs" or v != 1}
 
 
 #: The largest step accepted: any network diverges long before it.

@@ -23,12 +23,20 @@ def fit_network(settings: NetworkSettings, split: Split, callbacks: Sequence[Cal
     validation loss (with ``patience``, stopping after that many epochs without one)."""
     from critic.models.network.classifier import Classifier
 
-    network = dataclasses.replace(settings.network, input_dim=split.featurizer.dimension)
+    outputs = 1 if split.n_classes == 2 else split.n_classes
+    if outputs > 1 and settings.training.loss == "mse":
+        from critic.errors import ConfigError
+
+        raise ConfigError("--loss mse is for two labels; more are trained with cross-entropy",
+                          parameter="loss")
+    network = dataclasses.replace(settings.network, input_dim=split.featurizer.dimension,
+                                  outputs=outputs)
     model = Classifier(network, settings.training)
     history = model.fit(split.x_train, split.y_train, epochs=settings.epochs,
                         validation_data=(split.x_val, split.y_val), patience=settings.patience,
                         callbacks=callbacks)
-    validation = evaluate_probabilities(split.y_val, model.predict_proba(split.x_val))
+    validation = evaluate_probabilities(split.y_val, model.predict_proba(split.x_val),
+                                        names=split.classes)
     fitted = network_fitted(settings, model, history, validation, split.featurizer)
     fitted.metrics.update(split.test_metrics(model.predict_proba))
     return fitted

@@ -38,7 +38,11 @@ class NetworkModel(ModelType):
         shapes = {f"{first}.weight": (c.input_dim, c.units), f"{first}.bias": (c.units,)}
         for name in hidden:
             shapes |= {f"{name}.weight": (c.units, c.units), f"{name}.bias": (c.units,)}
-        return shapes | {f"{output}.weight": (1, c.units), f"{output}.bias": (1,)}
+        return shapes | {f"{output}.weight": (c.outputs, c.units), f"{output}.bias": (c.outputs,)}
+
+    @property
+    def n_classes(self) -> int:
+        return 2 if self.network.outputs == 1 else self.network.outputs
 
     def to_config(self) -> dict[str, Any]:
         return {"network": self.network.to_dict()}
@@ -62,13 +66,15 @@ class NetworkModel(ModelType):
         for weight, bias in self._layers[1:-1]:
             hidden = self._activate(hidden @ weight.T + bias)
         weight, bias = self._layers[-1]
-        return (hidden @ weight.T + bias)[:, 0].astype(np.float64)
+        logits = (hidden @ weight.T + bias).astype(np.float64)
+        return logits[:, 0] if self.network.outputs == 1 else logits
 
     def _activate(self, values: np.ndarray) -> np.ndarray:
         return np.tanh(values) if self._tanh else np.maximum(values, 0, out=values)
 
-    def explain(self, tokens: list[str], featurizer: FeatureSpace
+    def explain(self, tokens: list[str], featurizer: FeatureSpace, label: int | None = None
                 ) -> tuple[float, list[WordContribution], float | None]:
+        # More than two labels: the logit of ``label`` (default: the predicted one).
         # Occlusion without re-scoring the review once per word: removing a word changes a
         # few feature columns, so the first layer's pre-activation moves by those columns'
         # weight rows (and, for tf-idf, by the change of the row's length). All words are
@@ -77,10 +83,14 @@ class NetworkModel(ModelType):
         distinct, deltas = featurizer.occlusion_deltas(tokens)
         first = self._occluded_first_layer(featurizer.counts([joined]), deltas, featurizer)
         logits = self._from_first_layer(first)
+        scored = self.logits(featurizer.transform([joined]))  # exactly as predicted
+        if logits.ndim == 2:
+            label = int(np.argmax(scored[0])) if label is None else label
+            logits, scored = logits[:, label], scored[:, label]
         contributions = logits[0] - logits[1:]
         covered = featurizer.covers(distinct)
         occurrences = Counter(tokens)
-        logit = float(self.logits(featurizer.transform([joined]))[0])  # exactly as predicted
+        logit = float(scored[0])
         return logit, [WordContribution(word, float(contributions[i]), occurrences[word],
                                         covered[i]) for i, word in enumerate(distinct)], None
 

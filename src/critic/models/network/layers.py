@@ -57,7 +57,8 @@ class SparseLinear(nn.Module):
 
 
 class Network(nn.Module):
-    """The book's multi-layer perceptron over sparse inputs; ``forward`` returns logits ``(n,)``.
+    """The book's multi-layer perceptron over sparse inputs; ``forward`` returns logits ``(n,)``
+    (``(n, outputs)`` for more than two labels).
 
     Its layers are named by :meth:`NetworkConfig.layer_names` (``dense_1`` … ``output``), the
     names a bundle stores and :class:`critic.models.network.inference.NetworkModel` reads.
@@ -72,7 +73,7 @@ class Network(nn.Module):
         self.add_module(first, SparseLinear(c.input_dim, c.units))
         for name in hidden:
             self.add_module(name, _glorot(nn.Linear(c.units, c.units)))
-        self.add_module(output, _glorot(nn.Linear(c.units, 1)))
+        self.add_module(output, _glorot(nn.Linear(c.units, c.outputs)))
         self.activation = _ACTIVATIONS[c.activation]()
         self.dropout = nn.Dropout(c.dropout) if c.dropout else nn.Identity()
         self._hidden_names, self._output_name = (first, *hidden), output
@@ -82,7 +83,8 @@ class Network(nn.Module):
         values = x
         for name in self._hidden_names:
             values = self.dropout(self.activation(getattr(self, name)(values)))
-        return getattr(self, self._output_name)(values).squeeze(-1)
+        logits = getattr(self, self._output_name)(values)
+        return logits.squeeze(-1) if self.config.outputs == 1 else logits
 
 
 def _glorot(layer: nn.Linear) -> nn.Linear:

@@ -1,0 +1,107 @@
+"""Labels learned from the data: two (critic's 0/1, pos/neg, … or any two names) or more
+(stars, ratings, negative/neutral/positive), each review's label a class index.
+
+A label column is read as it is written: integers stay numbers (so 1–5 stars are ordered),
+words are trimmed; the label set is sorted (numbers by value, words alphabetically) and its
+order is what a bundle records as ``labels``: index ``i`` is ``labels[i]``. Labels that are all
+critic's binary words (0/1, true/false, pos/neg, positive/negative) are read as today:
+0 negative, 1 positive.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from critic.errors import DataError
+
+#: The most labels a data set may have: more is a column of ids or free text, not classes.
+MAX_CLASSES = 1_000
+#: A label's name: a word, or a number (kept a number, so the labels are ordered).
+Label = str | int | float
+
+
+def raw_labels(values: Sequence[object], where: str, *, first_row: int = 1) -> np.ndarray:
+    """The labels as written: ``int64`` for whole numbers, ``float64`` for other numbers,
+    else trimmed strings (``object``); a missing, empty or NaN label, or a column mixing words
+    and numbers, is refused naming its row (``values[0]`` being row ``first_row``)."""
+    kinds: set[str] = set()
+    out: list[Any] = []
+    for row, value in enumerate(values):
+        bad = (value is None or (isinstance(value, float) and not math.isfinite(value))
+               or (isinstance(value, str) and not value.strip()))
+        if bad:
+            raise DataError(f"{where}: row {row + first_row} has no label ({value!r}); every "
+                            "review needs one")
+        if isinstance(value, bool):
+            kind, value = "word", str(value).lower()
+        elif isinstance(value, int | float | np.integer | np.floating):
+            kind = "number"
+        else:
+            kind, value = "word", str(value).strip()
+        kinds.add(kind)
+        if len(kinds) > 1:
+            raise DataError(f"{where}: label {value!r} in row {row + first_row} is a "
+                            f"{kind} but the labels before it are "
+                            f"{'numbers' if kind == 'word' else 'words'}")
+        out.append(value)
+    if kinds == {"number"}:
+        numbers = np.asarray(out, dtype=np.float64)
+        whole = bool(np.all(numbers == np.round(numbers))) and bool(
+            np.all(np.abs(numbers) < 2**53))
+        return numbers.astype(np.int64) if whole else numbers
+    return np.asarray(out, dtype=object)
+
+
+def is_coded(labels: np.ndarray) -> bool:
+    """Whether ``labels`` are already critic's 0/1 (read from its binary words)."""
+    return labels.dtype == np.uint8
+
+
+def encode_labels(parts: Sequence[np.ndarray], where: str
+                  ) -> tuple[np.ndarray, tuple[Label, ...] | None]:
+    """Class indices for labels read in ``parts`` and their names in order (``None``: critic's
+    own 0/1, negative/positive). Refuses one label, a label with a single review, more than
+    :data:`MAX_CLASSES` and words mixed with numbers across parts; what training cannot
+    use (one label, a label of a single review) is :func:`check_classes`'s."""
+    if all(is_coded(part) for part in parts):
+        return np.concatenate(parts) if parts else np.zeros(0, np.uint8), None
+    kinds = {"word" if part.dtype == object else "number"
+             for part in parts if not is_coded(part)}
+    if len(kinds) > 1:
+        raise DataError(f"{where}: the labels change type between files (words in some, "
+                        "numbers in others)")
+    values = np.concatenate([part.astype(np.int64) if is_coded(part) and kinds == {"number"}
+                             else part for part in parts])
+    names, indices = np.unique(values, return_inverse=True)
+    if len(names) > MAX_CLASSES:
+        raise DataError(f"{where}: {len(names):,} different labels (at most {MAX_CLASSES:,}); "
+                        "is the label column a column of ids or text?")
+    dtype = np.uint8 if len(names) == 2 else np.int64
+    return indices.astype(dtype), tuple(_plain(name) for name in names)
+
+
+def check_classes(labels: np.ndarray, classes: Sequence[Label] | None, where: str) -> None:
+    """Refuse labels that cannot be trained on: one label, a label of a single review."""
+    names = list(classes) if classes is not None else ["negative", "positive"]
+    counts = np.bincount(labels.astype(np.int64), minlength=len(names))
+    present = counts > 0
+    if present.sum() < 2:
+        only = [name for name, count in zip(names, counts, strict=True) if count]
+        raise DataError(f"{where}: every review has the same label"
+                        f"{f' ({only[0]!r})' if only else ''}; training needs at least two")
+    if classes is None:
+        return
+    single = [name for name, count in zip(names, counts, strict=True) if count < 2]
+    if single:
+        raise DataError(f"{where}: label {single[0]!r} has a single review; every label needs "
+                        "at least two (one to learn from, one to check)")
+
+
+def _plain(name: Any) -> Label:
+    value = name.item() if isinstance(name, np.generic) else name
+    return value if isinstance(value, int | float) else str(value)
+

@@ -1,0 +1,162 @@
+"""More than two labels (issue #30): learned from the data, trained by each family in memory,
+predicted, evaluated and explained; binary-only options refused."""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import critic
+from critic.datasets.files import read_reviews_file
+from critic.datasets.labels import check_classes, encode_labels, raw_labels
+from critic.errors import ConfigError, DataError
+from critic.evaluation import evaluate_model
+
+STARS = {1: "awful terrible boring", 2: "poor weak dull", 3: "fine okay decent",
+         4: "good nice fun", 5: "superb brilliant masterpiece"}
+MOODS = {"negative": "awful terrible boring", "neutral": "fine okay average",
+         "positive": "superb brilliant great"}
+
+
+def _write(path: Path, words: dict[object, str], n: int) -> Path:
+    rng = random.Random(0)
+    with open(path, "w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(["text", "label"])
+        for i in range(n):
+            label = list(words)[i % len(words)]
+            vocabulary = [*words[label].split(), "the", "movie", "was", "a", "film", "plot"]
+            writer.writerow([" ".join(rng.choices(vocabulary, k=12)), label])
+    return path
+
+
+@pytest.fixture(scope="module")
+def stars(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _write(tmp_path_factory.mktemp("stars") / "stars.csv", STARS, 300)
+
+
+@pytest.fixture(scope="module")
+def moods(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _write(tmp_path_factory.mktemp("moods") / "moods.csv", MOODS, 240)
+
+
+def test_numbers_stay_numbers_and_words_are_sorted(stars: Path, moods: Path) -> None:
+    five = read_reviews_file(stars, label_column="label")
+    assert five.classes == (1, 2, 3, 4, 5)
+    assert five.labels is not None and set(five.labels.tolist()) == {0, 1, 2, 3, 4}
+    three = read_reviews_file(moods, label_column="label")
+    assert three.classes == ("negative", "neutral", "positive")
+
+
+def test_binary_words_keep_the_binary_labels() -> None:
+    labels, classes = encode_labels([np.array([0, 1, 1], np.uint8)], "x")
+    assert classes is None and labels.tolist() == [0, 1, 1]
+
+
+@pytest.mark.parametrize(("values", "message"), [
+    ([1, None, 2], "row 2 has no label"),
+    (["a", " ", "b"], "row 2 has no label"),
+    ([1.0, float("nan")], "row 2 has no label"),
+    ([1, "b"], "row 2 is a word"),
+])
+def test_bad_labels_are_named_by_row(values: list[object], message: str) -> None:
+    with pytest.raises(DataError, match=message):
+        raw_labels(values, "f.csv")
+
+
+def test_label_sets_that_cannot_train_are_refused() -> None:
+    with pytest.raises(DataError, match="same label"):
+        check_classes(np.zeros(4, np.int64), ("a", "b", "c"), "f.csv")
+    with pytest.raises(DataError, match="'c' has a single review"):
+        check_classes(np.array([0, 0, 1, 1, 2]), ("a", "b", "c"), "f.csv")
+    with pytest.raises(DataError, match="at most 1,000"):
+        encode_labels([np.arange(1001, dtype=np.int64)], "f.csv")
+
+
+@pytest.mark.parametrize("model", ["nblr", "dense"])
+def test_five_stars_train_predict_evaluate_explain(stars: Path, tmp_path: Path,
+                                                   model: str) -> None:
+    reviews = read_reviews_file(stars, label_column="label")
+    knobs = {"epochs": 40, "learning_rate": 0.01} if model == "dense" else {}
+    options = critic.options_for(model, **knobs)
+    critic.train_bundle(options, tmp_path / "m", reviews=reviews)
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert config["labels"] == [1, 2, 3, 4, 5]
+    predictor = critic.load(tmp_path / "m")
+    probabilities = predictor.predict_proba(["superb brilliant masterpiece", "awful boring"])
+    assert probabilities.shape == (2, 5)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0)
+    assert predictor.predict(["superb brilliant masterpiece"]).tolist() == [4]
+    ranked = predictor(["awful terrible boring"], top_k=None)[0]
+    assert ranked[0]["label"] == "1" and len(ranked) == 5
+    report = evaluate_model(predictor, reviews)
+    assert report["accuracy"] > 0.6 and len(report["confusion_matrix"]) == 5
+    assert report["mae"] is not None and report["within_one"] >= report["accuracy"]
+    explanation = predictor.explain("superb brilliant movie")
+    assert explanation.label == "5" and explanation.words[0].word in {"superb", "brilliant"}
+    other = predictor.explain("superb brilliant movie", label="1")
+    assert other.to_dict()["explained"] == "1"
+    with pytest.raises(ConfigError, match="not one of"):
+        predictor.explain("superb", label="7")
+
+
+def test_three_moods_through_the_command_line(moods: Path, tmp_path: Path) -> None:
+    from conftest import invoke
+
+    bundle = tmp_path / "b"
+    done = invoke("train", "--model", "nblr", "--input", str(moods), "--output", str(bundle))
+    assert done.returncode == 0, done.stderr
+    fields = invoke("predict", str(bundle), "superb great film").stdout.strip().split("\t")
+    assert fields[0] == "positive" and len(fields) == 2 + 3
+    record = json.loads(invoke("predict", str(bundle), "--json", "awful terrible").stdout)
+    assert record["label"] == "negative"
+    assert set(record["probabilities"]) == {"negative", "neutral", "positive"}
+    out = tmp_path / "p.parquet"
+    done = invoke("predict", str(bundle), "--input", str(moods), "--output", str(out))
+    assert done.returncode == 0, done.stderr
+    import pyarrow.parquet as pq
+
+    assert "probability_neutral" in pq.read_table(out).column_names
+    report = json.loads(invoke("evaluate", str(bundle), "--input", str(moods), "--json",
+                               "--figure", str(tmp_path / "r.png")).stdout)
+    assert report["accuracy"] > 0.6 and "macro_f1" in report and "mae" not in report
+    for refused in (["--threshold", "0.3"], ["--find-threshold", "accuracy"]):
+        done = invoke("evaluate", str(bundle), "--input", str(moods), *refused)
+        assert done.returncode == 2 and "two labels" in done.stderr
+
+
+def test_three_moods_are_served_in_every_protocol(moods: Path, tmp_path: Path) -> None:
+    """The service with three labels: critic's own route gives every label's probability,
+    Hugging Face's a ranked list of the three, the open inference protocol a [n, 3] tensor
+    in the metadata's label order."""
+    from fastapi.testclient import TestClient
+
+    from critic.serve.app import create_app
+
+    reviews = read_reviews_file(moods, text_column="text", label_column="label",
+                                require_labels=True)
+    path = critic.train_bundle(critic.recipe("nblr", validation_size=0.25), tmp_path / "m",
+                               reviews=reviews).path
+    client = TestClient(create_app(critic.load(path)))
+    ours = client.post("/v1/predict", json={"inputs": ["superb brilliant", "okay average"]})
+    assert ours.status_code == 200, ours.text
+    first, second = ours.json()["predictions"]
+    assert set(first["probabilities"]) == {"negative", "neutral", "positive"}
+    assert first["label"] == "positive" and second["label"] == "neutral"
+    assert sum(first["probabilities"].values()) == pytest.approx(1.0)
+    hugging = client.post("/", json={"inputs": "superb brilliant"}).json()
+    assert hugging[0][0]["label"] == "positive" and len(hugging[0]) == 3
+    metadata = client.get("/v2/models/m").json()
+    assert metadata["parameters"]["labels"] == ["negative", "neutral", "positive"]
+    infer = client.post("/v2/models/m/infer", json={"inputs": [
+        {"name": "text", "datatype": "BYTES", "shape": [2],
+         "data": ["superb brilliant", "okay average"]}]}).json()
+    outputs = {o["name"]: o for o in infer["outputs"]}
+    assert outputs["probabilities"]["shape"] == [2, 3]
+    assert outputs["label"]["data"] == ["positive", "neutral"]
+    assert np.allclose(np.reshape(outputs["probabilities"]["data"], (2, 3)).sum(axis=1), 1.0)
