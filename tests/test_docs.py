@@ -3,7 +3,8 @@
 Every ```` ```console ```` and ```` ```python ```` block of the README and of ``docs/`` runs
 here, page by page in one folder holding small stand-ins for what the pages name: ``model``
 (the book's network) and ``nblr`` bundles trained once a session on a few hundred generated
-reviews, ``reviews.csv`` (labelled), ``reviews.jsonl`` and ``new.txt``. In a console block
+reviews, ``reviews.csv`` (labelled), ``stars.csv`` (1–5 stars), ``reviews.jsonl`` and
+``new.txt``. In a console block
 each ``$ `` line is a shell command (``critic`` is this checkout's); a command that writes
 ``--output NAME`` replaces the stand-in of that name. ``critic serve`` starts the service on a
 free port, and later commands of the page reach it where they say ``localhost:8000``. Python
@@ -125,6 +126,23 @@ def _write_reviews(folder: Path, count: int = 400) -> None:
         for review_id, text, label in rows[:100]:
             out.write(json.dumps({"id": review_id, "text": text, "label": label}) + "\n")
     (folder / "new.txt").write_text("\n".join(text for _, text, _ in rows[:50]) + "\n")
+    _write_stars(folder, rng)
+
+
+#: Words that say how many stars a generated review gives.
+_STARS = {1: "awful worst hated", 2: "boring dull weak", 3: "fine okay average",
+          4: "good enjoyable nice", 5: "superb brilliant wonderful"}
+
+
+def _write_stars(folder: Path, rng: random.Random, count: int = 300) -> None:
+    with open(folder / "stars.csv", "w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(["text", "label"])
+        for index in range(count):
+            stars = index % 5 + 1
+            words = rng.choices(_FILLER, k=10) + rng.choices(_STARS[stars].split(), k=3)
+            rng.shuffle(words)
+            writer.writerow([" ".join(words).capitalize() + ".", stars])
 
 
 def _critic(*args: str, cwd: Path) -> None:

@@ -50,8 +50,10 @@ def test_text_file_and_folder(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("content", "kwargs", "message"), [
     ("id,text\n1,ok\n", {"text_column": "review"}, "no column 'review' .* name the right one"),
-    ("text,label\nok,maybe\n", {"label_column": "label"}, r"label 'maybe' in row 1"),
-    ("text,label\nok,2\n", {"label_column": "label"}, "label '2' in row 1|label 2 in row 1"),
+    # Any label set is read as written (stars, neutral): what is refused is a missing label
+    # named by its row.
+    ("text,label\nok,pos\nfine,\n", {"label_column": "label"}, r"row 2 has no label"),
+    ("text,label\nok,\n", {"label_column": "label"}, r"row 1 has no label"),
     ("", {}, "is empty"),
     ("text\n", {}, "is empty"),
 ])

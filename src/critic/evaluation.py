@@ -12,6 +12,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from critic.bundle import LABELS
+from critic.datasets.files import NEGATIVE_LABELS, POSITIVE_LABELS
+from critic.datasets.labels import is_coded
 from critic.errors import ConfigError
 from critic.metrics import evaluate_probabilities, find_threshold
 from critic.text import split_sentences
@@ -119,12 +122,21 @@ def bundle_indices(predictor: Predictor, reviews: Reviews) -> np.ndarray:
     refused, named."""
     assert reviews.labels is not None
     names = [str(name) for name in (reviews.classes or ("negative", "positive"))]
-    known = {name: i for i, name in enumerate(predictor.labels)}
+    known = _label_index(predictor)
     unknown = [name for name in names if name not in known]
     if unknown:
         raise ConfigError(f"{reviews.source}: label {unknown[0]!r} is not one of the model's "
                           f"({', '.join(predictor.labels)})", parameter="label_column")
     return np.array([known[name] for name in names], dtype=np.int64)[reviews.labels]
+
+
+def _label_index(predictor: Predictor) -> dict[str, int]:
+    """Each label name the bundle knows, with its index; a two-label model of critic's own
+    (negative, positive) knows its binary words too (1, pos, true, …)."""
+    known = {str(name): i for i, name in enumerate(predictor.labels)}
+    if tuple(predictor.labels) == LABELS:
+        known |= dict.fromkeys(NEGATIVE_LABELS, 0) | dict.fromkeys(POSITIVE_LABELS, 1)
+    return known
 
 
 def refuse_threshold(predictor: Predictor, option: str | None) -> None:
@@ -142,9 +154,23 @@ def _scored_stream(predictor: Predictor, stream: ReviewStream) -> tuple[np.ndarr
         if batch.labels is None:
             raise ConfigError(f"{batch.source} has no labels to evaluate against",
                               parameter="label_column")
-        labels.append(batch.labels.astype(np.uint8))
+        labels.append(_stream_indices(predictor, batch.labels, batch.source))
         probabilities.append(predictor.score(batch.texts)[0])
     return np.concatenate(labels), np.concatenate(probabilities)
+
+
+def _stream_indices(predictor: Predictor, labels: np.ndarray, source: str) -> np.ndarray:
+    """A batch's labels as the bundle's indices: critic's own 0/1 words as they are, any
+    other label looked up by name among the bundle's (one it does not know refused)."""
+    if is_coded(labels):
+        return labels
+    known = _label_index(predictor)
+    names = [str(label) for label in labels]
+    unknown = next((name for name in names if name not in known), None)
+    if unknown is not None:
+        raise ConfigError(f"{source}: label {unknown!r} is not one of the model's "
+                          f"({', '.join(map(str, predictor.labels))})", parameter="label_column")
+    return np.array([known[name] for name in names], dtype=np.uint8)
 
 
 def choose_threshold(predictor: Predictor, metric: Literal["accuracy", "f1"] = "accuracy", *,

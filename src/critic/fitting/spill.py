@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from critic.datasets.files import NEGATIVE_LABELS, POSITIVE_LABELS
 from critic.datasets.stream import Batch
 from critic.errors import ConfigError, ModeError
 from critic.features import FeatureSpace
@@ -81,14 +82,25 @@ class Minibatch:
 
 
 def only_two_labels(batches: Iterable[Batch]) -> Iterator[Batch]:
-    """``batches``, refused at the first of labels other than critic's 0/1 (streamed and
-    cluster training learn two labels only, so far)."""
+    """``batches``, refused at the first label other than critic's 0/1 words, named by its
+    row (streamed and cluster training learn two labels only, so far)."""
     for batch in batches:
         if batch.labels is not None and batch.labels.dtype != np.uint8:
-            raise ModeError(f"{batch.source}: labels other than 0/1, pos/neg (from row "
-                            f"{batch.first_row}) are trained in memory only: --mode memory",
-                            parameter="mode")
+            row, label = _first_other_label(batch.labels)
+            raise ModeError(f"{batch.source}: label {label!r} in row {batch.first_row + row}: "
+                            "labels other than 0/1, pos/neg are trained in memory only "
+                            "(--mode memory)", parameter="mode")
         yield batch
+
+
+def _first_other_label(labels: np.ndarray) -> tuple[int, object]:
+    """The first label of a batch read as written that is not one of critic's binary words
+    (a batch mixing them is read as written whole)."""
+    binary = set(POSITIVE_LABELS) | set(NEGATIVE_LABELS)
+    for row, label in enumerate(labels.tolist()):
+        if str(label).strip().lower() not in binary:
+            return row, label
+    return 0, labels[0]
 
 
 def check_split(trained: int, positives: int, held_out: int,
