@@ -206,6 +206,7 @@ def test_a_threshold_is_not_chosen_on_a_streamed_models_held_out_reviews() -> No
     config = {"data": {"source": "imdb", "validation": {
         "reviews": 4922, "fraction": 0.2, "order": STREAMED_IMDB_ORDER,
         "trained_on_after_choice": False}}}
-    streamed: Any = SimpleNamespace(bundle=SimpleNamespace(config=config, model_name="nblr"))
+    streamed: Any = SimpleNamespace(bundle=SimpleNamespace(config=config, model_name="nblr"),
+                                    n_classes=2)
     with pytest.raises(ConfigError, match="trained from a stream"):
         choose_threshold(streamed, "accuracy")
