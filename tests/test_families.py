@@ -20,7 +20,7 @@ from test_bundle import tiny_reviews
 
 import critic
 from critic.datasets.stream import ReviewStream
-from critic.errors import BundleError, ModeError
+from critic.errors import BundleError, ConfigError, ModeError
 from critic.features import FeatureConfig, FeatureSpace
 from critic.fitting.data import Split
 from critic.fitting.options import Knob, Mode, TrainOptions
@@ -238,3 +238,21 @@ def test_unregistered_its_bundles_are_refused(tmp_path: Path) -> None:
     assert "centroid" not in FAMILIES
     with pytest.raises(BundleError, match="unknown model type 'centroid'"):
         critic.load(path)
+
+
+def test_a_family_clashing_with_a_registered_one_is_refused(centroid: Family) -> None:
+    """A second family of the same name, recipe or bundle type would make bundles and
+    ``--model`` ambiguous: refused, naming what clashes."""
+    class Renamed(CentroidFamily):
+        name = "renamed-centroid"
+        recipe_names = ("renamed",)
+
+        def recipes(self) -> dict[str, TrainOptions]:
+            return {"renamed": dataclasses.replace(super().recipes()["centroid"],
+                                                   model="renamed")}
+
+    with pytest.raises(ConfigError, match="registered already"):
+        register(CentroidFamily())
+    with pytest.raises(ConfigError, match="model type 'centroid' is another family's"):
+        register(Renamed())
+    assert "renamed-centroid" not in FAMILIES

@@ -26,8 +26,6 @@ from critic.errors import ClusterError, ConfigError, CriticError
 
 #: Seconds to wait for a head node's port before calling it unreachable.
 CONNECT_TIMEOUT_S = 5.0
-#: The marker written last into a complete prediction folder (Spark's and Hadoop's name).
-SUCCESS = "_SUCCESS"
 #: Environment critic's workers need to see as the driver does.
 _FORWARDED = ("CRITIC_DATA", "CRITIC_HOME")
 

@@ -202,8 +202,9 @@ def run_sweep(spec: SweepSpec, folder: str | os.PathLike[str], *, data: str | No
               pool: Callable[..., Any] | None = None) -> SweepResult:
     """Run every (configuration, seed) not yet in ``folder``, then tabulate all of them.
 
-    ``pool(initializer=, initargs=)`` gives the executor the runs are submitted to (a
-    :class:`critic.cluster.RayPool` on a cluster); by default, ``workers`` processes here.
+    ``pool(initializer=, initargs=)`` gives the executor the runs are submitted to (the Ray
+    pool of :func:`critic.cluster.pools.pool_factory` on a cluster); by default, ``workers``
+    processes here.
     """
     if workers is not None:
         check_positive("workers", workers)

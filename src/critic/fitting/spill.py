@@ -1,7 +1,8 @@
 """What every model family shares to learn from a stream in bounded memory: one pass that
 featurises, holds out, mixes and spills minibatches to disk, then passes over the spill.
 
-Used when the reviews do not fit the memory budget (:mod:`critic._train` decides). Memory
+Used when a model trains from a stream (:mod:`critic._train` chooses the mode: asked for
+with ``--mode stream``, or the reviews do not fit the memory budget). Memory
 holds one batch of reviews and what the family keeps per feature column, whatever the number
 of reviews:
 

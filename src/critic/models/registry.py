@@ -35,6 +35,11 @@ def register(family: Family) -> Family:
     if family.name in FAMILIES or clash:
         raise ConfigError(f"a family named {family.name!r} or a recipe of it "
                           f"({', '.join(sorted(clash))}) is registered already")
+    # A bundle names its inference type: two families of one type name would load each
+    # other's bundles.
+    if family.model_type().name in model_types():
+        raise ConfigError(f"family {family.name!r}'s model type "
+                          f"{family.model_type().name!r} is another family's already")
     FAMILIES[family.name] = family
     return family
 
