@@ -215,35 +215,22 @@ def evaluate(
 ) -> None:
     """Loss, accuracy, precision, recall, F1, ROC-AUC, confusion matrix and calibration."""
     from critic._atomic import claim_output, refuse_overlap, write_bytes
-    from critic.bundle import with_threshold
     from critic.console import show_evaluation
     from critic.datasets.sources import labelled_source
     from critic.datasets.stream import labelled_reviews
-    from critic.evaluation import choose_threshold, evaluate_model, reliability_figure
-    from critic.predict import Predictor, load
+    from critic.evaluation import evaluate_bundle, reliability_figure
 
     claim_output(figure, overwrite=True, kind="file")
     refuse_overlap(figure, inputs=[input_file, validation_input, data], bundle=bundle,
                    parameter="figure")
-    model = load(bundle)
-    from critic.evaluation import refuse_threshold
-
-    refuse_threshold(model, "--threshold" if threshold is not None else None)
-    refuse_threshold(model, "--find-threshold" if find_threshold is not None else None)
-    # Read (and checked) before the bundle is changed.
-    reviews = labelled_source(input_file, text_column=text_column, label_column=label_column)
-    cut = None
-    if find_threshold is not None:
-        validation = (labelled_reviews(validation_input, text_column=text_column,
-                                       label_column=label_column)
-                      if validation_input is not None else None)
-        cut = choose_threshold(model, find_threshold,  # type: ignore[arg-type]  # checked there
-                               validation=validation, data=data)
-        model.threshold = cut
-    report = evaluate_model(model, reviews, data=data, threshold=threshold)
-    write_bytes(figure, reliability_figure(report))
-    if cut is not None:  # stored last: a failure before leaves the bundle as it was
-        model = Predictor(with_threshold(bundle, cut))
+    validation = (labelled_reviews(validation_input, text_column=text_column,
+                                   label_column=label_column)
+                  if validation_input is not None and find_threshold is not None else None)
+    report, cut = evaluate_bundle(
+        bundle, labelled_source(input_file, text_column=text_column, label_column=label_column),
+        data=data, threshold=threshold, find_threshold=find_threshold, validation=validation,
+        before_storing=lambda report: write_bytes(figure, reliability_figure(report)))
+    if cut is not None:
         _say(f"threshold {cut:.4f} maximises validation {find_threshold}; stored in {bundle}")
     _emit(as_json, report | {"reliability_figure": str(figure)},
           lambda: show_evaluation(report, figure))

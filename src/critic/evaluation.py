@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -91,6 +91,35 @@ def evaluate_model(predictor: Predictor, reviews: Reviews | ReviewStream | None 
         texts, labels, source = reviews.texts, reviews.labels, reviews.source
     return evaluate_probabilities(labels, predictor.predict_proba(texts), threshold=cut) | {
         "data": source}
+
+
+def evaluate_bundle(bundle: str | os.PathLike[str],
+                    reviews: Reviews | ReviewStream | None = None, *,
+                    data: str | os.PathLike[str] | None = None, threshold: float | None = None,
+                    find_threshold: str | None = None, validation: Reviews | None = None,
+                    before_storing: Callable[[dict[str, Any]], object] = lambda report: None,
+                    ) -> tuple[dict[str, Any], float | None]:
+    """``critic evaluate``: the bundle at ``bundle`` evaluated as :func:`evaluate_model` does;
+    with ``find_threshold`` (``accuracy`` or ``f1``) at the cut :func:`choose_threshold` finds
+    on ``validation`` (default: the bundle's held-out IMDB reviews), which is then stored in
+    the bundle — last, after ``before_storing(report)``, so a failure before it leaves the
+    bundle as it was. Returns the report and the stored cut (``None`` if none)."""
+    from critic.bundle import with_threshold
+    from critic.predict import load
+
+    model = load(bundle)
+    refuse_threshold(model, "--threshold" if threshold is not None else None)
+    refuse_threshold(model, "--find-threshold" if find_threshold is not None else None)
+    cut = None
+    if find_threshold is not None:
+        cut = choose_threshold(model, find_threshold,  # type: ignore[arg-type]  # checked there
+                               validation=validation, data=data)
+        model.threshold = cut
+    report = evaluate_model(model, reviews, data=data, threshold=threshold)
+    before_storing(report)
+    if cut is not None:
+        with_threshold(bundle, cut)
+    return report, cut
 
 
 def _evaluate_classes(predictor: Predictor, reviews: Reviews | ReviewStream | None,
