@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from typer.exceptions import TyperException
@@ -31,6 +31,9 @@ from critic._process import (
 )
 from critic.errors import CriticError, DataError
 
+if TYPE_CHECKING:
+    from critic.fitting.options import Knob
+
 _STARTED = time.perf_counter()
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -39,9 +42,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 data_app = typer.Typer(no_args_is_help=True, help="The IMDB dataset: where it is, what it holds.")
 app.add_typer(data_app, name="data")
 
-#: Library parameters whose option is not simply ``--the-name``.
-_FLAGS = {"hidden_layers": "--layers", "validation": "--validation-input",
-          "metric": "--find-threshold"}
+#: Library parameters whose option is not simply ``--the-name`` (and is no model knob).
+_FLAGS = {"validation": "--validation-input", "metric": "--find-threshold"}
 
 
 def _help(text: str) -> Any:
@@ -466,20 +468,34 @@ def _generated_commands() -> None:
     """``train`` with every family's knobs, ``serve`` with every limit."""
     from dataclasses import fields
 
-    from critic.fitting.options import FEATURE_KNOBS, SPLIT_KNOBS
-    from critic.models.registry import FAMILIES, recipe_names
+    from critic.models.registry import recipe_names
     from critic.serve.limits import Limits
 
-    knobs = {k.name: k for k in (*FEATURE_KNOBS, *SPLIT_KNOBS)}
-    for family in FAMILIES.values():
-        for knob in family.knobs:
-            knobs.setdefault(knob.name, knob)  # a knob two families share is listed once
+    knobs = _knobs()
     choices = f"{', '.join(recipe_names())}; the options below default to its own settings."
     _command(train, [("model", str, "dense", "--model", choices)] + [
         (k.name, k.type if k.type is bool else k.type | None, False if k.type is bool else None,
          k.option, k.help) for k in knobs.values()])
     _command(serve, [(f.name, int, f.default, "--" + f.name.replace("_", "-"),
                       f.metadata["help"]) for f in fields(Limits)])
+
+
+def _knobs() -> dict[str, Knob]:
+    """Every knob of ``critic train``: the shared ones, then each family's."""
+    from critic.fitting.options import FEATURE_KNOBS, SPLIT_KNOBS
+    from critic.models.registry import FAMILIES
+
+    knobs = {k.name: k for k in (*FEATURE_KNOBS, *SPLIT_KNOBS)}
+    for family in FAMILIES.values():
+        for knob in family.knobs:
+            knobs.setdefault(knob.name, knob)  # a knob two families share is listed once
+    return knobs
+
+
+def _flag(parameter: str) -> str:
+    """The option that gives the library's ``parameter``."""
+    knob = _knobs().get(parameter)
+    return knob.option if knob else _FLAGS.get(parameter, "--" + parameter.replace("_", "-"))
 
 
 def _emit(as_json: bool, data: Any, show: Callable[[], object]) -> None:
@@ -506,8 +522,7 @@ def run(argv: list[str]) -> int:
             code = app(argv, prog_name="critic", standalone_mode=False)
         sys.stdout.flush()  # a full disk shows here, while it can still be reported
     except CriticError as exc:
-        flag = _FLAGS.get(exc.parameter or "", f"--{(exc.parameter or '').replace('_', '-')}")
-        hint = f" (see {flag})" if exc.parameter else ""
+        hint = f" (see {_flag(exc.parameter)})" if exc.parameter else ""
         complain(f"critic: error: {exc}{hint}")  # one line, grep-able
         return 2
     except (typer.Abort, KeyboardInterrupt):
