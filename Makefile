@@ -27,7 +27,7 @@ $(VENV)/.runtime: pyproject.toml
 
 # The test tools, Ray and the docs' tools on top, for `make test`, `make verify`, `make docs`.
 $(VENV)/.installed: $(VENV)/.runtime
-	$(PY) -m pip install -q -e '.[test,ray,docs]'
+	$(PY) -m pip install -q -e '.[test,ray,docs,pretrain]'
 	touch $@
 
 install: $(VENV)/.installed

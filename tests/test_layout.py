@@ -15,7 +15,7 @@ STAGES = [
      "critic._process"),
     ("critic.text",),
     ("critic.datasets",),
-    ("critic.features", "critic.hashing"),
+    ("critic.features", "critic.hashing", "critic.word_vectors"),
     ("critic.metrics", "critic.figures"),
     # What every family shares: the inference type's base, scikit-learn's binary face, the
     # held-out rules, options, spilling a stream, the one result; joining a Ray cluster.

@@ -412,6 +412,33 @@ def leaderboard(
 
 
 @app.command()
+def pretrain(
+    output: Annotated[Path, _help("Folder to write the vectors and run.json to.")
+                      ] = Path("vectors"),
+    data: DataOption = None,
+    input_file: Annotated[str | None, typer.Option("--input", help=(
+        "Learn from these reviews instead of IMDB's unlabelled and training ones: a file, "
+        "folder or glob of text (one a line), CSV, JSON lines or Parquet."))] = None,
+    text_column: TextColumnOption = "text",
+    overwrite: OverwriteOption = False,
+    as_json: JsonOption = False,
+    **settings: Any,
+) -> None:
+    """Learn word vectors from unlabelled reviews (gensim's Word2Vec over critic's tokens);
+    the options after --json are its settings."""
+    from critic.experiments.config import PretrainConfig
+    from critic.experiments.pretrain import pretrain as run
+
+    result = run(PretrainConfig(**settings), output, data=data, input_path=input_file,
+                 text_column=text_column, overwrite=overwrite, progress=_say)
+    _emit(as_json, result.metrics | {"folder": str(result.folder)},
+          lambda: print("\n".join(f"{word}: {', '.join(near)}"
+                                  for word, near in result.metrics["neighbours"].items())))
+    _say(f"Wrote {result.folder}/ ({result.metrics['words']:,} words from "
+         f"{result.metrics['sentences']:,} sentences in {result.metrics['seconds']} s)")
+
+
+@app.command()
 def report(
     folder: Annotated[Path, typer.Argument(
         help="A folder written by reproduce, train, sweep, cv or leaderboard.")],
@@ -466,8 +493,7 @@ def _command(function: Callable[..., None], options: list[tuple[str, Any, Any, s
 
 def _generated_commands() -> None:
     """``train`` with every family's knobs, ``serve`` with every limit."""
-    from dataclasses import fields
-
+    from critic.experiments.config import PretrainConfig
     from critic.models.registry import recipe_names
     from critic.serve.limits import Limits
 
@@ -476,8 +502,16 @@ def _generated_commands() -> None:
     _command(train, [("model", str, "dense", "--model", choices)] + [
         (k.name, k.type if k.type is bool else k.type | None, False if k.type is bool else None,
          k.option, k.help) for k in knobs.values()])
-    _command(serve, [(f.name, int, f.default, "--" + f.name.replace("_", "-"),
-                      f.metadata["help"]) for f in fields(Limits)])
+    _command(serve, _field_options(Limits))
+    _command(pretrain, _field_options(PretrainConfig))
+
+
+def _field_options(settings: type) -> list[tuple[str, Any, Any, str, str]]:
+    """An option for each field of the dataclass ``settings``, with its help."""
+    from dataclasses import fields
+
+    return [(f.name, type(f.default), f.default, "--" + f.name.replace("_", "-"),
+             f.metadata["help"]) for f in fields(settings)]
 
 
 def _knobs() -> dict[str, Knob]:

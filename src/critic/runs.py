@@ -37,7 +37,7 @@ from critic.errors import ConfigError, OutputError, ReportError
 
 RUN_FILE = "run.json"
 RUN_FORMAT = "critic.run"
-Kind = Literal["reproduce", "train", "sweep", "cv", "leaderboard"]
+Kind = Literal["reproduce", "train", "sweep", "cv", "leaderboard", "pretrain"]
 KINDS: tuple[str, ...] = get_args(Kind)
 
 

@@ -4,6 +4,7 @@ work (or any PyTorch import) starts."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from critic.errors import ConfigError, check_positive
 from critic.models.network.config import NetworkConfig, TrainConfig
@@ -39,3 +40,27 @@ def parse_final_epochs(text: str) -> int | str:
     except ValueError:
         raise ConfigError(f"`final_epochs` must be a positive integer or 'auto', not {text!r}",
                           parameter="final_epochs") from None
+
+
+def _setting(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """Word2Vec's settings for ``critic pretrain``; each field is an option of its name."""
+
+    dimension: int = _setting(100, "Numbers per word vector.")
+    window: int = _setting(5, "Words either side that make a word's context.")
+    min_count: int = _setting(5, "Fewest occurrences a word needs to get a vector.")
+    epochs: int = _setting(5, "Passes over the reviews.")
+    skip_gram: bool = _setting(False, "Skip-gram instead of CBOW (slower; better for rare "
+                               "words).")
+    seed: int = _setting(0, "Seed for the initial vectors and IMDB's shuffle.")
+
+    def __post_init__(self) -> None:
+        for name in ("dimension", "window", "min_count", "epochs"):
+            check_positive(name, getattr(self, name))
+        if not 0 <= self.seed < 2**32:
+            raise ConfigError(f"`seed` must be in [0, 2**32). Received: seed={self.seed}",
+                              parameter="seed")

@@ -22,7 +22,7 @@ from critic.experiments.crossval import TABLE_HEADER, table_rows
 from critic.runs import RunRecord, read_record
 
 TITLES = {"reproduce": "critic reproduce", "train": "critic train", "sweep": "critic sweep",
-          "cv": "critic cv", "leaderboard": "critic leaderboard"}
+          "cv": "critic cv", "leaderboard": "critic leaderboard", "pretrain": "critic pretrain"}
 
 
 def write_report(folder: str | os.PathLike[str], output: Path | None = None) -> Path:
@@ -31,7 +31,7 @@ def write_report(folder: str | os.PathLike[str], output: Path | None = None) -> 
     source = Path(folder)
     if not source.is_dir():
         raise ReportError(f"{source} is not a folder; give a folder written by critic "
-                          "reproduce, train, sweep, cv or leaderboard")
+                          "reproduce, train, sweep, cv, leaderboard or pretrain")
     record = read_record(source)
     sections = _SECTIONS[record.kind](source, record)
     page = _page(f"{TITLES[record.kind]} — {source.name}", record.kind, source, sections,
@@ -108,8 +108,18 @@ def _leaderboard(source: Path, record: RunRecord) -> list[str]:
                    ["model", "regime", "reference", "test accuracy"], published)]
 
 
+def _pretrain(source: Path, record: RunRecord) -> list[str]:
+    m = record.metrics
+    rows = [["sentences", f"{m['sentences']:,}"], ["tokens", f"{m['tokens']:,}"],
+            ["words with a vector", f"{m['words']:,}"], ["seconds", m["seconds"]]]
+    near = [[word, ", ".join(neighbours)] for word, neighbours in m["neighbours"].items()]
+    return [_table("Learned", ["", "value"], rows),
+            _table("Nearest words", ["word", "its five nearest"], near),
+            _config_table(record.config)]
+
+
 _SECTIONS = {"reproduce": _reproduce, "train": _train, "sweep": _sweep, "cv": _cv,
-             "leaderboard": _leaderboard}
+             "leaderboard": _leaderboard, "pretrain": _pretrain}
 
 
 def _history_table(history: dict[str, list[float]]) -> str:
