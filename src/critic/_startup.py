@@ -9,10 +9,11 @@ pipe. Where ``fork`` does not exist the function simply runs when its result is 
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import multiprocessing
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
 from typing import Any, TypeVar, cast
 
@@ -21,17 +22,32 @@ from critic.errors import CriticError
 T = TypeVar("T")
 
 
-def in_child(function: Callable[..., T], *args: Any) -> Callable[[], T]:
-    """Start ``function(*args)`` in a forked child; call the returned function for its result
-    (exceptions raised in the child are raised again in the parent)."""
+@contextlib.contextmanager
+def in_child(function: Callable[..., T], *args: Any) -> Iterator[Callable[[], T]]:
+    """Start ``function(*args)`` in a forked child; inside the block, call the function it
+    gives for the result (exceptions raised in the child are raised again in the parent).
+    Leaving the block ends a child whose result was never asked for: a parent that failed
+    first (the run folder exists) would leave it blocked on the pipe for good, holding the
+    data it loaded."""
     if "fork" not in multiprocessing.get_all_start_methods():
-        return lambda: function(*args)
+        yield lambda: function(*args)
+        return
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
-    # daemon: a parent that fails before asking for the result does not wait for the child.
     process = context.Process(target=_run, args=(sender, function, args), daemon=True)
     process.start()
     sender.close()
+    try:
+        yield _receiver(function, process, receiver)
+    finally:
+        if process.is_alive():
+            process.terminate()
+            process.join()
+        receiver.close()
+
+
+def _receiver(function: Callable[..., T], process: Any, receiver: Connection
+              ) -> Callable[[], T]:
 
     def result() -> T:
         try:

@@ -123,14 +123,13 @@ def reproduce(
         final_epochs=parse_final_epochs(final_epochs), network=NetworkConfig(),
         training=TrainConfig(batch_size=batch_size, seed=seed))
     # The data loads in a child process while PyTorch is imported here (-0.4 s or more).
-    book = in_child(book_matrices, data, config.num_words)
+    with in_child(book_matrices, data, config.num_words) as book:
+        from critic.console import EpochReporter, show_reproduction
+        from critic.experiments.reproduce import reproduce as run
 
-    from critic.console import EpochReporter, show_reproduction
-    from critic.experiments.reproduce import reproduce as run
-
-    freeze_heap()
-    result = run(config, data=data, run_folder=runs / name, overwrite=overwrite,
-                 callbacks=[EpochReporter()], book=book)
+        freeze_heap()
+        result = run(config, data=data, run_folder=runs / name, overwrite=overwrite,
+                     callbacks=[EpochReporter()], book=book)
     _emit(as_json, result.metrics | {"folder": str(result.folder)},
           lambda: show_reproduction(result, config.epochs))
     _say(f"Wrote {result.folder}/ in {time.perf_counter() - _STARTED:.1f} s")
