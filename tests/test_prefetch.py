@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -52,16 +54,28 @@ def test_without_fork_the_work_runs_when_asked(monkeypatch: pytest.MonkeyPatch) 
     assert pid == os.getpid() and np.array_equal(result, [0, 1, 4])
 
 
-def big(size: int) -> bytes:
-    return bytes(size)  # more than a pipe holds: the child blocks until it is read
+_PARENT_THAT_FAILS_FIRST = """
+import multiprocessing, signal, sys
+from critic._startup import in_child
+
+def interrupt(signum, frame):  # as the CLI does: SIGTERM raises (and the child inherits it)
+    raise KeyboardInterrupt
+
+signal.signal(signal.SIGTERM, interrupt)
+try:
+    with in_child(bytes, 10_000_000):  # more than a pipe holds: the child blocks sending it
+        print(multiprocessing.active_children()[0].pid, flush=True)
+        raise RuntimeError("the parent failed first")
+except RuntimeError:
+    pass
+"""
 
 
 def test_a_child_whose_result_is_never_asked_for_is_ended() -> None:
     """A parent that fails before asking (``critic reproduce`` into a run folder that exists)
-    must not leave the child blocked on the pipe, holding what it loaded."""
-    with pytest.raises(DataError, match="the parent failed first"), \
-            prefetch.in_child(big, 10_000_000):
-        process = next(p for p in multiprocessing.active_children())
-        raise DataError("the parent failed first")
-    process.join(timeout=10)
-    assert not process.is_alive()
+    must not leave the child blocked on the pipe, holding what it loaded, nor wait for it."""
+    done = subprocess.run([sys.executable, "-c", _PARENT_THAT_FAILS_FIRST], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    with pytest.raises(ProcessLookupError):  # ended (and reaped), not left blocked
+        os.kill(int(done.stdout), 0)

@@ -40,10 +40,13 @@ def in_child(function: Callable[..., T], *args: Any) -> Iterator[Callable[[], T]
     try:
         yield _receiver(function, process, receiver)
     finally:
-        if process.is_alive():
-            process.terminate()
-            process.join()
         receiver.close()
+        if process.is_alive():
+            # SIGKILL: the child holds nothing to clean up, and it inherited the parent's
+            # Python signal handlers (the CLI's turn SIGTERM into an exception, which the child
+            # would try to send back through the pipe it is blocked on).
+            process.kill()
+        process.join()
 
 
 def _receiver(function: Callable[..., T], process: Any, receiver: Connection
