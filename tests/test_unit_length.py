@@ -17,7 +17,7 @@ from test_bundle import tiny_reviews, toy_recipe
 
 import critic
 from critic._train import options_for, recipe, train_bundle
-from critic.errors import ConfigError
+from critic.errors import ConfigError, ModeError
 from critic.features import FeatureSpace
 from critic.models.nblr.config import LinearConfig
 from critic.models.nblr.estimator import NBLogisticRegression, nb_ratios
@@ -102,3 +102,23 @@ def test_unit_length_is_nblrs_and_in_memory_only(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert json.loads((tmp_path / "model" / "config.json").read_text())["model"][
         "unit_length"] is True
+
+
+@pytest.mark.parametrize(("knob", "flag"), [("num_words", "--num-words"),
+                                            ("max_ngrams", "--max-ngrams")])
+def test_a_vocabulary_asked_of_nblr_is_not_ignored_by_a_stream(tmp_path: Path, knob: str,
+                                                               flag: str) -> None:
+    """Streamed and cluster nblr hash every n-gram: a vocabulary size or n-gram cap would
+    be silently ignored there, so asking for one trains in memory or is refused."""
+    options = options_for("nblr", **{knob: 5_000})
+    with pytest.raises(ModeError, match=f"{flag} trains nblr in memory, not on a"):
+        train_bundle(options, tmp_path / "m", cluster=object())
+    assert options_for("nblr").settings == options.settings  # the recipe itself streams
+    reviews = tmp_path / "reviews.csv"
+    reviews.write_text("text,label\n" + "".join(f"Great fun number {i}. Loved it all,1\n"
+                                                 f"Awful stuff {i}. Hated it all,0\n"
+                                                 for i in range(30)))
+    done = invoke("train", "--model", "nblr", "--input", str(reviews), "--mode", "stream",
+                  flag, "5000", "--output", str(tmp_path / "model"))
+    assert done.returncode == 2 and f"{flag} trains nblr in memory" in done.stderr
+    assert not (tmp_path / "model").exists()

@@ -80,7 +80,13 @@ class NblrFamily(Family):
             return "sentence_weight"
         if options.settings.linear.unit_length:
             return "unit_length"
-        return "unlabelled" if options.unlabelled else None
+        if options.unlabelled:
+            return "unlabelled"
+        # A stream hashes every n-gram into STREAM_FEATURES' columns: a vocabulary size or an
+        # n-gram cap asked for would be ignored there, so it keeps the model in memory.
+        recipe = self.recipes().get(options.model)
+        return next((name for name in ("num_words", "max_ngrams") if recipe is not None and
+                     getattr(options.features, name) != getattr(recipe.features, name)), None)
 
     def fit_in_memory(self, options: TrainOptions, split: Split, context: FitContext
                       ) -> Fitted:
