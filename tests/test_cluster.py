@@ -378,3 +378,14 @@ def test_sigterm_to_a_prediction_on_a_local_cluster_stops_it_in_one_line(
     assert "critic: stopped by SIGTERM" in stderr
     assert "Traceback" not in stderr and "SIGABRT" not in stderr and "*** " not in stderr
     assert not out.exists()
+
+
+@pytest.mark.slow  # a Ray cluster: make verify
+def test_reviews_without_a_word_are_refused_on_a_cluster(cluster: str, tmp_path: Path) -> None:
+    """As from one machine's stream: nothing to learn is one line, not a model of zeros."""
+    source = tmp_path / "empty.csv"
+    source.write_text("text,label\n" + '" ... ",1\n" !! ",0\n' * 25)
+    done = run_cli("train", "--model", "nblr", "--input", str(source), "--cluster", cluster,
+                   "--output", str(tmp_path / "m"))
+    assert done.returncode == 2 and "holds a word" in done.stderr, done.stderr
+    assert not (tmp_path / "m").exists()

@@ -51,7 +51,7 @@ class _NblrShard:
                      batch_size=self.online.batch_size, train=self.train,
                      validation=self.validation, on_minibatch=sums.add)
         return (sums.positive, sums.negative, self.train.reviews, self.train.positives,
-                self.validation.reviews, digests)
+                self.validation.reviews, self.validation.positives, digests)
 
     def epoch(self, ratios: Any, weights: Any, squares: Any, bias: float, seed: list[int]
               ) -> tuple[Any, Any, float, float]:
@@ -101,8 +101,10 @@ def fit_nblr_on_cluster(ray: Any, stream: Any, *, validation_fraction: float,
             read = gather(ray, [actor.read.remote() for actor in actors])
             sums = ClassSums(len(read[0][0]))
             sums.positive, sums.negative = sum(r[0] for r in read), sum(r[1] for r in read)
-            trained, positives, held = (sum(r[i] for r in read) for i in (2, 3, 4))
-            check_split(trained, positives, held)
+            trained, positives, held, held_positives = (sum(r[i] for r in read)
+                                                        for i in (2, 3, 4, 5))
+            check_split(trained, positives, held, held_positives)
+            sums.check_words()
             progress(f"read {trained + held:,} reviews ({held:,} held out) on {count} shards")
             ratios = ray.put(sums.ratios(linear.alpha, online.min_count))
             width = len(sums.positive)
@@ -131,5 +133,5 @@ def fit_nblr_on_cluster(ray: Any, stream: Any, *, validation_fraction: float,
                       featurizer=HashedFeatureSpace.from_config(features).fit([]),
                       linear=linear, online=online,
                       solver=f"Adagrad on {count} Ray shards, weights averaged each epoch")
-    fit.checksum = checksum_of_parts([r[5] for r in read], len(parts))
+    fit.checksum = checksum_of_parts([r[6] for r in read], len(parts))
     return fit

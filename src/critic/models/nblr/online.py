@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from critic.errors import ConfigError, check_positive
+from critic.errors import ConfigError, DataError, check_positive
 from critic.fitting.spill import Minibatch
 from critic.metrics import sigmoid
 from critic.models.nblr.estimator import log_count_ratios, logistic_loss
@@ -70,6 +70,12 @@ class ClassSums:
             rows = batch.local[batch.labels == label]
             if rows.nnz:
                 sums[batch.columns] += np.bincount(rows.indices, minlength=len(batch.columns))
+
+    def check_words(self) -> None:
+        """Refuse reviews none of which held a word: there would be nothing to learn."""
+        if not (self.positive.any() or self.negative.any()):
+            raise DataError("none of the reviews holds a word (letters or digits): there is "
+                            "nothing to learn from; check the text column")
 
     def ratios(self, alpha: float, min_count: int) -> np.ndarray:
         """Log-count ratios, 0 for columns seen fewer than ``min_count`` times."""

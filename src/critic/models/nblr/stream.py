@@ -21,7 +21,6 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from critic.datasets.stream import Batch
-from critic.errors import DataError
 from critic.features import FeatureConfig, FeatureSpace
 from critic.fitting.result import Fitted
 from critic.fitting.spill import Spill, check_split, spill_stream, spills
@@ -54,9 +53,7 @@ def fit_streaming_nblr(stream: Iterable[Batch], *, validation_fraction: float,
                      on_minibatch=sums.add)
         check_split(train.reviews, train.positives, validation.reviews,
                     validation.positives)
-        if not (sums.positive.any() or sums.negative.any()):
-            raise DataError("none of the reviews holds a word (letters or digits): there is "
-                            "nothing to learn from; check the text column")
+        sums.check_words()
         progress(f"read {train.reviews + validation.reviews:,} reviews "
                  f"({validation.reviews:,} held out) in {time.perf_counter() - started:.1f} s")
         ratios = sums.ratios(linear.alpha, online.min_count)
