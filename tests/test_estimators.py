@@ -82,12 +82,58 @@ def test_any_two_labels_train_the_same_model(make: object, names: tuple[object, 
     assert model.score(x, relabelled) == reference.score(x, y) > 0.9
 
 
-def test_one_label_or_three_are_refused_with_a_clear_message() -> None:
+def test_one_label_is_refused_with_a_clear_message() -> None:
     x = sp.csr_matrix(np.eye(3, dtype=np.float32))
-    with pytest.raises(ValueError, match=r"Only binary classification.*1 class"):
-        NBLogisticRegression().fit(x, ["pos"] * 3)
-    with pytest.raises(ValueError, match=r"Only binary classification.*3 class"):
-        NetworkClassifier().fit(x, [0, 1, 2])
+    for model in (NBLogisticRegression(), NetworkClassifier()):
+        with pytest.raises(ValueError, match=r"only one class.*1 class"):
+            model.fit(x, ["pos"] * 3)
+
+
+def five_star_reviews(n: int, seed: int) -> tuple[list[str], np.ndarray]:
+    """Reviews whose words say their stars (1–5): a word of their own star, one of a star
+    next to it."""
+    rng = np.random.default_rng(seed)
+    words = {1: "awful worst", 2: "dull weak", 3: "fine okay", 4: "good nice",
+             5: "superb brilliant"}
+    stars = np.arange(n) % 5 + 1
+    return [" ".join([*rng.choice(FILLER, 5), *rng.choice(words[int(k)].split(), 2),
+                      rng.choice(words[int(np.clip(k + rng.choice([-1, 1]), 1, 5))].split())])
+            for k in stars], stars
+
+
+@pytest.mark.parametrize("make", [NBLogisticRegression,
+                                  lambda: NetworkClassifier(epochs=40, batch_size=32,
+                                                            learning_rate=1e-2)])
+def test_five_stars_follow_scikit_learns_multi_class_conventions(make: object) -> None:
+    """``classes_`` the labels, ``decision_function`` ``(n, K)``, ``predict_proba``
+    ``(n, K)`` summing to 1 with its best column ``predict``'s label; in a pipeline with
+    cross-validation (stratified folds, scikit-learn's default for classifiers)."""
+    from sklearn.model_selection import cross_val_score
+    from sklearn.pipeline import make_pipeline
+
+    texts, stars = five_star_reviews(500, seed=0)
+    test_texts, test_stars = five_star_reviews(200, seed=1)
+    pipeline = make_pipeline(Featurizer(num_words=30), make())  # type: ignore[operator]
+    pipeline.fit(texts, stars)
+    assert pipeline.classes_.tolist() == [1, 2, 3, 4, 5]
+    probabilities = pipeline.predict_proba(test_texts)
+    assert probabilities.shape == (200, 5)
+    assert np.allclose(probabilities.sum(axis=1), 1.0)
+    assert pipeline.decision_function(test_texts).shape == (200, 5)
+    predicted = pipeline.predict(test_texts)
+    assert np.array_equal(predicted, pipeline.classes_[probabilities.argmax(axis=1)])
+    assert (predicted == test_stars).mean() > 0.6  # chance is 0.2
+    scores = cross_val_score(pipeline, texts, stars, cv=3)
+    assert scores.min() > 0.6
+
+
+def test_what_more_labels_cannot_use_is_refused() -> None:
+    texts, stars = five_star_reviews(100, seed=0)
+    x = Featurizer(num_words=30).fit_transform(texts)
+    with pytest.raises(ValueError, match=r"unit_length .* trains two labels, not 5"):
+        NBLogisticRegression(unit_length=True).fit(x, stars)
+    with pytest.raises(ValueError, match="loss='mse' scores one sigmoid"):
+        NetworkClassifier(loss="mse").fit(x, stars)
 
 
 def test_probabilities_have_a_column_per_class_and_match_the_logits() -> None:

@@ -18,7 +18,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from critic.errors import check_positive
 from critic.features import FeatureSpace
-from critic.models.binary import BinaryClassifierMixin, encode_two_classes
+from critic.models.binary import LogitClassifierMixin, encode_classes
 from critic.models.network.classifier import Classifier
 from critic.models.network.config import (
     Activation,
@@ -50,13 +50,15 @@ class Featurizer(FeatureSpace, TransformerMixin, BaseEstimator):
         return tags
 
 
-class NetworkClassifier(BinaryClassifierMixin, BaseEstimator):
+class NetworkClassifier(LogitClassifierMixin, BaseEstimator):
     """The book's network as a scikit-learn classifier, for ``Pipeline`` and ``GridSearchCV``.
 
     :class:`Classifier` keeps Keras's contract (``fit`` returns a History, ``predict`` returns
     probabilities shaped ``(n, 1)``), which the book's code relies on; this class wraps it
-    with scikit-learn's: ``fit`` returns ``self``, ``predict`` returns labels, any two labels
-    train it, and the constructor's arguments are the hyper-parameters, checked in ``fit``.
+    with scikit-learn's: ``fit`` returns ``self``, ``predict`` returns labels, any labels
+    train it (more than two: an N-way softmax and categorical cross-entropy, the book's
+    conventions for many classes), and the constructor's arguments are the hyper-parameters,
+    checked in ``fit``.
 
     Example:
         >>> model = NetworkClassifier(epochs=4).fit(x_train, y_train)  # doctest: +SKIP
@@ -77,24 +79,34 @@ class NetworkClassifier(BinaryClassifierMixin, BaseEstimator):
     def fit(self, X: Any, y: Any) -> NetworkClassifier:
         """Train ``epochs`` epochs on features ``X`` ``(n, d)`` (sparse or dense) and ``y``."""
         x, y = validate_data(self, X, y, accept_sparse="csr", dtype=np.float32)
-        labels = encode_two_classes(self, y)
+        labels = encode_classes(self, y)
         check_positive("epochs", self.epochs)
-        self.model_ = Classifier(self._network_config(x.shape[1]), TrainConfig(
+        if len(self.classes_) > 2 and self.loss != "bce":
+            raise ValueError(f"loss={self.loss!r} scores one sigmoid: more than two labels "
+                             "train with the softmax's cross-entropy (loss='bce')")
+        self.model_ = Classifier(self._network_config(x.shape[1], len(self.classes_)),
+                                 TrainConfig(
             loss=self.loss, optimizer=self.optimizer, learning_rate=self.learning_rate,
             batch_size=self.batch_size, seed=self.seed))
         self.history_ = self.model_.fit(x, labels, epochs=self.epochs).history
         return self
 
-    def _network_config(self, input_dim: int) -> NetworkConfig:
+    def _network_config(self, input_dim: int, classes: int) -> NetworkConfig:
         return NetworkConfig(input_dim=input_dim, hidden_layers=self.hidden_layers,
                              units=self.units, activation=self.activation,
-                             dropout=self.dropout)
+                             dropout=self.dropout, outputs=1 if classes == 2 else classes)
 
     def decision_function(self, X: Any) -> np.ndarray:
-        """Logits ``(n,)``: > 0 leans to ``classes_[1]``."""
+        """Logits ``(n,)``: > 0 leans to ``classes_[1]``; ``(n, K)`` for more labels."""
         check_is_fitted(self)
         x = validate_data(self, X, accept_sparse="csr", dtype=np.float32, reset=False)
         return self.model_.decision_function(x).astype(np.float64)
+
+    def probabilities_of(self, logits: np.ndarray) -> np.ndarray:
+        """The softmax of the logits."""
+        from scipy.special import softmax
+
+        return softmax(logits, axis=1)
 
     def __sklearn_tags__(self) -> Tags:
         tags = super().__sklearn_tags__()

@@ -33,7 +33,7 @@ from sklearn.utils import Tags
 from sklearn.utils.validation import check_is_fitted, check_non_negative, validate_data
 
 from critic.models.base import row_lengths
-from critic.models.binary import BinaryClassifierMixin, encode_two_classes
+from critic.models.binary import LogitClassifierMixin, encode_classes
 from critic.models.nblr.config import LinearConfig
 
 
@@ -75,12 +75,15 @@ class Fit:
     unit_length: bool = False  # fitted on (x ∘ r) / ‖x ∘ r‖
 
 
-class NBLogisticRegression(BinaryClassifierMixin, BaseEstimator):
+class NBLogisticRegression(LogitClassifierMixin, BaseEstimator):
     """NB-weighted logistic regression with NBSVM interpolation, a scikit-learn classifier.
 
-    Features must be non-negative (binary or counts: the NB ratios count them); any two
-    labels will do (``classes_`` holds them sorted, the second is the "positive" one of
-    ``decision_function`` and ``predict_proba[:, 1]``).
+    Features must be non-negative (binary or counts: the NB ratios count them); any labels
+    will do (``classes_`` holds them sorted). Two: the second is the "positive" one of
+    ``decision_function`` and ``predict_proba[:, 1]``. More: one-vs-rest, as NBSVM's authors
+    do — a model (with its own NB ratios) per label against the others, ``decision_function``
+    ``(n, K)`` their logits, ``predict_proba`` their sigmoids normalised to sum to 1 (as an
+    ``nblr`` bundle of more labels scores).
 
     Example:
         >>> from critic import Featurizer
@@ -107,13 +110,27 @@ class NBLogisticRegression(BinaryClassifierMixin, BaseEstimator):
         x, labels = self._check_training_data(X, y)
         weight = None if sample_weight is None else _check_sample_weight(
             sample_weight, x, ensure_non_negative=True)  # a negative weight is no count
+        if len(self.classes_) == 2:
+            return self._set_fitted(*self._fit_two(x, labels, weight))
+        if self.unit_length:
+            raise ValueError("unit_length measures a review with one label's NB ratios: it "
+                             f"trains two labels, not {len(self.classes_)}")
+        fits = [self._fit_two(x, (labels == k).astype(np.int64), weight)
+                for k in range(len(self.classes_))]
+        self.coef_ = np.vstack([coef for coef, _, _ in fits])
+        self.intercept_ = np.array([bias for _, bias, _ in fits])
+        return self
+
+    def _fit_two(self, x: sp.csr_matrix, labels: np.ndarray, weight: np.ndarray | None
+                 ) -> tuple[np.ndarray, float, np.ndarray]:
+        """The coefficients, intercept and NB ratios of ``labels`` 1 against 0."""
         fit = _fit_many(x, labels, [self.C], self.alpha, weight, self.unit_length)[0]
         scale, bias = _scale_and_bias(fit, self.beta, _score_parts(fit, x), labels, weight)
-        return self._set_fitted(_coef(fit, self.beta, scale), bias, fit.ratios)
+        return _coef(fit, self.beta, scale), bias, fit.ratios
 
     def _check_training_data(self, X: Any, y: Any) -> tuple[sp.csr_matrix, np.ndarray]:
         x, y = validate_data(self, X, y, accept_sparse="csr", dtype=(np.float64, np.float32))
-        labels = encode_two_classes(self, y)
+        labels = encode_classes(self, y)
         check_non_negative(x, "NBLogisticRegression (input X)")
         return sp.csr_matrix(x), labels
 
@@ -126,13 +143,22 @@ class NBLogisticRegression(BinaryClassifierMixin, BaseEstimator):
         return self
 
     def decision_function(self, X: Any) -> np.ndarray:
-        """Logits ``(n,)``: > 0 leans to ``classes_[1]``."""
+        """Logits ``(n,)``: > 0 leans to ``classes_[1]``; each label's one-vs-rest logit
+        ``(n, K)`` for more labels."""
         check_is_fitted(self)
         x = validate_data(self, X, accept_sparse="csr", reset=False)
+        if len(self.coef_) > 1:
+            return np.asarray(x @ self.coef_.T, dtype=np.float64) + self.intercept_
         scores = np.asarray(x @ self.coef_[0], dtype=np.float64).ravel()
         if self.unit_length:
             scores /= row_lengths(sp.csr_matrix(x), self.squared_ratios_)
         return scores + self.intercept_[0]
+
+    def probabilities_of(self, logits: np.ndarray) -> np.ndarray:
+        """Each label's sigmoid, normalised to sum to 1 (the softmax of log σ)."""
+        from scipy.special import softmax
+
+        return softmax(-np.logaddexp(0.0, -logits), axis=1)
 
     def __sklearn_tags__(self) -> Tags:
         tags = super().__sklearn_tags__()
