@@ -128,6 +128,11 @@ def test_three_moods_through_the_command_line(moods: Path, tmp_path: Path) -> No
     for refused in (["--threshold", "0.3"], ["--find-threshold", "accuracy"]):
         done = invoke("evaluate", str(bundle), "--input", str(moods), *refused)
         assert done.returncode == 2 and "two labels" in done.stderr
+    done = invoke("report", str(bundle))
+    assert done.returncode == 0, done.stderr
+    page = (bundle / "report.html").read_text()
+    assert "Validation: each label" in page and "predicted neutral" in page
+    assert "validation macro_f1" in page
 
 
 def test_three_moods_are_served_in_every_protocol(moods: Path, tmp_path: Path) -> None:

@@ -59,10 +59,12 @@ def _reproduce(source: Path, record: RunRecord) -> list[str]:
 def _train(source: Path, record: RunRecord) -> list[str]:
     m = record.metrics
     rows = [[f"{split} {key}", _fmt(m[split][key])] for split in ("validation", "test")
-            if split in m for key in ("accuracy", "loss", "roc_auc") if key in m[split]]
+            if split in m for key in _HEADLINE if key in m[split]]
     rows += [[key, json.dumps(value)] for key, value in m.items()
              if key not in ("validation", "test", "selection")]
     sections = [_table("Results", ["metric", "value"], rows),
+                *(section for split in ("validation", "test") if "per_class" in m.get(split, {})
+                  for section in _classes(split, m[split])),
                 _figures("Training curves", source, ["loss.png", "accuracy.png"])]
     if "selection" in m:
         sections.append(_table("Settings tried on validation", ["C", "beta", "val accuracy",
@@ -70,6 +72,24 @@ def _train(source: Path, record: RunRecord) -> list[str]:
                                [[r["C"], r["beta"], _fmt(r["val_accuracy"]),
                                  _fmt(r["val_loss"])] for r in m["selection"]]))
     return [*sections, _config_table(record.config)]
+
+
+#: The figures of a split's metrics the results table shows (those a split has).
+_HEADLINE = ("accuracy", "loss", "roc_auc", "macro_f1", "weighted_f1", "mae", "within_one")
+
+
+def _classes(split: str, metrics: dict[str, Any]) -> list[str]:
+    """More than two labels: each label's precision, recall and support, and the confusion
+    matrix (rows: true labels, columns: predicted)."""
+    labels = [str(label) for label in metrics["classes"]]
+    per_class = [[label, _fmt(c["precision"]), _fmt(c["recall"]), _fmt(c["f1"]), c["support"]]
+                 for label, c in zip(labels, metrics["per_class"].values(), strict=True)]
+    confusion = [[f"true {label}", *row]
+                 for label, row in zip(labels, metrics["confusion_matrix"], strict=True)]
+    return [_table(f"{split.capitalize()}: each label",
+                   ["label", "precision", "recall", "F1", "support"], per_class),
+            _table(f"{split.capitalize()}: confusion matrix",
+                   ["", *(f"predicted {label}" for label in labels)], confusion)]
 
 
 def _sweep(source: Path, record: RunRecord) -> list[str]:
