@@ -128,6 +128,14 @@ def test_three_moods_through_the_command_line(moods: Path, tmp_path: Path) -> No
     for refused in (["--threshold", "0.3"], ["--find-threshold", "accuracy"]):
         done = invoke("evaluate", str(bundle), "--input", str(moods), *refused)
         assert done.returncode == 2 and "two labels" in done.stderr
+    # For people too (this printed a KeyError's traceback): each label, the confusion matrix.
+    done = invoke("evaluate", str(bundle), "--input", str(moods), "--figure",
+                  str(tmp_path / "r.png"))
+    assert done.returncode == 0, done.stderr
+    assert "| true \\ predicted | negative | neutral | positive |" in done.stdout
+    assert "macro_f1" in done.stdout and (tmp_path / "r.png").stat().st_size > 10_000
+    done = invoke("explain", str(bundle), "awful terrible film")
+    assert done.returncode == 0 and "explaining negative" in done.stdout, done.stderr
     done = invoke("report", str(bundle))
     assert done.returncode == 0, done.stderr
     page = (bundle / "report.html").read_text()

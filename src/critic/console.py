@@ -196,6 +196,9 @@ def show_training(m: dict[str, Any]) -> None:
 
 
 def show_evaluation(report: dict[str, Any], figure: Path) -> None:
+    if "classes" in report:
+        _show_classes(report, figure)
+        return
     c = report["confusion_matrix"]
     print(f"{report['data']}: {report['reviews']:,} reviews, threshold {report['threshold']:.3f}")
     for key in ("loss", "accuracy", "precision", "recall", "f1", "roc_auc"):
@@ -206,11 +209,34 @@ def show_evaluation(report: dict[str, Any], figure: Path) -> None:
     print(f"ECE        {report['calibration']['ece']:.4f} (reliability figure: {figure})")
 
 
+def _show_classes(report: dict[str, Any], figure: Path) -> None:
+    """More than two labels: the overall figures, each label's, the confusion matrix."""
+    labels = [str(label) for label in report["classes"]]
+    print(f"{report['data']}: {report['reviews']:,} reviews, {len(labels)} labels")
+    for key in ("loss", "accuracy", "macro_f1", "weighted_f1", "mae", "within_one",
+                "expected_rating_mae"):
+        if report.get(key) is not None:
+            print(f"{key:<20} {report[key]:.4f}")
+    show_table(["label", "precision", "recall", "F1", "support"],
+               [[label, f"{c['precision']:.4f}", f"{c['recall']:.4f}", f"{c['f1']:.4f}",
+                 f"{c['support']:,}"]
+                for label, c in zip(labels, report["per_class"].values(), strict=True)])
+    show_table(["true \\ predicted", *labels],
+               [[label, *(f"{n:,}" for n in row)]
+                for label, row in zip(labels, report["confusion_matrix"], strict=True)])
+    print(f"ECE of the predicted label {report['calibration']['ece']:.4f} (reliability and "
+          f"confusion figure: {figure})")
+
+
 def show_explanation(explanation: Explanation, top: int) -> None:
     """The verdict, the review with its strongest words coloured, and the top words."""
     out = Console(highlight=False)
-    out.print(f"{explanation.label} (probability positive {explanation.probability:.3f})",
-              markup=False)
+    if explanation.class_probabilities is None:
+        out.print(f"{explanation.label} (probability positive {explanation.probability:.3f})",
+                  markup=False)
+    else:
+        out.print(f"{explanation.label}; explaining {explanation.explained} (probability "
+                  f"{explanation.probability:.3f})", markup=False)
     out.print(_highlighted(explanation))
     if explanation.method == "additive":
         out.print(f"each n-gram's exact share of the logit {explanation.logit:+.3f} "

@@ -26,22 +26,43 @@ if TYPE_CHECKING:
 
 
 def reliability_figure(report: dict[str, Any]) -> bytes:
-    """PNG of the reliability diagram: mean probability against fraction positive per bin."""
+    """PNG of the reliability diagram: mean probability against fraction positive per bin;
+    for more than two labels, of the most probable label against the fraction it was right,
+    beside the confusion matrix."""
     from matplotlib.figure import Figure
 
     bins = report["calibration"]["bins"]
-    figure = Figure(figsize=(4.8, 4.8), dpi=100, layout="tight")
-    axes = figure.subplots()
+    many = "classes" in report
+    figure = Figure(figsize=(9.6 if many else 4.8, 4.8), dpi=100, layout="tight")
+    axes = figure.subplots(1, 2)[0] if many else figure.subplots()
     axes.plot([0, 1], [0, 1], "k:", label="Perfectly calibrated")
     axes.plot([b["mean_probability"] for b in bins], [b["fraction_positive"] for b in bins],
               "bo-", label=f"Model (ECE {report['calibration']['ece']:.3f})")
-    axes.set_xlabel("Mean predicted probability")
-    axes.set_ylabel("Fraction of positive reviews")
+    axes.set_xlabel("Mean probability of the predicted label" if many
+                    else "Mean predicted probability")
+    axes.set_ylabel("Fraction predicted right" if many else "Fraction of positive reviews")
     axes.set_title("Reliability")
     axes.legend()
+    if many:
+        _confusion_axes(figure.axes[1], report)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     return buffer.getvalue()
+
+
+def _confusion_axes(axes: Any, report: dict[str, Any]) -> None:
+    """The confusion matrix as a heat map, each cell's count written in it."""
+    matrix = np.asarray(report["confusion_matrix"])
+    labels = [str(label) for label in report["classes"]]
+    axes.imshow(matrix, cmap="Blues")
+    for (row, column), count in np.ndenumerate(matrix):
+        axes.text(column, row, f"{count:,}", ha="center", va="center",
+                  color="white" if count > matrix.max() / 2 else "black")
+    axes.set_xticks(range(len(labels)), labels, rotation=45 if len(labels) > 5 else 0)
+    axes.set_yticks(range(len(labels)), labels)
+    axes.set_xlabel("Predicted label")
+    axes.set_ylabel("True label")
+    axes.set_title("Confusion matrix")
 
 
 def short_texts(texts: Sequence[str], labels: np.ndarray) -> tuple[list[str], np.ndarray]:
