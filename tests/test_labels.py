@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import headless_chromium, needs_chromium, serving
 
 import critic
 from critic.datasets.files import read_reviews_file
@@ -173,3 +174,39 @@ def test_three_moods_are_served_in_every_protocol(moods: Path, tmp_path: Path) -
     assert outputs["probabilities"]["shape"] == [2, 3]
     assert outputs["label"]["data"] == ["positive", "neutral"]
     assert np.allclose(np.reshape(outputs["probabilities"]["data"], (2, 3)).sum(axis=1), 1.0)
+
+
+@needs_chromium
+def test_the_page_shows_every_labels_probability(moods: Path, tmp_path: Path) -> None:
+    """The web page, in headless Chromium, for a bundle of three labels: a bar per label in
+    the model's order with its probability, the predicted one highlighted, the words
+    coloured by their push towards it; the two-label bar hidden."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    reviews = read_reviews_file(moods, text_column="text", label_column="label",
+                                require_labels=True)
+    bundle = critic.train_bundle(critic.recipe("nblr", validation_size=0.25), tmp_path / "m",
+                                 reviews=reviews).path
+    with serving(bundle) as (_, url), headless_chromium(tmp_path / "profile") as driver:
+        driver.get(url + "/")
+        wait = WebDriverWait(driver, 20)
+        box = driver.find_element(By.ID, "review")
+        box.send_keys("A superb, brilliant film.")
+        box.send_keys(Keys.CONTROL, Keys.ENTER)
+        wait.until(ec.visibility_of_element_located((By.ID, "classes")))
+        assert driver.find_element(By.ID, "verdict").text.startswith("positive (")
+        assert not driver.find_element(By.ID, "binary").is_displayed()
+        bars = driver.find_elements(By.CSS_SELECTOR, "#classes .bar")
+        labels = [bar.get_attribute("aria-label").split()[2] for bar in bars]
+        assert labels == ["negative", "neutral", "positive"]
+        shares = [float(bar.get_attribute("aria-label").split()[3]) for bar in bars]
+        assert abs(sum(shares) - 100) < 0.5 and max(shares) == shares[2]
+        top = driver.find_elements(By.CSS_SELECTOR, "#classes .top")
+        assert {cell.get_attribute("data-label") for cell in top} == {"positive"}
+        marks = {m.text: m.get_attribute("class")
+                 for m in driver.find_elements(By.CSS_SELECTOR, "#highlighted mark")}
+        assert marks["superb"] == "pos"
+        assert "towards positive" in driver.find_element(By.ID, "legend").text
