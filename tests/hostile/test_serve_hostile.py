@@ -189,7 +189,12 @@ def test_the_shedder_refuses_work_while_the_loop_is_behind() -> None:
         seen.append(shedder.overloaded())  # the loop keeps up
         time.sleep(0.2)  # one long stall (a collection, a batch holding the GIL)
         seen.append(shedder.overloaded())  # a hiccup is not overload
-        await asyncio.sleep(0.001)  # the heartbeat runs, 200 ms late
+        # The overdue heartbeat runs, 200 ms late, exactly once: a timer that is due runs in
+        # the loop's next pass after the callbacks already queued, so the second yield
+        # resumes right after it (a sleep of 1 ms could let a second, punctual beat run on a
+        # loaded machine, and the test failed so in CI).
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
         time.sleep(0.2)  # and the loop is behind again: a queue of requests
         seen.append(shedder.overloaded())
         await asyncio.sleep(0.02)  # the loop has caught up
