@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from critic.bundle import LABELS
-from critic.datasets.files import NEGATIVE_LABELS, POSITIVE_LABELS
+from critic.datasets.files import binary_label
 from critic.datasets.labels import is_coded
 from critic.errors import ConfigError
 from critic.metrics import evaluate_probabilities, find_threshold
@@ -172,21 +172,21 @@ def bundle_indices(predictor: Predictor, reviews: Reviews) -> np.ndarray:
     refused, named."""
     assert reviews.labels is not None
     names = [str(name) for name in (reviews.classes or ("negative", "positive"))]
-    known = _label_index(predictor)
-    unknown = [name for name in names if name not in known]
-    if unknown:
-        raise ConfigError(f"{reviews.source}: label {unknown[0]!r} is not one of the model's "
-                          f"({', '.join(predictor.labels)})", parameter="label_column")
-    return np.array([known[name] for name in names], dtype=np.int64)[reviews.labels]
+    return _indices_of(predictor, names, reviews.source)[reviews.labels]
 
 
-def _label_index(predictor: Predictor) -> dict[str, int]:
-    """Each label name the bundle knows, with its index; a two-label model of critic's own
-    (negative, positive) knows its binary words too (1, pos, true, …)."""
+def _indices_of(predictor: Predictor, names: Sequence[str], source: str) -> np.ndarray:
+    """Each label name's index among the bundle's labels (``int64``); a two-label model of
+    critic's own (negative, positive) knows its binary words too (1, pos, true, …). A name it
+    does not know is refused."""
     known = {str(name): i for i, name in enumerate(predictor.labels)}
-    if tuple(predictor.labels) == LABELS:
-        known |= dict.fromkeys(NEGATIVE_LABELS, 0) | dict.fromkeys(POSITIVE_LABELS, 1)
-    return known
+    own = tuple(predictor.labels) == LABELS
+    indices = [known.get(name, binary_label(name) if own else None) for name in names]
+    if None in indices:
+        unknown = names[indices.index(None)]
+        raise ConfigError(f"{source}: label {unknown!r} is not one of the model's "
+                          f"({', '.join(map(str, predictor.labels))})", parameter="label_column")
+    return np.array(indices, dtype=np.int64)
 
 
 def refuse_threshold(predictor: Predictor, option: str | None) -> None:
@@ -214,13 +214,7 @@ def _stream_indices(predictor: Predictor, labels: np.ndarray, source: str) -> np
     other label looked up by name among the bundle's (one it does not know refused)."""
     if is_coded(labels):
         return labels
-    known = _label_index(predictor)
-    names = [str(label) for label in labels]
-    unknown = next((name for name in names if name not in known), None)
-    if unknown is not None:
-        raise ConfigError(f"{source}: label {unknown!r} is not one of the model's "
-                          f"({', '.join(map(str, predictor.labels))})", parameter="label_column")
-    return np.array([known[name] for name in names], dtype=np.uint8)
+    return _indices_of(predictor, [str(label) for label in labels], source).astype(np.uint8)
 
 
 def choose_threshold(predictor: Predictor, metric: Literal["accuracy", "f1"] = "accuracy", *,

@@ -127,14 +127,18 @@ def parse_labels(values: list[object], where: str, *, first_row: int = 1,
 
     out = np.empty(len(values), dtype=np.uint8)
     for row, value in enumerate(values if not raw else ()):
-        key = str(value).strip().lower() if value is not None else ""
-        if key in POSITIVE_LABELS:
-            out[row] = 1
-        elif key in NEGATIVE_LABELS:
-            out[row] = 0
-        else:
+        coded = binary_label(value)
+        if coded is None:
             return raw_labels(values, where, first_row=first_row)
+        out[row] = coded
     return out if not raw else raw_labels(values, where, first_row=first_row)
+
+
+def binary_label(value: object) -> int | None:
+    """1 or 0 for one of critic's binary label words (1/0, pos/neg, positive/negative,
+    true/false, in any case), ``None`` for any other label."""
+    key = str(value).strip().lower() if value is not None else ""
+    return 1 if key in POSITIVE_LABELS else 0 if key in NEGATIVE_LABELS else None
 
 
 def read_labelled(path: str | os.PathLike[str] | None, *, text_column: str = "text",

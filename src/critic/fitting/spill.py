@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from critic.datasets.files import NEGATIVE_LABELS, POSITIVE_LABELS
+from critic.datasets.files import binary_label
 from critic.datasets.stream import Batch
 from critic.errors import ConfigError, ModeError
 from critic.features import FeatureSpace
@@ -97,9 +97,8 @@ def only_two_labels(batches: Iterable[Batch]) -> Iterator[Batch]:
 def _first_other_label(labels: np.ndarray) -> tuple[int, object]:
     """The first label of a batch read as written that is not one of critic's binary words
     (a batch mixing them is read as written whole)."""
-    binary = set(POSITIVE_LABELS) | set(NEGATIVE_LABELS)
     for row, label in enumerate(labels.tolist()):
-        if str(label).strip().lower() not in binary:
+        if binary_label(label) is None:
             return row, label
     return 0, labels[0]
 
