@@ -1,7 +1,7 @@
 """MkDocs hooks: the reference pages that are generated, not written by hand.
 
 A page that holds the marker ``<!-- critic:cli -->`` gets the command-line reference rendered
-from the Typer app (``critic.cli:app``): every command and sub-command with its usage, its
+from the Typer app (``critic.cli.build()``): every command and sub-command with its usage, its
 help and a table of its arguments and options, defaults included. ``<!-- critic:openapi -->``
 becomes the HTTP service's OpenAPI schema, dumped from ``critic.serve.app.create_app``. Both are
 built from the code at every ``mkdocs build``, so they cannot drift from it.
@@ -43,9 +43,9 @@ def cli_reference() -> str:
     """Markdown for every command of ``critic``, in the order ``critic --help`` lists them."""
     import typer.main
 
-    from critic.cli import app
+    from critic.cli import build
 
-    root = typer.main.get_command(app)
+    root = typer.main.get_command(build())
     context = click.Context(root, info_name="critic")
     return "\n".join(_command(root, context, "critic", level=2))
 

@@ -10,10 +10,13 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
-from critic.errors import CriticWarning, DataError
+import typer
+from typer.exceptions import TyperException
+
+from critic.errors import CriticError, CriticWarning, DataError
 
 #: The signal that stopped the command, if one did (see :func:`signals_as_interrupts`).
 _STOPPED_BY: list[int] = []
@@ -49,6 +52,39 @@ def signals_as_interrupts(argv: list[str]) -> Iterator[None]:
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
+
+
+def exit_status(command: Callable[[], object], argv: list[str], *,
+                flag_of: Callable[[str], str]) -> int:
+    """Run ``command``, the parsed command line ``argv``, and return its exit code: 0, or
+    the code it returns; a user's error (every :class:`~critic.errors.CriticError`) is one
+    line on stderr, with the option to look at (``flag_of`` the error's parameter), and 2; a
+    usage error Typer's message and 2; a failing system (a full disk, a closed stdout) 1;
+    an interrupt 130, or 128 + the signal that stopped it; a reader that went away 141."""
+    if sys.stdout is None:  # started with stdout closed (`>&-`)
+        sys.stdout = ClosedStream("standard output")
+    try:
+        with warnings_as_lines(), signals_as_interrupts(argv):
+            code = command()
+        sys.stdout.flush()  # a full disk shows here, while it can still be reported
+    except CriticError as exc:
+        hint = f" (see {flag_of(exc.parameter)})" if exc.parameter else ""
+        complain(f"critic: error: {exc}{hint}")  # one line, grep-able
+        return 2
+    except (typer.Abort, KeyboardInterrupt):
+        code = 130
+    except TyperException as exc:  # usage errors: the message and their exit code (2)
+        exc.show()  # type: ignore[attr-defined]
+        return int(exc.exit_code)
+    except BrokenPipeError:  # the reader went away (`critic predict … | head`)
+        silence_stdout()
+        return 141
+    except OSError as exc:
+        silence_stdout()
+        where = f" ({exc.filename})" if exc.filename else ""
+        complain(f"critic: error: {exc.strerror or exc}{where}")
+        return 1
+    return interrupted() if code == 130 else code if isinstance(code, int) else 0
 
 
 def interrupted() -> int:

@@ -56,14 +56,18 @@ class _PartScorer:
 
 
 def predict_job(address: str, bundle: str | os.PathLike[str], source: str | None,
-                output: Path | None, *, text_column: str = "text", id_column: str | None = None,
-                batch_size: int = 8_192) -> tuple[int, float]:
+                output: Path | None, *, texts: list[str] | None = None, text_column: str = "text",
+                id_column: str | None = None, batch_size: int = 8_192) -> tuple[int, float]:
     """``critic predict --cluster``: connect to ``address``, score ``source`` into the folder
-    ``output`` (:func:`predict_on_cluster`); how many were scored, and in how many seconds."""
+    ``output`` (:func:`predict_on_cluster`); how many were scored, and in how many seconds.
+    ``texts`` (reviews given as arguments) are refused: a cluster scores files."""
     import time
 
     from critic.cluster.connect import connected
 
+    if texts:
+        raise DataError("--cluster scores --input, not reviews given as arguments",
+                        parameter="cluster")
     if source is None or output is None:
         raise DataError("--cluster scores --input into the folder --output; give both",
                         parameter="cluster")
