@@ -22,7 +22,7 @@ from critic.bundle import bundle_files, write_bundle
 from critic.datasets.files import Reviews
 from critic.datasets.stream import ReviewStream
 from critic.errors import ConfigError, DataError, ModeError
-from critic.fitting.data import file_split, imdb_split, read_stream, text_bytes
+from critic.fitting.data import featurized_imdb_split, file_split, read_stream, text_bytes
 from critic.fitting.memory import default_memory_budget, parse_memory
 from critic.fitting.options import Mode, TrainOptions
 from critic.fitting.result import Fitted
@@ -103,8 +103,9 @@ def train_bundle(options: TrainOptions, output: str | os.PathLike[str], *,
     else:
         if stream is not None:
             reviews = read_stream(stream)
-        split = (imdb_split(options, data, family.refits_after_choice) if reviews is None
-                 else file_split(options, reviews, family.refits_after_choice))
+        refits = family.refits_after_choice
+        split = (featurized_imdb_split(options, data, refits) if reviews is None
+                 else file_split(options, reviews, refits))
         fitted, record = family.fit_in_memory(options, split, context), split.data
         fitted.classes = split.classes
     return _write(options, chosen, folder, fitted, record, overwrite)

@@ -69,7 +69,8 @@ class Split:
                                                names=self.classes)}
 
 
-def imdb_split(options: TrainOptions, data: Any, trained_on_after_choice: bool) -> Split:
+def featurized_imdb_split(options: TrainOptions, data: Any, trained_on_after_choice: bool
+                          ) -> Split:
     """IMDB's training reviews featurised as ``options.features`` and held out as the options
     say; the test reviews featurised on the second core meanwhile."""
     if options.features == FeatureConfig(num_words=options.features.num_words) and \
