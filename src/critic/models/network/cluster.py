@@ -159,17 +159,20 @@ def fit_network_on_cluster(ray: Any, stream: Any, *, features: Any, network: Any
               "epochs": epochs, "patience": patience, "fraction": validation_fraction,
               "collector": collector}
     progress(f"training on {count} Ray Train workers (DDP over gloo)")
-    # The workers spill in the job folder: removed even if one of them is killed.
-    with tempfile.TemporaryDirectory(prefix="critic-ray-train-") as storage, \
-            job_folder() as config["folder"]:
-        trainer = TorchTrainer(
-            _train_network_worker, train_loop_config=config,
-            scaling_config=ScalingConfig(num_workers=count, use_gpu=False),
-            run_config=RunConfig(name="critic-train", storage_path=storage,
-                                 failure_config=FailureConfig(max_failures=0)))
-        _fit_relaying(ray, trainer, collector, progress, callbacks)
-    result = ray.get(collector.get.remote())
-    ray.kill(collector)
+    # The workers spill in the job folder: removed even if one of them is killed. The
+    # collector actor is ended however the training ends, so a failed run leaks no actor.
+    try:
+        with tempfile.TemporaryDirectory(prefix="critic-ray-train-") as storage, \
+                job_folder() as config["folder"]:
+            trainer = TorchTrainer(
+                _train_network_worker, train_loop_config=config,
+                scaling_config=ScalingConfig(num_workers=count, use_gpu=False),
+                run_config=RunConfig(name="critic-train", storage_path=storage,
+                                     failure_config=FailureConfig(max_failures=0)))
+            _fit_relaying(ray, trainer, collector, progress, callbacks)
+        result = ray.get(collector.get.remote())
+    finally:
+        ray.kill(collector)
     classifier = Classifier(result["config"], training)
     classifier.network.load_state_dict({name: torch.from_numpy(array.copy())
                                         for name, array in result["state"].items()})
