@@ -66,6 +66,9 @@ def write_tiny_folder(root: Path) -> Path:
 #: Test files that share a session fixture too costly to build twice, and the file whose
 #: worker they run on under pytest-xdist (the streamed IMDB bundles, trained once for both).
 _SHARED_WORKER = {"tests/test_streaming.py": "tests/test_cluster.py"}
+#: Tests each of whose cases may run on any worker: long, and sharing only fixtures built
+#: once for all workers (the docs' pages: ~30 s each, one file).
+_SPREAD = ("tests/test_docs.py::test_examples_of[",)
 
 
 @pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist's, there only when it is
@@ -78,6 +81,8 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
 
     class ByFile(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
+            if any(nodeid.startswith(test) for test in _SPREAD):
+                return nodeid
             path = nodeid.split("::", 1)[0]
             return _SHARED_WORKER.get(path, path)
 

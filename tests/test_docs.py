@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import headless_chromium, needs_chromium, serving
+from conftest import headless_chromium, needs_chromium, serving, shared_folder
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = sorted([ROOT / "README.md", *(ROOT / "docs").rglob("*.md")])
@@ -162,12 +162,16 @@ def _environment() -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def stand_ins(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("stand-ins")
-    _write_reviews(folder)
-    _critic("train", "--input", "reviews.csv", "--output", "model", "--epochs", "8",
-            cwd=folder)
-    _critic("train", "--model", "nblr", "--input", "reviews.csv", "--output", "nblr",
-            cwd=folder)
+    """The files and bundles the pages' examples use, made once for every worker (the pages
+    run on both, see conftest's scheduler)."""
+    with shared_folder(tmp_path_factory, "docs-stand-ins") as folder:
+        if not (folder / "done").exists():
+            _write_reviews(folder)
+            _critic("train", "--input", "reviews.csv", "--output", "model", "--epochs", "8",
+                    cwd=folder)
+            _critic("train", "--model", "nblr", "--input", "reviews.csv", "--output", "nblr",
+                    cwd=folder)
+            (folder / "done").touch()
     return folder
 
 
@@ -277,13 +281,10 @@ def imdb_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monk
         monkeypatch.setenv("CRITIC_HOME", str(_shared_home(tmp_path_factory)))
 
 
-_HOME: list[Path] = []
-
-
 def _shared_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if not _HOME:
-        _HOME.append(tmp_path_factory.mktemp("docs-home"))
-    return _HOME[0]
+    """One cache for every page on every worker (critic writes its cache atomically)."""
+    with shared_folder(tmp_path_factory, "docs-home") as folder:
+        return folder
 
 
 @pytest.mark.parametrize("page", PAGES_WITH_EXAMPLES, ids=lambda p: str(p.relative_to(ROOT)))
