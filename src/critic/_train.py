@@ -86,9 +86,6 @@ def train_bundle(options: TrainOptions, output: str | os.PathLike[str], *,
     chosen, why = _choose_mode(options, family, mode, data=data, reviews=reviews,
                                stream=stream, cluster=cluster, budget=memory_budget,
                                unlabelled=unlabelled)
-    if chosen is not Mode.MEMORY and options.target != "sentiment":
-        raise ModeError(f"--target {options.target} trains in memory only (--mode memory, "
-                        "or a larger --memory-budget)", parameter="mode")
     progress(f"training {options.model} ({family.name}) {chosen.where}: {why}")
     if options.unlabelled and unlabelled is None:
         unlabelled = _imdb_unlabelled(data)
@@ -133,12 +130,12 @@ def _check_inputs(options: TrainOptions, family: Family, reviews: Reviews | None
 
 def _check_many_labels(options: TrainOptions, reviews: Reviews | None,
                        mode: Mode | str | None, cluster: Any) -> None:
-    # More than two labels are trained in memory only (so far).
+    # More than two labels train in memory or from a stream; not on a cluster (so far).
     many = options.target != "sentiment" or (
         reviews is not None and reviews.classes is not None and len(reviews.classes) > 2)
-    if many and (cluster is not None or (mode is not None and str(mode) != "memory")):
-        raise ModeError("more than two labels are trained in memory (--mode memory) only",
-                        parameter="mode")
+    if many and (cluster is not None or (mode is not None and str(mode) == "cluster")):
+        raise ModeError("more than two labels are trained in memory or from a stream, not "
+                        "on a cluster (so far)", parameter="cluster")
 
 
 def _choose_mode(options: TrainOptions, family: Family, asked: Mode | str | None, *,

@@ -105,3 +105,86 @@ def _plain(name: Any) -> Label:
     value = name.item() if isinstance(name, np.generic) else name
     return value if isinstance(value, int | float) else str(value)
 
+
+
+class StreamLabels:
+    """A stream's label set, learned as its batches are read, with the same rules as
+    :func:`encode_labels` applied to all of them at once.
+
+    Each batch's labels get provisional codes as they come (:meth:`code`): critic's coded 0/1
+    keep 0 and 1; a label as written gets the next free code the first time it is seen.
+    :meth:`finish` then gives the label set in its order and ``remap``, each provisional
+    code's index in it. A stream of critic's two words only stays 0 negative, 1 positive,
+    its codes unchanged (``remap`` is ``[0, 1]``).
+    """
+
+    def __init__(self) -> None:
+        self._written: dict[Label, int] = {}  # a label as written → its provisional code
+        self._kind: str | None = None  # "word" or "number", of the labels as written
+        self._coded: set[int] = set()  # which of critic's 0/1 were seen coded
+        self._first = ""  # where the first label as written was read
+
+    def code(self, labels: np.ndarray, where: str) -> np.ndarray:
+        """Provisional codes (``int16``) of one batch's ``labels``, read from ``where``."""
+        if is_coded(labels):
+            self._coded.update(np.unique(labels).tolist())
+            return labels.astype(np.int16)
+        names, inverse = np.unique(labels, return_inverse=True)
+        kind = "number" if np.issubdtype(labels.dtype, np.number) else "word"
+        if self._kind is None:
+            self._kind, self._first = kind, where
+        elif kind != self._kind:
+            raise DataError(f"{where}: the labels are {kind}s but those of {self._first} are "
+                            f"{self._kind}s; a data set's labels are all one or the other")
+        codes = np.empty(len(names), dtype=np.int16)
+        for i, name in enumerate(names.tolist()):
+            if name not in self._written:
+                if len(self._written) >= MAX_CLASSES:
+                    raise DataError(f"{where}: more than {MAX_CLASSES:,} different labels; "
+                                    "is the label column a column of ids or text?")
+                self._written[name] = 2 + len(self._written)
+            codes[i] = self._written[name]
+        return codes[inverse]
+
+    def finish(self, where: str) -> tuple[tuple[Label, ...] | None, np.ndarray]:
+        """The label set (``None``: critic's negative, positive) and ``remap``: the final
+        label (``uint8`` for two labels, as :func:`encode_labels` gives) of each
+        provisional code."""
+        from critic.datasets.files import binary_label
+
+        width = 2 + len(self._written)
+        binary = {name: binary_label(name) for name in self._written}
+        if all(code is not None for code in binary.values()):
+            remap = np.zeros(width, dtype=np.uint8)
+            remap[1] = 1
+            for name, code in self._written.items():
+                remap[code] = binary[name] or 0  # none is None here
+            return None, remap
+        written = dict(self._written)
+        for coded in sorted(self._coded):  # critic's 0/1 beside other labels
+            written.setdefault(self._written_as(coded, where), coded)
+        names = sorted(written)
+        index = {name: i for i, name in enumerate(names)}
+        remap = np.zeros(width, dtype=np.uint8 if len(names) == 2 else np.int64)
+        for name, code in self._written.items():
+            remap[code] = index[name]
+        for coded in self._coded:
+            remap[coded] = index[self._written_as(coded, where)]
+        return tuple(_plain(name) for name in names), remap
+
+    def _written_as(self, coded: int, where: str) -> Label:
+        """How critic's coded ``coded`` (0 or 1) was written, in a stream whose other
+        batches hold other labels: the number itself, or the one word of that meaning
+        among the labels as written."""
+        from critic.datasets.files import binary_label
+
+        if self._kind == "number":
+            return coded
+        words = [name for name in self._written if binary_label(name) == coded]
+        if len(words) != 1:
+            meaning = "positive" if coded else "negative"
+            raise DataError(f"{where}: some batches hold only critic's two label words "
+                            f"(read as {meaning}) and others other labels, and the "
+                            f"{meaning} word cannot be told from them in a stream; train in "
+                            "memory (--mode memory) or write the labels as numbers")
+        return words[0]

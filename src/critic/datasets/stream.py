@@ -603,16 +603,33 @@ def array_batches(texts: pa.Array, labels: np.ndarray | None, *, source: str,
 
 
 def reviews_batches(reviews: Reviews, batch_reviews: int = BATCH_REVIEWS) -> Iterator[Batch]:
-    """:class:`~critic.datasets.files.Reviews` read whole, as a stream of batches."""
+    """:class:`~critic.datasets.files.Reviews` read whole, as a stream of batches; labels
+    learned from the data are given as written (their names), as a file's stream gives
+    them."""
     texts = (reviews.texts.arrow if isinstance(reviews.texts, TextColumn)
              else arrow_strings(reviews.texts))
-    return array_batches(texts, reviews.labels, source=reviews.source, ids=reviews.ids,
+    labels = reviews.labels
+    if labels is not None and reviews.classes is not None:
+        names = np.asarray(reviews.classes, dtype=object)
+        if all(isinstance(name, int | float) for name in reviews.classes):
+            names = np.asarray(reviews.classes)
+        labels = names[labels]
+    return array_batches(texts, labels, source=reviews.source, ids=reviews.ids,
                          batch_reviews=batch_reviews)
+
+
+def _label_bytes(labels: np.ndarray) -> bytes:
+    """Labels as bytes: their array's (critic's 0/1, class indices, numbers as written), or
+    words as written, each in UTF-8 and a NUL."""
+    if labels.dtype.kind in "OU":
+        return b"".join(str(label).encode("utf-8") + b"\0" for label in labels.tolist())
+    return labels.tobytes()
 
 
 class ContentChecksum:
     """SHA-256 of the texts and labels trained on, whatever file, folder or stream held
-    them: each text's UTF-8 and a NUL, then all labels as bytes."""
+    them: each text's UTF-8 and a NUL, then all labels as bytes (a stream's labels as it
+    holds them: words as written, where critic's 0/1 or a file's class indices are not)."""
 
     def __init__(self) -> None:
         self._digest = hashlib.sha256()
@@ -621,7 +638,7 @@ class ContentChecksum:
     def add(self, texts: Iterable[str], labels: np.ndarray | None) -> None:
         for text in texts:  # one at a time: no copy of all the texts at once
             self._digest.update(text.encode("utf-8") + b"\0")
-        self._labels.append(b"" if labels is None else labels.tobytes())
+        self._labels.append(b"" if labels is None else _label_bytes(labels))
 
     def watch(self, stream: Iterable[Batch]) -> Iterator[Batch]:
         """``stream``'s batches, each added on its way through."""

@@ -32,8 +32,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from critic.datasets.files import binary_label
+from critic.datasets.labels import Label, StreamLabels
 from critic.datasets.stream import Batch
-from critic.errors import ConfigError, ModeError
+from critic.errors import ConfigError, DataError, ModeError
 from critic.features import FeatureSpace
 from critic.fitting.splits import stream_held_out
 from critic.text import Ragged, TextColumn
@@ -57,7 +58,7 @@ class Minibatch:
 
     columns: np.ndarray  # int64, the distinct feature columns the rows touch, sorted
     local: sp.csr_matrix  # (rows, len(columns)) float32, indices into ``columns``
-    labels: np.ndarray  # uint8 (rows,)
+    labels: np.ndarray  # (rows,) each review's label (uint8 0/1 for two; see spill_stream)
     binary: bool = True
 
     @classmethod
@@ -75,8 +76,7 @@ class Minibatch:
         matrix = sp.csr_matrix((data.astype(np.float32, copy=False),
                                 local.astype(np.int32, copy=False), offsets),
                                shape=(len(offsets) - 1, len(columns)))
-        return cls(columns.astype(np.int64, copy=False), matrix, labels.astype(np.uint8),
-                   values is None)
+        return cls(columns.astype(np.int64, copy=False), matrix, labels, values is None)
 
     def __len__(self) -> int:
         return self.local.shape[0]
@@ -84,13 +84,13 @@ class Minibatch:
 
 def only_two_labels(batches: Iterable[Batch]) -> Iterator[Batch]:
     """``batches``, refused at the first label other than critic's 0/1 words, named by its
-    row (streamed and cluster training learn two labels only, so far)."""
+    row (a cluster learns two labels only, so far)."""
     for batch in batches:
         if batch.labels is not None and batch.labels.dtype != np.uint8:
             row, label = _first_other_label(batch.labels)
             raise ModeError(f"{batch.source}: label {label!r} in row {batch.first_row + row}: "
-                            "labels other than 0/1, pos/neg are trained in memory only "
-                            "(--mode memory)", parameter="mode")
+                            "labels other than 0/1, pos/neg are trained in memory or from a "
+                            "stream, not on a cluster (so far)", parameter="cluster")
         yield batch
 
 
@@ -108,9 +108,7 @@ def check_split(trained: int, positives: int, held_out: int,
     """Both sides of the split hold reviews, and the ``trained`` ones both labels; the
     message says whether the reviews have one label or only the training side does (when
     ``held_positives``, the held-out positives, is known)."""
-    if not held_out or not trained:
-        raise ConfigError("the validation split left no reviews on one side; give more "
-                          "reviews or another --validation-size")
+    _check_sides(trained, held_out)
     if positives in (0, trained):
         which = "negative" if positives == 0 else "positive"
         if held_positives is not None and positives + held_positives not in (
@@ -124,17 +122,53 @@ def check_split(trained: int, positives: int, held_out: int,
                           "training needs both")
 
 
+def _check_sides(trained: int, held_out: int) -> None:
+    if not held_out or not trained:
+        raise ConfigError("the validation split left no reviews on one side; give more "
+                          "reviews or another --validation-size")
+
+
+def check_labels_split(train: Spill, validation: Spill,
+                       classes: Sequence[Label] | None) -> None:
+    """:func:`check_split` of two spilled sides; with more than two labels: both sides hold
+    reviews, the trained ones at least two labels, and every label two reviews (as
+    :func:`critic.datasets.labels.check_classes` asks of reviews in memory)."""
+    if classes is None or len(classes) == 2:
+        check_split(train.reviews, train.positives, validation.reviews, validation.positives)
+        return
+    _check_sides(train.reviews, validation.reviews)
+    counts = train.counts, validation.counts
+    total = np.zeros(len(classes), dtype=np.int64)
+    for side in counts:
+        total[:len(side)] += side[:len(classes)]
+    single = [name for name, count in zip(classes, total, strict=True) if count < 2]
+    if single:
+        raise DataError(f"label {single[0]!r} has a single review; every label needs at "
+                        "least two (one to learn from, one to check)")
+    if np.count_nonzero(train.counts) < 2:
+        raise ConfigError("the reviews left to train on after holding some out for "
+                          "validation have a single label; training needs two or more",
+                          parameter="validation_size")
+
+
 def spill_stream(stream: Iterable[Batch], featurizer: FeatureSpace, *, fraction: float,
                  seed: int, batch_size: int, train: Spill, validation: Spill,
                  documents: np.ndarray | None = None,
-                 on_minibatch: Callable[[Minibatch], None] | None = None) -> None:
+                 on_minibatch: Callable[[Minibatch], None] | None = None) -> Labels:
     """The one pass over the stream: featurise, hold out ``fraction`` (by a hash of the
     position, seeded by ``seed``, which also seeds the mixing), mix, cut into minibatches of
     ``batch_size``, show each training minibatch to ``on_minibatch`` and spill it; add each
-    column's document frequency over all reviews to ``documents`` when given."""
+    column's document frequency over all reviews to ``documents`` when given.
+
+    The label set is learned on the way (:class:`~critic.datasets.labels.StreamLabels`):
+    ``on_minibatch`` sees each label's provisional code, the spills are read back with the
+    final ones. Returns the label set (``None``: critic's negative, positive) and ``remap``,
+    the final label of each provisional code."""
     rng = np.random.default_rng(seed)
+    labels, source = StreamLabels(), "the stream"
     window: list[_Rows] = []
-    for rows, positions in _featurised(stream, featurizer):
+    for rows, positions, source in _featurised(stream, featurizer):
+        rows = rows.with_labels(labels.code(rows.labels, source))
         if documents is not None:  # columns are distinct within a review
             documents += np.bincount(rows.columns.values, minlength=len(documents))
         aside = stream_held_out(positions, fraction, seed)
@@ -146,6 +180,14 @@ def spill_stream(stream: Iterable[Batch], featurizer: FeatureSpace, *, fraction:
             window = []
     if window:
         _spill_window(window, rng, batch_size, on_minibatch, train)
+    classes, remap = labels.finish(source)
+    train.remap = validation.remap = remap
+    return classes, remap
+
+
+#: What :func:`spill_stream` learned of the labels: their names (``None``: critic's
+#: negative, positive) and the final label of each provisional code.
+Labels = tuple[tuple[Label, ...] | None, np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -159,6 +201,9 @@ class _Rows:
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    def with_labels(self, labels: np.ndarray) -> _Rows:
+        return _Rows(self.columns, self.values, labels)
 
     def take(self, rows: np.ndarray) -> _Rows:
         offsets, at = self.columns.gather(rows)  # once, for the columns and their values
@@ -177,18 +222,18 @@ class _Rows:
 
 
 def _featurised(stream: Iterable[Batch], featurizer: FeatureSpace
-                ) -> Iterator[tuple[_Rows, np.ndarray]]:
-    """Each batch's featurised rows and stream positions, in order; the next batches are
+                ) -> Iterator[tuple[_Rows, np.ndarray, str]]:
+    """Each batch's featurised rows, stream positions and file, in order; the next batches are
     featurised on every core while this one is split and spilled (NumPy and Arrow release
     the GIL)."""
-    def featurise(batch: Batch) -> tuple[_Rows, np.ndarray]:
+    def featurise(batch: Batch) -> tuple[_Rows, np.ndarray, str]:
         if batch.labels is None:
             raise ConfigError(f"{batch.source} has no labels to train on")
         positions = np.arange(batch.position, batch.position + len(batch), dtype=np.int64)
-        return _rows(featurizer, batch.texts, batch.labels), positions
+        return _rows(featurizer, batch.texts, batch.labels), positions, batch.source
 
     with ThreadPoolExecutor(max_workers=_THREADS) as pool:
-        pending: deque[Future[tuple[_Rows, np.ndarray]]] = deque()
+        pending: deque[Future[tuple[_Rows, np.ndarray, str]]] = deque()
         for batch in stream:
             pending.append(pool.submit(featurise, batch))
             if len(pending) > _THREADS:
@@ -240,13 +285,16 @@ def spills(root: str | None = None) -> Iterator[tuple[Spill, Spill]]:
 
 class Spill:
     """Minibatches written one after another to a file, read back in any order: the
-    training reviews' features cost disk, not memory."""
+    training reviews' features cost disk, not memory. Labels are written as the provisional
+    codes :func:`spill_stream` gives and read back as ``remap`` says, once it is set."""
 
     def __init__(self, path: str) -> None:
         self._file = open(path, "w+b")  # noqa: SIM115  # closed by __exit__
         # offset, columns, nnz, rows, whether values follow the indices
         self._index: list[tuple[int, int, int, int, bool]] = []
-        self.reviews = self.positives = 0
+        self._codes = np.zeros(2, dtype=np.int64)  # reviews per provisional code
+        self.reviews = 0
+        self.remap: np.ndarray | None = None
 
     def __enter__(self) -> Spill:
         return self
@@ -257,16 +305,35 @@ class Spill:
     def __len__(self) -> int:
         return len(self._index)
 
+    @property
+    def counts(self) -> np.ndarray:
+        """Reviews per label (per provisional code until ``remap`` is set); at least two."""
+        if self.remap is None:
+            return self._codes
+        codes = self._codes[:len(self.remap)]
+        return np.bincount(self.remap[:len(codes)], weights=codes,
+                           minlength=max(2, int(self.remap.max()) + 1)).astype(np.int64)
+
+    @property
+    def positives(self) -> int:
+        """Reviews labelled 1: the positive ones, when there are two labels."""
+        return int(self.counts[1])
+
     def append(self, batch: Minibatch) -> None:
         rows, (columns,) = len(batch), batch.columns.shape
         offset = self._file.seek(0, os.SEEK_END)
         values = () if batch.binary else (batch.local.data.astype(np.float32),)
+        codes = batch.labels.astype(np.int16)
         for array in (batch.columns.astype(np.int32), batch.local.indptr.astype(np.int32),
-                      batch.local.indices.astype(np.int32), *values, batch.labels):
+                      batch.local.indices.astype(np.int32), *values, codes):
             self._file.write(np.ascontiguousarray(array).tobytes())
         self._index.append((offset, columns, batch.local.nnz, rows, not batch.binary))
         self.reviews += rows
-        self.positives += int(batch.labels.sum())
+        counted = np.bincount(codes, minlength=len(self._codes))
+        if len(counted) > len(self._codes):
+            self._codes = np.concatenate([self._codes, np.zeros(
+                len(counted) - len(self._codes), dtype=np.int64)])
+        self._codes[:len(counted)] += counted
 
     def read(self, order: Iterable[int] | None = None) -> Iterator[Minibatch]:
         for i in range(len(self)) if order is None else order:
@@ -276,5 +343,6 @@ class Spill:
             indptr = np.fromfile(self._file, dtype=np.int32, count=rows + 1)
             indices = np.fromfile(self._file, dtype=np.int32, count=nnz)
             values = np.fromfile(self._file, dtype=np.float32, count=nnz) if valued else None
-            labels = np.fromfile(self._file, dtype=np.uint8, count=rows)
+            codes = np.fromfile(self._file, dtype=np.int16, count=rows)
+            labels = codes if self.remap is None else self.remap[codes]
             yield Minibatch.from_local(cols, indptr, indices, labels, values)

@@ -20,7 +20,6 @@ from critic.datasets.stream import (
 )
 from critic.fitting.options import TrainOptions
 from critic.fitting.result import Fitted
-from critic.fitting.spill import only_two_labels
 from critic.fitting.splits import (
     STREAMED_IMDB_ORDER,
     shard_order,
@@ -28,7 +27,7 @@ from critic.fitting.splits import (
     stream_order,
     validation_record,
 )
-from critic.metrics import evaluate_probabilities, sigmoid
+from critic.metrics import evaluate_probabilities, probabilities_of
 
 #: A family's streamed fit: passes over the stream and the held-out fraction → the model.
 StreamedFit = Callable[[Callable[[], Iterable[Batch]], float], Fitted]
@@ -50,10 +49,10 @@ def streamed(options: TrainOptions, fit: StreamedFit, *, data: Any, reviews: Rev
     fraction = stream_fraction(options.validation_size, total, 0.2)
     checksum = ContentChecksum()
     # The first pass is checksummed, the others not.
-    first = [checksum.watch(only_two_labels(read()))]
+    first = [checksum.watch(read())]
 
     def passes() -> Iterable[Batch]:
-        return first.pop() if first else only_two_labels(read())
+        return first.pop() if first else read()
 
     fitted = fit(passes, fraction)
     return fitted, {"source": source, "reviews": fitted.reviews,
@@ -67,17 +66,22 @@ def _imdb_streamed(options: TrainOptions, fit: StreamedFit, data: Any
     the trained model."""
     from critic.datasets.corpus import load_corpus
     from critic.datasets.imdb import training_order
+    from critic.fitting.data import imdb_targets
 
     corpus = load_corpus(data)
     train, test = corpus.subset("train"), corpus.subset("test")
     order = training_order(len(train))
-    texts, labels = train.texts.take(order).arrow, train.labels[order].astype(np.uint8)
+    texts = train.texts.take(order).arrow
+    # The sentiment as critic's 0/1; the ratings as written (numbers: the stream learns them).
+    labels = train.labels[order].astype(np.uint8) if options.target == "sentiment" else \
+        train.ratings[order].astype(np.int64)
     fraction = stream_fraction(options.validation_size, len(train), options.imdb_validation)
     fitted = fit(lambda: array_batches(texts, labels, source="imdb"), fraction)
     logits = np.concatenate([fitted.logits(fitted.featurizer.transform(batch.texts))
                              for batch in array_batches(test.texts.arrow, None, source="imdb")])
-    fitted.metrics["test"] = evaluate_probabilities(test.labels.astype(np.uint8),
-                                                    sigmoid(logits))
+    test_labels, _ = imdb_targets(options.target, test.labels, test.ratings)
+    fitted.metrics["test"] = evaluate_probabilities(test_labels, probabilities_of(logits),
+                                                    names=fitted.classes)
     return fitted, {"source": "imdb", "checksum": corpus.checksum,
                     "validation": _record(fitted, fraction, STREAMED_IMDB_ORDER)}
 

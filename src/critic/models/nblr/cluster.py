@@ -45,11 +45,13 @@ class _NblrShard:
         """Featurise and spill the shard; its class sums, counts and per-part checksums."""
         digests: list[str] = []
         sums = ClassSums(self.featurizer.dimension)
-        spill_stream(shard_batches(self.parts, self.files, self.text_column,
-                                   self.label_column, digests),
-                     self.featurizer, fraction=self.fraction, seed=self.online.seed,
-                     batch_size=self.online.batch_size, train=self.train,
-                     validation=self.validation, on_minibatch=sums.add)
+        _, remap = spill_stream(shard_batches(self.parts, self.files, self.text_column,
+                                              self.label_column, digests),
+                                self.featurizer, fraction=self.fraction,
+                                seed=self.online.seed, batch_size=self.online.batch_size,
+                                train=self.train, validation=self.validation,
+                                on_minibatch=sums.add)
+        sums = sums.relabel(remap)  # the shard's two labels are coded 0/1: unchanged
         return (sums.positive, sums.negative, self.train.reviews, self.train.positives,
                 self.validation.reviews, self.validation.positives, digests)
 
@@ -99,8 +101,8 @@ def fit_nblr_on_cluster(ray: Any, stream: Any, *, validation_fraction: float,
         try:
             quiet()
             read = gather(ray, [actor.read.remote() for actor in actors])
-            sums = ClassSums(len(read[0][0]))
-            sums.positive, sums.negative = sum(r[0] for r in read), sum(r[1] for r in read)
+            sums = ClassSums(len(read[0][0]), {1: sum(r[0] for r in read),
+                                               0: sum(r[1] for r in read)})
             trained, positives, held, held_positives = (sum(r[i] for r in read)
                                                         for i in (2, 3, 4, 5))
             check_split(trained, positives, held, held_positives)

@@ -57,30 +57,57 @@ class OnlineConfig:
 
 
 class ClassSums:
-    """Per-class counts of each binary column: the Naive Bayes statistics, summed as
+    """Per-label counts of each binary column: the Naive Bayes statistics, summed as
     minibatches stream by (exact: the same ratios as :func:`critic.models.nblr.estimator.nb_ratios`
-    on all the rows at once)."""
+    on all the rows at once). ``by_label`` maps a label (a provisional code while a stream is
+    read, see :meth:`relabel`) to its counts; ``positive`` and ``negative`` are labels 1 and 0."""
 
-    def __init__(self, width: int) -> None:
-        self.positive = np.zeros(width, dtype=np.float64)
-        self.negative = np.zeros(width, dtype=np.float64)
+    def __init__(self, width: int, by_label: dict[int, np.ndarray] | None = None) -> None:
+        self.width = width
+        self.by_label = by_label if by_label is not None else {}
+
+    @property
+    def positive(self) -> np.ndarray:
+        return self._of(1)
+
+    @property
+    def negative(self) -> np.ndarray:
+        return self._of(0)
+
+    def _of(self, label: int) -> np.ndarray:
+        if label not in self.by_label:
+            self.by_label[label] = np.zeros(self.width, dtype=np.float64)
+        return self.by_label[label]
 
     def add(self, batch: Minibatch) -> None:
-        for label, sums in ((1, self.positive), (0, self.negative)):
+        for label in sorted(np.unique(batch.labels).tolist(), reverse=True):
             rows = batch.local[batch.labels == label]
             if rows.nnz:
-                sums[batch.columns] += np.bincount(rows.indices, minlength=len(batch.columns))
+                self._of(label)[batch.columns] += np.bincount(rows.indices,
+                                                              minlength=len(batch.columns))
+
+    def relabel(self, remap: np.ndarray) -> ClassSums:
+        """The sums by final label: provisional code ``c`` is label ``remap[c]``."""
+        merged: dict[int, np.ndarray] = {}
+        for code, sums in sorted(self.by_label.items()):
+            label = int(remap[code])
+            merged[label] = merged[label] + sums if label in merged else sums
+        return ClassSums(self.width, merged)
 
     def check_words(self) -> None:
         """Refuse reviews none of which held a word: there would be nothing to learn."""
-        if not (self.positive.any() or self.negative.any()):
+        if not any(sums.any() for sums in self.by_label.values()):
             raise DataError("none of the reviews holds a word (letters or digits): there is "
                             "nothing to learn from; check the text column")
 
-    def ratios(self, alpha: float, min_count: int) -> np.ndarray:
-        """Log-count ratios, 0 for columns seen fewer than ``min_count`` times."""
-        ratios = log_count_ratios(self.positive, self.negative, alpha)
-        ratios[self.positive + self.negative < min_count] = 0.0
+    def ratios(self, alpha: float, min_count: int, label: int = 1) -> np.ndarray:
+        """Log-count ratios of ``label`` against every other label, 0 for columns seen
+        fewer than ``min_count`` times."""
+        mine = self._of(label)
+        rest = [sums for key, sums in self.by_label.items() if key != label]
+        others = rest[0] if len(rest) == 1 else sum(rest, np.zeros(self.width))
+        ratios = log_count_ratios(mine, others, alpha)
+        ratios[mine + others < min_count] = 0.0
         return ratios
 
 

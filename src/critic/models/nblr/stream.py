@@ -15,17 +15,19 @@ Memory holds one batch of reviews and a few float64 arrays as wide as the featur
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterable
 
 import numpy as np
 
+from critic.datasets.labels import Label
 from critic.datasets.stream import Batch
 from critic.features import FeatureConfig, FeatureSpace
 from critic.fitting.result import Fitted
-from critic.fitting.spill import Spill, check_split, spill_stream, spills
+from critic.fitting.spill import Minibatch, Spill, check_labels_split, spill_stream, spills
 from critic.hashing import HashedFeatureSpace
-from critic.metrics import evaluate_probabilities, sigmoid
+from critic.metrics import evaluate_probabilities, probabilities_of, sigmoid
 from critic.models.nblr.config import LinearConfig
 from critic.models.nblr.estimator import Fit, choose_interpolation
 from critic.models.nblr.inference import LinearModel
@@ -42,30 +44,79 @@ def fit_streaming_nblr(stream: Iterable[Batch], *, validation_fraction: float,
                        linear: LinearConfig | None = None, online: OnlineConfig | None = None,
                        features: FeatureConfig = STREAM_FEATURES,
                        progress: Callable[[str], None] = lambda message: None) -> Fitted:
-    """Fit ``nblr`` on a labelled ``stream`` in bounded memory (see the module docstring)."""
+    """Fit ``nblr`` on a labelled ``stream`` in bounded memory (see the module docstring);
+    more than two labels one-vs-rest, one learner per label."""
     linear, online = linear or LinearConfig(), online or OnlineConfig()
     featurizer = HashedFeatureSpace.from_config(features).fit([])
     with spills() as (train, validation):
         started = time.perf_counter()
         sums = ClassSums(featurizer.dimension)
-        spill_stream(stream, featurizer, fraction=validation_fraction, seed=online.seed,
-                     batch_size=online.batch_size, train=train, validation=validation,
-                     on_minibatch=sums.add)
-        check_split(train.reviews, train.positives, validation.reviews,
-                    validation.positives)
+        classes, remap = spill_stream(stream, featurizer, fraction=validation_fraction,
+                                      seed=online.seed, batch_size=online.batch_size,
+                                      train=train, validation=validation,
+                                      on_minibatch=sums.add)
+        check_labels_split(train, validation, classes)
+        sums = sums.relabel(remap)
         sums.check_words()
         progress(f"read {train.reviews + validation.reviews:,} reviews "
                  f"({validation.reviews:,} held out) in {time.perf_counter() - started:.1f} s")
-        ratios = sums.ratios(linear.alpha, online.min_count)
-        learner = AdagradLogistic(ratios, online.learning_rate)
+        labels = [1] if classes is None or len(classes) == 2 else list(range(len(classes)))
+        learners = [AdagradLogistic(sums.ratios(linear.alpha, online.min_count, label),
+                                    online.learning_rate) for label in labels]
+        del sums  # as wide as the learners: memory for them
         rng = np.random.default_rng(online.seed)
         for epoch in range(1, online.epochs + 1):
-            losses = [learner.step(batch) for batch in train.read(rng.permutation(len(train)))]
+            losses = [learner.step(_one_against_rest(batch, label, len(labels)))
+                      for batch in train.read(rng.permutation(len(train)))
+                      for label, learner in zip(labels, learners, strict=True)]
             progress(f"epoch {epoch}/{online.epochs}: loss {np.mean(losses):.4f}")
-        scores = (score_parts(learner, train), score_parts(learner, validation))
-    return finish_nblr(Fit(ratios, learner.weights, learner.bias, None), *scores,
-                       featurizer=featurizer, linear=linear, online=online,
-                       solver="Adagrad minibatches over a stream (critic.models.nblr.online)")
+        fits = [(Fit(learner.ratios, learner.weights, learner.bias, None),
+                 score_parts(learner, train, label, len(labels)),
+                 score_parts(learner, validation, label, len(labels)))
+                for label, learner in zip(labels, learners, strict=True)]
+        held_labels = np.concatenate([batch.labels for batch in validation.read()])
+    solver = "Adagrad minibatches over a stream (critic.models.nblr.online)"
+    if len(fits) == 1:
+        fitted = finish_nblr(*fits[0], featurizer=featurizer, linear=linear, online=online,
+                             solver=solver)
+    else:
+        fitted = _finish_one_vs_rest(fits, held_labels, classes, featurizer=featurizer,
+                                     linear=linear, online=online, solver=solver)
+    fitted.classes = classes
+    return fitted
+
+
+def _one_against_rest(batch: Minibatch, label: int, labels: int) -> Minibatch:
+    """``batch`` as one label's learner sees it: 1 for that label, 0 for the others."""
+    if labels == 1:
+        return batch
+    return dataclasses.replace(batch, labels=(batch.labels == label).astype(np.uint8))
+
+
+def _finish_one_vs_rest(fits: list[tuple[Fit, Scored, Scored]], y_val: np.ndarray,
+                        classes: tuple[Label, ...] | None, *, featurizer: FeatureSpace,
+                        linear: LinearConfig, online: OnlineConfig, solver: str) -> Fitted:
+    """Each label's interpolation chosen on the held-out reviews, as for two labels; the
+    labels' models as one (:meth:`LinearModel.one_vs_rest`), judged on the held-out reviews
+    by its normalised probabilities."""
+    chosen, scores = [], []
+    for fit, (train_parts, y_train), (val_parts, y_label) in fits:
+        best, _, val_logits = choose_interpolation(fit, train_parts, y_train, val_parts,
+                                                   y_label, linear)
+        chosen.append(best)
+        scores.append(val_logits)
+    model = LinearModel.one_vs_rest(np.vstack([c.coef for c in chosen]),
+                                    np.array([c.intercept for c in chosen]))
+    logits = -np.logaddexp(0.0, -np.column_stack(scores))  # log σ, as the model gives
+    metrics = {"chosen": {"C": None, "beta": [c.beta for c in chosen]},
+               "validation": evaluate_probabilities(y_val, probabilities_of(logits),
+                                                    names=classes)}
+    trained_on, held = len(fits[0][1][1]), len(y_val)
+    training = linear.to_dict() | online.to_dict() | {
+        "one_vs_rest": [{"C": None, "beta": c.beta} for c in chosen], "solver": solver,
+        "trained_on": trained_on, "held_out": held, "streamed": True}
+    return Fitted(model, featurizer, metrics, training, reviews=trained_on + held,
+                  held_out=held)
 
 
 def finish_nblr(fit: Fit, train: Scored, validation: Scored, *, featurizer: FeatureSpace,
@@ -85,12 +136,17 @@ def finish_nblr(fit: Fit, train: Scored, validation: Scored, *, featurizer: Feat
                   metrics, training, reviews=trained_on + held, held_out=held)
 
 
-def score_parts(learner: AdagradLogistic, spill: Spill) -> Scored:
-    """Both score parts of every review in ``spill``, and their labels."""
-    by_ratio, by_weight, labels = [], [], []
+def score_parts(learner: AdagradLogistic, spill: Spill, label: int = 1, labels: int = 1
+                ) -> Scored:
+    """Both score parts of every review in ``spill``, and their labels: as they are for
+    two labels (``labels`` 1), 1 for ``label`` and 0 for the others' when there are more
+    (what :func:`choose_interpolation` is given for that label's learner)."""
+    by_ratio, by_weight, ys = [], [], []
     for batch in spill.read():
         ratio, weight = learner.score_parts(batch)
         by_ratio.append(ratio)
         by_weight.append(weight)
-        labels.append(batch.labels)
-    return (np.concatenate(by_ratio), np.concatenate(by_weight)), np.concatenate(labels)
+        ys.append(batch.labels)
+    y = np.concatenate(ys)
+    return (np.concatenate(by_ratio), np.concatenate(by_weight)), \
+        (y if labels == 1 else (y == label).astype(np.uint8))

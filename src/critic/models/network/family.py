@@ -168,7 +168,7 @@ class NetworkFamily(Family):
             progress=context.progress)
         fitted = network_fitted(settings, net.classifier, net.history, net.validation,
                                 net.featurizer, reviews=net.reviews, held_out=net.held_out,
-                                scorer=net.classifier.decision_function)
+                                scorer=net.classifier.decision_function, classes=net.classes)
         fitted.training["streamed"] = True
         return fitted
 

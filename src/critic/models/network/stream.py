@@ -21,11 +21,12 @@ from typing import Any, Protocol
 import numpy as np
 import scipy.sparse as sp
 
+from critic.datasets.labels import Label
 from critic.datasets.stream import Batch
 from critic.errors import ConfigError, DataError
 from critic.features import FeatureConfig, FeatureSpace, count_codes, idf_of, most_frequent
-from critic.fitting.spill import Minibatch, check_split, spill_stream, spills
-from critic.metrics import evaluate_probabilities, sigmoid
+from critic.fitting.spill import Minibatch, check_labels_split, check_split, spill_stream, spills
+from critic.metrics import evaluate_probabilities, probabilities_of
 from critic.models.network.config import NetworkConfig, TrainConfig
 from critic.text import Vocabulary, tokenize_texts
 
@@ -49,6 +50,7 @@ class StreamNetworkFit:
     validation: dict[str, Any]
     reviews: int
     held_out: int
+    classes: tuple[Label, ...] | None = None  # the labels' names, learned from the stream
 
 
 class Collective(Protocol):
@@ -109,20 +111,25 @@ def fit_streaming_network(stream: Callable[[], Iterable[Batch]], *, features: Fe
     documents = np.zeros(counting.dimension, np.int64) if features.weighting == "tfidf" \
         else None
     with spills(spill_root) as (train, validation):
-        spill_stream(stream(), counting, fraction=validation_fraction, seed=training.seed,
-                     batch_size=max(1, training.batch_size // collective.size), train=train,
-                     validation=validation, documents=documents)
+        classes, _ = spill_stream(
+            stream(), counting, fraction=validation_fraction, seed=training.seed,
+            batch_size=max(1, training.batch_size // collective.size), train=train,
+            validation=validation, documents=documents)
         trained, positives, held = (int(n) for n in collective.sum(np.array(
             [train.reviews, train.positives, validation.reviews], dtype=np.int64)))
         passes = 3 if features.ngram_range[1] >= 2 else 2
         progress(f"read {trained + held:,} reviews {passes} times ({held:,} held out) in "
                  f"{time.perf_counter() - started:.1f} s")
-        check_split(trained, positives, held)
+        if collective.size > 1:  # a cluster's shards hold two labels (refused otherwise)
+            check_split(trained, positives, held)
+        else:
+            check_labels_split(train, validation, classes)
         featurizer = _final_featurizer(
             counting, features, None if documents is None else collective.sum(documents),
             trained + held)
-        classifier = Classifier(dataclasses.replace(network, input_dim=featurizer.dimension),
-                                training)
+        classifier = Classifier(dataclasses.replace(
+            network, input_dim=featurizer.dimension, outputs=_outputs(classes, training)),
+            training)
         # Shared gradients need as many steps on every worker: one with fewer minibatches
         # than the most takes some of its own twice in that epoch.
         steps = max(collective.gather(len(train)))
@@ -133,13 +140,26 @@ def fit_streaming_network(stream: Callable[[], Iterable[Batch]], *, features: Fe
             validation_batches=lambda: (_network_rows(b, featurizer)
                                         for b in validation.read()),
             distributed=collective.distributed)
-        scored = [(classifier.decision_function(x), y.astype(np.uint8))
+        scored = [(classifier.decision_function(x),
+                   y.astype(np.uint8) if y.dtype == np.float32 else y)
                   for x, y in (_network_rows(b, featurizer) for b in validation.read())]
     logits, labels = (np.concatenate([pair[side] for share in collective.gather(scored)
                                       for pair in share]) for side in (0, 1))
     return StreamNetworkFit(classifier, history, featurizer,
-                            evaluate_probabilities(labels, sigmoid(logits)), trained + held,
-                            held)
+                            evaluate_probabilities(labels, probabilities_of(logits),
+                                                   names=classes),
+                            trained + held, held, classes)
+
+
+def _outputs(classes: Sequence[Label] | None, training: TrainConfig) -> int:
+    """The network's outputs: one logit for two labels, one per label for more (softmax and
+    cross-entropy: the book's multi-class network); refuses the mean squared error then."""
+    if classes is None or len(classes) == 2:
+        return 1
+    if training.loss == "mse":
+        raise ConfigError("--loss mse is for two labels; more are trained with cross-entropy",
+                          parameter="loss")
+    return len(classes)
 
 
 def _epoch_order(rng: np.random.Generator, minibatches: int, steps: int) -> np.ndarray:
@@ -251,4 +271,7 @@ def _network_rows(batch: Minibatch, featurizer: FeatureSpace
     local = batch.local
     x = sp.csr_matrix((local.data, batch.columns[local.indices], local.indptr),
                       shape=(len(batch), featurizer.dimension))
-    return (x if batch.binary else featurizer.weigh(x)), batch.labels.astype(np.float32)
+    # Two labels are the 0/1 targets of one logit; more, the class indices of a softmax.
+    labels = batch.labels.astype(np.float32) if batch.labels.dtype == np.uint8 else \
+        batch.labels
+    return (x if batch.binary else featurizer.weigh(x)), labels
