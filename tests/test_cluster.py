@@ -294,14 +294,14 @@ def test_networks_train_on_a_cluster_as_on_one_machine(
 @pytest.mark.slow  # a Ray cluster: make verify
 def test_bad_input_to_training_on_a_cluster_names_the_file_and_leaves_nothing(
         cluster: str, tmp_path: Path) -> None:
-    """A file without the label column is refused before the cluster works; a bad label
+    """A file without the label column is refused before the cluster works; a missing label
     deep in a file fails on the workers, and their error reaches the user as one line."""
     write_reviews(tmp_path / "data", n=400)
     pq.write_table(pa.table({"text": ["a film"] * 5}), tmp_path / "data" / "d.parquet")
     for model, message in (("nblr", "no column 'label'"), ("dense", "row 4")):
-        if model == "dense":  # the columns are all there now; row 4's label is not a label
+        if model == "dense":  # the columns are all there now; row 4 has no label
             pq.write_table(pa.table({"text": ["a film"] * 5,
-                                     "label": ["1", "0", "1", "maybe", "0"]}),
+                                     "label": ["1", "0", "1", None, "0"]}),
                            tmp_path / "data" / "d.parquet")
         done = run_cli("train", "--model", model, "--input", str(tmp_path / "data"),
                        "--cluster", cluster, "--output", str(tmp_path / "m"))
@@ -389,3 +389,28 @@ def test_reviews_without_a_word_are_refused_on_a_cluster(cluster: str, tmp_path:
                    "--output", str(tmp_path / "m"))
     assert done.returncode == 2 and "holds a word" in done.stderr, done.stderr
     assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.slow  # a Ray cluster: make verify
+@pytest.mark.parametrize("model", ["nblr", "dense"])
+def test_more_labels_train_on_a_cluster(model: str, cluster: str, tmp_path: Path) -> None:
+    """Three labels, sorted by label across two files (each worker reads other parts, and
+    the first holds critic's two words only): the workers agree on one label set, the one a
+    file read whole gives, and the model tells the labels apart."""
+    from test_labels import MOODS, _write
+
+    data = tmp_path / "data"
+    data.mkdir()
+    whole = _write(tmp_path / "moods.csv", MOODS, 3_000, by_label=True)
+    rows = whole.read_text().splitlines()
+    for name, chunk in (("a.csv", rows[1:1_501]), ("b.csv", rows[1_501:])):
+        (data / name).write_text("\n".join([rows[0], *chunk]) + "\n")
+    done = run_cli("train", "--model", model, "--input", str(data), "--cluster", cluster,
+                   "--output", str(tmp_path / "m"), "--json")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["mode"] == "cluster" and summary["validation"]["accuracy"] > 0.9
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert config["labels"] == ["negative", "neutral", "positive"]
+    done = run_cli("predict", str(tmp_path / "m"), *MOODS.values())
+    assert [line.split("\t")[0] for line in done.stdout.splitlines()] == list(MOODS)

@@ -82,7 +82,6 @@ def train_bundle(options: TrainOptions, output: str | os.PathLike[str], *,
     _check_inputs(options, family, reviews, stream, cluster, unlabelled)
     if stream is not None:
         stream.check_columns()  # every file, before hours of work on the first ones
-    _check_many_labels(options, reviews, mode, cluster)
     chosen, why = _choose_mode(options, family, mode, data=data, reviews=reviews,
                                stream=stream, cluster=cluster, budget=memory_budget,
                                unlabelled=unlabelled)
@@ -126,16 +125,6 @@ def _check_inputs(options: TrainOptions, family: Family, reviews: Reviews | None
     if unlabelled is not None and not len(unlabelled):
         raise DataError("no unlabelled reviews were given to learn from",
                         parameter="unlabelled")
-
-
-def _check_many_labels(options: TrainOptions, reviews: Reviews | None,
-                       mode: Mode | str | None, cluster: Any) -> None:
-    # More than two labels train in memory or from a stream; not on a cluster (so far).
-    many = options.target != "sentiment" or (
-        reviews is not None and reviews.classes is not None and len(reviews.classes) > 2)
-    if many and (cluster is not None or (mode is not None and str(mode) == "cluster")):
-        raise ModeError("more than two labels are trained in memory or from a stream, not "
-                        "on a cluster (so far)", parameter="cluster")
 
 
 def _choose_mode(options: TrainOptions, family: Family, asked: Mode | str | None, *,

@@ -10,7 +10,6 @@ import tempfile
 from collections.abc import Iterator
 from typing import Any
 
-from critic.fitting.spill import only_two_labels
 from critic.fitting.splits import shard_position
 
 
@@ -28,7 +27,7 @@ def shard_batches(parts: list[Any], files: dict[str, int], text_column: str,
         stream = ReviewStream(part.path, text_column=text_column, label_column=label_column,
                               require_labels=True)
         checksum = ContentChecksum()
-        batches = only_two_labels(stream.read_part(part))
+        batches = stream.read_part(part)
         for batch in batches if digests is None else checksum.watch(batches):
             yield dataclasses.replace(batch, position=shard_position(files[part.path],
                                                                      batch.position))

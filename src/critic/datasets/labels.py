@@ -146,18 +146,38 @@ class StreamLabels:
             codes[i] = self._written[name]
         return codes[inverse]
 
-    def finish(self, where: str) -> tuple[tuple[Label, ...] | None, np.ndarray]:
+    @classmethod
+    def union(cls, parts: Sequence[StreamLabels], where: str) -> StreamLabels:
+        """The labels several readers of one stream saw (a cluster's workers, each its own
+        parts): :meth:`finish` of the union gives every reader the same label set."""
+        union = cls()
+        for part in parts:
+            if part._kind is not None and union._kind not in (None, part._kind):
+                raise DataError(f"{where}: the labels are {part._kind}s in {part._first} but "
+                                f"{union._kind}s in {union._first}; a data set's labels are "
+                                "all one or the other")
+            if union._kind is None:
+                union._kind, union._first = part._kind, part._first
+            union._coded |= part._coded
+            for name in part._written:
+                union._written.setdefault(name, 2 + len(union._written))
+        return union
+
+    def finish(self, where: str, own: StreamLabels | None = None
+               ) -> tuple[tuple[Label, ...] | None, np.ndarray]:
         """The label set (``None``: critic's negative, positive) and ``remap``: the final
         label (``uint8`` for two labels, as :func:`encode_labels` gives) of each
-        provisional code."""
+        provisional code — of ``own``'s codes, when this is the :meth:`union` of several
+        readers' and ``own`` one of them."""
         from critic.datasets.files import binary_label
 
-        width = 2 + len(self._written)
+        own = own or self
+        width = 2 + len(own._written)
         binary = {name: binary_label(name) for name in self._written}
         if all(code is not None for code in binary.values()):
             remap = np.zeros(width, dtype=np.uint8)
             remap[1] = 1
-            for name, code in self._written.items():
+            for name, code in own._written.items():
                 remap[code] = binary[name] or 0  # none is None here
             return None, remap
         written = dict(self._written)
@@ -166,9 +186,9 @@ class StreamLabels:
         names = sorted(written)
         index = {name: i for i, name in enumerate(names)}
         remap = np.zeros(width, dtype=np.uint8 if len(names) == 2 else np.int64)
-        for name, code in self._written.items():
+        for name, code in own._written.items():
             remap[code] = index[name]
-        for coded in self._coded:
+        for coded in own._coded:
             remap[coded] = index[self._written_as(coded, where)]
         return tuple(_plain(name) for name in names), remap
 

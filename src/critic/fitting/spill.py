@@ -31,10 +31,9 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from critic.datasets.files import binary_label
 from critic.datasets.labels import Label, StreamLabels
 from critic.datasets.stream import Batch
-from critic.errors import ConfigError, DataError, ModeError
+from critic.errors import ConfigError, DataError
 from critic.features import FeatureSpace
 from critic.fitting.splits import stream_held_out
 from critic.text import Ragged, TextColumn
@@ -82,27 +81,6 @@ class Minibatch:
         return self.local.shape[0]
 
 
-def only_two_labels(batches: Iterable[Batch]) -> Iterator[Batch]:
-    """``batches``, refused at the first label other than critic's 0/1 words, named by its
-    row (a cluster learns two labels only, so far)."""
-    for batch in batches:
-        if batch.labels is not None and batch.labels.dtype != np.uint8:
-            row, label = _first_other_label(batch.labels)
-            raise ModeError(f"{batch.source}: label {label!r} in row {batch.first_row + row}: "
-                            "labels other than 0/1, pos/neg are trained in memory or from a "
-                            "stream, not on a cluster (so far)", parameter="cluster")
-        yield batch
-
-
-def _first_other_label(labels: np.ndarray) -> tuple[int, object]:
-    """The first label of a batch read as written that is not one of critic's binary words
-    (a batch mixing them is read as written whole)."""
-    for row, label in enumerate(labels.tolist()):
-        if binary_label(label) is None:
-            return row, label
-    return 0, labels[0]
-
-
 def check_split(trained: int, positives: int, held_out: int,
                 held_positives: int | None = None) -> None:
     """Both sides of the split hold reviews, and the ``trained`` ones both labels; the
@@ -128,24 +106,22 @@ def _check_sides(trained: int, held_out: int) -> None:
                           "reviews or another --validation-size")
 
 
-def check_labels_split(train: Spill, validation: Spill,
+def check_labels_split(train: np.ndarray, held_out: np.ndarray,
                        classes: Sequence[Label] | None) -> None:
-    """:func:`check_split` of two spilled sides; with more than two labels: both sides hold
-    reviews, the trained ones at least two labels, and every label two reviews (as
+    """:func:`check_split` of the reviews per label on each side (:meth:`Spill.counts`,
+    summed over a cluster's workers); with more than two labels: both sides hold reviews,
+    the trained ones at least two labels, and every label two reviews (as
     :func:`critic.datasets.labels.check_classes` asks of reviews in memory)."""
+    trained, held = int(train.sum()), int(held_out.sum())
     if classes is None or len(classes) == 2:
-        check_split(train.reviews, train.positives, validation.reviews, validation.positives)
+        check_split(trained, int(train[1]), held, int(held_out[1]))
         return
-    _check_sides(train.reviews, validation.reviews)
-    counts = train.counts, validation.counts
-    total = np.zeros(len(classes), dtype=np.int64)
-    for side in counts:
-        total[:len(side)] += side[:len(classes)]
-    single = [name for name, count in zip(classes, total, strict=True) if count < 2]
+    _check_sides(trained, held)
+    single = [name for name, count in zip(classes, train + held_out, strict=True) if count < 2]
     if single:
         raise DataError(f"label {single[0]!r} has a single review; every label needs at "
                         "least two (one to learn from, one to check)")
-    if np.count_nonzero(train.counts) < 2:
+    if np.count_nonzero(train) < 2:
         raise ConfigError("the reviews left to train on after holding some out for "
                           "validation have a single label; training needs two or more",
                           parameter="validation_size")
@@ -154,7 +130,8 @@ def check_labels_split(train: Spill, validation: Spill,
 def spill_stream(stream: Iterable[Batch], featurizer: FeatureSpace, *, fraction: float,
                  seed: int, batch_size: int, train: Spill, validation: Spill,
                  documents: np.ndarray | None = None,
-                 on_minibatch: Callable[[Minibatch], None] | None = None) -> Labels:
+                 on_minibatch: Callable[[Minibatch], None] | None = None,
+                 agree: Agree | None = None) -> Labels | None:
     """The one pass over the stream: featurise, hold out ``fraction`` (by a hash of the
     position, seeded by ``seed``, which also seeds the mixing), mix, cut into minibatches of
     ``batch_size``, show each training minibatch to ``on_minibatch`` and spill it; add each
@@ -163,7 +140,9 @@ def spill_stream(stream: Iterable[Batch], featurizer: FeatureSpace, *, fraction:
     The label set is learned on the way (:class:`~critic.datasets.labels.StreamLabels`):
     ``on_minibatch`` sees each label's provisional code, the spills are read back with the
     final ones. Returns the label set (``None``: critic's negative, positive) and ``remap``,
-    the final label of each provisional code."""
+    the final label of each provisional code. Workers that each spill their share of one
+    stream agree on the label set through ``agree`` (:func:`agreed_over`); one that returns
+    ``None`` leaves the spills' labels provisional, for its caller to set ``remap``."""
     rng = np.random.default_rng(seed)
     labels, source = StreamLabels(), "the stream"
     window: list[_Rows] = []
@@ -180,14 +159,26 @@ def spill_stream(stream: Iterable[Batch], featurizer: FeatureSpace, *, fraction:
             window = []
     if window:
         _spill_window(window, rng, batch_size, on_minibatch, train)
-    classes, remap = labels.finish(source)
-    train.remap = validation.remap = remap
-    return classes, remap
+    agreed = labels.finish(source) if agree is None else agree(labels, source)
+    if agreed is not None:
+        train.remap = validation.remap = agreed[1]
+    return agreed
 
 
 #: What :func:`spill_stream` learned of the labels: their names (``None``: critic's
 #: negative, positive) and the final label of each provisional code.
 Labels = tuple[tuple[Label, ...] | None, np.ndarray]
+#: How a worker's labels become the label set of the whole stream (see :func:`agreed_over`).
+Agree = Callable[[StreamLabels, str], Labels | None]
+
+
+def agreed_over(gather: Callable[[StreamLabels], list[StreamLabels]]) -> Agree:
+    """Workers that each spill their share of one stream agree on one label set: the union
+    of what every worker saw (``gather`` gives every worker's, as a collective does), each
+    worker's provisional codes mapped onto it."""
+    def agree(own: StreamLabels, where: str) -> Labels:
+        return StreamLabels.union(gather(own), where).finish(where, own=own)
+    return agree
 
 
 @dataclass(frozen=True)
@@ -305,19 +296,19 @@ class Spill:
     def __len__(self) -> int:
         return len(self._index)
 
-    @property
-    def counts(self) -> np.ndarray:
-        """Reviews per label (per provisional code until ``remap`` is set); at least two."""
+    def counts(self, labels: int = 2) -> np.ndarray:
+        """Reviews per label (per provisional code until ``remap`` is set), as many as
+        ``labels`` at least."""
         if self.remap is None:
-            return self._codes
+            return np.pad(self._codes, (0, max(0, labels - len(self._codes))))
         codes = self._codes[:len(self.remap)]
         return np.bincount(self.remap[:len(codes)], weights=codes,
-                           minlength=max(2, int(self.remap.max()) + 1)).astype(np.int64)
+                           minlength=max(labels, int(self.remap.max()) + 1)).astype(np.int64)
 
     @property
     def positives(self) -> int:
         """Reviews labelled 1: the positive ones, when there are two labels."""
-        return int(self.counts[1])
+        return int(self.counts()[1])
 
     def append(self, batch: Minibatch) -> None:
         rows, (columns,) = len(batch), batch.columns.shape

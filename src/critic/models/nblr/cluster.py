@@ -17,13 +17,20 @@ from critic.cluster.shards import (
     shards,
     spill_root,
 )
+from critic.datasets.labels import StreamLabels
 from critic.fitting.result import Fitted
-from critic.fitting.spill import check_split, spill_stream, spills
+from critic.fitting.spill import check_labels_split, spill_stream, spills
 from critic.hashing import HashedFeatureSpace
 from critic.models.nblr.config import LinearConfig
 from critic.models.nblr.estimator import Fit
 from critic.models.nblr.online import AdagradLogistic, ClassSums, OnlineConfig
-from critic.models.nblr.stream import STREAM_FEATURES, finish_nblr, score_parts
+from critic.models.nblr.stream import (
+    STREAM_FEATURES,
+    finish_nblr,
+    finish_one_vs_rest,
+    one_against_rest,
+    score_parts,
+)
 
 
 class _NblrShard:
@@ -42,38 +49,63 @@ class _NblrShard:
         self.train, self.validation = self._stack.enter_context(spills(spill_root(folder)))
 
     def read(self) -> tuple[Any, ...]:
-        """Featurise and spill the shard; its class sums, counts and per-part checksums."""
+        """Featurise and spill the shard: the labels it saw, its class sums by their
+        provisional codes, and its parts' checksums."""
         digests: list[str] = []
-        sums = ClassSums(self.featurizer.dimension)
-        _, remap = spill_stream(shard_batches(self.parts, self.files, self.text_column,
-                                              self.label_column, digests),
-                                self.featurizer, fraction=self.fraction,
-                                seed=self.online.seed, batch_size=self.online.batch_size,
-                                train=self.train, validation=self.validation,
-                                on_minibatch=sums.add)
-        sums = sums.relabel(remap)  # the shard's two labels are coded 0/1: unchanged
-        return (sums.positive, sums.negative, self.train.reviews, self.train.positives,
-                self.validation.reviews, self.validation.positives, digests)
+        self.sums = ClassSums(self.featurizer.dimension)
+        seen: list[StreamLabels] = []
+        # The label set is agreed by the driver, over every shard (relabel).
+        spill_stream(shard_batches(self.parts, self.files, self.text_column,
+                                   self.label_column, digests),
+                     self.featurizer, fraction=self.fraction, seed=self.online.seed,
+                     batch_size=self.online.batch_size, train=self.train,
+                     validation=self.validation, on_minibatch=self.sums.add,
+                     agree=lambda own, where: seen.append(own))
+        return seen[0], digests
 
-    def epoch(self, ratios: Any, weights: Any, squares: Any, bias: float, seed: list[int]
-              ) -> tuple[Any, Any, float, float]:
-        """One Adagrad pass over the shard from the given state; the state after it and
-        the mean loss."""
-        learner = self._learner(ratios, weights, bias)
-        learner.squares = np.array(squares)
+    def relabel(self, remap: Any, width: int) -> tuple[Any, ...]:
+        """The shard's labels as the driver agreed them over every shard: its class sums
+        by label, and its reviews per label on each side."""
+        self.train.remap = self.validation.remap = np.asarray(remap)
+        sums = self.sums.relabel(self.train.remap)
+        del self.sums  # as wide as the hashed space: gone before the learners come
+        return sums.by_label, self.train.counts(width), self.validation.counts(width)
+
+    def epoch(self, ratios: list[Any], weights: list[Any], squares: list[Any],
+              biases: list[float], labels: list[int], seed: list[int]
+              ) -> tuple[Any, Any, list[float], float]:
+        """One Adagrad pass over the shard from the given state of each label's learner; the
+        states after it and the mean loss."""
+        learners = self._learners(ratios, weights, biases)
+        for learner, own in zip(learners, squares, strict=True):
+            learner.squares = np.array(own)
         order = np.random.default_rng(seed).permutation(len(self.train))
-        losses = [learner.step(batch) for batch in self.train.read(order)]
-        return learner.weights, learner.squares, learner.bias, float(np.mean(losses))
+        losses = [learner.step(one_against_rest(batch, label, len(labels)))
+                  for batch in self.train.read(order)
+                  for label, learner in zip(labels, learners, strict=True)]
+        return ([learner.weights for learner in learners],
+                [learner.squares for learner in learners],
+                [learner.bias for learner in learners], float(np.mean(losses)))
 
-    def scores(self, ratios: Any, weights: Any, bias: float) -> tuple[Any, Any]:
-        """The score parts of the shard's training and held-out reviews."""
-        learner = self._learner(ratios, weights, bias)
-        return score_parts(learner, self.train), score_parts(learner, self.validation)
+    def scores(self, ratios: list[Any], weights: list[Any], biases: list[float],
+               labels: list[int]) -> tuple[Any, ...]:
+        """Each label's score parts of the shard's training and held-out reviews, and the
+        held-out reviews' labels."""
+        learners = self._learners(ratios, weights, biases)
+        return ([(score_parts(learner, self.train, label, len(labels)),
+                  score_parts(learner, self.validation, label, len(labels)))
+                 for label, learner in zip(labels, learners, strict=True)],
+                np.concatenate([batch.labels for batch in self.validation.read()]))
 
-    def _learner(self, ratios: Any, weights: Any, bias: float) -> Any:
-        learner = AdagradLogistic(ratios, self.online.learning_rate)
-        learner.weights, learner.bias = np.array(weights), bias  # a copy: refs are read-only
-        return learner
+    def _learners(self, ratios: list[Any], weights: list[Any], biases: list[float]
+                  ) -> list[AdagradLogistic]:
+        learners = []
+        for own_ratios, own_weights, bias in zip(ratios, weights, biases, strict=True):
+            learner = AdagradLogistic(own_ratios, self.online.learning_rate)
+            learner.weights = np.array(own_weights)  # a copy: refs are read-only
+            learner.bias = bias
+            learners.append(learner)
+        return learners
 
     def close(self) -> None:
         self._stack.close()
@@ -92,6 +124,8 @@ def fit_nblr_on_cluster(ray: Any, stream: Any, *, validation_fraction: float,
     parts the shards read."""
     linear, online = linear or LinearConfig(), online or OnlineConfig()
     features = features or STREAM_FEATURES
+    featurizer = HashedFeatureSpace.from_config(features).fit([])
+    features_width = featurizer.dimension
     parts, count, files = shards(ray, stream)
     shard = ray.remote(num_cpus=1)(_NblrShard)
     with job_folder() as folder:  # the shards spill in it: removed even if one is killed
@@ -101,39 +135,70 @@ def fit_nblr_on_cluster(ray: Any, stream: Any, *, validation_fraction: float,
         try:
             quiet()
             read = gather(ray, [actor.read.remote() for actor in actors])
-            sums = ClassSums(len(read[0][0]), {1: sum(r[0] for r in read),
-                                               0: sum(r[1] for r in read)})
-            trained, positives, held, held_positives = (sum(r[i] for r in read)
-                                                        for i in (2, 3, 4, 5))
-            check_split(trained, positives, held, held_positives)
+            agreed = StreamLabels.union([labels for labels, _ in read], stream.source)
+            remaps = [agreed.finish(stream.source, own=labels) for labels, _ in read]
+            classes = remaps[0][0]
+            width = 2 if classes is None else len(classes)
+            shared = gather(ray, [a.relabel.remote(remap, width)
+                                  for a, (_, remap) in zip(actors, remaps, strict=True)])
+            trained, held = (sum(s[side] for s in shared) for side in (1, 2))
+            check_labels_split(trained, held, classes)
+            sums = _summed(features_width, [s[0] for s in shared])
             sums.check_words()
-            progress(f"read {trained + held:,} reviews ({held:,} held out) on {count} shards")
-            ratios = ray.put(sums.ratios(linear.alpha, online.min_count))
-            width = len(sums.positive)
-            weights, squares, bias = np.zeros(width), np.full(width, 1e-8), 0.0
+            progress(f"read {trained.sum() + held.sum():,} reviews ({held.sum():,} held out) "
+                     f"on {count} shards")
+            labels = [1] if width == 2 else list(range(width))
+            # One object each (a list of arrays): Ray resolves a reference given as an
+            # argument, not references inside a list.
+            ratios = ray.put([sums.ratios(linear.alpha, online.min_count, label)
+                              for label in labels])
+            del sums
+            weights = [np.zeros(features_width) for _ in labels]
+            squares = [np.full(features_width, 1e-8) for _ in labels]
+            biases = [0.0 for _ in labels]
             for epoch in range(1, online.epochs + 1):
                 state = ray.put(weights), ray.put(squares)
-                done = gather(ray, [a.epoch.remote(ratios, *state, bias, [online.seed, epoch, k])
-                                     for k, a in enumerate(actors)])
-                weights, squares = (np.mean([d[i] for d in done], axis=0) for i in (0, 1))
-                bias = float(np.mean([d[2] for d in done]))
+                done = gather(ray, [a.epoch.remote(ratios, *state, biases, labels,
+                                                   [online.seed, epoch, k])
+                                    for k, a in enumerate(actors)])
+                weights, squares = ([np.mean([d[part][i] for d in done], axis=0)
+                                     for i in range(len(labels))] for part in (0, 1))
+                biases = [float(np.mean([d[2][i] for d in done])) for i in range(len(labels))]
                 progress(f"epoch {epoch}/{online.epochs}: loss {np.mean([d[3] for d in done]):.4f}")
-            scored = gather(ray, [a.scores.remote(ratios, ray.put(weights), bias)
-                                   for a in actors])
+            scored = gather(ray, [a.scores.remote(ratios, ray.put(weights), biases, labels)
+                                  for a in actors])
+            fits = [(Fit(ray.get(ratios)[i], weights[i], biases[i], None),
+                     *(_joined([s[0][i][side] for s in scored]) for side in (0, 1)))
+                    for i in range(len(labels))]
         finally:
             for actor in actors:
                 with contextlib.suppress(Exception):
                     ray.get(actor.close.remote())
                     ray.kill(actor)
 
-    def joined(side: int) -> Any:
-        by_ratio = np.concatenate([s[side][0][0] for s in scored])
-        by_weight = np.concatenate([s[side][0][1] for s in scored])
-        return (by_ratio, by_weight), np.concatenate([s[side][1] for s in scored])
-
-    fit = finish_nblr(Fit(ray.get(ratios), weights, bias, None), joined(0), joined(1),
-                      featurizer=HashedFeatureSpace.from_config(features).fit([]),
-                      linear=linear, online=online,
-                      solver=f"Adagrad on {count} Ray shards, weights averaged each epoch")
-    fit.checksum = checksum_of_parts([r[6] for r in read], len(parts))
+    solver = f"Adagrad on {count} Ray shards, weights averaged each epoch"
+    if len(fits) == 1:
+        fit = finish_nblr(*fits[0], featurizer=featurizer, linear=linear, online=online,
+                          solver=solver)
+    else:
+        fit = finish_one_vs_rest(fits, np.concatenate([s[1] for s in scored]), classes,
+                                 featurizer=featurizer, linear=linear, online=online,
+                                 solver=solver)
+    fit.classes = classes
+    fit.checksum = checksum_of_parts([digests for _, digests in read], len(parts))
     return fit
+
+
+def _summed(width: int, shards: list[dict[int, Any]]) -> ClassSums:
+    """The shards' class sums added label by label."""
+    labels = sorted({label for by_label in shards for label in by_label})
+    return ClassSums(width, {label: sum(by_label.get(label, np.zeros(width))
+                                        for by_label in shards)
+                             for label in labels})
+
+
+def _joined(shares: list[Any]) -> Any:
+    """The shards' score parts and labels of one side, in shard order."""
+    by_ratio = np.concatenate([share[0][0] for share in shares])
+    by_weight = np.concatenate([share[0][1] for share in shares])
+    return (by_ratio, by_weight), np.concatenate([share[1] for share in shares])

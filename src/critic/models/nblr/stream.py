@@ -51,11 +51,13 @@ def fit_streaming_nblr(stream: Iterable[Batch], *, validation_fraction: float,
     with spills() as (train, validation):
         started = time.perf_counter()
         sums = ClassSums(featurizer.dimension)
-        classes, remap = spill_stream(stream, featurizer, fraction=validation_fraction,
-                                      seed=online.seed, batch_size=online.batch_size,
-                                      train=train, validation=validation,
-                                      on_minibatch=sums.add)
-        check_labels_split(train, validation, classes)
+        agreed = spill_stream(stream, featurizer, fraction=validation_fraction,
+                              seed=online.seed, batch_size=online.batch_size, train=train,
+                              validation=validation, on_minibatch=sums.add)
+        assert agreed is not None  # one reader: its own labels
+        classes, remap = agreed
+        width = 2 if classes is None else len(classes)
+        check_labels_split(train.counts(width), validation.counts(width), classes)
         sums = sums.relabel(remap)
         sums.check_words()
         progress(f"read {train.reviews + validation.reviews:,} reviews "
@@ -66,7 +68,7 @@ def fit_streaming_nblr(stream: Iterable[Batch], *, validation_fraction: float,
         del sums  # as wide as the learners: memory for them
         rng = np.random.default_rng(online.seed)
         for epoch in range(1, online.epochs + 1):
-            losses = [learner.step(_one_against_rest(batch, label, len(labels)))
+            losses = [learner.step(one_against_rest(batch, label, len(labels)))
                       for batch in train.read(rng.permutation(len(train)))
                       for label, learner in zip(labels, learners, strict=True)]
             progress(f"epoch {epoch}/{online.epochs}: loss {np.mean(losses):.4f}")
@@ -80,20 +82,20 @@ def fit_streaming_nblr(stream: Iterable[Batch], *, validation_fraction: float,
         fitted = finish_nblr(*fits[0], featurizer=featurizer, linear=linear, online=online,
                              solver=solver)
     else:
-        fitted = _finish_one_vs_rest(fits, held_labels, classes, featurizer=featurizer,
+        fitted = finish_one_vs_rest(fits, held_labels, classes, featurizer=featurizer,
                                      linear=linear, online=online, solver=solver)
     fitted.classes = classes
     return fitted
 
 
-def _one_against_rest(batch: Minibatch, label: int, labels: int) -> Minibatch:
+def one_against_rest(batch: Minibatch, label: int, labels: int) -> Minibatch:
     """``batch`` as one label's learner sees it: 1 for that label, 0 for the others."""
     if labels == 1:
         return batch
     return dataclasses.replace(batch, labels=(batch.labels == label).astype(np.uint8))
 
 
-def _finish_one_vs_rest(fits: list[tuple[Fit, Scored, Scored]], y_val: np.ndarray,
+def finish_one_vs_rest(fits: list[tuple[Fit, Scored, Scored]], y_val: np.ndarray,
                         classes: tuple[Label, ...] | None, *, featurizer: FeatureSpace,
                         linear: LinearConfig, online: OnlineConfig, solver: str) -> Fitted:
     """Each label's interpolation chosen on the held-out reviews, as for two labels; the

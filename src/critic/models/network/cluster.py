@@ -126,7 +126,7 @@ def _train_network_worker(config: dict[str, Any]) -> None:
             "config": fit.classifier.config, "state": fit.classifier.state_arrays(),
             "history": fit.history, "featurizer": fit.featurizer,
             "validation": fit.validation, "reviews": fit.reviews, "held_out": fit.held_out,
-            "checksum": checksum_of_parts(shares, len(config["parts"]))}))
+            "classes": fit.classes, "checksum": checksum_of_parts(shares, len(config["parts"]))}))
 
 
 def fit_network_on_cluster(ray: Any, stream: Any, *, features: Any, network: Any,
@@ -177,8 +177,8 @@ def fit_network_on_cluster(ray: Any, stream: Any, *, features: Any, network: Any
     classifier.network.load_state_dict({name: torch.from_numpy(array.copy())
                                         for name, array in result["state"].items()})
     return StreamNetworkFit(classifier, result["history"], result["featurizer"],
-                            result["validation"], result["reviews"], result["held_out"]
-                            ), result["checksum"]
+                            result["validation"], result["reviews"], result["held_out"],
+                            result["classes"]), result["checksum"]
 
 
 def _fit_relaying(ray: Any, trainer: Any, collector: Any, progress: Callable[[str], None],

@@ -185,7 +185,7 @@ class NetworkFamily(Family):
             progress=context.progress)
         fitted = network_fitted(settings, net.classifier, net.history, net.validation,
                                 net.featurizer, reviews=net.reviews, held_out=net.held_out,
-                                checksum=checksum)
+                                checksum=checksum, classes=net.classes)
         fitted.training.update(streamed=True, solver="Ray Train TorchTrainer, DDP")
         return fitted
 

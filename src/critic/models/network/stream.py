@@ -25,7 +25,13 @@ from critic.datasets.labels import Label
 from critic.datasets.stream import Batch
 from critic.errors import ConfigError, DataError
 from critic.features import FeatureConfig, FeatureSpace, count_codes, idf_of, most_frequent
-from critic.fitting.spill import Minibatch, check_labels_split, check_split, spill_stream, spills
+from critic.fitting.spill import (
+    Minibatch,
+    agreed_over,
+    check_labels_split,
+    spill_stream,
+    spills,
+)
 from critic.metrics import evaluate_probabilities, probabilities_of
 from critic.models.network.config import NetworkConfig, TrainConfig
 from critic.text import Vocabulary, tokenize_texts
@@ -111,19 +117,20 @@ def fit_streaming_network(stream: Callable[[], Iterable[Batch]], *, features: Fe
     documents = np.zeros(counting.dimension, np.int64) if features.weighting == "tfidf" \
         else None
     with spills(spill_root) as (train, validation):
-        classes, _ = spill_stream(
+        agreed = spill_stream(
             stream(), counting, fraction=validation_fraction, seed=training.seed,
             batch_size=max(1, training.batch_size // collective.size), train=train,
-            validation=validation, documents=documents)
-        trained, positives, held = (int(n) for n in collective.sum(np.array(
-            [train.reviews, train.positives, validation.reviews], dtype=np.int64)))
+            validation=validation, documents=documents,
+            agree=agreed_over(collective.gather) if collective.size > 1 else None)
+        assert agreed is not None  # every worker agreed
+        classes = agreed[0]
+        width = 2 if classes is None else len(classes)
+        per_label = [collective.sum(spill.counts(width)) for spill in (train, validation)]
+        trained, held = (int(counts.sum()) for counts in per_label)
         passes = 3 if features.ngram_range[1] >= 2 else 2
         progress(f"read {trained + held:,} reviews {passes} times ({held:,} held out) in "
                  f"{time.perf_counter() - started:.1f} s")
-        if collective.size > 1:  # a cluster's shards hold two labels (refused otherwise)
-            check_split(trained, positives, held)
-        else:
-            check_labels_split(train, validation, classes)
+        check_labels_split(per_label[0], per_label[1], classes)
         featurizer = _final_featurizer(
             counting, features, None if documents is None else collective.sum(documents),
             trained + held)
