@@ -1,101 +1,119 @@
-"""IMDB's ratings (eight labels: 1–4 and 7–10) side by side in one run: each critic family
-trained with ``--target rating`` beside scikit-learn's tf-idf + multinomial logistic
-regression, on the same 25,000 training reviews, scored on the 25,000 test reviews.
+"""IMDB's ratings (eight labels: 1–4 and 7–10) side by side in one run: the ratings board of
+``critic leaderboard --target rating`` (each critic model beside scikit-learn's tf-idf +
+multinomial logistic regression, :mod:`critic.experiments.ratings`), plus fastText's
+supervised classifier with bigrams when it is installed (``pip install 'critic[bench]'``).
 
 ``python benchmarks/bench_ratings.py [--quick]`` prints a Markdown table (accuracy, mean
 absolute error in stars, within one place, training seconds) and writes it as JSON beside
-(``ratings.json`` in the working folder). ``--quick`` trains on 5,000 reviews and scores 5,000.
-Every model chooses its settings on held-out training reviews, never on the test reviews:
-critic's by its own rule (whole movies held out), scikit-learn's C among 1, 3 and 10 on the
-last 5,000 training reviews in load_data's order, then refitted on all of them.
+(``ratings.json`` in the working folder). ``--quick`` trains on 5,000 reviews and scores 5,000
+(critic's models from a file of them, validated on a fifth; no leaderboard folder).
+Every model chooses its settings on held-out training reviews, never on the test reviews.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 import time
-from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-RATINGS = np.array([1, 2, 3, 4, 7, 8, 9, 10])
-CRITIC_MODELS = ("nblr", "tfidf-dense", "dense")
+from critic.experiments.ratings import (
+    PEER_CS,
+    RATING_MODELS,
+    fit_peer,
+    rating_scores,
+    ratings_table,
+)
 
 
-def scores(name: str, predicted: np.ndarray, truth: np.ndarray, seconds: float
-           ) -> dict[str, Any]:
-    """Accuracy, MAE in stars and within one place of the eight ratings."""
-    place = np.searchsorted(RATINGS, predicted) - np.searchsorted(RATINGS, truth)
-    return {"model": name, "accuracy": round(float((predicted == truth).mean()), 4),
-            "mae": round(float(np.abs(predicted - truth).mean()), 3),
-            "within_one": round(float((np.abs(place) <= 1).mean()), 4),
+def full_board(folder: Path) -> list[dict[str, Any]]:
+    """The ratings board on all of IMDB, as ``critic leaderboard --target rating`` makes it."""
+    from critic.experiments.leaderboard import run_leaderboard
+
+    return run_leaderboard(RATING_MODELS, folder / "board", target="rating",
+                           progress=print).rows
+
+
+def quick_board(folder: Path, train: Any, test: Any) -> list[dict[str, Any]]:
+    """The same rows on ``train`` and ``test`` (5,000 reviews each): critic's models from
+    the reviews as a file of the user's would give them, the peer with C chosen on a fifth."""
+    import critic
+    from critic.datasets.files import Reviews
+    from critic.fitting.data import IMDB_RATINGS
+
+    rows = []
+    for model in RATING_MODELS:
+        reviews = Reviews(train["texts"], np.searchsorted(IMDB_RATINGS, train["ratings"]),
+                          None, "IMDB training ratings", IMDB_RATINGS)
+        started = time.perf_counter()
+        result = critic.train_bundle(critic.options_for(model, validation_size=0.2),
+                                     folder / model, reviews=reviews)
+        seconds = time.perf_counter() - started
+        loaded = critic.load(result.path)
+        labels = np.asarray(loaded.labels, dtype=np.int64)
+        predicted = labels[loaded.predict_proba(test["texts"]).argmax(axis=1)]
+        rows.append({"model": model, "kind": "critic",
+                     **rating_scores(predicted, test["ratings"]),
+                     "train_seconds": round(seconds, 1)})
+    held = len(train["texts"]) // 5
+    started = time.perf_counter()
+    best = max(PEER_CS, key=lambda c: _peer_accuracy(c, train, held))
+    vectorizer, model = fit_peer(best, train["texts"], train["ratings"])
+    seconds = time.perf_counter() - started
+    rows.append({"model": f"scikit-learn tf-idf 1–2-grams + LR (C={best:g})", "kind": "peer",
+                 **rating_scores(model.predict(vectorizer.transform(test["texts"])),
+                                 test["ratings"]), "train_seconds": round(seconds, 1)})
+    return rows
+
+
+def _peer_accuracy(c: float, train: Any, held: int) -> float:
+    vectorizer, model = fit_peer(c, train["texts"][:-held], train["ratings"][:-held])
+    predicted = model.predict(vectorizer.transform(train["texts"][-held:]))
+    return float((predicted == train["ratings"][-held:]).mean())
+
+
+#: fastText's settings tried (learning rate, epochs), one chosen on held-out reviews.
+FASTTEXT_SETTINGS = ((0.1, 5), (0.5, 5), (0.5, 10))
+
+
+def fasttext_row(folder: Path, train: Any, test: Any) -> dict[str, Any] | None:
+    """fastText's supervised classifier with word bigrams on the same reviews, its
+    learning rate and epochs chosen among :data:`FASTTEXT_SETTINGS` on the last fifth of
+    the training reviews, then refitted on all; ``None`` when fastText is not installed."""
+    try:
+        import fasttext
+    except ImportError:
+        return None
+
+    def fit(texts: list[str], ratings: np.ndarray, lr: float, epoch: int) -> Any:
+        path = folder / "fasttext.train"
+        path.write_text("".join(f"__label__{rating} {' '.join(text.split())}\n"
+                                for text, rating in zip(texts, ratings, strict=True)),
+                        encoding="utf-8")
+        return fasttext.train_supervised(str(path), wordNgrams=2, lr=lr, epoch=epoch,
+                                         verbose=0)
+
+    def predict(model: Any, texts: list[str]) -> np.ndarray:
+        labels, _ = model.predict([" ".join(text.split()) for text in texts])
+        return np.array([int(label[0].removeprefix("__label__")) for label in labels])
+
+    held = len(train["texts"]) // 5
+    started = time.perf_counter()
+    best = max(FASTTEXT_SETTINGS, key=lambda setting: float((predict(
+        fit(train["texts"][:-held], train["ratings"][:-held], *setting),
+        train["texts"][-held:]) == train["ratings"][-held:]).mean()))
+    model = fit(train["texts"], train["ratings"], *best)
+    seconds = time.perf_counter() - started
+    return {"model": f"fastText, word bigrams (lr {best[0]:g}, {best[1]} epochs)",
+            "kind": "peer", **rating_scores(predict(model, test["texts"]), test["ratings"]),
             "train_seconds": round(seconds, 1)}
 
 
-def timed(work: Callable[[], Any]) -> tuple[Any, float]:
-    started = time.perf_counter()
-    return work(), time.perf_counter() - started
-
-
-def critic_row(model: str, folder: str, test_texts: list[str], truth: np.ndarray,
-               limit: int | None) -> dict[str, Any]:
-    import critic
-    from critic.datasets.corpus import load_corpus
-
-    options = critic.options_for(model, target="rating", validation_by="movie")
-    if limit is None:
-        result, seconds = timed(lambda: critic.train_bundle(options, folder))
-    else:  # the first `limit` training reviews, as a file of the user's would be given
-        from critic.datasets.files import Reviews
-
-        train = load_corpus(None).subset("train")
-        order = np.random.default_rng(0).permutation(len(train))[:limit]
-        reviews = Reviews([train.texts[int(i)] for i in order],
-                          np.searchsorted(RATINGS, train.ratings[order]), None,
-                          "IMDB training ratings", tuple(int(r) for r in RATINGS))
-        options = critic.options_for(model, validation_size=0.2)
-        result, seconds = timed(lambda: critic.train_bundle(options, folder, reviews=reviews))
-    loaded = critic.load(result.path)
-    labels = np.array(loaded.labels, dtype=np.int64)
-    predicted = labels[loaded.predict_proba(test_texts).argmax(axis=1)]
-    return scores(f"critic {model}", predicted, truth, seconds)
-
-
-def sklearn_row(train_texts: list[str], train_ratings: np.ndarray, test_texts: list[str],
-                truth: np.ndarray) -> dict[str, Any]:
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-
-    def fit() -> Any:
-        held = min(5_000, len(train_texts) // 5)
-        best = max((1.0, 3.0, 10.0), key=lambda c: _accuracy(
-            c, train_texts[:-held], train_ratings[:-held], train_texts[-held:],
-            train_ratings[-held:]))
-        vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)
-        x = vectorizer.fit_transform(train_texts)
-        return vectorizer, LogisticRegression(C=best, max_iter=300).fit(x, train_ratings)
-
-    (vectorizer, model), seconds = timed(fit)
-    predicted = model.predict(vectorizer.transform(test_texts))
-    return scores(f"scikit-learn tf-idf 1–2-grams + LR (C={model.C:g})", predicted, truth,
-                  seconds)
-
-
-def _accuracy(c: float, texts: list[str], ratings: np.ndarray, held_texts: list[str],
-              held_ratings: np.ndarray) -> float:
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-
-    vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)
-    model = LogisticRegression(C=c, max_iter=300).fit(vectorizer.fit_transform(texts), ratings)
-    return float((model.predict(vectorizer.transform(held_texts)) == held_ratings).mean())
-
-
 def main() -> None:
-    import tempfile
-
     from critic.datasets.corpus import load_corpus
     from critic.datasets.imdb import training_order
 
@@ -105,26 +123,28 @@ def main() -> None:
     limit = 5_000 if args.quick else None
     corpus = load_corpus(None)
     train, test = corpus.subset("train"), corpus.subset("test")
-    order = training_order(len(train))  # load_data's order: the book's hold-out is its start
-    train_texts = [train.texts[int(i)] for i in order[:limit]]
-    train_ratings = train.ratings[order[:limit]].astype(np.int64)
+    order = training_order(len(train))[:limit]  # load_data's order
     picked = np.arange(len(test)) if limit is None else \
         np.random.default_rng(1).permutation(len(test))[:limit]
-    test_texts = [test.texts[int(i)] for i in picked]
-    truth = test.ratings[picked].astype(np.int64)
-    rows = [sklearn_row(train_texts, train_ratings, test_texts, truth)]
-    print(json.dumps(rows[-1]), flush=True)
-    with tempfile.TemporaryDirectory() as folder:
-        for model in CRITIC_MODELS:
-            rows.append(critic_row(model, f"{folder}/{model}", test_texts, truth, limit))
-            print(json.dumps(rows[-1]), flush=True)
-    print(f"\n{time.strftime('%Y-%m-%d')}, {len(train_texts):,} training and "
-          f"{len(test_texts):,} test reviews\n")
+    train_set = {"texts": [train.texts[int(i)] for i in order],
+                 "ratings": train.ratings[order].astype(np.int64)}
+    test_set = {"texts": [test.texts[int(i)] for i in picked],
+                "ratings": test.ratings[picked].astype(np.int64)}
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        rows = quick_board(folder, train_set, test_set) if args.quick else full_board(folder)
+        fasttext = fasttext_row(folder, train_set, test_set)
+    rows += [fasttext] if fasttext else []
+    print(f"\n{time.strftime('%Y-%m-%d')}, {len(train_set['texts']):,} training and "
+          f"{len(test_set['texts']):,} test reviews"
+          f"{'' if fasttext else ' (fastText not installed: no row)'}\n")
     print("| model | accuracy | MAE (stars) | within one place | training s |\n"
           "|---|---:|---:|---:|---:|")
-    for row in rows:
-        print(f"| {row['model']} | {row['accuracy']:.4f} | {row['mae']:.3f} | "
+    for row in sorted(rows, key=lambda r: -r["test_accuracy"]):
+        print(f"| {row['model']} | {row['test_accuracy']:.4f} | {row['mae']:.3f} | "
               f"{row['within_one']:.4f} | {row['train_seconds']:.1f} |")
+    if not args.quick:
+        print("\n" + ratings_table([r for r in rows if "val_accuracy" in r]))
     with open("ratings.json", "w", encoding="utf-8") as out:
         json.dump(rows, out, indent=2)
 

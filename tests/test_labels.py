@@ -310,3 +310,38 @@ def test_imdbs_ratings_in_memory_and_from_a_stream(model: str, mode: str, floor:
     assert summary["test"]["accuracy"] > floor and summary["test"]["mae"] < 1.7
     labels = json.loads((tmp_path / "m" / "config.json").read_text())["labels"]
     assert labels == [1, 2, 3, 4, 7, 8, 9, 10]
+
+
+def test_stratified_folds_hold_every_label_in_its_share() -> None:
+    from critic.experiments.crossval import _folds
+
+    y = np.repeat(np.arange(8), [500, 300, 200, 100, 100, 200, 300, 800])
+    np.random.default_rng(0).shuffle(y)
+    for rest, held in _folds(y, 4, "review", None, stratified=True):
+        assert len(np.intersect1d(rest, held)) == 0 and len(rest) + len(held) == len(y)
+        share = np.bincount(y[held], minlength=8) / np.bincount(y, minlength=8)
+        assert np.all(np.abs(share - 0.25) < 0.01), share
+
+
+def test_imdbs_ratings_in_cv_and_a_sweep(real_data: Path, tmp_path: Path) -> None:
+    """``critic cv --target rating`` (stratified folds) and ``critic sweep --target
+    rating``: eight ratings, one softmax over them; the mean squared error, for two labels,
+    is refused from the grid."""
+    from conftest import invoke
+
+    done = invoke("cv", "--target", "rating", "--folds", "2", "--epochs", "1", "--runs",
+                  str(tmp_path), "--json")
+    assert done.returncode == 0, done.stderr
+    record = json.loads((tmp_path / "cv" / "run.json").read_text())
+    assert record["config"]["target"] == "rating"
+    assert 0.3 < record["metrics"]["validation"]["accuracy"] < 0.6  # chance: about 0.2
+    done = invoke("sweep", "--target", "rating", "--grid", "units=8", "--seeds", "1",
+                  "--epochs", "1", "--sweeps", str(tmp_path), "--name", "r", "--json")
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)["rows"]
+    assert len(rows) == 1 and 0.3 < rows[0]["test_accuracy"] < 0.6
+    assert json.loads((tmp_path / "r" / "spec.json").read_text())["target"] == "rating"
+    done = invoke("sweep", "--target", "rating", "--grid", "loss=bce,mse", "--sweeps",
+                  str(tmp_path), "--name", "m")
+    assert done.returncode == 2 and "mse is for two labels" in done.stderr
+    assert not (tmp_path / "m").exists()

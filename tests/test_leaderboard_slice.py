@@ -146,3 +146,78 @@ def test_the_report_renders_the_leaderboard(toy_board: tuple[dict, Path]) -> Non
     assert "critic leaderboard" in page and "Published figures" in page
     for text in ("nblr", "tfidf-dense", "Johnson &amp; Zhang 2015", "0.9233"):
         assert text in page
+
+
+# The ratings board (--target rating) on a toy archive of the eight ratings.
+
+#: Words that say a toy review's rating.
+_RATING_WORDS = {1: "abysmal", 2: "awful", 3: "poor", 4: "weak", 7: "decent", 8: "good",
+                 9: "great", 10: "masterpiece"}
+
+
+def _ratings_archive(path: Path, per_rating: int = 30) -> dict[str, int]:
+    import io
+    import random
+    import tarfile
+
+    rng = random.Random(0)
+    counts: dict[str, int] = {"train/unsup": 0}
+    with tarfile.open(path, "w:gz") as tar:
+        for split in ("train", "test"):
+            for i in range(per_rating * len(_RATING_WORDS)):
+                rating = list(_RATING_WORDS)[i % len(_RATING_WORDS)]
+                folder = f"{split}/{'pos' if rating >= 7 else 'neg'}"
+                counts[folder] = counts.get(folder, 0) + 1
+                words = rng.choices(["the", "film", "plot", "was", "a"], k=8)
+                data = " ".join([*words, _RATING_WORDS[rating]] * 2).encode()
+                info = tarfile.TarInfo(f"aclImdb/{folder}/{i}_{rating}.txt")
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    return counts
+
+
+def test_the_ratings_board_stands_each_model_beside_scikit_learn(tmp_path: Path) -> None:
+    import critic.datasets.archive as archive_module
+    import critic.datasets.corpus as corpus_module
+    import critic.experiments.leaderboard as leaderboard_module
+
+    original = leaderboard_module.leaderboard_options
+
+    def scaled_down(name: str, target: str = "sentiment") -> object:
+        options = original(name, target)
+        settings = options.settings
+        if hasattr(settings, "epochs"):  # a network's: enough steps for the toy words
+            settings = dataclasses.replace(settings, epochs=20, patience=None,
+                                           training=dataclasses.replace(settings.training,
+                                                                        batch_size=16))
+        # The toy archive names no movies: its reviews are held out one by one.
+        return dataclasses.replace(options, validation_size=80, settings=settings,
+                                   validation_by="review")
+
+    with pytest.MonkeyPatch.context() as patch:
+        counts = _ratings_archive(tmp_path / "toy.tar.gz")
+        for module in (archive_module, corpus_module):
+            patch.setattr(module, "IMDB_COUNTS", counts)
+        patch.setattr(leaderboard_module, "leaderboard_options", scaled_down)
+        patch.setenv("CRITIC_HOME", str(tmp_path / "home"))
+        done = invoke("leaderboard", "--target", "rating", "--data",
+                      str(tmp_path / "toy.tar.gz"), "--output", str(tmp_path / "board"),
+                      "--json")
+        assert done.returncode == 0, done.stderr
+        refused = invoke("leaderboard", "--target", "rating", "--models", "nblr+sentences",
+                         "--output", str(tmp_path / "no"))
+    rows = json.loads(done.stdout)["results"]
+    assert [row["kind"] for row in rows] == ["critic"] * 3 + ["peer"]
+    assert [row["model"] for row in rows[:3]] == ["dense", "tfidf-dense", "nblr"]
+    assert rows[3]["model"].startswith("scikit-learn tf-idf")
+    for row in rows:  # each toy rating has its own word: every model learns them
+        assert row["test_accuracy"] > 0.8 and row["mae"] < 1.0, row
+        assert row["within_one"] >= row["test_accuracy"]
+    labels = json.loads((tmp_path / "board" / "models" / "nblr" / "config.json").read_text())
+    assert labels["labels"] == [1, 2, 3, 4, 7, 8, 9, 10]
+    table = (tmp_path / "board" / "results.md").read_text()
+    assert "| MAE (stars) |" in table and "*published*" not in table
+    record = json.loads((tmp_path / "board" / "run.json").read_text())
+    assert record["config"]["target"] == "rating" and record["metrics"]["results"] == rows
+    assert refused.returncode == 2 and "for --target rating" in refused.stderr
+    assert not (tmp_path / "no").exists()

@@ -49,17 +49,20 @@ def build() -> typer.Typer:
     every command line, so a family registered since shows its knobs too."""
     from critic.cli.shared import field_options, knob_options, register, train_knobs
     from critic.experiments.config import PretrainConfig
+    from critic.fitting.options import SPLIT_KNOBS
     from critic.models.registry import family_of, recipe_names
     from critic.serve.limits import Limits
 
     choices = f"{', '.join(recipe_names())}; the options below default to its own settings."
     book = knob_options(k for k in family_of("dense").knobs if k.name != "patience")
+    target = knob_options(k for k in SPLIT_KNOBS if k.name == "target")
     commands: list[tuple[Callable[..., None], list[Option]]] = [
         (experiments.reproduce, book),
         (models.train, [("model", str, "dense", "--model", choices),
                         *knob_options(train_knobs().values())]),
         (models.evaluate, []), (models.predict, []), (models.explain, []),
-        (experiments.sweep, []), (experiments.cv, book), (experiments.leaderboard, []),
+        (experiments.sweep, target), (experiments.cv, [*book, *target]),
+        (experiments.leaderboard, target),
         (experiments.pretrain, field_options(PretrainConfig)), (experiments.report, []),
         (models.serve, field_options(Limits))]
     app.registered_commands.clear()

@@ -87,7 +87,7 @@ def train(
                               unlabelled=unlabelled_texts(unlabelled, text_column=text_column))
     summary = {key: value for key, value in result.metrics.items() if key != "history"}
     emit(as_json, summary | {"bundle": str(result.path), "mode": result.mode.value},
-          lambda: show_training(summary))
+         lambda: show_training(summary))
     say(f"Wrote the bundle {result.path}/")
 
 
@@ -130,7 +130,7 @@ def evaluate(
     if cut is not None:
         say(f"threshold {cut:.4f} maximises validation {find_threshold}; stored in {bundle}")
     emit(as_json, report | {"reliability_figure": str(figure)},
-          lambda: show_evaluation(report, figure))
+         lambda: show_evaluation(report, figure))
 
 
 def predict(
@@ -170,7 +170,7 @@ def predict(
                                        text_column=text_column, id_column=id_column,
                                        batch_size=batch_size)
         emit(as_json, {"output": str(output), "reviews": written, "seconds": seconds},
-              lambda: None)  # people read the line below
+             lambda: None)  # people read the line below
         say(f"wrote {written:,} predictions to {output}/ on the cluster in {seconds:.1f} s")
         return
     if output is not None:

@@ -5,6 +5,7 @@ chosen on the mean validation curve, never on the test set. Folds are contiguous
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,6 +15,8 @@ import numpy as np
 
 from critic.datasets.imdb import book_matrices, training_movies
 from critic.errors import ConfigError, check_positive
+from critic.fitting.data import book_with_target
+from critic.fitting.options import check_target
 from critic.fitting.splits import check_validation_by, require_movies
 from critic.models.network.classifier import Callback, Classifier
 from critic.models.network.config import NetworkConfig, TrainConfig
@@ -34,23 +37,31 @@ class CrossValidation:
 
 def cross_validate(network: NetworkConfig, training: TrainConfig, *, folds: int = 4,
                    epochs: int = 20, data: str | os.PathLike[str] | None = None,
-                   by: str = "review", callbacks: Sequence[Callback] = ()) -> CrossValidation:
+                   by: str = "review", callbacks: Sequence[Callback] = (),
+                   target: str = "sentiment") -> CrossValidation:
     """Train ``folds`` models on the IMDB training reviews (``load_data`` order), each
     validated on one fold (contiguous, or whole movies with ``by="movie"``), and average
-    their curves epoch by epoch."""
+    their curves epoch by epoch. ``target="rating"`` learns IMDB's eight ratings (a softmax
+    over them), the folds then stratified: each holds every rating in its share."""
     check_positive("folds", folds)
     check_validation_by(by, "by")
     check_positive("epochs", epochs)
+    check_target(target)
     if folds < 2:
         raise ConfigError(f"`folds` must be at least 2. Received: folds={folds}")
-    book = book_matrices(data, network.input_dim)
+    book, classes = book_with_target(book_matrices(data, network.input_dim), data, target)
     x, y = book.x_train, book.y_train
+    if classes is not None:
+        if training.loss == "mse":
+            raise ConfigError("--loss mse is for two labels; more are trained with "
+                              "cross-entropy", parameter="loss")
+        network = dataclasses.replace(network, outputs=len(classes))
     if folds > len(y) // 2:
         raise ConfigError(f"`folds` must leave at least 2 reviews in each fold: at most "
                           f"{len(y) // 2} for {len(y)} reviews. Received: folds={folds}",
                           parameter="folds")
     histories = []
-    for rest, val in _folds(len(y), folds, by, data):
+    for rest, val in _folds(y, folds, by, data, stratified=classes is not None):
         model = Classifier(network, training)
         history = model.fit(x[rest], y[rest], epochs=epochs, validation_data=(x[val], y[val]),
                             callbacks=callbacks)
@@ -60,18 +71,24 @@ def cross_validate(network: NetworkConfig, training: TrainConfig, *, folds: int 
                            int(np.argmax(mean["val_accuracy"])) + 1)
 
 
-def _folds(reviews: int, folds: int, by: str, data: str | os.PathLike[str] | None
-           ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """``(training rows, validation rows)`` of each fold."""
-    if by == "movie":
-        from sklearn.model_selection import GroupKFold
+def _folds(y: np.ndarray, folds: int, by: str, data: str | os.PathLike[str] | None, *,
+           stratified: bool = False) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``(training rows, validation rows)`` of each fold; ``stratified``: each fold holds
+    every label in its share (scikit-learn's stratified folds, in ``load_data`` order)."""
+    from sklearn.model_selection import GroupKFold, StratifiedGroupKFold, StratifiedKFold
 
+    reviews = len(y)
+    if by == "movie":
         movies = training_movies(data)
         require_movies(movies, "by", "--folds-by review")
         if folds > len(np.unique(movies)):
             raise ConfigError(f"`folds` must be at most the {len(np.unique(movies))} movies "
                               f"to fold by. Received: folds={folds}", parameter="folds")
-        return list(GroupKFold(n_splits=folds).split(np.zeros(reviews), groups=movies))
+        grouped = StratifiedGroupKFold(n_splits=folds) if stratified else \
+            GroupKFold(n_splits=folds)
+        return list(grouped.split(np.zeros(reviews), y, groups=movies))
+    if stratified:
+        return list(StratifiedKFold(n_splits=folds).split(np.zeros(reviews), y))
     size = reviews // folds
     return [(np.setdiff1d(np.arange(reviews), fold), fold)
             for fold in (np.arange(k * size, (k + 1) * size) for k in range(folds))]
@@ -79,19 +96,19 @@ def _folds(reviews: int, folds: int, by: str, data: str | os.PathLike[str] | Non
 
 def run_cv(network: NetworkConfig, training: TrainConfig, folder: str | os.PathLike[str], *,
            folds: int = 4, epochs: int = 20, data: str | os.PathLike[str] | None = None,
-           by: str = "review", overwrite: bool = False, callbacks: Sequence[Callback] = ()
-           ) -> CrossValidation:
+           by: str = "review", overwrite: bool = False, callbacks: Sequence[Callback] = (),
+           target: str = "sentiment") -> CrossValidation:
     """:func:`cross_validate`, written to the run folder ``folder`` (claimed before the work):
     ``run.json`` with every fold's curves and the choice, and ``cv.png``."""
     run_folder = RunFolder(folder, "cv", overwrite=overwrite)
     result = cross_validate(network, training, folds=folds, epochs=epochs, data=data, by=by,
-                            callbacks=callbacks)
+                            callbacks=callbacks, target=target)
     mean = result.mean
     metrics = result.to_dict() | {"validation": {
         "accuracy": max(mean["val_accuracy"]), "loss": min(mean["val_loss"]),
         "best_loss_epoch": result.chosen_epoch, "best_accuracy_epoch": result.best_accuracy_epoch}}
-    config = {"folds": folds, "folds_by": by, "epochs": epochs, "network": network.to_dict(),
-              "training": training.to_dict()}
+    config = {"folds": folds, "folds_by": by, "epochs": epochs, "target": target,
+              "network": network.to_dict(), "training": training.to_dict()}
     run_folder.write({"cv.png": _figure(result)}, RunRecord("cv", config, metrics))
     return result
 

@@ -26,7 +26,8 @@ from typing import Any
 from critic._train import options_for, train_bundle
 from critic.errors import ConfigError
 from critic.evaluation import short_texts
-from critic.fitting.options import TrainOptions
+from critic.experiments.ratings import RATING_MODELS, critic_row, peer_row, ratings_table
+from critic.fitting.options import TrainOptions, check_target
 from critic.models.registry import recipes
 from critic.runs import RUN_FILE, RunFolder, RunRecord, write_results
 
@@ -66,13 +67,19 @@ class Leaderboard:
     folder: Path
 
 
-def parse_models(text: str) -> list[str]:
-    """``"dense,nblr"`` → ``["dense", "nblr"]``, refusing unknown or repeated names."""
+def parse_models(text: str | None, target: str = "sentiment") -> list[str]:
+    """``"dense,nblr"`` → ``["dense", "nblr"]``, refusing unknown or repeated names; ``None``
+    gives every row the ``target``'s board has."""
+    check_target(target)
+    allowed = ROW_NAMES if target == "sentiment" else RATING_MODELS
+    if text is None:
+        return list(allowed)
     names = [name.strip() for name in text.split(",") if name.strip()]
-    unknown = [name for name in names if name not in ROW_NAMES]
+    unknown = [name for name in names if name not in allowed]
     if not names or unknown:
-        raise ConfigError(f"unknown model {', '.join(map(repr, unknown)) or '(none given)'}; "
-                          f"choose from {', '.join(ROW_NAMES)}")
+        board = "" if target == "sentiment" else f" for --target {target}"
+        raise ConfigError(f"unknown model {', '.join(map(repr, unknown)) or '(none given)'}"
+                          f"{board}; choose from {', '.join(allowed)}", parameter="models")
     if len(set(names)) != len(names):
         raise ConfigError(f"a model is named twice in {text!r}")
     return names
@@ -80,35 +87,47 @@ def parse_models(text: str) -> list[str]:
 
 def run_leaderboard(models: Sequence[str], folder: str | os.PathLike[str], *,
                     data: str | None = None, overwrite: bool = False,
-                    progress: Callable[[str], None] = lambda message: None) -> Leaderboard:
-    """Train and evaluate ``models`` on IMDB; write ``folder`` (bundles and tables) atomically."""
+                    progress: Callable[[str], None] = lambda message: None,
+                    target: str = "sentiment") -> Leaderboard:
+    """Train and evaluate ``models`` on IMDB; write ``folder`` (bundles and tables) atomically.
+    ``target="rating"`` is the ratings board (:mod:`critic.experiments.ratings`): the eight
+    ratings, with scikit-learn's tf-idf + logistic regression measured beside in the run."""
+    check_target(target)
     run_folder = RunFolder(folder, "leaderboard", overwrite=overwrite)
     from critic.datasets.corpus import load_corpus
 
-    test = load_corpus(data).subset("test")
-    short = short_texts(test.texts, test.labels)
+    corpus = load_corpus(data)
+    test = corpus.subset("test")
+    short = short_texts(test.texts, test.labels) if target == "sentiment" else None
     rows = []
     with run_folder.staging() as tmp:
         for name in models:
             progress(f"training {name}")
-            rows.append(_measure(name, tmp / "models" / name, data, test, short))
-        write_results(tmp, rows, markdown_table(rows))
+            path = tmp / "models" / name
+            rows.append(_measure(name, path, data, test, short) if short is not None else
+                        critic_row(name, leaderboard_options(name, target), path, data, test))
+        if short is None:
+            progress("training the peer: scikit-learn's tf-idf + logistic regression")
+            rows.append(peer_row(corpus.subset("train"), test))
+        write_results(tmp, rows, markdown_table(rows) if short is not None
+                      else ratings_table(rows))
         best = max(rows, key=lambda r: r["val_accuracy"])
-        record = RunRecord("leaderboard", {"models": list(models)}, {
+        record = RunRecord("leaderboard", {"models": list(models), "target": target}, {
             "validation": {"accuracy": best["val_accuracy"], "model": best["model"]},
             "test": {"accuracy": best["test_accuracy"], "model": best["model"]},
-            "results": rows, "published": PUBLISHED})
+            "results": rows, "published": PUBLISHED if short is not None else []})
         (tmp / RUN_FILE).write_bytes(record.to_bytes())
     return Leaderboard(rows, run_folder.path)
 
 
-def leaderboard_options(name: str) -> TrainOptions:
+def leaderboard_options(name: str, target: str = "sentiment") -> TrainOptions:
     """The model's own options (a variant's changed as :data:`VARIANTS` says), validated on
     whole held-out movies so that every row's validation accuracy is measured alike (and as
     the test set is: other movies); the book's network keeps the weights of its best
     validation epoch (patience 2) instead of its 20th, as the book's figures advise."""
     model, changes = VARIANTS.get(name, (name, {}))
-    return options_for(model, validation_by="movie", **changes, **_CHANGED.get(name, {}))
+    return options_for(model, validation_by="movie", target=target, **changes,
+                       **_CHANGED.get(name, {}))
 
 
 def _measure(name: str, path: Path, data: str | None, test: Any,

@@ -24,7 +24,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from critic.datasets.fetch import resolve_source
 from critic.errors import ConfigError, check_positive
+from critic.fitting.options import check_target
 from critic.fitting.splits import book_split
 from critic.models.network.config import NetworkConfig, TrainConfig
 from critic.runs import RunFolder, RunRecord, write_results
@@ -49,10 +51,15 @@ class SweepSpec:
     validation_size: int = 10_000
     batch_size: int = 512
     num_words: int = 10_000
+    target: str = "sentiment"  # or "rating": IMDB's eight ratings, a softmax over them
 
     def __post_init__(self) -> None:
         for name in ("epochs", "validation_size", "batch_size", "num_words"):
             check_positive(name, getattr(self, name))
+        check_target(self.target)
+        if self.target != "sentiment" and "mse" in self.grid.get("loss", []):
+            raise ConfigError("loss=mse is for two labels; the ratings are learned with "
+                              "cross-entropy: leave mse out of the grid", parameter="grid")
         if not self.seeds:
             raise ConfigError("a sweep needs at least one seed")
         if not self.grid:
@@ -77,15 +84,19 @@ class SweepSpec:
 
 def sweep_spec(*, config_file: str | os.PathLike[str] | None = None,
                grid: Sequence[str] | None = None, seeds: int = 3, epochs: int = 20,
-               validation_size: int = 10_000, batch_size: int = 512) -> SweepSpec:
+               validation_size: int = 10_000, batch_size: int = 512,
+               target: str = "sentiment") -> SweepSpec:
     """The sweep a TOML file describes, or else the one these arguments describe: ``grid`` as
-    ``KNOB=V1,V2`` strings (default: the book's suggestions), seeds ``0 … seeds - 1``."""
+    ``KNOB=V1,V2`` strings (default: the book's suggestions; for the ratings without mse,
+    which is for two labels), seeds ``0 … seeds - 1``."""
     if config_file is not None:
         return load_spec_toml(config_file)
     check_positive("seeds", seeds)
-    return SweepSpec(grid=parse_grid(grid) if grid else dict(DEFAULT_GRID),
+    default = {knob: values for knob, values in DEFAULT_GRID.items()
+               if target == "sentiment" or knob != "loss"}
+    return SweepSpec(grid=parse_grid(grid) if grid else default,
                      seeds=tuple(range(seeds)), epochs=epochs, validation_size=validation_size,
-                     batch_size=batch_size)
+                     batch_size=batch_size, target=target)
 
 
 def parse_grid(assignments: Sequence[str]) -> dict[str, list[Any]]:
@@ -113,7 +124,8 @@ def load_spec_toml(path: str | os.PathLike[str]) -> SweepSpec:
         raise ConfigError(f"{path} needs a [grid] table, e.g. units = [16, 32, 64]")
     grid = {k: [_value(k, str(v)) for v in (vs if isinstance(vs, list) else [vs])]
             for k, vs in grid.items()}
-    unknown = set(data) - {"seeds", "epochs", "validation_size", "batch_size", "num_words"}
+    unknown = set(data) - {"seeds", "epochs", "validation_size", "batch_size", "num_words",
+                           "target"}
     if unknown:
         raise ConfigError(f"{path}: unknown settings {', '.join(sorted(unknown))}")
     if "seeds" in data:
@@ -132,9 +144,10 @@ def _value(knob: str, text: str) -> Any:
         raise ConfigError(f"{knob}={text!r} is not {what}") from None
 
 
-def network_config(config: dict[str, Any], num_words: int) -> NetworkConfig:
-    return NetworkConfig(input_dim=num_words, **{k: config[k] for k in NETWORK_KNOBS
-                                                 if k in config})
+def network_config(config: dict[str, Any], num_words: int, outputs: int = 1
+                   ) -> NetworkConfig:
+    return NetworkConfig(input_dim=num_words, outputs=outputs,
+                         **{k: config[k] for k in NETWORK_KNOBS if k in config})
 
 
 def train_config(config: dict[str, Any], seed: int, batch_size: int) -> TrainConfig:
@@ -155,14 +168,17 @@ def config_label(config: dict[str, Any]) -> str:
 _DATA: dict[str, Any] = {}
 
 
-def _load_data(data: str | None, num_words: int) -> None:
-    """Worker start-up: one thread for torch (the workers fill the cores) and the data once."""
+def _load_data(data: str | None, num_words: int, target: str = "sentiment") -> None:
+    """Worker start-up: one thread for torch (the workers fill the cores) and the data once,
+    labelled for ``target``."""
     import torch
 
     from critic.datasets.imdb import book_matrices
+    from critic.fitting.data import book_with_target
 
     torch.set_num_threads(1)
-    _DATA["book"] = book_matrices(data, num_words)
+    _DATA["book"], classes = book_with_target(book_matrices(data, num_words), data, target)
+    _DATA["outputs"] = 1 if classes is None else len(classes)
 
 
 def _run(spec: dict[str, Any], config: dict[str, Any], seed: int) -> dict[str, Any]:
@@ -170,7 +186,7 @@ def _run(spec: dict[str, Any], config: dict[str, Any], seed: int) -> dict[str, A
 
     book = _DATA["book"]
     x, y, x_val, y_val = book.rows(*book_split(len(book.y_train), spec["validation_size"]))
-    model = Classifier(network_config(config, spec["num_words"]),
+    model = Classifier(network_config(config, spec["num_words"], _DATA["outputs"]),
                        train_config(config, seed, spec["batch_size"]))
     history = model.fit(x, y, epochs=spec["epochs"], validation_data=(x_val, y_val))
     return {"config": config, "seed": seed, "history": history.history}
@@ -179,7 +195,7 @@ def _run(spec: dict[str, Any], config: dict[str, Any], seed: int) -> dict[str, A
 def _final(spec: dict[str, Any], config: dict[str, Any], epochs: int) -> dict[str, Any]:
     from critic.models.network.classifier import Classifier
 
-    model = Classifier(network_config(config, spec["num_words"]),
+    model = Classifier(network_config(config, spec["num_words"], _DATA["outputs"]),
                        train_config(config, spec["seeds"][0], spec["batch_size"]))
     book = _DATA["book"]
     model.fit(book.x_train, book.y_train, epochs=epochs)
@@ -208,6 +224,10 @@ def run_sweep(spec: SweepSpec, folder: str | os.PathLike[str], *, data: str | No
     """
     if workers is not None:
         check_positive("workers", workers)
+    # Found (or downloaded) here, once, before the folder is claimed: a worker that cannot
+    # find the data would only break the pool; and workers may start in another folder (a
+    # cluster's do).
+    data = str(resolve_source(data))
     run_folder = RunFolder(folder, "sweep", resumable=True)
     folder = run_folder.path
     _claim_folder(run_folder, spec)
@@ -220,12 +240,10 @@ def run_sweep(spec: SweepSpec, folder: str | os.PathLike[str], *, data: str | No
         on_done(done, total)
     workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
     spec_dict = spec.to_dict()
-    if data is not None:  # workers may start in another folder (a cluster's do)
-        data = str(Path(data).absolute())
     if todo or finals:
         executor = (pool or functools.partial(
             ProcessPoolExecutor, workers, mp_context=multiprocessing.get_context("spawn")))(
-            initializer=_load_data, initargs=(data, spec.num_words))
+            initializer=_load_data, initargs=(data, spec.num_words, spec.target))
         try:
             futures = [executor.submit(_run, spec_dict, c, s) for c, s in todo]
             for future in as_completed(futures):
@@ -260,6 +278,7 @@ def _claim_folder(folder: RunFolder, spec: SweepSpec) -> None:
             saved = json.loads(spec_file.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise ConfigError(f"{spec_file} is unreadable ({exc}); use another folder") from exc
+        saved.setdefault("target", "sentiment")  # a sweep folder of critic 0.7 and before
         if saved != json.loads(json.dumps(spec.to_dict())):
             raise ConfigError(f"{folder.path} holds a sweep of a different grid or protocol; "
                               "refusing to mix them: use another folder", parameter="name")

@@ -7,6 +7,7 @@ the book), never on test reviews; labels of held-out reviews are used only to ch
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -17,12 +18,12 @@ import pyarrow as pa
 import scipy.sparse as sp
 
 from critic.datasets.files import Reviews
-from critic.datasets.imdb import book_matrices, training_movies, training_order
+from critic.datasets.imdb import BookMatrices, book_matrices, training_movies, training_order
 from critic.datasets.labels import check_classes, encode_labels, is_coded
 from critic.datasets.stream import ContentChecksum, ReviewStream
 from critic.errors import ConfigError
 from critic.features import FeatureConfig, FeatureSpace
-from critic.fitting.options import TrainOptions
+from critic.fitting.options import TrainOptions, check_target
 from critic.fitting.splits import (
     BOOK_ORDER,
     MOVIE_ORDER,
@@ -112,6 +113,24 @@ def imdb_targets(target: str, labels: np.ndarray, ratings: np.ndarray
     if target == "sentiment":
         return labels.astype(np.uint8), None
     return np.searchsorted(IMDB_RATINGS, ratings).astype(np.int64), IMDB_RATINGS
+
+
+def book_with_target(book: BookMatrices, data: Any, target: str
+                     ) -> tuple[BookMatrices, tuple[int, ...] | None]:
+    """The book's matrices labelled for ``target`` (:func:`imdb_targets`, in ``load_data``'s
+    order, test reviews too), and the labels' names (``None``: the 0/1 sentiment)."""
+    check_target(target)
+    if target == "sentiment":
+        return book, None
+    from critic.datasets.corpus import load_corpus
+
+    corpus = load_corpus(data)
+    train, test = corpus.subset("train"), corpus.subset("test")
+    y_train, classes = imdb_targets(target, train.labels[book.train_order],
+                                    train.ratings[book.train_order])
+    y_test, _ = imdb_targets(target, test.labels[book.test_order],
+                             test.ratings[book.test_order])
+    return dataclasses.replace(book, y_train=y_train, y_test=y_test), classes
 
 
 def _imdb_book_split(options: TrainOptions, data: Any, trained_on_after_choice: bool

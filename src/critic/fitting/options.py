@@ -68,6 +68,13 @@ SPLIT_KNOBS = (
 TARGETS = ("sentiment", "rating")
 
 
+def check_target(target: str) -> None:
+    """Refuse a ``target`` that is none of :data:`TARGETS`."""
+    if target not in TARGETS:
+        raise ConfigError(f"`target` must be one of {', '.join(TARGETS)}. "
+                          f"Received: target={target!r}", parameter="target")
+
+
 @dataclass(frozen=True)
 class TrainOptions:
     """Everything ``critic train`` can set: what every model shares, and ``settings``, the
@@ -104,9 +111,7 @@ class TrainOptions:
     target: str = "sentiment"
 
     def __post_init__(self) -> None:
-        if self.target not in TARGETS:
-            raise ConfigError(f"`target` must be one of {', '.join(TARGETS)}. "
-                              f"Received: target={self.target!r}", parameter="target")
+        check_target(self.target)
         if self.validation_by is not None:
             from critic.fitting.splits import check_validation_by
 
