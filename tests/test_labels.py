@@ -277,6 +277,8 @@ def _labels_file(path: Path, labels: list[object]) -> Path:
      "b.csv: the labels are words but those of"),
     ({"a.csv": list(range(1_001)) * 2}, "more than 1,000 different labels"),
     ({"a.csv": ["a", "b", "c"] * 20 + ["d"]}, "label 'd' has a single review"),
+    ({"a.csv": ["neutral"] * 40}, "every review has the same label ('neutral')"),
+    ({"a.csv": [3] * 40}, "every review has the same label (3)"),
 ])
 def test_a_streams_labels_that_cannot_train_are_refused(files: dict[str, list[object]],
                                                         message: str, tmp_path: Path) -> None:
@@ -345,3 +347,48 @@ def test_imdbs_ratings_in_cv_and_a_sweep(real_data: Path, tmp_path: Path) -> Non
                   str(tmp_path), "--name", "m")
     assert done.returncode == 2 and "mse is for two labels" in done.stderr
     assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize("fixture", ["stars", "moods"])
+def test_cv_of_your_reviews_folds_every_label(fixture: str, request: pytest.FixtureRequest,
+                                              tmp_path: Path) -> None:
+    """``critic cv --input``: 5 stars and 3 moods, stratified folds (the files cycle through
+    their labels; a file sorted by label would give folds of one label otherwise)."""
+    from conftest import invoke
+
+    data: Path = request.getfixturevalue(fixture)
+    done = invoke("cv", "--input", str(data), "--folds", "3", "--epochs", "8",
+                  "--batch-size", "16", "--runs", str(tmp_path), "--json")
+    assert done.returncode == 0, done.stderr
+    record = json.loads((tmp_path / "cv" / "run.json").read_text())
+    assert record["config"]["input"] == str(data) and len(record["metrics"]["folds"]) == 3
+    assert record["metrics"]["validation"]["accuracy"] > 0.8
+    done = invoke("cv", "--input", str(data), "--folds", "100", "--runs", str(tmp_path),
+                  "--name", "many")
+    assert done.returncode == 2 and "fewer than the 100 folds" in done.stderr
+    assert not (tmp_path / "many").exists()
+
+
+@pytest.mark.parametrize("fixture", ["stars", "moods"])
+def test_a_sweep_of_your_reviews_ranks_on_their_held_out_labels(
+        fixture: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """``critic sweep --input``: 5 stars and 3 moods, a seeded random hold-out (the files
+    cycle through their labels), no test set; what the workers would fail on is refused
+    before any folder is made."""
+    from conftest import invoke
+
+    data: Path = request.getfixturevalue(fixture)
+    done = invoke("sweep", "--input", str(data), "--validation-size", "60", "--grid",
+                  "units=8,16", "--seeds", "1", "--epochs", "8", "--batch-size", "16",
+                  "--workers", "1", "--sweeps", str(tmp_path), "--name", "s", "--json")
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)["rows"]
+    assert len(rows) == 2 and all(row["test_accuracy"] is None for row in rows)
+    assert rows[0]["val_accuracy"] > 0.8
+    assert "no test reviews" in (tmp_path / "s" / "results.md").read_text()
+    for bad, message in ((["--validation-size", "10000"], "must leave reviews"),
+                         (["--target", "rating"], "a file of yours is swept on its own")):
+        done = invoke("sweep", "--input", str(data), *bad, "--sweeps", str(tmp_path),
+                      "--name", "bad")
+        assert done.returncode == 2 and message in done.stderr, done.stderr
+    assert not (tmp_path / "bad").exists()

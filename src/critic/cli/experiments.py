@@ -18,6 +18,7 @@ from critic.cli.shared import (
     EpochsOption,
     HeldOutOption,
     JsonOption,
+    LabelColumnOption,
     NameOption,
     OverwriteOption,
     RunsOption,
@@ -82,12 +83,18 @@ def sweep(
     sweeps: Annotated[Path, option("Folder that holds sweep folders.")] = Path("sweeps"),
     workers: Annotated[int | None, option("Worker processes (default: one per core).")] = None,
     data: DataOption = None,
+    input_file: Annotated[str | None, typer.Option("--input", help=(
+        "Sweep your labelled reviews instead of IMDB's (any labels; a seeded random "
+        "--validation-size held out; no test set): a file, folder or glob of CSV, JSON lines "
+        "or Parquet."))] = None,
+    text_column: TextColumnOption = "text",
+    label_column: LabelColumnOption = "label",
     cluster: ClusterOption = None,
     as_json: JsonOption = False,
     target: str | None = None,  # its option is the train knob's (critic.cli.build)
 ) -> None:
-    """Run the book's variants as a grid over several seeds, of IMDB's sentiment or its
-    ratings; rank them by validation."""
+    """Run the book's variants as a grid over several seeds, of IMDB's sentiment or ratings,
+    or of your reviews; rank them by validation."""
     from critic.cluster.connect import connected_or_none
     from critic.cluster.pools import pool_factory
     from critic.console import progress_bar
@@ -97,7 +104,8 @@ def sweep(
     check_run_name(name)
     spec = sweep_spec(config_file=config_file, grid=grid, seeds=seeds, epochs=epochs,
                       validation_size=validation_size, batch_size=batch_size,
-                      target=target or "sentiment")
+                      target=target or "sentiment", input_path=input_file,
+                      text_column=text_column, label_column=label_column)
     with connected_or_none(cluster) as ray, progress_bar("runs", None, piped_lines=True) as bar:
         result = run_sweep(spec, sweeps / name, data=data, workers=workers, on_done=bar.update,
                            pool=pool_factory(ray))
@@ -116,12 +124,19 @@ def cv(
     runs: RunsOption = Path("runs"),
     overwrite: OverwriteOption = False,
     data: DataOption = None,
+    input_file: Annotated[str | None, typer.Option("--input", help=(
+        "Cross-validate your labelled reviews instead of IMDB's (any labels; stratified "
+        "folds): a file, folder or glob of CSV, JSON lines or Parquet."))] = None,
+    text_column: TextColumnOption = "text",
+    label_column: LabelColumnOption = "label",
     as_json: JsonOption = False,
     **knobs: Any,
 ) -> None:
     """K-fold cross-validation of one configuration of the book's network (the options after
-    --json), of IMDB's sentiment or its ratings: per-fold and mean curves, chosen epoch."""
+    --json), of IMDB's sentiment or ratings, or of your reviews: per-fold and mean curves,
+    chosen epoch."""
     from critic.console import EpochReporter, show_table
+    from critic.datasets.stream import labelled_reviews
     from critic.experiments.crossval import TABLE_HEADER, run_cv, table_rows
     from critic.models.registry import options_for
     from critic.runs import check_run_name
@@ -129,9 +144,11 @@ def cv(
     check_run_name(name)
     options = options_for("dense", **knobs)
     settings = options.settings
+    reviews = None if input_file is None else labelled_reviews(
+        input_file, text_column=text_column, label_column=label_column)
     result = run_cv(settings.network, settings.training, runs / name, folds=folds,
                     epochs=settings.epochs, data=data, by=folds_by, overwrite=overwrite,
-                    callbacks=[EpochReporter()], target=options.target)
+                    callbacks=[EpochReporter()], target=options.target, reviews=reviews)
     emit(as_json, result.to_dict() | {"folder": str(runs / name)},
          lambda: show_table(TABLE_HEADER, table_rows(result.folds, result.mean)))
     say(f"Chosen epoch (lowest mean validation loss): {result.chosen_epoch}. Wrote "

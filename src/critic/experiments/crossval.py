@@ -13,9 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from critic.datasets.files import Reviews
 from critic.datasets.imdb import book_matrices, training_movies
 from critic.errors import ConfigError, check_positive
-from critic.fitting.data import book_with_target
+from critic.fitting.data import book_with_target, multi_hot_reviews
 from critic.fitting.options import check_target
 from critic.fitting.splits import check_validation_by, require_movies
 from critic.models.network.classifier import Callback, Classifier
@@ -38,20 +39,28 @@ class CrossValidation:
 def cross_validate(network: NetworkConfig, training: TrainConfig, *, folds: int = 4,
                    epochs: int = 20, data: str | os.PathLike[str] | None = None,
                    by: str = "review", callbacks: Sequence[Callback] = (),
-                   target: str = "sentiment") -> CrossValidation:
+                   target: str = "sentiment", reviews: Reviews | None = None
+                   ) -> CrossValidation:
     """Train ``folds`` models on the IMDB training reviews (``load_data`` order), each
     validated on one fold (contiguous, or whole movies with ``by="movie"``), and average
     their curves epoch by epoch. ``target="rating"`` learns IMDB's eight ratings (a softmax
-    over them), the folds then stratified: each holds every rating in its share."""
+    over them), the folds then stratified: each holds every rating in its share.
+
+    ``reviews`` (labelled, any labels) are cross-validated instead of IMDB's: multi-hot
+    vectors of their ``network.input_dim`` most frequent words, as the book makes IMDB's, and
+    stratified folds (a file is often sorted by label; IMDB's order is shuffled)."""
     check_positive("folds", folds)
     check_validation_by(by, "by")
     check_positive("epochs", epochs)
     check_target(target)
     if folds < 2:
         raise ConfigError(f"`folds` must be at least 2. Received: folds={folds}")
-    book, classes = book_with_target(book_matrices(data, network.input_dim), data, target)
-    x, y = book.x_train, book.y_train
-    if classes is not None:
+    if reviews is not None:
+        x, y, classes = _multi_hot(reviews, network.input_dim, by, target)
+    else:
+        book, classes = book_with_target(book_matrices(data, network.input_dim), data, target)
+        x, y = book.x_train, book.y_train
+    if classes is not None and len(classes) > 2:
         if training.loss == "mse":
             raise ConfigError("--loss mse is for two labels; more are trained with "
                               "cross-entropy", parameter="loss")
@@ -61,7 +70,8 @@ def cross_validate(network: NetworkConfig, training: TrainConfig, *, folds: int 
                           f"{len(y) // 2} for {len(y)} reviews. Received: folds={folds}",
                           parameter="folds")
     histories = []
-    for rest, val in _folds(y, folds, by, data, stratified=classes is not None):
+    stratified = reviews is not None or (classes is not None and len(classes) > 2)
+    for rest, val in _folds(y, folds, by, data, stratified=stratified):
         model = Classifier(network, training)
         history = model.fit(x[rest], y[rest], epochs=epochs, validation_data=(x[val], y[val]),
                             callbacks=callbacks)
@@ -69,6 +79,15 @@ def cross_validate(network: NetworkConfig, training: TrainConfig, *, folds: int 
     mean = {key: np.mean([h[key] for h in histories], axis=0).tolist() for key in histories[0]}
     return CrossValidation(histories, mean, int(np.argmin(mean["val_loss"])) + 1,
                            int(np.argmax(mean["val_accuracy"])) + 1)
+
+
+def _multi_hot(reviews: Reviews, num_words: int, by: str, target: str
+               ) -> tuple[Any, np.ndarray, tuple[Any, ...] | None]:
+    if by == "movie" or target != "sentiment":
+        raise ConfigError("--folds-by movie and --target are for IMDB's reviews; a file of "
+                          "yours is folded review by review, on its own labels",
+                          parameter="folds_by" if by == "movie" else "target")
+    return multi_hot_reviews(reviews, num_words)
 
 
 def _folds(y: np.ndarray, folds: int, by: str, data: str | os.PathLike[str] | None, *,
@@ -88,6 +107,11 @@ def _folds(y: np.ndarray, folds: int, by: str, data: str | os.PathLike[str] | No
             GroupKFold(n_splits=folds)
         return list(grouped.split(np.zeros(reviews), y, groups=movies))
     if stratified:
+        fewest = int(np.bincount(y)[np.bincount(y) > 0].min())
+        if fewest < folds:
+            raise ConfigError(f"a label has {fewest} review(s), fewer than the {folds} folds "
+                              "that should each hold some of it; use fewer --folds",
+                              parameter="folds")
         return list(StratifiedKFold(n_splits=folds).split(np.zeros(reviews), y))
     size = reviews // folds
     return [(np.setdiff1d(np.arange(reviews), fold), fold)
@@ -97,18 +121,19 @@ def _folds(y: np.ndarray, folds: int, by: str, data: str | os.PathLike[str] | No
 def run_cv(network: NetworkConfig, training: TrainConfig, folder: str | os.PathLike[str], *,
            folds: int = 4, epochs: int = 20, data: str | os.PathLike[str] | None = None,
            by: str = "review", overwrite: bool = False, callbacks: Sequence[Callback] = (),
-           target: str = "sentiment") -> CrossValidation:
+           target: str = "sentiment", reviews: Reviews | None = None) -> CrossValidation:
     """:func:`cross_validate`, written to the run folder ``folder`` (claimed before the work):
     ``run.json`` with every fold's curves and the choice, and ``cv.png``."""
     run_folder = RunFolder(folder, "cv", overwrite=overwrite)
     result = cross_validate(network, training, folds=folds, epochs=epochs, data=data, by=by,
-                            callbacks=callbacks, target=target)
+                            callbacks=callbacks, target=target, reviews=reviews)
     mean = result.mean
     metrics = result.to_dict() | {"validation": {
         "accuracy": max(mean["val_accuracy"]), "loss": min(mean["val_loss"]),
         "best_loss_epoch": result.chosen_epoch, "best_accuracy_epoch": result.best_accuracy_epoch}}
     config = {"folds": folds, "folds_by": by, "epochs": epochs, "target": target,
-              "network": network.to_dict(), "training": training.to_dict()}
+              "network": network.to_dict(), "training": training.to_dict(),
+              "input": None if reviews is None else reviews.source}
     run_folder.write({"cv.png": _figure(result)}, RunRecord("cv", config, metrics))
     return result
 

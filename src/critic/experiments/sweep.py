@@ -27,7 +27,7 @@ from typing import Any
 from critic.datasets.fetch import resolve_source
 from critic.errors import ConfigError, check_positive
 from critic.fitting.options import check_target
-from critic.fitting.splits import book_split
+from critic.fitting.splits import book_split, shuffled_split, validation_count
 from critic.models.network.config import NetworkConfig, TrainConfig
 from critic.runs import RunFolder, RunRecord, write_results
 
@@ -52,11 +52,19 @@ class SweepSpec:
     batch_size: int = 512
     num_words: int = 10_000
     target: str = "sentiment"  # or "rating": IMDB's eight ratings, a softmax over them
+    #: The user's labelled reviews instead of IMDB's (``input``: a file, folder or glob; the
+    #: columns that hold their text and label): any labels, a seeded random hold-out, no test.
+    input: str | None = None
+    text_column: str = "text"
+    label_column: str = "label"
 
     def __post_init__(self) -> None:
         for name in ("epochs", "validation_size", "batch_size", "num_words"):
             check_positive(name, getattr(self, name))
         check_target(self.target)
+        if self.input is not None and self.target != "sentiment":
+            raise ConfigError("--target is for IMDB's reviews; a file of yours is swept on its "
+                              "own labels", parameter="target")
         if self.target != "sentiment" and "mse" in self.grid.get("loss", []):
             raise ConfigError("loss=mse is for two labels; the ratings are learned with "
                               "cross-entropy: leave mse out of the grid", parameter="grid")
@@ -85,7 +93,8 @@ class SweepSpec:
 def sweep_spec(*, config_file: str | os.PathLike[str] | None = None,
                grid: Sequence[str] | None = None, seeds: int = 3, epochs: int = 20,
                validation_size: int = 10_000, batch_size: int = 512,
-               target: str = "sentiment") -> SweepSpec:
+               target: str = "sentiment", input_path: str | None = None,
+               text_column: str = "text", label_column: str = "label") -> SweepSpec:
     """The sweep a TOML file describes, or else the one these arguments describe: ``grid`` as
     ``KNOB=V1,V2`` strings (default: the book's suggestions; for the ratings without mse,
     which is for two labels), seeds ``0 … seeds - 1``."""
@@ -96,7 +105,8 @@ def sweep_spec(*, config_file: str | os.PathLike[str] | None = None,
                if target == "sentiment" or knob != "loss"}
     return SweepSpec(grid=parse_grid(grid) if grid else default,
                      seeds=tuple(range(seeds)), epochs=epochs, validation_size=validation_size,
-                     batch_size=batch_size, target=target)
+                     batch_size=batch_size, target=target, input=input_path,
+                     text_column=text_column, label_column=label_column)
 
 
 def parse_grid(assignments: Sequence[str]) -> dict[str, list[Any]]:
@@ -125,7 +135,7 @@ def load_spec_toml(path: str | os.PathLike[str]) -> SweepSpec:
     grid = {k: [_value(k, str(v)) for v in (vs if isinstance(vs, list) else [vs])]
             for k, vs in grid.items()}
     unknown = set(data) - {"seeds", "epochs", "validation_size", "batch_size", "num_words",
-                           "target"}
+                           "target", "input", "text_column", "label_column"}
     if unknown:
         raise ConfigError(f"{path}: unknown settings {', '.join(sorted(unknown))}")
     if "seeds" in data:
@@ -168,24 +178,45 @@ def config_label(config: dict[str, Any]) -> str:
 _DATA: dict[str, Any] = {}
 
 
-def _load_data(data: str | None, num_words: int, target: str = "sentiment") -> None:
-    """Worker start-up: one thread for torch (the workers fill the cores) and the data once,
-    labelled for ``target``."""
+def _load_data(data: str | None, num_words: int, target: str = "sentiment",
+               reviews: tuple[str, str, str] | None = None) -> None:
+    """Worker start-up: one thread for torch (the workers fill the cores) and the data once:
+    IMDB's labelled for ``target``, or the user's ``reviews`` (source, text and label
+    columns) as multi-hot rows of their most frequent words."""
     import torch
 
     from critic.datasets.imdb import book_matrices
-    from critic.fitting.data import book_with_target
+    from critic.datasets.stream import labelled_reviews
+    from critic.fitting.data import book_with_target, multi_hot_reviews
 
     torch.set_num_threads(1)
-    _DATA["book"], classes = book_with_target(book_matrices(data, num_words), data, target)
-    _DATA["outputs"] = 1 if classes is None else len(classes)
+    if reviews is None:
+        book, classes = book_with_target(book_matrices(data, num_words), data, target)
+        _DATA.update(x=book.x_train, y=book.y_train, x_test=book.x_test, y_test=book.y_test)
+    else:
+        source, text_column, label_column = reviews
+        x, y, classes = multi_hot_reviews(labelled_reviews(
+            source, text_column=text_column, label_column=label_column), num_words)
+        _DATA.update(x=x, y=y, x_test=None, y_test=None)
+    _DATA["outputs"] = 1 if classes is None or len(classes) == 2 else len(classes)
+
+
+def held_out(spec: dict[str, Any], reviews: int) -> tuple[Any, Any]:
+    """``(training rows, held-out rows)``: IMDB's first ``validation_size`` in ``load_data``
+    order (the book's), or a seeded random ``validation_size`` of the user's reviews (a file
+    is often sorted by label)."""
+    if spec["input"] is None:
+        return book_split(reviews, spec["validation_size"])
+    validation_count(spec["validation_size"], reviews, 0)  # refuses a split that leaves none
+    order, rest, held = shuffled_split(reviews, spec["validation_size"], seed=0)
+    return order[rest], order[held]
 
 
 def _run(spec: dict[str, Any], config: dict[str, Any], seed: int) -> dict[str, Any]:
     from critic.models.network.classifier import Classifier
 
-    book = _DATA["book"]
-    x, y, x_val, y_val = book.rows(*book_split(len(book.y_train), spec["validation_size"]))
+    rest, held = held_out(spec, len(_DATA["y"]))
+    x, y, x_val, y_val = _DATA["x"][rest], _DATA["y"][rest], _DATA["x"][held], _DATA["y"][held]
     model = Classifier(network_config(config, spec["num_words"], _DATA["outputs"]),
                        train_config(config, seed, spec["batch_size"]))
     history = model.fit(x, y, epochs=spec["epochs"], validation_data=(x_val, y_val))
@@ -197,9 +228,8 @@ def _final(spec: dict[str, Any], config: dict[str, Any], epochs: int) -> dict[st
 
     model = Classifier(network_config(config, spec["num_words"], _DATA["outputs"]),
                        train_config(config, spec["seeds"][0], spec["batch_size"]))
-    book = _DATA["book"]
-    model.fit(book.x_train, book.y_train, epochs=epochs)
-    loss, accuracy = model.evaluate(book.x_test, book.y_test)
+    model.fit(_DATA["x"], _DATA["y"], epochs=epochs)
+    loss, accuracy = model.evaluate(_DATA["x_test"], _DATA["y_test"])
     return {"config": config, "epochs": epochs, "test_loss": loss, "test_accuracy": accuracy}
 
 
@@ -227,13 +257,19 @@ def run_sweep(spec: SweepSpec, folder: str | os.PathLike[str], *, data: str | No
     # Found (or downloaded) here, once, before the folder is claimed: a worker that cannot
     # find the data would only break the pool; and workers may start in another folder (a
     # cluster's do).
-    data = str(resolve_source(data))
+    reviews = None
+    if spec.input is None:
+        data = str(resolve_source(data))
+    else:
+        reviews = (_checked_input(spec), spec.text_column, spec.label_column)
     run_folder = RunFolder(folder, "sweep", resumable=True)
     folder = run_folder.path
     _claim_folder(run_folder, spec)
     todo = [(c, s) for c in spec.configurations() for s in spec.seeds
             if not _run_path(folder, c, s).exists()]
-    finals = [c for c in spec.configurations() if not _final_path(folder, c).exists()]
+    # A file of the user's has no test reviews: no final model is trained for it.
+    finals = [] if spec.input is not None else [
+        c for c in spec.configurations() if not _final_path(folder, c).exists()]
     total = len(spec.configurations()) * len(spec.seeds)
     done = total - len(todo)
     if on_done:
@@ -243,7 +279,7 @@ def run_sweep(spec: SweepSpec, folder: str | os.PathLike[str], *, data: str | No
     if todo or finals:
         executor = (pool or functools.partial(
             ProcessPoolExecutor, workers, mp_context=multiprocessing.get_context("spawn")))(
-            initializer=_load_data, initargs=(data, spec.num_words, spec.target))
+            initializer=_load_data, initargs=(data, spec.num_words, spec.target, reviews))
         try:
             futures = [executor.submit(_run, spec_dict, c, s) for c, s in todo]
             for future in as_completed(futures):
@@ -270,6 +306,23 @@ def run_sweep(spec: SweepSpec, folder: str | os.PathLike[str], *, data: str | No
     return SweepResult(rows, folder, len(todo))
 
 
+def _checked_input(spec: SweepSpec) -> str:
+    """The user's reviews read once here, so that what the workers would fail on (a missing
+    file, a bad label, one label, a hold-out that leaves none) is one line before any work;
+    the source as the workers should open it."""
+    from critic.datasets.labels import check_classes
+    from critic.datasets.stream import labelled_reviews
+
+    assert spec.input is not None
+    reviews = labelled_reviews(spec.input, text_column=spec.text_column,
+                               label_column=spec.label_column)
+    assert reviews.labels is not None  # labelled_reviews requires them
+    check_classes(reviews.labels, reviews.classes, reviews.source)
+    validation_count(spec.validation_size, len(reviews), 0)
+    local = "://" not in spec.input
+    return str(Path(spec.input).absolute()) if local else spec.input
+
+
 def _claim_folder(folder: RunFolder, spec: SweepSpec) -> None:
     """A sweep folder holds one grid: taking one up again with another is refused."""
     spec_file = folder.path / "spec.json"
@@ -278,7 +331,9 @@ def _claim_folder(folder: RunFolder, spec: SweepSpec) -> None:
             saved = json.loads(spec_file.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise ConfigError(f"{spec_file} is unreadable ({exc}); use another folder") from exc
-        saved.setdefault("target", "sentiment")  # a sweep folder of critic 0.7 and before
+        # A sweep folder of critic 0.7 and before: IMDB's sentiment.
+        saved = {"target": "sentiment", "input": None, "text_column": "text",
+                 "label_column": "label"} | saved
         if saved != json.loads(json.dumps(spec.to_dict())):
             raise ConfigError(f"{folder.path} holds a sweep of a different grid or protocol; "
                               "refusing to mix them: use another folder", parameter="name")
@@ -321,7 +376,8 @@ def tabulate(folder: Path, spec: SweepSpec) -> list[dict[str, Any]]:
                 for h in histories]
         accuracy = [h["val_accuracy"][b] for h, b in zip(histories, best, strict=True)]
         loss = [h["val_loss"][b] for h, b in zip(histories, best, strict=True)]
-        final = json.loads(_final_path(folder, config).read_text())
+        final = json.loads(_final_path(folder, config).read_text()) if spec.input is None \
+            else {"test_accuracy": None, "epochs": None}
         rows.append({"configuration": config_label(config), "book": config_matches_book(config),
                      "val_accuracy": statistics.mean(accuracy), "val_accuracy_sd": _sd(accuracy),
                      "best_epoch": statistics.mean(b + 1 for b in best),
@@ -348,14 +404,18 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
              "| test accuracy¹ |", "|---:|---|---:|---:|---:|---:|"]
     for rank, r in enumerate(rows, start=1):
         name = r["configuration"] + (" **(the book's)**" if r["book"] else "")
+        test = "—" if r["test_accuracy"] is None else f"{r['test_accuracy']:.4f}"
         lines.append(f"| {rank} | {name} | {r['val_accuracy']:.4f} ± {r['val_accuracy_sd']:.4f}"
                      f" | {r['best_epoch']:.1f} ± {r['best_epoch_sd']:.1f} | "
                      f"{r['val_loss']:.4f} ± {r['val_loss_sd']:.4f} | "
-                     f"{r['test_accuracy']:.4f} |")
+                     f"{test} |")
     lines.append("")
-    lines.append(f"Ranked by validation accuracy over {rows[0]['seeds']} seeds. ¹ One fresh model "
-                 "per configuration trained on all 25,000 training reviews to its mean best "
-                 "epoch, evaluated once on the test set: for information, never used to rank.")
+    tested = any(r["test_accuracy"] is not None for r in rows)
+    lines.append(f"Ranked by validation accuracy over {rows[0]['seeds']} seeds. ¹ " + (
+        "One fresh model per configuration trained on all 25,000 training reviews to its mean "
+        "best epoch, evaluated once on the test set: for information, never used to rank."
+        if tested else "None: a file of yours has no test reviews; it is judged on the "
+        "reviews held out of it."))
     return "\n".join(lines) + "\n"
 
 

@@ -133,6 +133,17 @@ def book_with_target(book: BookMatrices, data: Any, target: str
     return dataclasses.replace(book, y_train=y_train, y_test=y_test), classes
 
 
+def multi_hot_reviews(reviews: Reviews, num_words: int
+                      ) -> tuple[sp.csr_matrix, np.ndarray, tuple[Any, ...] | None]:
+    """The user's labelled reviews as the book makes IMDB's: multi-hot rows of their
+    ``num_words`` most frequent words; their labels and the labels' names (``None``: 0/1)."""
+    if reviews.labels is None:
+        raise ConfigError(f"{reviews.source} has no labels to learn from")
+    check_classes(reviews.labels, reviews.classes, reviews.source)
+    featurizer = FeatureSpace.from_config(FeatureConfig(num_words=num_words))
+    return featurizer.fit_transform(reviews.texts), reviews.labels, reviews.classes
+
+
 def _imdb_book_split(options: TrainOptions, data: Any, trained_on_after_choice: bool
                      ) -> Split:
     """The book's multi-hot vectors, from the cached token ids (no tokenising)."""

@@ -117,7 +117,11 @@ def check_labels_split(train: np.ndarray, held_out: np.ndarray,
         check_split(trained, int(train[1]), held, int(held_out[1]))
         return
     _check_sides(trained, held)
-    single = [name for name, count in zip(classes, train + held_out, strict=True) if count < 2]
+    total = train + held_out
+    if np.count_nonzero(total) < 2:
+        raise DataError(f"every review has the same label ({classes[int(total.argmax())]!r}); "
+                        "training needs at least two")
+    single = [name for name, count in zip(classes, total, strict=True) if count < 2]
     if single:
         raise DataError(f"label {single[0]!r} has a single review; every label needs at "
                         "least two (one to learn from, one to check)")
