@@ -392,16 +392,19 @@ def test_reviews_without_a_word_are_refused_on_a_cluster(cluster: str, tmp_path:
 
 
 @pytest.mark.slow  # a Ray cluster: make verify
-@pytest.mark.parametrize("model", ["nblr", "dense"])
-def test_more_labels_train_on_a_cluster(model: str, cluster: str, tmp_path: Path) -> None:
-    """Three labels, sorted by label across two files (each worker reads other parts, and
-    the first holds critic's two words only): the workers agree on one label set, the one a
-    file read whole gives, and the model tells the labels apart."""
-    from test_labels import MOODS, _write
+@pytest.mark.parametrize(("model", "labels"), [("nblr", "moods"), ("dense", "moods"),
+                                               ("nblr", "stars")])
+def test_more_labels_train_on_a_cluster(model: str, labels: str, cluster: str,
+                                        tmp_path: Path) -> None:
+    """Three moods, sorted by label across two files (each worker reads other parts, and
+    the first holds critic's two words only), and five stars: the workers agree on one label
+    set, the one a file read whole gives, and the model tells the labels apart."""
+    from test_labels import MOODS, STARS, _write
 
+    words = MOODS if labels == "moods" else STARS
     data = tmp_path / "data"
     data.mkdir()
-    whole = _write(tmp_path / "moods.csv", MOODS, 3_000, by_label=True)
+    whole = _write(tmp_path / "reviews.csv", words, 3_000, by_label=True)
     rows = whole.read_text().splitlines()
     for name, chunk in (("a.csv", rows[1:1_501]), ("b.csv", rows[1_501:])):
         (data / name).write_text("\n".join([rows[0], *chunk]) + "\n")
@@ -411,6 +414,7 @@ def test_more_labels_train_on_a_cluster(model: str, cluster: str, tmp_path: Path
     summary = json.loads(done.stdout)
     assert summary["mode"] == "cluster" and summary["validation"]["accuracy"] > 0.9
     config = json.loads((tmp_path / "m" / "config.json").read_text())
-    assert config["labels"] == ["negative", "neutral", "positive"]
-    done = run_cli("predict", str(tmp_path / "m"), *MOODS.values())
-    assert [line.split("\t")[0] for line in done.stdout.splitlines()] == list(MOODS)
+    assert config["labels"] == list(words)
+    done = run_cli("predict", str(tmp_path / "m"), *words.values())
+    assert [line.split("\t")[0] for line in done.stdout.splitlines()] == \
+        [str(label) for label in words]

@@ -182,17 +182,46 @@ def test_three_moods_are_served_in_every_protocol(moods: Path, tmp_path: Path) -
     assert np.allclose(np.reshape(outputs["probabilities"]["data"], (2, 3)).sum(axis=1), 1.0)
 
 
+def test_five_stars_are_served_in_every_protocol(stars: Path, tmp_path: Path) -> None:
+    """Numeric labels through the service: named as written ("5"), five of them."""
+    from fastapi.testclient import TestClient
+
+    from critic.serve.app import create_app
+
+    reviews = read_reviews_file(stars, label_column="label", require_labels=True)
+    path = critic.train_bundle(critic.recipe("nblr", validation_size=0.25), tmp_path / "m",
+                               reviews=reviews).path
+    client = TestClient(create_app(critic.load(path)))
+    texts = ["superb brilliant masterpiece", "awful terrible boring"]
+    first, second = client.post("/v1/predict", json={"inputs": texts}).json()["predictions"]
+    assert set(first["probabilities"]) == {"1", "2", "3", "4", "5"}
+    assert (first["label"], second["label"]) == ("5", "1")
+    hugging = client.post("/", json={"inputs": texts[0]}).json()
+    assert hugging[0][0]["label"] == "5" and len(hugging[0]) == 5
+    assert client.get("/v2/models/m").json()["parameters"]["labels"] == ["1", "2", "3", "4", "5"]
+    infer = client.post("/v2/models/m/infer", json={"inputs": [
+        {"name": "text", "datatype": "BYTES", "shape": [2], "data": texts}]}).json()
+    outputs = {o["name"]: o for o in infer["outputs"]}
+    assert outputs["probabilities"]["shape"] == [2, 5]
+    assert outputs["label"]["data"] == ["5", "1"]
+
+
 @needs_chromium
-def test_the_page_shows_every_labels_probability(moods: Path, tmp_path: Path) -> None:
-    """The web page, in headless Chromium, for a bundle of three labels: a bar per label in
-    the model's order with its probability, the predicted one highlighted, the words
-    coloured by their push towards it; the two-label bar hidden."""
+@pytest.mark.parametrize("fixture", ["moods", "stars"])
+def test_the_page_shows_every_labels_probability(fixture: str, request: pytest.FixtureRequest,
+                                                 tmp_path: Path) -> None:
+    """The web page, in headless Chromium, for a bundle of three moods or five stars: a bar
+    per label in the model's order with its probability, the predicted one highlighted, the
+    words coloured by their push towards it; the two-label bar hidden."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
-    reviews = read_reviews_file(moods, text_column="text", label_column="label",
+    data: Path = request.getfixturevalue(fixture)
+    words = MOODS if fixture == "moods" else STARS
+    best = str(list(words)[-1])
+    reviews = read_reviews_file(data, text_column="text", label_column="label",
                                 require_labels=True)
     bundle = critic.train_bundle(critic.recipe("nblr", validation_size=0.25), tmp_path / "m",
                                  reviews=reviews).path
@@ -203,19 +232,19 @@ def test_the_page_shows_every_labels_probability(moods: Path, tmp_path: Path) ->
         box.send_keys("A superb, brilliant film.")
         box.send_keys(Keys.CONTROL, Keys.ENTER)
         wait.until(ec.visibility_of_element_located((By.ID, "classes")))
-        assert driver.find_element(By.ID, "verdict").text.startswith("positive (")
+        assert driver.find_element(By.ID, "verdict").text.startswith(f"{best} (")
         assert not driver.find_element(By.ID, "binary").is_displayed()
         bars = driver.find_elements(By.CSS_SELECTOR, "#classes .bar")
         labels = [bar.get_attribute("aria-label").split()[2] for bar in bars]
-        assert labels == ["negative", "neutral", "positive"]
+        assert labels == [str(label) for label in words]
         shares = [float(bar.get_attribute("aria-label").split()[3]) for bar in bars]
-        assert abs(sum(shares) - 100) < 0.5 and max(shares) == shares[2]
+        assert abs(sum(shares) - 100) < 0.5 and max(shares) == shares[-1]
         top = driver.find_elements(By.CSS_SELECTOR, "#classes .top")
-        assert {cell.get_attribute("data-label") for cell in top} == {"positive"}
+        assert {cell.get_attribute("data-label") for cell in top} == {best}
         marks = {m.text: m.get_attribute("class")
                  for m in driver.find_elements(By.CSS_SELECTOR, "#highlighted mark")}
         assert marks["superb"] == "pos"
-        assert "towards positive" in driver.find_element(By.ID, "legend").text
+        assert f"towards {best}" in driver.find_element(By.ID, "legend").text
 
 
 # ---------------------------------------------------------------------------------------
@@ -245,6 +274,21 @@ def test_more_labels_train_from_a_stream(model: str, words: dict[object, str],
     report = json.loads(invoke("evaluate", str(bundle), "--input", str(data), "--json",
                                "--figure", str(tmp_path / "r.png")).stdout)
     assert report["accuracy"] > 0.9 and len(report["confusion_matrix"]) == len(words)
+    fields = invoke("predict", str(bundle), words[best]).stdout.strip().split("\t")
+    assert fields[0] == str(best) and len(fields) == 2 + len(words)
+    line = json.loads(invoke("predict", str(bundle), "--json", words[worst]).stdout)
+    assert line["label"] == str(worst) and len(line["probabilities"]) == len(words)
+    done = invoke("predict", str(bundle), "--input", str(data), "--output",
+                  str(tmp_path / "p.parquet"))
+    assert done.returncode == 0, done.stderr
+    import pyarrow.parquet as pq
+
+    columns = pq.read_table(tmp_path / "p.parquet").column_names
+    assert {f"probability_{label}" for label in words} <= set(columns)
+    done = invoke("explain", str(bundle), words[best])
+    assert done.returncode == 0 and f"explaining {best}" in done.stdout, done.stderr
+    assert invoke("report", str(bundle)).returncode == 0
+    assert "Validation: each label" in (bundle / "report.html").read_text()
 
 
 def test_a_streams_labels_are_those_read_in_memory(tmp_path: Path) -> None:
