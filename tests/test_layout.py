@@ -27,7 +27,7 @@ STAGES = [
     ("critic.models.registry", "critic.models"),
     ("critic.estimators",),
     ("critic.bundle",),
-    ("critic.predict", "critic.prediction_files"),
+    ("critic.predict", "critic.prediction_files", "critic.compress"),
     ("critic.evaluation",),
     ("critic.runs",),
     ("critic._train", "critic.cluster"),

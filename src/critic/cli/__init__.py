@@ -61,6 +61,7 @@ def build() -> typer.Typer:
         (models.train, [("model", str, "dense", "--model", choices),
                         *knob_options(train_knobs().values())]),
         (models.evaluate, []), (models.predict, []), (models.explain, []),
+        (models.compress, []),
         (experiments.sweep, target), (experiments.cv, [*book, *target]),
         (experiments.leaderboard, target),
         (experiments.pretrain, field_options(PretrainConfig)), (experiments.report, []),

@@ -202,6 +202,27 @@ def explain(
     emit(as_json, explanation.to_dict(), lambda: show_explanation(explanation, top))
 
 
+def compress(
+    bundle: BundleArgument,
+    output: Annotated[Path, option("Bundle folder to write the smaller bundle to.")],
+    keep_ngrams: Annotated[str, option(
+        "N-grams to keep, those of largest |weight|: a count (250000), or a fraction below "
+        "1 (0.25). The words are all kept.")] = "0.25",
+    overwrite: OverwriteOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """A smaller nblr bundle: its words and only the n-grams that move a score most."""
+    from critic._atomic import claim_output
+    from critic.compress import compress_bundle, parse_keep
+
+    keep = parse_keep(keep_ngrams)
+    claim_output(output, overwrite=overwrite)
+    result = compress_bundle(bundle, output, keep=keep, overwrite=overwrite)
+    emit(as_json, result.to_dict(), lambda: None)
+    say(f"Wrote {result.path}/: {result.ngrams_kept:,} of {result.ngrams:,} n-grams, "
+        f"{result.bytes_after / 1e6:.1f} MB (was {result.bytes_before / 1e6:.1f} MB)")
+
+
 def serve(
     bundle: BundleArgument,
     host: Annotated[str, option("Address to bind; anything but loopback exposes the service "

@@ -41,6 +41,18 @@ class LinearModel(ModelType):
     def n_classes(self) -> int:
         return self.classes
 
+    def column_weights(self) -> np.ndarray:
+        """How much each feature column can move a score: ``|w|``, the largest over the labels
+        for more than two (what pruning a column would cost a review that holds it)."""
+        return np.abs(self.coef).max(axis=0) if self.coef.ndim == 2 else np.abs(self.coef)
+
+    def keeping_columns(self, columns: np.ndarray) -> LinearModel:
+        """The model over the feature columns ``columns`` only (sorted positions), the others'
+        weights dropped: what scoring a review through a pruned featurizer needs."""
+        weights = {name: (array[..., columns] if name != "linear.bias" else array)
+                   for name, array in self.weights.items()}
+        return LinearModel(weights, len(columns), self.unit_length, self.classes)
+
     @classmethod
     def one_vs_rest(cls, coefs: np.ndarray, intercepts: np.ndarray,
                     squared_ratios: np.ndarray | None = None) -> LinearModel:

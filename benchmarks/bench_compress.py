@@ -1,0 +1,117 @@
+"""`critic compress` on IMDB: the in-memory ``nblr`` bundle with fewer n-grams, its test
+accuracy, size and prediction speed beside the full bundle's and fastText's, in one run.
+
+Run: ``python benchmarks/bench_compress.py [--bundle PATH] [--keep 0.5,0.25,0.1]``. Trains
+``critic train --model nblr`` first unless ``--bundle`` names one, and fastText's supervised
+classifier with word bigrams (5 epochs) when fastText is installed (``critic[bench]``). Every
+model scores the 25,000 test reviews in this process after it is loaded, best of three
+(fastText through its Python ``predict`` of the whole list; critic through
+``critic.load(...).predict``): throughput after start-up, as ``critic predict`` has it. Load
+time is ``critic.load`` alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def best_seconds(work: Callable[[], Any], repeats: int = 3) -> float:
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def critic_row(name: str, bundle: Path, texts: list[str], labels: np.ndarray
+               ) -> dict[str, Any]:
+    import critic
+
+    loading = best_seconds(lambda: critic.load(bundle))
+    model = critic.load(bundle)
+    predicted = model.predict(texts)
+    seconds = best_seconds(lambda: model.predict(texts))
+    return {"model": name, "test_accuracy": round(float((predicted == labels).mean()), 4),
+            "bundle_mb": round(sum(f.stat().st_size for f in bundle.iterdir()) / 1e6, 1),
+            "load_seconds": round(loading, 3),
+            "reviews_per_second": round(len(texts) / seconds)}
+
+
+def fasttext_row(folder: Path, train: Any, texts: list[str], labels: np.ndarray
+                 ) -> dict[str, Any] | None:
+    try:
+        import fasttext
+    except ImportError:
+        return None
+    from critic.datasets.imdb import training_order
+
+    # In load_data's shuffled order: fastText reads its file in order, and IMDB's corpus
+    # order is every negative review, then every positive one.
+    order = training_order(len(train))
+    path = folder / "fasttext.train"
+    path.write_text("".join(f"__label__{int(train.labels[i])} "
+                            f"{' '.join(train.texts[int(i)].split())}\n" for i in order),
+                    encoding="utf-8")
+    model = fasttext.train_supervised(str(path), wordNgrams=2, epoch=5, verbose=0)
+    model.save_model(str(folder / "fasttext.bin"))
+    loading = best_seconds(lambda: fasttext.load_model(str(folder / "fasttext.bin")))
+    lines = [" ".join(text.split()) for text in texts]
+
+    def predict() -> np.ndarray:
+        found, _ = model.predict(lines)
+        return np.array([int(f[0].removeprefix("__label__")) for f in found])
+
+    predicted = predict()
+    seconds = best_seconds(predict)
+    return {"model": "fastText, word bigrams (5 epochs)",
+            "test_accuracy": round(float((predicted == labels).mean()), 4),
+            "bundle_mb": round((folder / "fasttext.bin").stat().st_size / 1e6, 1),
+            "load_seconds": round(loading, 3),
+            "reviews_per_second": round(len(texts) / seconds)}
+
+
+def main() -> None:
+    from critic import options_for, train_bundle
+    from critic.compress import compress_bundle
+    from critic.datasets.corpus import load_corpus
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bundle", type=Path, help="an nblr bundle (default: train one)")
+    parser.add_argument("--keep", default="0.5,0.25,0.1", help="fractions of n-grams kept")
+    args = parser.parse_args()
+    corpus = load_corpus(None)
+    train, test = corpus.subset("train"), corpus.subset("test")
+    texts, labels = list(test.texts), test.labels
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        bundle = args.bundle or train_bundle(options_for("nblr"), folder / "nblr").path
+        rows = [critic_row("critic nblr (every n-gram)", bundle, texts, labels)]
+        for keep in (float(k) for k in args.keep.split(",")):
+            made = compress_bundle(bundle, folder / f"nblr-{keep}", keep=keep)
+            rows.append(critic_row(f"critic nblr, {made.ngrams_kept:,} of {made.ngrams:,} "
+                                   "n-grams", made.path, texts, labels))
+        peer = fasttext_row(folder, train, texts, labels)
+    rows += [peer] if peer else []
+    print(f"\n{time.strftime('%Y-%m-%d')}, 25,000 test reviews"
+          f"{'' if peer else ' (fastText not installed: no row)'}\n")
+    print("| model | test accuracy | bundle MB | load s | reviews/s | × fastText |\n"
+          "|---|---:|---:|---:|---:|---:|")
+    for row in rows:
+        ratio = f"{row['reviews_per_second'] / peer['reviews_per_second']:.2f}" if peer else ""
+        print(f"| {row['model']} | {row['test_accuracy']:.4f} | {row['bundle_mb']:.1f} | "
+              f"{row['load_seconds']:.3f} | {row['reviews_per_second']:,} | {ratio} |")
+    with open("compress.json", "w", encoding="utf-8") as out:
+        json.dump(rows, out, indent=2)
+
+
+if __name__ == "__main__":
+    main()
