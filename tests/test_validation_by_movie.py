@@ -144,7 +144,7 @@ def test_imdb_movie_split_holds_out_movies_unseen_in_training(real_data: Path) -
 
 def test_cv_folds_by_movie_share_no_movie(real_data: Path, tmp_path: Path) -> None:
     movies = training_movies(real_data)
-    folds = _folds(25_000, 4, "movie", real_data)
+    folds = _folds(np.zeros(25_000, dtype=np.uint8), 4, "movie", real_data)
     assert sorted(np.concatenate([val for _, val in folds]).tolist()) == list(range(25_000))
     for rest, val in folds:
         assert not set(movies[rest]) & set(movies[val])
