@@ -436,3 +436,27 @@ def test_a_sweep_of_your_reviews_ranks_on_their_held_out_labels(
                       "--name", "bad")
         assert done.returncode == 2 and message in done.stderr, done.stderr
     assert not (tmp_path / "bad").exists()
+
+
+def test_more_labels_than_memory_holds_learners_for_are_refused_from_a_stream(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Streamed nblr keeps a learner per label as wide as its 2**22 hashed columns: labels
+    beyond what this machine's memory holds (here made 1 GB: about ten learners) are refused
+    while the stream is read."""
+    import os
+
+    from conftest import invoke
+
+    from critic.models.nblr.online import check_learners_fit
+
+    with pytest.raises(ConfigError, match="1,000,000 labels need"):
+        check_learners_fit(1_000_000, 1 << 22)
+    real = os.sysconf
+    pages = (1 << 30) // real("SC_PAGE_SIZE")
+    monkeypatch.setattr(os, "sysconf",
+                        lambda name: pages if name == "SC_PHYS_PAGES" else real(name))
+    data = _labels_file(tmp_path / "many.csv", list(range(20)) * 4)
+    done = invoke("train", "--model", "nblr", "--mode", "stream", "--input", str(data),
+                  "--output", str(tmp_path / "m"))
+    assert done.returncode == 2 and "labels need" in done.stderr, done.stderr
+    assert not (tmp_path / "m").exists()

@@ -23,7 +23,12 @@ from critic.fitting.spill import check_labels_split, spill_stream, spills
 from critic.hashing import HashedFeatureSpace
 from critic.models.nblr.config import LinearConfig
 from critic.models.nblr.estimator import Fit
-from critic.models.nblr.online import AdagradLogistic, ClassSums, OnlineConfig
+from critic.models.nblr.online import (
+    AdagradLogistic,
+    ClassSums,
+    OnlineConfig,
+    check_learners_fit,
+)
 from critic.models.nblr.stream import (
     STREAM_FEATURES,
     finish_nblr,
@@ -148,6 +153,7 @@ def fit_nblr_on_cluster(ray: Any, stream: Any, *, validation_fraction: float,
             progress(f"read {trained.sum() + held.sum():,} reviews ({held.sum():,} held out) "
                      f"on {count} shards")
             labels = [1] if width == 2 else list(range(width))
+            check_learners_fit(len(labels), features_width)  # on the driver, as on a shard
             # One object each (a list of arrays): Ray resolves a reference given as an
             # argument, not references inside a list.
             ratios = ray.put([sums.ratios(linear.alpha, online.min_count, label)

@@ -56,6 +56,21 @@ class OnlineConfig:
         return asdict(self)
 
 
+def check_learners_fit(learners: int, width: int) -> None:
+    """Refuse, before any fitting, more labels than this machine's memory holds learners for:
+    each holds three float64 arrays as wide as the hashed features (ratios, weights, Adagrad's
+    sums of squares)."""
+    import os
+
+    needed = learners * 3 * 8 * width
+    available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if needed > available:
+        raise ConfigError(f"{learners:,} labels need {needed / 2**30:,.1f} GB from a stream (a "
+                          f"learner per label, {3 * 8 * width / 2**20:,.0f} MB each), more "
+                          f"than this machine's {available / 2**30:,.1f} GB; train in memory "
+                          "or with fewer labels", parameter="mode")
+
+
 class ClassSums:
     """Per-label counts of each binary column: the Naive Bayes statistics, summed as
     minibatches stream by (exact: the same ratios as :func:`critic.models.nblr.estimator.nb_ratios`
@@ -76,6 +91,9 @@ class ClassSums:
 
     def _of(self, label: int) -> np.ndarray:
         if label not in self.by_label:
+            # A label's learner will need three arrays of this width: refused while the
+            # stream is read, before the sums alone fill the memory.
+            check_learners_fit(len(self.by_label) + 1, self.width)
             self.by_label[label] = np.zeros(self.width, dtype=np.float64)
         return self.by_label[label]
 

@@ -31,7 +31,12 @@ from critic.metrics import evaluate_probabilities, probabilities_of, sigmoid
 from critic.models.nblr.config import LinearConfig
 from critic.models.nblr.estimator import Fit, choose_interpolation
 from critic.models.nblr.inference import LinearModel
-from critic.models.nblr.online import AdagradLogistic, ClassSums, OnlineConfig
+from critic.models.nblr.online import (
+    AdagradLogistic,
+    ClassSums,
+    OnlineConfig,
+    check_learners_fit,
+)
 
 #: The streaming ``nblr``'s features: words, bigrams and trigrams hashed into 2**22 columns.
 STREAM_FEATURES = FeatureConfig(weighting="binary", num_words=1 << 22, ngram_range=(1, 3),
@@ -63,6 +68,7 @@ def fit_streaming_nblr(stream: Iterable[Batch], *, validation_fraction: float,
         progress(f"read {train.reviews + validation.reviews:,} reviews "
                  f"({validation.reviews:,} held out) in {time.perf_counter() - started:.1f} s")
         labels = [1] if classes is None or len(classes) == 2 else list(range(len(classes)))
+        check_learners_fit(len(labels), featurizer.dimension)
         learners = [AdagradLogistic(sums.ratios(linear.alpha, online.min_count, label),
                                     online.learning_rate) for label in labels]
         del sums  # as wide as the learners: memory for them
