@@ -99,3 +99,11 @@ def test_an_existing_output_is_kept_unless_overwritten(nblr_bundle: Path,
     (tmp_path / "s" / "mine.txt").write_text("keep me")
     done = invoke("compress", str(nblr_bundle), "--output", str(tmp_path / "s"))
     assert done.returncode == 2 and (tmp_path / "s" / "mine.txt").exists()
+
+
+def test_the_bundle_read_is_never_the_output(nblr_bundle: Path) -> None:
+    before = {f.name: f.read_bytes() for f in nblr_bundle.iterdir()}
+    for output in (nblr_bundle, nblr_bundle / "inner"):
+        done = invoke("compress", str(nblr_bundle), "--output", str(output), "--overwrite")
+        assert done.returncode == 2 and "the bundle" in done.stderr, done.stderr
+    assert {f.name: f.read_bytes() for f in nblr_bundle.iterdir()} == before

@@ -80,8 +80,9 @@ def compress_bundle(path: str | os.PathLike[str], output: str | os.PathLike[str]
         name=bundle.model_name, featurizer=smaller, model=model.keeping_columns(columns),
         metrics=bundle.metrics, training=bundle.config["training"] | {"compressed": record},
         data=bundle.config["data"], threshold=bundle.threshold, labels=bundle.labels)
+    before = _size(bundle.path)
     written = write_bundle(output, files, overwrite=overwrite)
-    return Compressed(written, count, ngrams, _size(bundle.path), _size(written))
+    return Compressed(written, count, ngrams, before, _size(written))
 
 
 def _count(keep: int | float, ngrams: int) -> int:

@@ -212,10 +212,11 @@ def compress(
     as_json: JsonOption = False,
 ) -> None:
     """A smaller nblr bundle: its words and only the n-grams that move a score most."""
-    from critic._atomic import claim_output
+    from critic._atomic import claim_output, refuse_overlap
     from critic.compress import compress_bundle, parse_keep
 
     keep = parse_keep(keep_ngrams)
+    refuse_overlap(output, bundle=bundle)
     claim_output(output, overwrite=overwrite)
     result = compress_bundle(bundle, output, keep=keep, overwrite=overwrite)
     emit(as_json, result.to_dict(), lambda: None)
