@@ -35,13 +35,14 @@ def best_seconds(work: Callable[[], Any], repeats: int = 3) -> float:
 def critic_row(name: str, bundle: Path, texts: list[str], labels: np.ndarray
                ) -> dict[str, Any]:
     import critic
+    from critic.bundle import bundle_bytes
 
     loading = best_seconds(lambda: critic.load(bundle))
     model = critic.load(bundle)
     predicted = model.predict(texts)
     seconds = best_seconds(lambda: model.predict(texts))
     return {"model": name, "test_accuracy": round(float((predicted == labels).mean()), 4),
-            "bundle_mb": round(sum(f.stat().st_size for f in bundle.iterdir()) / 1e6, 1),
+            "bundle_mb": round(bundle_bytes(bundle) / 1e6, 1),
             "load_seconds": round(loading, 3),
             "reviews_per_second": round(len(texts) / seconds)}
 

@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 
 from critic.experiments.ratings import (
-    PEER_CS,
     RATING_MODELS,
-    fit_peer,
+    critic_row,
+    peer_row,
     rating_scores,
     ratings_table,
 )
@@ -45,35 +45,12 @@ def quick_board(folder: Path, train: Any, test: Any) -> list[dict[str, Any]]:
     from critic.datasets.files import Reviews
     from critic.fitting.data import IMDB_RATINGS
 
-    rows = []
-    for model in RATING_MODELS:
-        reviews = Reviews(train["texts"], np.searchsorted(IMDB_RATINGS, train["ratings"]),
-                          None, "IMDB training ratings", IMDB_RATINGS)
-        started = time.perf_counter()
-        result = critic.train_bundle(critic.options_for(model, validation_size=0.2),
-                                     folder / model, reviews=reviews)
-        seconds = time.perf_counter() - started
-        loaded = critic.load(result.path)
-        labels = np.asarray(loaded.labels, dtype=np.int64)
-        predicted = labels[loaded.predict_proba(test["texts"]).argmax(axis=1)]
-        rows.append({"model": model, "kind": "critic",
-                     **rating_scores(predicted, test["ratings"]),
-                     "train_seconds": round(seconds, 1)})
-    held = len(train["texts"]) // 5
-    started = time.perf_counter()
-    best = max(PEER_CS, key=lambda c: _peer_accuracy(c, train, held))
-    vectorizer, model = fit_peer(best, train["texts"], train["ratings"])
-    seconds = time.perf_counter() - started
-    rows.append({"model": f"scikit-learn tf-idf 1–2-grams + LR (C={best:g})", "kind": "peer",
-                 **rating_scores(model.predict(vectorizer.transform(test["texts"])),
-                                 test["ratings"]), "train_seconds": round(seconds, 1)})
-    return rows
-
-
-def _peer_accuracy(c: float, train: Any, held: int) -> float:
-    vectorizer, model = fit_peer(c, train["texts"][:-held], train["ratings"][:-held])
-    predicted = model.predict(vectorizer.transform(train["texts"][-held:]))
-    return float((predicted == train["ratings"][-held:]).mean())
+    reviews = Reviews(train["texts"], np.searchsorted(IMDB_RATINGS, train["ratings"]),
+                      None, "IMDB training ratings", IMDB_RATINGS)
+    rows = [critic_row(model, critic.options_for(model, validation_size=0.2),
+                       folder / model, test["texts"], test["ratings"], reviews=reviews)
+            for model in RATING_MODELS]
+    return [*rows, peer_row(train["texts"], train["ratings"], test["texts"], test["ratings"])]
 
 
 #: fastText's settings tried (learning rate, epochs), one chosen on held-out reviews.

@@ -151,6 +151,11 @@ class Bundle:
         return str(self.config["model"].get("name", self.config["model"]["type"]))
 
 
+def bundle_bytes(path: str | os.PathLike[str]) -> int:
+    """The bytes a bundle folder's files take on disk."""
+    return sum(file.stat().st_size for file in Path(path).iterdir() if file.is_file())
+
+
 def bundle_files(*, name: str, featurizer: FeatureSpace, model: ModelType,
                  metrics: dict[str, Any], training: dict[str, Any], data: dict[str, Any],
                  threshold: float = 0.5, extra: dict[str, bytes] | None = None,

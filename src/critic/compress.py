@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from critic.bundle import bundle_files, read_bundle, write_bundle
+from critic.bundle import bundle_bytes, bundle_files, read_bundle, write_bundle
 from critic.errors import ConfigError
 from critic.features import FeatureSpace
 from critic.models.nblr.inference import LinearModel
@@ -80,9 +80,9 @@ def compress_bundle(path: str | os.PathLike[str], output: str | os.PathLike[str]
         name=bundle.model_name, featurizer=smaller, model=model.keeping_columns(columns),
         metrics=bundle.metrics, training=bundle.config["training"] | {"compressed": record},
         data=bundle.config["data"], threshold=bundle.threshold, labels=bundle.labels)
-    before = _size(bundle.path)
+    before = bundle_bytes(bundle.path)
     written = write_bundle(output, files, overwrite=overwrite)
-    return Compressed(written, count, ngrams, before, _size(written))
+    return Compressed(written, count, ngrams, before, bundle_bytes(written))
 
 
 def _count(keep: int | float, ngrams: int) -> int:
@@ -98,7 +98,3 @@ def _count(keep: int | float, ngrams: int) -> int:
         raise ConfigError(f"`keep_ngrams` ({keep}) must keep some but not all of the bundle's "
                           f"{ngrams:,} n-grams", parameter="keep_ngrams")
     return count
-
-
-def _size(folder: Path) -> int:
-    return sum(file.stat().st_size for file in folder.iterdir() if file.is_file())

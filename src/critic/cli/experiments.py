@@ -24,6 +24,7 @@ from critic.cli.shared import (
     RunsOption,
     TextColumnOption,
     emit,
+    input_option,
     option,
     say,
 )
@@ -83,10 +84,10 @@ def sweep(
     sweeps: Annotated[Path, option("Folder that holds sweep folders.")] = Path("sweeps"),
     workers: Annotated[int | None, option("Worker processes (default: one per core).")] = None,
     data: DataOption = None,
-    input_file: Annotated[str | None, typer.Option("--input", help=(
+    input_file: Annotated[str | None, input_option(
         "Sweep your labelled reviews instead of IMDB's (any labels; a seeded random "
         "--validation-size held out; no test set): a file, folder or glob of CSV, JSON lines "
-        "or Parquet."))] = None,
+        "or Parquet.")] = None,
     text_column: TextColumnOption = "text",
     label_column: LabelColumnOption = "label",
     cluster: ClusterOption = None,
@@ -124,9 +125,9 @@ def cv(
     runs: RunsOption = Path("runs"),
     overwrite: OverwriteOption = False,
     data: DataOption = None,
-    input_file: Annotated[str | None, typer.Option("--input", help=(
+    input_file: Annotated[str | None, input_option(
         "Cross-validate your labelled reviews instead of IMDB's (any labels; stratified "
-        "folds): a file, folder or glob of CSV, JSON lines or Parquet."))] = None,
+        "folds): a file, folder or glob of CSV, JSON lines or Parquet.")] = None,
     text_column: TextColumnOption = "text",
     label_column: LabelColumnOption = "label",
     as_json: JsonOption = False,
@@ -189,9 +190,9 @@ def pretrain(
     output: Annotated[Path, option("Folder to write the vectors and run.json to.")
                       ] = Path("vectors"),
     data: DataOption = None,
-    input_file: Annotated[str | None, typer.Option("--input", help=(
+    input_file: Annotated[str | None, input_option(
         "Learn from these reviews instead of IMDB's unlabelled and training ones: a file, "
-        "folder or glob of text (one a line), CSV, JSON lines or Parquet."))] = None,
+        "folder or glob of text (one a line), CSV, JSON lines or Parquet.")] = None,
     text_column: TextColumnOption = "text",
     overwrite: OverwriteOption = False,
     as_json: JsonOption = False,

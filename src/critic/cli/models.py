@@ -19,6 +19,7 @@ from critic.cli.shared import (
     OverwriteOption,
     TextColumnOption,
     emit,
+    input_option,
     option,
     say,
 )
@@ -36,9 +37,9 @@ def data_info(data: DataOption = None, as_json: JsonOption = False) -> None:
 def train(
     output: Annotated[Path, option("Bundle folder to write.")] = Path("model"),
     data: DataOption = None,
-    input_file: Annotated[str | None, typer.Option("--input", help=(
+    input_file: Annotated[str | None, input_option(
         "Your labelled reviews: a file, folder or glob of CSV, JSON lines or Parquet (local, "
-        "or s3://… and other pyarrow filesystems), or pos/ and neg/ folders."))] = None,
+        "or s3://… and other pyarrow filesystems), or pos/ and neg/ folders.")] = None,
     text_column: TextColumnOption = "text",
     label_column: LabelColumnOption = "label",
     memory_budget: Annotated[str | None, option(
@@ -94,10 +95,10 @@ def train(
 def evaluate(
     bundle: BundleArgument,
     data: DataOption = None,
-    input_file: Annotated[str | None, typer.Option("--input", help="Labelled reviews to "
-                          "evaluate on instead of the IMDB test set, read as they are scored: "
-                          "a file, folder or glob of .csv, .jsonl or .parquet, local or "
-                          "s3://… .")] = None,
+    input_file: Annotated[str | None, input_option(
+        "Labelled reviews to evaluate on instead of the IMDB test set, read as they are "
+        "scored: a file, folder or glob of .csv, .jsonl or .parquet, local or s3://… .")
+    ] = None,
     text_column: TextColumnOption = "text",
     label_column: LabelColumnOption = "label",
     threshold: Annotated[float | None, option("Cut to evaluate at (default: the bundle's)")] = None,
@@ -137,9 +138,9 @@ def predict(
     bundle: BundleArgument,
     texts: Annotated[list[str] | None, typer.Argument(help="Reviews to score; '-' reads stdin "
                      "(one review a line, or JSON lines).")] = None,
-    input_file: Annotated[str | None, typer.Option("--input", help="Reviews to score, read as "
-                          "they are scored: a file, folder or glob of .txt (one a line), "
-                          ".csv, .jsonl or .parquet, local or s3://… .")] = None,
+    input_file: Annotated[str | None, input_option(
+        "Reviews to score, read as they are scored: a file, folder or glob of .txt (one a "
+        "line), .csv, .jsonl or .parquet, local or s3://… .")] = None,
     output: Annotated[Path | None, option("Write results here, atomically (default stdout): "
                                          ".parquet, or TSV / JSON lines.")] = None,
     text_column: TextColumnOption = "text",

@@ -30,6 +30,11 @@ def option(text: str) -> Any:
     return typer.Option(help=text)
 
 
+def input_option(text: str) -> Any:
+    """The ``--input`` option of a command that reads reviews, described by ``text``."""
+    return typer.Option("--input", help=text)
+
+
 #: The options several commands share.
 DataOption = Annotated[
     str | None, typer.Option("--data", help="IMDB archive or aclImdb/ folder "

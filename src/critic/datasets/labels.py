@@ -106,7 +106,6 @@ def _plain(name: Any) -> Label:
     return value if isinstance(value, int | float) else str(value)
 
 
-
 class StreamLabels:
     """A stream's label set, learned as its batches are read, with the same rules as
     :func:`encode_labels` applied to all of them at once.
@@ -130,12 +129,7 @@ class StreamLabels:
             self._coded.update(np.unique(labels).tolist())
             return labels.astype(np.int16)
         names, inverse = np.unique(labels, return_inverse=True)
-        kind = "number" if np.issubdtype(labels.dtype, np.number) else "word"
-        if self._kind is None:
-            self._kind, self._first = kind, where
-        elif kind != self._kind:
-            raise DataError(f"{where}: the labels are {kind}s but those of {self._first} are "
-                            f"{self._kind}s; a data set's labels are all one or the other")
+        self._same_kind("number" if np.issubdtype(labels.dtype, np.number) else "word", where)
         codes = np.empty(len(names), dtype=np.int16)
         for i, name in enumerate(names.tolist()):
             if name not in self._written:
@@ -152,16 +146,21 @@ class StreamLabels:
         parts): :meth:`finish` of the union gives every reader the same label set."""
         union = cls()
         for part in parts:
-            if part._kind is not None and union._kind not in (None, part._kind):
-                raise DataError(f"{where}: the labels are {part._kind}s in {part._first} but "
-                                f"{union._kind}s in {union._first}; a data set's labels are "
-                                "all one or the other")
-            if union._kind is None:
-                union._kind, union._first = part._kind, part._first
+            if part._kind is not None:
+                union._same_kind(part._kind, part._first)
             union._coded |= part._coded
             for name in part._written:
                 union._written.setdefault(name, 2 + len(union._written))
         return union
+
+    def _same_kind(self, kind: str, where: str) -> None:
+        """Labels of ``kind`` (words or numbers) read from ``where``: the first set the
+        kind, and any other kind is refused, naming both places."""
+        if self._kind is None:
+            self._kind, self._first = kind, where
+        elif kind != self._kind:
+            raise DataError(f"{where}: the labels are {kind}s but those of {self._first} are "
+                            f"{self._kind}s; a data set's labels are all one or the other")
 
     def finish(self, where: str, own: StreamLabels | None = None
                ) -> tuple[tuple[Label, ...] | None, np.ndarray]:

@@ -610,10 +610,8 @@ def reviews_batches(reviews: Reviews, batch_reviews: int = BATCH_REVIEWS) -> Ite
              else arrow_strings(reviews.texts))
     labels = reviews.labels
     if labels is not None and reviews.classes is not None:
-        names = np.asarray(reviews.classes, dtype=object)
-        if all(isinstance(name, int | float) for name in reviews.classes):
-            names = np.asarray(reviews.classes)
-        labels = names[labels]
+        numbers = all(isinstance(name, int | float) for name in reviews.classes)
+        labels = np.asarray(reviews.classes, dtype=None if numbers else object)[labels]
     return array_batches(texts, labels, source=reviews.source, ids=reviews.ids,
                          batch_reviews=batch_reviews)
 

@@ -20,7 +20,7 @@ from critic.fitting.data import book_with_target, multi_hot_reviews
 from critic.fitting.options import check_target
 from critic.fitting.splits import check_validation_by, require_movies
 from critic.models.network.classifier import Callback, Classifier
-from critic.models.network.config import NetworkConfig, TrainConfig
+from critic.models.network.config import NetworkConfig, TrainConfig, outputs_for
 from critic.runs import RunFolder, RunRecord
 
 
@@ -60,11 +60,8 @@ def cross_validate(network: NetworkConfig, training: TrainConfig, *, folds: int 
     else:
         book, classes = book_with_target(book_matrices(data, network.input_dim), data, target)
         x, y = book.x_train, book.y_train
-    if classes is not None and len(classes) > 2:
-        if training.loss == "mse":
-            raise ConfigError("--loss mse is for two labels; more are trained with "
-                              "cross-entropy", parameter="loss")
-        network = dataclasses.replace(network, outputs=len(classes))
+    if classes is not None:
+        network = dataclasses.replace(network, outputs=outputs_for(len(classes), training))
     if folds > len(y) // 2:
         raise ConfigError(f"`folds` must leave at least 2 reviews in each fold: at most "
                           f"{len(y) // 2} for {len(y)} reviews. Received: folds={folds}",

@@ -24,9 +24,16 @@ from pathlib import Path
 from typing import Any
 
 from critic._train import options_for, train_bundle
+from critic.bundle import bundle_bytes
 from critic.errors import ConfigError
 from critic.evaluation import short_texts
-from critic.experiments.ratings import RATING_MODELS, critic_row, peer_row, ratings_table
+from critic.experiments.ratings import (
+    RATING_MODELS,
+    critic_row,
+    imdb_training_ratings,
+    peer_row,
+    ratings_table,
+)
 from critic.fitting.options import TrainOptions, check_target
 from critic.models.registry import recipes
 from critic.runs import RUN_FILE, RunFolder, RunRecord, write_results
@@ -105,10 +112,12 @@ def run_leaderboard(models: Sequence[str], folder: str | os.PathLike[str], *,
             progress(f"training {name}")
             path = tmp / "models" / name
             rows.append(_measure(name, path, data, test, short) if short is not None else
-                        critic_row(name, leaderboard_options(name, target), path, data, test))
+                        critic_row(name, leaderboard_options(name, target), path,
+                                   list(test.texts), test.ratings, data=data))
         if short is None:
             progress("training the peer: scikit-learn's tf-idf + logistic regression")
-            rows.append(peer_row(corpus.subset("train"), test))
+            rows.append(peer_row(*imdb_training_ratings(corpus), list(test.texts),
+                                 test.ratings))
         write_results(tmp, rows, markdown_table(rows) if short is not None
                       else ratings_table(rows))
         best = max(rows, key=lambda r: r["val_accuracy"])
@@ -155,7 +164,7 @@ def _measure(name: str, path: Path, data: str | None, test: Any,
         "short_text_accuracy": round(float((model.predict(short[0]) == short[1]).mean()), 4),
         "train_seconds": round(trained, 1),
         "predict_reviews_per_second": round(len(test) / predicted),
-        "bundle_mb": round(sum(f.stat().st_size for f in path.iterdir()) / 1e6, 1),
+        "bundle_mb": round(bundle_bytes(path) / 1e6, 1),
     }
 
 

@@ -13,11 +13,14 @@ prediction throughput and (for critic's) the bundle's size.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from critic.bundle import bundle_bytes
+from critic.datasets.files import Reviews
 from critic.fitting.data import IMDB_RATINGS
 
 #: The models of the ratings board (nblr's variants learn two labels only).
@@ -37,37 +40,44 @@ def rating_scores(predicted: np.ndarray, truth: np.ndarray) -> dict[str, float]:
             "within_one": round(float((np.abs(places) <= 1).mean()), 4)}
 
 
-def critic_row(name: str, options: Any, path: Path, data: str | None, test: Any
-               ) -> dict[str, Any]:
-    """Train ``options`` on IMDB's ratings into ``path``; its row."""
+def imdb_training_ratings(corpus: Any) -> tuple[list[str], np.ndarray]:
+    """IMDB's training reviews and their ratings, in ``load_data``'s order (the peer holds
+    out the last of them)."""
+    from critic.datasets.imdb import training_order
+
+    train = corpus.subset("train")
+    order = training_order(len(train))
+    return list(train.texts.take(order)), train.ratings[order].astype(np.int64)
+
+
+def critic_row(name: str, options: Any, path: Path, test_texts: Sequence[str],
+               test_ratings: np.ndarray, *, data: str | None = None,
+               reviews: Reviews | None = None) -> dict[str, Any]:
+    """Train ``options`` on IMDB's ratings (or on ``reviews`` labelled with ratings) into
+    ``path``, score the test reviews; its row."""
     import critic
     from critic._train import train_bundle
 
     started = time.perf_counter()
-    result = train_bundle(options, path, data=data)
+    result = train_bundle(options, path, data=data, reviews=reviews)
     trained = time.perf_counter() - started
     started = time.perf_counter()
     model = critic.load(path)
-    labels = np.asarray(model.labels, dtype=np.int64)
-    predicted = labels[model.predict_proba(test.texts).argmax(axis=1)]
+    predicted = np.asarray(model.labels, dtype=np.int64)[model.predict(test_texts)]
     seconds = time.perf_counter() - started
     return {"model": name, "kind": "critic",
             "val_accuracy": round(result.metrics["validation"]["accuracy"], 4),
-            **rating_scores(predicted, test.ratings.astype(np.int64)),
+            **rating_scores(predicted, np.asarray(test_ratings, dtype=np.int64)),
             "train_seconds": round(trained, 1),
-            "predict_reviews_per_second": round(len(test) / seconds),
-            "bundle_mb": round(sum(f.stat().st_size for f in path.iterdir()) / 1e6, 1)}
+            "predict_reviews_per_second": round(len(test_texts) / seconds),
+            "bundle_mb": round(bundle_bytes(path) / 1e6, 1)}
 
 
-def peer_row(train: Any, test: Any) -> dict[str, Any]:
+def peer_row(texts: list[str], ratings: np.ndarray, test_texts: list[str],
+             test_ratings: np.ndarray) -> dict[str, Any]:
     """scikit-learn's tf-idf of words and bigrams + multinomial logistic regression on the
-    same training reviews (``load_data``'s order), ``C`` chosen on the last
-    :data:`PEER_HELD_OUT` of them; its row."""
-    from critic.datasets.imdb import training_order
-
-    order = training_order(len(train))
-    texts = [train.texts[int(i)] for i in order]
-    ratings = train.ratings[order].astype(np.int64)
+    training ``texts``, ``C`` chosen on the last :data:`PEER_HELD_OUT` of them (a fifth of
+    fewer), then refitted on all; its row."""
     held = min(PEER_HELD_OUT, len(texts) // 5)
     started = time.perf_counter()
     tried = {c: fit_peer(c, texts[:-held], ratings[:-held]) for c in PEER_CS}
@@ -77,13 +87,13 @@ def peer_row(train: Any, test: Any) -> dict[str, Any]:
     vectorizer, model = fit_peer(best, texts, ratings)
     trained = time.perf_counter() - started
     started = time.perf_counter()
-    predicted = model.predict(vectorizer.transform(list(test.texts)))
+    predicted = model.predict(vectorizer.transform(test_texts))
     seconds = time.perf_counter() - started
     return {"model": f"scikit-learn tf-idf 1–2-grams + LR (C={best:g})", "kind": "peer",
             "val_accuracy": round(val[best], 4),
-            **rating_scores(predicted, test.ratings.astype(np.int64)),
+            **rating_scores(predicted, np.asarray(test_ratings, dtype=np.int64)),
             "train_seconds": round(trained, 1),
-            "predict_reviews_per_second": round(len(test) / seconds), "bundle_mb": None}
+            "predict_reviews_per_second": round(len(test_texts) / seconds), "bundle_mb": None}
 
 
 def fit_peer(c: float, texts: list[str], ratings: np.ndarray) -> tuple[Any, Any]:

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from critic.datasets.labels import Label, StreamLabels
+from critic.datasets.labels import MAX_CLASSES, Label, StreamLabels
 from critic.datasets.stream import Batch
 from critic.errors import ConfigError, DataError
 from critic.features import FeatureSpace
@@ -287,7 +287,8 @@ class Spill:
         self._file = open(path, "w+b")  # noqa: SIM115  # closed by __exit__
         # offset, columns, nnz, rows, whether values follow the indices
         self._index: list[tuple[int, int, int, int, bool]] = []
-        self._codes = np.zeros(2, dtype=np.int64)  # reviews per provisional code
+        # Reviews per provisional code: at most MAX_CLASSES labels as written, and 0 and 1.
+        self._codes = np.zeros(MAX_CLASSES + 2, dtype=np.int64)
         self.reviews = 0
         self.remap: np.ndarray | None = None
 
@@ -304,9 +305,8 @@ class Spill:
         """Reviews per label (per provisional code until ``remap`` is set), as many as
         ``labels`` at least."""
         if self.remap is None:
-            return np.pad(self._codes, (0, max(0, labels - len(self._codes))))
-        codes = self._codes[:len(self.remap)]
-        return np.bincount(self.remap[:len(codes)], weights=codes,
+            return self._codes[:max(labels, 2)]
+        return np.bincount(self.remap, weights=self._codes[:len(self.remap)],
                            minlength=max(labels, int(self.remap.max()) + 1)).astype(np.int64)
 
     @property
@@ -324,11 +324,7 @@ class Spill:
             self._file.write(np.ascontiguousarray(array).tobytes())
         self._index.append((offset, columns, batch.local.nnz, rows, not batch.binary))
         self.reviews += rows
-        counted = np.bincount(codes, minlength=len(self._codes))
-        if len(counted) > len(self._codes):
-            self._codes = np.concatenate([self._codes, np.zeros(
-                len(counted) - len(self._codes), dtype=np.int64)])
-        self._codes[:len(counted)] += counted
+        self._codes += np.bincount(codes, minlength=len(self._codes))
 
     def read(self, order: Iterable[int] | None = None) -> Iterator[Minibatch]:
         for i in range(len(self)) if order is None else order:

@@ -35,6 +35,7 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from critic._startup import freeze_heap
+from critic.bundle import bundle_bytes
 from critic.errors import ConfigError, check_positive
 from critic.predict import load
 from critic.serve.app import create_app
@@ -304,7 +305,7 @@ def _check_workers(workers: int, bundle: Path) -> None:
     """Refuse more workers than the cores, or than the memory holds (each loads the model)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
         os.cpu_count() or 1)
-    model = sum(f.stat().st_size for f in bundle.iterdir() if f.is_file())
+    model = bundle_bytes(bundle)
     each = _WORKER_BYTES + 2 * model
     available = _available_memory()
     fit = max(1, available // each) if available else workers

@@ -31,9 +31,9 @@ from critic.models.nblr.online import (
 )
 from critic.models.nblr.stream import (
     STREAM_FEATURES,
-    finish_nblr,
-    finish_one_vs_rest,
-    one_against_rest,
+    adagrad_epoch,
+    finish_labels,
+    learner_labels,
     score_parts,
 )
 
@@ -85,9 +85,7 @@ class _NblrShard:
         for learner, own in zip(learners, squares, strict=True):
             learner.squares = np.array(own)
         order = np.random.default_rng(seed).permutation(len(self.train))
-        losses = [learner.step(one_against_rest(batch, label, len(labels)))
-                  for batch in self.train.read(order)
-                  for label, learner in zip(labels, learners, strict=True)]
+        losses = adagrad_epoch(learners, labels, self.train.read(order))
         return ([learner.weights for learner in learners],
                 [learner.squares for learner in learners],
                 [learner.bias for learner in learners], float(np.mean(losses)))
@@ -152,7 +150,7 @@ def fit_nblr_on_cluster(ray: Any, stream: Any, *, validation_fraction: float,
             sums.check_words()
             progress(f"read {trained.sum() + held.sum():,} reviews ({held.sum():,} held out) "
                      f"on {count} shards")
-            labels = [1] if width == 2 else list(range(width))
+            labels = learner_labels(width)
             check_learners_fit(len(labels), features_width)  # on the driver, as on a shard
             # One object each (a list of arrays): Ray resolves a reference given as an
             # argument, not references inside a list.
@@ -182,15 +180,9 @@ def fit_nblr_on_cluster(ray: Any, stream: Any, *, validation_fraction: float,
                     ray.get(actor.close.remote())
                     ray.kill(actor)
 
-    solver = f"Adagrad on {count} Ray shards, weights averaged each epoch"
-    if len(fits) == 1:
-        fit = finish_nblr(*fits[0], featurizer=featurizer, linear=linear, online=online,
-                          solver=solver)
-    else:
-        fit = finish_one_vs_rest(fits, np.concatenate([s[1] for s in scored]), classes,
-                                 featurizer=featurizer, linear=linear, online=online,
-                                 solver=solver)
-    fit.classes = classes
+    fit = finish_labels(fits, np.concatenate([s[1] for s in scored]), classes,
+                        featurizer=featurizer, linear=linear, online=online,
+                        solver=f"Adagrad on {count} Ray shards, weights averaged each epoch")
     fit.checksum = checksum_of_parts([digests for _, digests in read], len(parts))
     return fit
 

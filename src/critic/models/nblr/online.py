@@ -98,7 +98,7 @@ class ClassSums:
         return self.by_label[label]
 
     def add(self, batch: Minibatch) -> None:
-        for label in sorted(np.unique(batch.labels).tolist(), reverse=True):
+        for label in np.unique(batch.labels).tolist():
             rows = batch.local[batch.labels == label]
             if rows.nnz:
                 self._of(label)[batch.columns] += np.bincount(rows.indices,

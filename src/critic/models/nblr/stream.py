@@ -35,7 +35,6 @@ from critic.models.nblr.online import (
     AdagradLogistic,
     ClassSums,
     OnlineConfig,
-    check_learners_fit,
 )
 
 #: The streaming ``nblr``'s features: words, bigrams and trigrams hashed into 2**22 columns.
@@ -67,29 +66,47 @@ def fit_streaming_nblr(stream: Iterable[Batch], *, validation_fraction: float,
         sums.check_words()
         progress(f"read {train.reviews + validation.reviews:,} reviews "
                  f"({validation.reviews:,} held out) in {time.perf_counter() - started:.1f} s")
-        labels = [1] if classes is None or len(classes) == 2 else list(range(len(classes)))
-        check_learners_fit(len(labels), featurizer.dimension)
+        labels = learner_labels(width)
         learners = [AdagradLogistic(sums.ratios(linear.alpha, online.min_count, label),
                                     online.learning_rate) for label in labels]
         del sums  # as wide as the learners: memory for them
         rng = np.random.default_rng(online.seed)
         for epoch in range(1, online.epochs + 1):
-            losses = [learner.step(one_against_rest(batch, label, len(labels)))
-                      for batch in train.read(rng.permutation(len(train)))
-                      for label, learner in zip(labels, learners, strict=True)]
+            losses = adagrad_epoch(learners, labels, train.read(rng.permutation(len(train))))
             progress(f"epoch {epoch}/{online.epochs}: loss {np.mean(losses):.4f}")
         fits = [(Fit(learner.ratios, learner.weights, learner.bias, None),
                  score_parts(learner, train, label, len(labels)),
                  score_parts(learner, validation, label, len(labels)))
                 for label, learner in zip(labels, learners, strict=True)]
         held_labels = np.concatenate([batch.labels for batch in validation.read()])
-    solver = "Adagrad minibatches over a stream (critic.models.nblr.online)"
+    return finish_labels(fits, held_labels, classes, featurizer=featurizer, linear=linear,
+                         online=online,
+                         solver="Adagrad minibatches over a stream (critic.models.nblr.online)")
+
+
+def learner_labels(width: int) -> list[int]:
+    """The labels that get a learner: label 1 (against 0) for two, every label for more."""
+    return [1] if width == 2 else list(range(width))
+
+
+def adagrad_epoch(learners: list[AdagradLogistic], labels: list[int],
+                  batches: Iterable[Minibatch]) -> list[float]:
+    """One Adagrad step of every label's learner on each batch; the steps' losses."""
+    return [learner.step(one_against_rest(batch, label, len(labels)))
+            for batch in batches for label, learner in zip(labels, learners, strict=True)]
+
+
+def finish_labels(fits: list[tuple[Fit, Scored, Scored]], held_labels: np.ndarray,
+                  classes: tuple[Label, ...] | None, *, featurizer: FeatureSpace,
+                  linear: LinearConfig, online: OnlineConfig, solver: str) -> Fitted:
+    """The fitted model of one learner (:func:`finish_nblr`) or of one per label
+    (:func:`finish_one_vs_rest`), with the labels' names."""
     if len(fits) == 1:
         fitted = finish_nblr(*fits[0], featurizer=featurizer, linear=linear, online=online,
                              solver=solver)
     else:
         fitted = finish_one_vs_rest(fits, held_labels, classes, featurizer=featurizer,
-                                     linear=linear, online=online, solver=solver)
+                                    linear=linear, online=online, solver=solver)
     fitted.classes = classes
     return fitted
 

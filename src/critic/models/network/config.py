@@ -103,3 +103,15 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def outputs_for(labels: int, training: TrainConfig) -> int:
+    """A network's outputs for ``labels`` labels: one logit for two, one per label for more
+    (softmax and cross-entropy, the book's multi-class network); the mean squared error,
+    which is for two, is refused for more."""
+    if labels <= 2:
+        return 1
+    if training.loss == "mse":
+        raise ConfigError("--loss mse is for two labels; more are trained with cross-entropy",
+                          parameter="loss")
+    return labels

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from critic.fitting.data import Split
 from critic.fitting.result import Fitted
 from critic.metrics import evaluate_probabilities
+from critic.models.network.config import outputs_for
 from critic.models.network.inference import NetworkModel
 
 if TYPE_CHECKING:  # PyTorch is imported only when a network is trained
@@ -23,14 +24,8 @@ def fit_network(settings: NetworkSettings, split: Split, callbacks: Sequence[Cal
     validation loss (with ``patience``, stopping after that many epochs without one)."""
     from critic.models.network.classifier import Classifier
 
-    outputs = 1 if split.n_classes == 2 else split.n_classes
-    if outputs > 1 and settings.training.loss == "mse":
-        from critic.errors import ConfigError
-
-        raise ConfigError("--loss mse is for two labels; more are trained with cross-entropy",
-                          parameter="loss")
     network = dataclasses.replace(settings.network, input_dim=split.featurizer.dimension,
-                                  outputs=outputs)
+                                  outputs=outputs_for(split.n_classes, settings.training))
     model = Classifier(network, settings.training)
     history = model.fit(split.x_train, split.y_train, epochs=settings.epochs,
                         validation_data=(split.x_val, split.y_val), patience=settings.patience,

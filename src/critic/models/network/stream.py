@@ -33,7 +33,7 @@ from critic.fitting.spill import (
     spills,
 )
 from critic.metrics import evaluate_probabilities, probabilities_of
-from critic.models.network.config import NetworkConfig, TrainConfig
+from critic.models.network.config import NetworkConfig, TrainConfig, outputs_for
 from critic.text import Vocabulary, tokenize_texts
 
 #: Distinct n-grams a network's n-gram count holds at once: 2**24 codes and counts, 256 MB.
@@ -135,7 +135,7 @@ def fit_streaming_network(stream: Callable[[], Iterable[Batch]], *, features: Fe
             counting, features, None if documents is None else collective.sum(documents),
             trained + held)
         classifier = Classifier(dataclasses.replace(
-            network, input_dim=featurizer.dimension, outputs=_outputs(classes, training)),
+            network, input_dim=featurizer.dimension, outputs=outputs_for(width, training)),
             training)
         # Shared gradients need as many steps on every worker: one with fewer minibatches
         # than the most takes some of its own twice in that epoch.
@@ -147,9 +147,8 @@ def fit_streaming_network(stream: Callable[[], Iterable[Batch]], *, features: Fe
             validation_batches=lambda: (_network_rows(b, featurizer)
                                         for b in validation.read()),
             distributed=collective.distributed)
-        scored = [(classifier.decision_function(x),
-                   y.astype(np.uint8) if y.dtype == np.float32 else y)
-                  for x, y in (_network_rows(b, featurizer) for b in validation.read())]
+        scored = [(classifier.decision_function(_network_rows(b, featurizer)[0]), b.labels)
+                  for b in validation.read()]
     logits, labels = (np.concatenate([pair[side] for share in collective.gather(scored)
                                       for pair in share]) for side in (0, 1))
     return StreamNetworkFit(classifier, history, featurizer,
@@ -157,16 +156,6 @@ def fit_streaming_network(stream: Callable[[], Iterable[Batch]], *, features: Fe
                                                    names=classes),
                             trained + held, held, classes)
 
-
-def _outputs(classes: Sequence[Label] | None, training: TrainConfig) -> int:
-    """The network's outputs: one logit for two labels, one per label for more (softmax and
-    cross-entropy: the book's multi-class network); refuses the mean squared error then."""
-    if classes is None or len(classes) == 2:
-        return 1
-    if training.loss == "mse":
-        raise ConfigError("--loss mse is for two labels; more are trained with cross-entropy",
-                          parameter="loss")
-    return len(classes)
 
 
 def _epoch_order(rng: np.random.Generator, minibatches: int, steps: int) -> np.ndarray:
