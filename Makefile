@@ -15,6 +15,13 @@ endif
 
 .PHONY: install demo test verify docs lint bench clean
 
+# Python writes each module's bytecode (.pyc) when it first imports it, unless
+# PYTHONDONTWRITEBYTECODE is set, as it is in some containers: then every process compiles
+# PyTorch's sources again (2.3 s of each `critic` command here, and of each test that starts
+# one). The install below skips compiling at install time (--no-compile) on the strength of
+# the lazy write, so under make that write is always on.
+unexport PYTHONDONTWRITEBYTECODE
+
 # The runtime alone: what `make demo` needs (no Ray, no test tools).
 $(VENV)/.runtime: pyproject.toml
 	python3 -m venv $(VENV)
