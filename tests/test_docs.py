@@ -5,7 +5,8 @@ here, page by page in one folder holding small stand-ins for what the pages name
 (the book's network) and ``nblr`` bundles trained once a session on a few hundred generated
 reviews, ``reviews.csv`` (labelled), ``stars.csv`` (1–5 stars), ``reviews.jsonl`` and
 ``new.txt``. In a console block
-each ``$ `` line is a shell command (``critic`` is this checkout's); a command that writes
+each ``$ `` line is a shell command (``critic`` is this checkout's: a lone ``critic …``
+runs through its entry point in the test's process, a pipeline in bash); a command that writes
 ``--output NAME`` replaces the stand-in of that name. ``critic serve`` starts the service on a
 free port, and later commands of the page reach it where they say ``localhost:8000``. Python
 blocks of one page share one namespace, as a notebook's cells do. Output lines are not
@@ -30,6 +31,7 @@ import json
 import os
 import random
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -39,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import headless_chromium, needs_chromium, serving, shared_folder
+from conftest import headless_chromium, invoke, needs_chromium, serving, shared_folder
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = sorted([ROOT / "README.md", *(ROOT / "docs").rglob("*.md")])
@@ -218,8 +220,14 @@ class PageRun:
                 shutil.rmtree(target)  # the stand-in this command makes for real
         if self.url:
             command = command.replace("localhost:8000", self.url.removeprefix("http://"))
-        done = subprocess.run(["bash", "-o", "pipefail", "-c", command], cwd=self.folder,
-                              capture_output=True, text=True, timeout=600, env=_environment())
+        arguments = _critic_arguments(command)
+        if arguments is not None:  # the console script's own entry point, in this process
+            with contextlib.chdir(self.folder):
+                done = invoke(*arguments)
+        else:
+            done = subprocess.run(["bash", "-o", "pipefail", "-c", command], cwd=self.folder,
+                                  capture_output=True, text=True, timeout=600,
+                                  env=_environment())
         assert done.returncode == 0, (f"{example.id}: `{command}` exited {done.returncode}:\n"
                                       f"{done.stderr[-2000:]}")
         if words[0] == "curl":
@@ -233,6 +241,20 @@ class PageRun:
             exec(code, self.namespace)
         finally:
             os.chdir(previous)
+
+
+def _critic_arguments(command: str) -> list[str] | None:
+    """The arguments of a lone ``critic …`` command (no pipe, redirection, variable or
+    substitution), which runs in this process as :func:`conftest.invoke` runs the command
+    line: the same entry point without an interpreter's start-up, a second or more a command
+    (PyTorch's import alone is 1.4 s). Anything else is for bash."""
+    operators = shlex.shlex(command, posix=True, punctuation_chars=True)  # unquoted |, >, …
+    operators.commenters = "#"
+    words = shlex.split(command, comments=True)
+    if any(sign in command for sign in "$`~*") or not words or words[0] != "critic" or any(
+            set(token) <= set(operators.punctuation_chars) for token in operators):
+        return None
+    return words[1:]
 
 
 def _skip_reason(example: Example, have_imdb: bool, run_slow: bool) -> str | None:
