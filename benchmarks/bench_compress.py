@@ -1,13 +1,15 @@
 """`critic compress` on IMDB: the in-memory ``nblr`` bundle with fewer n-grams, its test
 accuracy, size and prediction speed beside the full bundle's and fastText's, in one run.
 
-Run: ``python benchmarks/bench_compress.py [--bundle PATH] [--keep 0.5,0.25,0.1]``. Trains
+Run: ``python benchmarks/bench_compress.py [--bundle PATH] [--keep 0.5,0.25,0.1] [--quick]``.
+Trains
 ``critic train --model nblr`` first unless ``--bundle`` names one, and fastText's supervised
 classifier with word bigrams (5 epochs) when fastText is installed (``critic[bench]``). Every
 model scores the 25,000 test reviews in this process after it is loaded, best of three
 (fastText through its Python ``predict`` of the whole list; critic through
 ``critic.load(...).predict``): throughput after start-up, as ``critic predict`` has it. Load
-time is ``critic.load`` alone.
+time is ``critic.load`` alone. ``--quick``: one fraction (0.1), best of two, fastText 1
+epoch (about a minute and a half).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any
 import numpy as np
 
 
-def best_seconds(work: Callable[[], Any], repeats: int = 3) -> float:
+def best_seconds(work: Callable[[], Any], repeats: int) -> float:
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
@@ -32,23 +34,23 @@ def best_seconds(work: Callable[[], Any], repeats: int = 3) -> float:
     return min(times)
 
 
-def critic_row(name: str, bundle: Path, texts: list[str], labels: np.ndarray
+def critic_row(name: str, bundle: Path, texts: list[str], labels: np.ndarray, repeats: int
                ) -> dict[str, Any]:
     import critic
     from critic.bundle import bundle_bytes
 
-    loading = best_seconds(lambda: critic.load(bundle))
+    loading = best_seconds(lambda: critic.load(bundle), repeats)
     model = critic.load(bundle)
     predicted = model.predict(texts)
-    seconds = best_seconds(lambda: model.predict(texts))
+    seconds = best_seconds(lambda: model.predict(texts), repeats)
     return {"model": name, "test_accuracy": round(float((predicted == labels).mean()), 4),
             "bundle_mb": round(bundle_bytes(bundle) / 1e6, 1),
             "load_seconds": round(loading, 3),
             "reviews_per_second": round(len(texts) / seconds)}
 
 
-def fasttext_row(folder: Path, train: Any, texts: list[str], labels: np.ndarray
-                 ) -> dict[str, Any] | None:
+def fasttext_row(folder: Path, train: Any, texts: list[str], labels: np.ndarray, repeats: int,
+                 epochs: int) -> dict[str, Any] | None:
     try:
         import fasttext
     except ImportError:
@@ -62,9 +64,9 @@ def fasttext_row(folder: Path, train: Any, texts: list[str], labels: np.ndarray
     path.write_text("".join(f"__label__{int(train.labels[i])} "
                             f"{' '.join(train.texts[int(i)].split())}\n" for i in order),
                     encoding="utf-8")
-    model = fasttext.train_supervised(str(path), wordNgrams=2, epoch=5, verbose=0)
+    model = fasttext.train_supervised(str(path), wordNgrams=2, epoch=epochs, verbose=0)
     model.save_model(str(folder / "fasttext.bin"))
-    loading = best_seconds(lambda: fasttext.load_model(str(folder / "fasttext.bin")))
+    loading = best_seconds(lambda: fasttext.load_model(str(folder / "fasttext.bin")), repeats)
     lines = [" ".join(text.split()) for text in texts]
 
     def predict() -> np.ndarray:
@@ -72,8 +74,8 @@ def fasttext_row(folder: Path, train: Any, texts: list[str], labels: np.ndarray
         return np.array([int(f[0].removeprefix("__label__")) for f in found])
 
     predicted = predict()
-    seconds = best_seconds(predict)
-    return {"model": "fastText, word bigrams (5 epochs)",
+    seconds = best_seconds(predict, repeats)
+    return {"model": f"fastText, word bigrams ({epochs} epochs)",
             "test_accuracy": round(float((predicted == labels).mean()), 4),
             "bundle_mb": round((folder / "fasttext.bin").stat().st_size / 1e6, 1),
             "load_seconds": round(loading, 3),
@@ -88,19 +90,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bundle", type=Path, help="an nblr bundle (default: train one)")
     parser.add_argument("--keep", default="0.5,0.25,0.1", help="fractions of n-grams kept")
+    parser.add_argument("--quick", action="store_true", help="keep 0.1, best of 2, 1 epoch")
     args = parser.parse_args()
+    repeats, keeps = (2, "0.1") if args.quick else (3, args.keep)
     corpus = load_corpus(None)
     train, test = corpus.subset("train"), corpus.subset("test")
     texts, labels = list(test.texts), test.labels
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
         bundle = args.bundle or train_bundle(options_for("nblr"), folder / "nblr").path
-        rows = [critic_row("critic nblr (every n-gram)", bundle, texts, labels)]
-        for keep in (float(k) for k in args.keep.split(",")):
+        rows = [critic_row("critic nblr (every n-gram)", bundle, texts, labels, repeats)]
+        for keep in (float(k) for k in keeps.split(",")):
             made = compress_bundle(bundle, folder / f"nblr-{keep}", keep=keep)
             rows.append(critic_row(f"critic nblr, {made.ngrams_kept:,} of {made.ngrams:,} "
-                                   "n-grams", made.path, texts, labels))
-        peer = fasttext_row(folder, train, texts, labels)
+                                   "n-grams", made.path, texts, labels, repeats))
+        peer = fasttext_row(folder, train, texts, labels, repeats, epochs=1 if args.quick else 5)
     rows += [peer] if peer else []
     print(f"\n{time.strftime('%Y-%m-%d')}, 25,000 test reviews"
           f"{'' if peer else ' (fastText not installed: no row)'}\n")

@@ -1,8 +1,8 @@
 """Data-path benchmark: load, tokenise and multi-hot the IMDB reviews, beside the book and sklearn.
 
-Run: ``python benchmarks/bench_data.py [--data PATH]`` (default ``$CRITIC_DATA``). Each scenario
-runs in its own process; the table gives the timed operation, the whole process's wall time
-and its peak RSS.
+Run: ``python benchmarks/bench_data.py [--data PATH] [--quick]`` (default ``$CRITIC_DATA``).
+Each scenario runs in its own process; the table gives the timed operation, the whole
+process's wall time and its peak RSS. ``--quick`` leaves out the two tokenizer versions' rows.
 """
 
 from __future__ import annotations
@@ -93,6 +93,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", default=os.environ.get("CRITIC_DATA"))
     parser.add_argument("--scenario", help=argparse.SUPPRESS)
+    parser.add_argument("--quick", action="store_true", help="no tokenizer-version rows")
     args = parser.parse_args()
     if not args.data:
         raise SystemExit("pass --data or set CRITIC_DATA to aclImdb_v1.tar.gz")
@@ -102,6 +103,8 @@ def main() -> None:
     env = os.environ | {"CRITIC_HOME": tempfile.mkdtemp(prefix="critic-bench-")}
     results = {}
     for name, label in ROWS:
+        if args.quick and name.startswith("tokenize-v"):
+            continue
         m = measure([sys.executable, __file__, "--data", args.data, "--scenario", name], env=env)
         results[name] = (label, json.loads(m.stdout)["seconds"], m.seconds, m.peak_mb)
     critic_s = results["critic"][1]

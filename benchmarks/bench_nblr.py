@@ -1,6 +1,7 @@
 """`critic train --model nblr` beside the scikit-learn NB-LR pipeline, then their predictions.
 
-Run: ``python benchmarks/bench_nblr.py [--data PATH] [--repeats 3]``. Both sides start from
+Run: ``python benchmarks/bench_nblr.py [--data PATH] [--repeats 3] [--quick]``
+(``--quick``: one run each). Both sides start from
 critic's cached corpus (warmed first) and end with the IMDB test accuracy: critic also
 chooses C and the interpolation on 5,000 held-out reviews and refits on all 25,000, the peer
 fits once with C=1. Then each scores the 25,000 test reviews from a JSON-lines file, in its
@@ -47,7 +48,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", default=os.environ.get("CRITIC_DATA"))
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="one run each")
     args = parser.parse_args()
+    args.repeats = 1 if args.quick else args.repeats
     if args.data:
         os.environ["CRITIC_DATA"] = args.data
     work = Path(tempfile.mkdtemp(prefix="critic-bench-"))

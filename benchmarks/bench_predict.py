@@ -1,8 +1,9 @@
 """`critic predict` on the 25,000 IMDB test reviews from a JSON-lines file, beside scikit-learn.
 
-Run: ``python benchmarks/bench_predict.py [--data PATH]``. Trains a bundle (the book's network,
-4 epochs) and the peer pipeline first (not timed), then times, each in its own process:
-start-up alone (import + load the model, score one review) and the whole file end to end.
+Run: ``python benchmarks/bench_predict.py [--data PATH] [--quick]`` (``--quick``: one run
+each). Trains a bundle (the book's network, 4 epochs) and the peer pipeline first (not
+timed), then times, each in its own process: start-up alone (import + load the model, score
+one review) and the whole file end to end.
 Throughput after start-up = 25,000 / (whole file - start-up).
 """
 
@@ -55,7 +56,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", default=os.environ.get("CRITIC_DATA"))
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="one run each")
     args = parser.parse_args()
+    args.repeats = 1 if args.quick else args.repeats
     work = Path(tempfile.mkdtemp(prefix="critic-bench-"))
     bundle, reviews, peer = prepare(args.data, work)
     critic = [sys.executable, "-m", "critic", "predict", str(bundle)]

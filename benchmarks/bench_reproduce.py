@@ -1,8 +1,10 @@
 """`critic reproduce` beside the book's notebook on Keras 3 + TensorFlow CPU, in one run.
 
-Run: ``python benchmarks/bench_reproduce.py [--data PATH] [--repeats N]`` with the ``bench``
-extra installed (``make bench``). Both sides get the same encoded reviews from a warm cache;
-each side runs in its own process, timed from process start to exit, with its peak RSS.
+Run: ``python benchmarks/bench_reproduce.py [--data PATH] [--repeats N] [--quick]`` with the
+``bench`` extra installed (``make bench``). Both sides get the same encoded reviews from a warm
+cache; each side runs once untimed first (bytecode written, files cached), then in its own
+process per run, timed from process start to exit, with its peak RSS. ``--quick``: one timed
+run each (about 1.5 minutes here); the default, three.
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ import os
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _measure import Measurement, measure
+from _measure import Measurement, measure, warm_up
 
 
 def export_reviews(data: str, target: Path) -> None:
@@ -31,15 +34,22 @@ def export_reviews(data: str, target: Path) -> None:
              test_labels=y_test)
 
 
+def critic_command(data: str, runs: Path) -> list[str]:
+    return [sys.executable, "-m", "critic", "reproduce", "--data", data, "--runs", str(runs),
+            "--overwrite", "--json"]
+
+
+def keras_command(reviews: Path, out: Path) -> list[str]:
+    return [sys.executable, str(Path(__file__).parent / "keras_book.py"), str(reviews), str(out)]
+
+
 def run_critic(data: str, runs: Path) -> tuple[Measurement, dict]:
-    m = measure([sys.executable, "-m", "critic", "reproduce", "--data", data, "--runs",
-                 str(runs), "--overwrite", "--json"])
+    m = measure(critic_command(data, runs))
     return m, {"test_accuracy": json.loads(m.stdout)["test"]["accuracy"]}
 
 
 def run_keras(reviews: Path, out: Path) -> tuple[Measurement, dict]:
-    m = measure([sys.executable, str(Path(__file__).parent / "keras_book.py"), str(reviews),
-                 str(out)])
+    m = measure(keras_command(reviews, out))
     return m, json.loads(out.read_text())
 
 
@@ -47,11 +57,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", default=os.environ.get("CRITIC_DATA"))
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="one timed run each")
     args = parser.parse_args()
+    args.repeats = 1 if args.quick else args.repeats
     if not args.data:
         raise SystemExit("pass --data or set CRITIC_DATA to aclImdb_v1.tar.gz")
     work = Path(tempfile.mkdtemp(prefix="critic-bench-"))
     export_reviews(args.data, work / "reviews.npz")  # also warms critic's caches
+    warm_up(critic_command(args.data, work / "runs"))
+    warm_up(keras_command(work / "reviews.npz", work / "keras.json"))
     rows: dict[str, list[tuple[Measurement, dict]]] = {"critic": [], "keras": []}
     for _ in range(args.repeats):  # interleaved, so drift on a shared machine hits both
         rows["critic"].append(run_critic(args.data, work / "runs"))
@@ -65,7 +79,8 @@ def main() -> None:
             "accuracies": [round(r["test_accuracy"], 4) for _, r in results],
         }
     c, k = summary["critic"], summary["keras"]
-    print(f"{args.repeats} runs each, interleaved; wall = median, peak RSS = max over runs\n")
+    print(f"{time.strftime('%Y-%m-%d')}: {args.repeats} timed runs each after one untimed, "
+          "interleaved; wall = median, peak RSS = max over runs\n")
     print("| | wall time (s) | peak RSS (MB) | test accuracy (mean; each run) |")
     print("|---|---:|---:|---|")
     for side, label in (("critic", "critic reproduce"), ("keras", "book code, Keras 3 + TF")):

@@ -2,7 +2,8 @@
 scikit-learn's HashingVectorizer + SGDClassifier, at 25 k, 100 k, 400 k and 2 M reviews.
 
 Run: ``python benchmarks/bench_scale.py [--sizes 25000,100000,400000,2000000]
-[--memory-budget 2.5G] [--figure docs/scale.png]`` (data: ``$CRITIC_DATA``). Needs the
+[--memory-budget 2.5G] [--figure docs/scale.png] [--quick]`` (data: ``$CRITIC_DATA``;
+``--quick``: 25,000 reviews only, about two minutes). Needs the
 ``bench`` extra (fasttext-wheel). Per size, one corpus is built with ``make_corpus.py``
 (Parquet; fastText gets the same reviews as its own text format, made before the clock
 starts), then, each command in its own process (wall time and peak RSS of that process):
@@ -156,6 +157,7 @@ def figure(rows: list[dict[str, object]], path: Path, budget_mb: float) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", default="25000,100000,400000,2000000")
+    parser.add_argument("--quick", action="store_true", help="25,000 reviews only")
     parser.add_argument("--memory-budget", default="2.5G")
     parser.add_argument("--figure", type=Path, default=HERE.parent / "docs" / "scale.png")
     parser.add_argument("--results", type=Path, default=None,
@@ -164,6 +166,7 @@ def main() -> None:
                         help="Print the table and draw the figure from rows saved with "
                              "--results, without measuring.")
     args = parser.parse_args()
+    args.sizes = "25000" if args.quick else args.sizes
     budget_mb = _megabytes(args.memory_budget)
     if args.redraw:
         rows = json.loads(args.redraw.read_text())

@@ -1,6 +1,7 @@
 """Load on `critic serve` over loopback: throughput, and behaviour under overload.
 
-Run: ``python benchmarks/bench_serve.py [--data PATH] [--workers 2] [--seconds 20]`` with
+Run: ``python benchmarks/bench_serve.py [--data PATH] [--workers 2] [--seconds 20] [--quick]``
+(``--quick``: 5 seconds of load a side) with
 Debian's ``wrk`` installed. Trains a bundle (the book's network, 4 epochs), then:
 
 1. throughput: the server with ``--workers`` on a free loopback port, wrk with 32 connections,
@@ -86,7 +87,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--quick", action="store_true", help="5 seconds of load a side")
     args = parser.parse_args()
+    args.seconds = 5 if args.quick else args.seconds
     if not shutil.which("wrk"):
         raise SystemExit("install wrk (apt-get install wrk)")
     from critic import options_for, train_bundle

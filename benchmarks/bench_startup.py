@@ -1,85 +1,155 @@
-"""Start-up of the command line: ``critic --version``, ``critic --help`` and ``critic predict``
-of one review, for this tree and, side by side in the same run, an older one.
+"""Start-up: ``critic predict BUNDLE "one review"`` beside fastText loading its model and
+predicting one review, in one run; then, each in a fresh process, the import and the model's
+read apart.
 
-Run: ``python benchmarks/bench_startup.py [--baseline DIR] [--repeats 15]``. ``--baseline`` is
-another checkout's ``src`` folder (for example ``git worktree add /tmp/old a70c852`` then
-``--baseline /tmp/old/src``); each tree runs from its own sources on this interpreter
-(``PYTHONPATH``), and trains its own tiny bundle first (bundle formats differ across versions).
-Runs alternate between the trees; the table shows the median wall time and peak RSS.
+Run: ``python benchmarks/bench_startup.py [--dense B] [--nblr B] [--fasttext MODEL]
+[--repeats 15] [--quick]`` with the ``bench`` extra (``make bench``). Without ``--dense`` /
+``--nblr`` it trains both on IMDB (``$CRITIC_DATA``); without ``--fasttext`` it trains
+fastText's supervised classifier with word bigrams (5 epochs; 1 with ``--quick``), the peer of
+comparable accuracy: fastText's Python module is its command line here (the wheel has no
+binary), so its side is ``python -c "import fasttext; load_model(...).predict([...])"``.
+Every command runs once untimed first (bytecode written, files in the page cache), then the
+sides alternate; the table gives the median wall time and peak RSS. ``--quick``: 5 repeats,
+about two minutes with training.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
+import json
 import statistics
-import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _measure import measure
+from _measure import measure, warm_up
 
-HERE = Path(__file__).resolve().parent
-REVIEWS = ["A moving, beautifully acted film.", "Dull, awful and boring.",
-           "Great fun, a superb cast.", "Two hours wasted on a bad plot."] * 20
+REVIEW = "A moving, beautifully acted film."
+
+# One review end to end, and the phases apart: run as ``python -c CODE MODEL``.
+FASTTEXT_PREDICT = ("import sys, fasttext; model = fasttext.load_model(sys.argv[1]); "
+                    f"print(model.predict([{REVIEW!r}])[0][0][0])")
+PHASES = {
+    "critic": """
+import sys, time, json
+started = time.perf_counter()
+import critic, critic.predict
+imported = time.perf_counter()
+model = critic.load(sys.argv[1])
+loaded = time.perf_counter()
+model.predict([REVIEW])
+print(json.dumps({"import": imported - started, "read": loaded - imported,
+                  "predict": time.perf_counter() - loaded}))
+""",
+    "fasttext": """
+import sys, time, json
+started = time.perf_counter()
+import fasttext
+imported = time.perf_counter()
+model = fasttext.load_model(sys.argv[1])
+loaded = time.perf_counter()
+model.predict([REVIEW])
+print(json.dumps({"import": imported - started, "read": loaded - imported,
+                  "predict": time.perf_counter() - loaded}))
+""",
+}
 
 
-def tree_env(src: Path) -> dict[str, str]:
-    return os.environ | {"PYTHONPATH": str(src)}
+def train_bundles(work: Path) -> dict[str, Path]:
+    from critic import options_for, train_bundle
+
+    return {name: train_bundle(options_for(name), work / name).path for name in ("dense", "nblr")}
 
 
-def tiny_bundle(src: Path, work: Path) -> Path:
-    """A small network bundle trained by the tree at ``src`` on a generated CSV."""
-    csv = work / "reviews.csv"
-    csv.write_text("text,label\n" + "".join(
-        f"\"{text}\",{int(i % 2 == 0)}\n" for i, text in enumerate(REVIEWS)))
-    bundle = work / "model"
-    subprocess.run([sys.executable, "-m", "critic", "train", "--input", str(csv), "--output",
-                    str(bundle), "--epochs", "2", "--validation-size", "0.25"],
-                   env=tree_env(src), check=True, capture_output=True)
-    return bundle
+def train_fasttext(work: Path, epochs: int) -> Path:
+    import fasttext
+
+    from critic.datasets.corpus import load_corpus
+    from critic.datasets.imdb import training_order
+
+    train = load_corpus(None).subset("train")
+    lines = work / "fasttext.train"
+    # In load_data's shuffled order: fastText reads its file in order, and IMDB's corpus
+    # order is every negative review, then every positive one.
+    lines.write_text("".join(f"__label__{int(train.labels[i])} "
+                             f"{' '.join(train.texts[int(i)].split())}\n"
+                             for i in training_order(len(train))), encoding="utf-8")
+    model = work / "fasttext.bin"
+    fasttext.train_supervised(str(lines), wordNgrams=2, epoch=epochs, verbose=0
+                              ).save_model(str(model))
+    return model
 
 
-def commands(bundle: Path) -> dict[str, list[str]]:
-    critic = [sys.executable, "-m", "critic"]
-    return {"critic --version": [*critic, "--version"], "critic --help": [*critic, "--help"],
-            "critic predict (1 review)": [*critic, "predict", str(bundle), "Loved it."]}
+def commands(models: dict[str, Path]) -> dict[str, list[str]]:
+    critic = [sys.executable, "-m", "critic", "predict"]
+    return {"critic predict, dense": [*critic, str(models["dense"]), REVIEW],
+            "critic predict, nblr": [*critic, str(models["nblr"]), REVIEW],
+            "fastText load + predict": [sys.executable, "-c", FASTTEXT_PREDICT,
+                                        str(models["fasttext"])]}
+
+
+def phase_commands(models: dict[str, Path]) -> dict[str, list[str]]:
+    def code(side: str) -> str:
+        return PHASES[side].replace("REVIEW", repr(REVIEW))
+
+    return {"critic, dense": [sys.executable, "-c", code("critic"), str(models["dense"])],
+            "critic, nblr": [sys.executable, "-c", code("critic"), str(models["nblr"])],
+            "fastText": [sys.executable, "-c", code("fasttext"), str(models["fasttext"])]}
+
+
+def size_mb(path: Path) -> float:
+    from critic.bundle import bundle_bytes
+
+    return (bundle_bytes(path) if path.is_dir() else path.stat().st_size) / 1e6
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--baseline", type=Path, help="another checkout's src/ folder")
+    parser.add_argument("--dense", type=Path, help="a dense bundle (default: train one)")
+    parser.add_argument("--nblr", type=Path, help="an nblr bundle (default: train one)")
+    parser.add_argument("--fasttext", type=Path, help="a fastText .bin (default: train one)")
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--quick", action="store_true", help="5 repeats, fastText 1 epoch")
     args = parser.parse_args()
-    trees = {"this tree": HERE.parent / "src"}
-    if args.baseline:
-        trees["baseline"] = args.baseline.resolve()
-    with tempfile.TemporaryDirectory() as tmp:
-        plans = {}
-        for label, src in trees.items():
-            work = Path(tmp) / label.replace(" ", "-")
-            work.mkdir()
-            plans[label] = commands(tiny_bundle(src, work))
-        results: dict[tuple[str, str], list[tuple[float, float]]] = {}
-        for _ in range(args.repeats):
-            for label, src in trees.items():
-                for name, command in plans[label].items():
-                    m = measure(command, env=tree_env(src))
-                    results.setdefault((name, label), []).append((m.seconds, m.peak_mb))
-    print(f"| command | {' | '.join(trees)} |" + (" ratio |" if args.baseline else ""))
-    print("|---|" + "---:|" * (len(trees) + bool(args.baseline)))
-    for name in plans["this tree"]:
-        cells, medians = [], []
-        for label in trees:
-            seconds = statistics.median(s for s, _ in results[(name, label)])
-            peak = statistics.median(p for _, p in results[(name, label)])
-            medians.append(seconds)
-            cells.append(f"{seconds * 1000:.0f} ms, {peak:.0f} MB")
-        ratio = f" {medians[1] / medians[0]:.2f}× faster |" if args.baseline else ""
-        print(f"| {name} | {' | '.join(cells)} |{ratio}")
-    print(f"\nmedian of {args.repeats} interleaved runs; Python {sys.version.split()[0]}")
+    repeats = 5 if args.quick else args.repeats
+    with tempfile.TemporaryDirectory() as name:
+        work = Path(name)
+        models = (train_bundles(work) if not (args.dense and args.nblr)
+                  else {"dense": args.dense, "nblr": args.nblr})
+        models["fasttext"] = args.fasttext or train_fasttext(work, 1 if args.quick else 5)
+        plans = commands(models) | phase_commands(models)
+        for command in plans.values():
+            warm_up(command)
+        runs: dict[str, list] = {label: [] for label in plans}
+        for _ in range(repeats):  # interleaved, so drift on a shared machine hits every side
+            for label, command in plans.items():
+                runs[label].append(measure(command))
+        sizes = {label: size_mb(models[key]) for label, key in
+                 (("critic predict, dense", "dense"), ("critic predict, nblr", "nblr"),
+                  ("fastText load + predict", "fasttext"))}
+    report(runs, sizes, repeats)
+
+
+def report(runs: dict[str, list], sizes: dict[str, float], repeats: int) -> None:
+    wall = {label: statistics.median(m.seconds for m in ms) for label, ms in runs.items()}
+    peer = wall["fastText load + predict"]
+    print(f"{time.strftime('%Y-%m-%d')}: median of {repeats} interleaved runs after one untimed; "
+          f"Python {sys.version.split()[0]}\n")
+    print("| command (one review) | model MB | wall | peak RSS | × fastText's time |")
+    print("|---|---:|---:|---:|---:|")
+    for label, size in sizes.items():
+        peak = statistics.median(m.peak_mb for m in runs[label])
+        print(f"| {label} | {size:,.1f} | {wall[label] * 1000:.0f} ms | {peak:,.0f} MB | "
+              f"{wall[label] / peer:.2f} |")
+    print("\n| in one process | import | model read | first prediction |")
+    print("|---|---:|---:|---:|")
+    for label in ("critic, dense", "critic, nblr", "fastText"):
+        phases = [json.loads(m.stdout) for m in runs[label]]
+        cells = [f"{statistics.median(p[k] for p in phases) * 1000:.0f} ms"
+                 for k in ("import", "read", "predict")]
+        print(f"| {label} | {' | '.join(cells)} |")
 
 
 if __name__ == "__main__":
