@@ -19,6 +19,12 @@ from unittest import mock
 
 import pytest
 
+# One worker per core (make test's -n auto): each worker and each command it starts computes
+# on one thread, as one process per core should. With PyTorch's default of a thread per core
+# in every worker, the threads outnumber the cores and OpenMP's waiting threads spin.
+if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 TINY_REVIEWS: dict[str, list[tuple[int, int, str]]] = {
     "train/pos": [(0, 9, "A moving, beautifully acted film.<br /><br />Loved it."),
                   (1, 8, "Great fun; the cast is great.")],
