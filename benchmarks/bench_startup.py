@@ -28,33 +28,23 @@ from _measure import measure, warm_up
 
 REVIEW = "A moving, beautifully acted film."
 
-# One review end to end, and the phases apart: run as ``python -c CODE MODEL``.
+# One review end to end: run as ``python -c CODE MODEL``.
 FASTTEXT_PREDICT = ("import sys, fasttext; model = fasttext.load_model(sys.argv[1]); "
                     f"print(model.predict([{REVIEW!r}])[0][0][0])")
-PHASES = {
-    "critic": """
+# The phases apart, in a fresh process: the import, the model's read, the first prediction.
+PHASES = """
 import sys, time, json
 started = time.perf_counter()
-import critic, critic.predict
+{imports}
 imported = time.perf_counter()
-model = critic.load(sys.argv[1])
+model = {load}(sys.argv[1])
 loaded = time.perf_counter()
-model.predict([REVIEW])
-print(json.dumps({"import": imported - started, "read": loaded - imported,
-                  "predict": time.perf_counter() - loaded}))
-""",
-    "fasttext": """
-import sys, time, json
-started = time.perf_counter()
-import fasttext
-imported = time.perf_counter()
-model = fasttext.load_model(sys.argv[1])
-loaded = time.perf_counter()
-model.predict([REVIEW])
-print(json.dumps({"import": imported - started, "read": loaded - imported,
-                  "predict": time.perf_counter() - loaded}))
-""",
-}
+model.predict([{review!r}])
+print(json.dumps({{"import": imported - started, "read": loaded - imported,
+                  "predict": time.perf_counter() - loaded}}))
+"""
+SIDES = {"critic": ("import critic, critic.predict", "critic.load"),
+         "fasttext": ("import fasttext", "fasttext.load_model")}
 
 
 def train_bundles(work: Path) -> dict[str, Path]:
@@ -92,7 +82,8 @@ def commands(models: dict[str, Path]) -> dict[str, list[str]]:
 
 def phase_commands(models: dict[str, Path]) -> dict[str, list[str]]:
     def code(side: str) -> str:
-        return PHASES[side].replace("REVIEW", repr(REVIEW))
+        imports, load = SIDES[side]
+        return PHASES.format(imports=imports, load=load, review=REVIEW)
 
     return {"critic, dense": [sys.executable, "-c", code("critic"), str(models["dense"])],
             "critic, nblr": [sys.executable, "-c", code("critic"), str(models["nblr"])],
