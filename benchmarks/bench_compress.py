@@ -49,24 +49,34 @@ def critic_row(name: str, bundle: Path, texts: list[str], labels: np.ndarray, re
             "reviews_per_second": round(len(texts) / seconds)}
 
 
+def train_fasttext(folder: Path, train: Any, epochs: int) -> Path:
+    """fastText's supervised classifier, word bigrams, on IMDB's ``train`` reviews; its
+    ``.bin`` in ``folder``."""
+    import fasttext
+
+    from critic.datasets.imdb import training_order
+
+    # In load_data's shuffled order: fastText reads its file in order, and IMDB's corpus
+    # order is every negative review, then every positive one.
+    path = folder / "fasttext.train"
+    path.write_text("".join(f"__label__{int(train.labels[i])} "
+                            f"{' '.join(train.texts[int(i)].split())}\n"
+                            for i in training_order(len(train))), encoding="utf-8")
+    model = folder / "fasttext.bin"
+    fasttext.train_supervised(str(path), wordNgrams=2, epoch=epochs, verbose=0
+                              ).save_model(str(model))
+    return model
+
+
 def fasttext_row(folder: Path, train: Any, texts: list[str], labels: np.ndarray, repeats: int,
                  epochs: int) -> dict[str, Any] | None:
     try:
         import fasttext
     except ImportError:
         return None
-    from critic.datasets.imdb import training_order
-
-    # In load_data's shuffled order: fastText reads its file in order, and IMDB's corpus
-    # order is every negative review, then every positive one.
-    order = training_order(len(train))
-    path = folder / "fasttext.train"
-    path.write_text("".join(f"__label__{int(train.labels[i])} "
-                            f"{' '.join(train.texts[int(i)].split())}\n" for i in order),
-                    encoding="utf-8")
-    model = fasttext.train_supervised(str(path), wordNgrams=2, epoch=epochs, verbose=0)
-    model.save_model(str(folder / "fasttext.bin"))
-    loading = best_seconds(lambda: fasttext.load_model(str(folder / "fasttext.bin")), repeats)
+    trained = train_fasttext(folder, train, epochs)
+    model = fasttext.load_model(str(trained))
+    loading = best_seconds(lambda: fasttext.load_model(str(trained)), repeats)
     lines = [" ".join(text.split()) for text in texts]
 
     def predict() -> np.ndarray:
@@ -77,7 +87,7 @@ def fasttext_row(folder: Path, train: Any, texts: list[str], labels: np.ndarray,
     seconds = best_seconds(predict, repeats)
     return {"model": f"fastText, word bigrams ({epochs} epochs)",
             "test_accuracy": round(float((predicted == labels).mean()), 4),
-            "bundle_mb": round((folder / "fasttext.bin").stat().st_size / 1e6, 1),
+            "bundle_mb": round(trained.stat().st_size / 1e6, 1),
             "load_seconds": round(loading, 3),
             "reviews_per_second": round(len(texts) / seconds)}
 

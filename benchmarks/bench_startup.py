@@ -25,6 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _measure import measure, warm_up
+from bench_compress import train_fasttext
 
 REVIEW = "A moving, beautifully acted film."
 
@@ -53,25 +54,6 @@ def train_bundles(work: Path) -> dict[str, Path]:
     return {name: train_bundle(options_for(name), work / name).path for name in ("dense", "nblr")}
 
 
-def train_fasttext(work: Path, epochs: int) -> Path:
-    import fasttext
-
-    from critic.datasets.corpus import load_corpus
-    from critic.datasets.imdb import training_order
-
-    train = load_corpus(None).subset("train")
-    lines = work / "fasttext.train"
-    # In load_data's shuffled order: fastText reads its file in order, and IMDB's corpus
-    # order is every negative review, then every positive one.
-    lines.write_text("".join(f"__label__{int(train.labels[i])} "
-                             f"{' '.join(train.texts[int(i)].split())}\n"
-                             for i in training_order(len(train))), encoding="utf-8")
-    model = work / "fasttext.bin"
-    fasttext.train_supervised(str(lines), wordNgrams=2, epoch=epochs, verbose=0
-                              ).save_model(str(model))
-    return model
-
-
 def commands(models: dict[str, Path]) -> dict[str, list[str]]:
     critic = [sys.executable, "-m", "critic", "predict"]
     return {"critic predict, dense": [*critic, str(models["dense"]), REVIEW],
@@ -97,6 +79,8 @@ def size_mb(path: Path) -> float:
 
 
 def main() -> None:
+    from critic.datasets.corpus import load_corpus
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dense", type=Path, help="a dense bundle (default: train one)")
     parser.add_argument("--nblr", type=Path, help="an nblr bundle (default: train one)")
@@ -109,7 +93,8 @@ def main() -> None:
         work = Path(name)
         models = (train_bundles(work) if not (args.dense and args.nblr)
                   else {"dense": args.dense, "nblr": args.nblr})
-        models["fasttext"] = args.fasttext or train_fasttext(work, 1 if args.quick else 5)
+        models["fasttext"] = args.fasttext or train_fasttext(
+            work, load_corpus(None).subset("train"), 1 if args.quick else 5)
         plans = commands(models) | phase_commands(models)
         for command in plans.values():
             warm_up(command)
